@@ -1,0 +1,227 @@
+//! `confctl admin`: user management, the setup code, and configuration helpers. Works directly on the
+//! configured database; every change lands in the audit log.
+
+use std::io::Read;
+
+use clap::{Subcommand, ValueEnum};
+use confctl::accounts::{self, Role, User};
+use confctl::app::{Actor, App};
+
+use super::{CmdResult, Failure, Global, init_logging};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Print a fully commented example configuration file.
+    DefaultConfig,
+    /// Print the configuration reference (docs/configuration.md) in Markdown.
+    ConfigReference,
+    /// Show the one-time code needed to register the first account of a public instance.
+    SetupCode,
+    /// Manage host and admin accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Host,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Host => Role::Host,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password-stdin a password is generated and printed once.
+    #[command(after_help = "Example:\n  echo 'a long passphrase' | confctl admin user create --email prof@uni.edu --name 'Prof. Ada' --role host --password-stdin")]
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "host")]
+        role: RoleArg,
+        /// Read the password from standard input (one line) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an account's role.
+    SetRole {
+        /// User id or email.
+        user: String,
+        #[arg(value_enum)]
+        role: RoleArg,
+    },
+    /// Disable an account and sign it out everywhere at once.
+    Disable {
+        /// User id or email.
+        user: String,
+    },
+    /// Re-enable a disabled account.
+    Enable {
+        /// User id or email.
+        user: String,
+    },
+    /// Set a new password (signs the user out everywhere). Without --password-stdin one is generated.
+    SetPassword {
+        /// User id or email.
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sign a user out of every browser.
+    RevokeSessions {
+        /// User id or email.
+        user: String,
+    },
+}
+
+pub async fn run(global: &Global, args: Args) -> CmdResult {
+    match args.command {
+        AdminCommand::DefaultConfig => {
+            print!("{}", confctl::config::example::example_toml());
+            Ok(())
+        }
+        AdminCommand::ConfigReference => {
+            print!("{}", confctl::config::example::reference_markdown());
+            Ok(())
+        }
+        AdminCommand::SetupCode => {
+            let app = open(global).await?;
+            let code = accounts::setup_code(&app).await?;
+            app.store().close().await;
+            match code {
+                Some(code) => {
+                    println!("{code}");
+                    if !app.config().is_public() {
+                        eprintln!("note: no domain is configured, so registration does not ask for this code");
+                    }
+                    Ok(())
+                }
+                None => Err(Failure { message: "an account already exists; no setup code is needed".into(), exit_code: 1 }),
+            }
+        }
+        AdminCommand::User(cmd) => {
+            let app = open(global).await?;
+            let result = user(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+    }
+}
+
+async fn open(global: &Global) -> Result<App, Failure> {
+    let config = global.load(Vec::new())?;
+    init_logging(&config);
+    let store = confctl::server::open_store(&config, true).await?;
+    Ok(App::new(config, store))
+}
+
+fn read_password_stdin() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Failure { message: format!("cannot read the password from standard input: {e}"), exit_code: 1 })?;
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    if line.is_empty() {
+        return Err(Failure::usage("standard input was empty; pipe the password in, e.g. `echo … | confctl …`"));
+    }
+    Ok(line)
+}
+
+async fn user(app: &App, cmd: UserCommand) -> CmdResult {
+    let actor = Actor::cli();
+    match cmd {
+        UserCommand::Create { email, name, role, password_stdin } => {
+            let (password, generated) =
+                if password_stdin { (read_password_stdin()?, false) } else { (accounts::generate_password(), true) };
+            let user = accounts::create_user(app, &actor, &email, &name, role.into(), password.clone()).await?;
+            println!("created {} {} ({})", user.role.as_str().to_lowercase(), user.email, user.id);
+            if generated {
+                println!("password: {password}");
+                println!("(shown once; the user can change it after signing in)");
+            }
+        }
+        UserCommand::List { json } => {
+            let users = accounts::list_users(app).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&users).map_err(anyhow::Error::from)?;
+                println!("{text}");
+            } else {
+                print_table(&users);
+            }
+        }
+        UserCommand::SetRole { user, role } => {
+            let found = accounts::find_user(app, &user).await?;
+            accounts::set_role(app, &actor, &found.id, role.into()).await?;
+            println!("{} is now {}", found.email, Role::from(role).as_str().to_lowercase());
+        }
+        UserCommand::Disable { user } => {
+            let found = accounts::find_user(app, &user).await?;
+            accounts::set_disabled(app, &actor, &found.id, true).await?;
+            println!("{} is disabled and signed out everywhere", found.email);
+        }
+        UserCommand::Enable { user } => {
+            let found = accounts::find_user(app, &user).await?;
+            accounts::set_disabled(app, &actor, &found.id, false).await?;
+            println!("{} is enabled", found.email);
+        }
+        UserCommand::SetPassword { user, password_stdin } => {
+            let found = accounts::find_user(app, &user).await?;
+            let (password, generated) =
+                if password_stdin { (read_password_stdin()?, false) } else { (accounts::generate_password(), true) };
+            accounts::set_password(app, &actor, &found.id, password.clone()).await?;
+            println!("password of {} changed; all their sessions ended", found.email);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::RevokeSessions { user } => {
+            let found = accounts::find_user(app, &user).await?;
+            let n = accounts::revoke_sessions(app, &actor, &found.id).await?;
+            println!("ended {n} session(s) of {}", found.email);
+        }
+    }
+    Ok(())
+}
+
+fn print_table(users: &[User]) {
+    let email_w = users.iter().map(|u| u.email.chars().count()).max().unwrap_or(5).max(5);
+    let name_w = users.iter().map(|u| u.name.chars().count()).max().unwrap_or(4).clamp(4, 30);
+    println!("{:<22}  {:<email_w$}  {:<name_w$}  {:<5}  {:<8}  CREATED", "ID", "EMAIL", "NAME", "ROLE", "STATUS");
+    for u in users {
+        let name: String = u.name.chars().take(name_w).collect();
+        let status = if u.disabled { "disabled" } else { "active" };
+        println!(
+            "{:<22}  {:<email_w$}  {:<name_w$}  {:<5}  {:<8}  {}",
+            u.id,
+            u.email,
+            name,
+            u.role.as_str(),
+            status,
+            u.created_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    if users.is_empty() {
+        println!("(no accounts yet: register the first one in the browser, or use `confctl admin user create`)");
+    }
+}

@@ -1,0 +1,98 @@
+//! Subcommand dispatch and what every subcommand shares: loading the configuration and exit codes.
+
+pub mod admin;
+pub mod agent;
+pub mod doctor;
+pub mod export;
+pub mod migrate;
+pub mod serve;
+
+use confctl::config::{self, Config, Sources};
+use toml::Value;
+
+use crate::{Cli, Command, LogFormatArg};
+
+/// A failure to report: the message (one line) and the process exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl Failure {
+    /// Exit status 2: the command line or configuration is wrong, or the feature is not there.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), exit_code: 2 }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Self { message: format!("{err:#}"), exit_code: 1 }
+    }
+}
+
+impl From<confctl::Error> for Failure {
+    fn from(err: confctl::Error) -> Self {
+        Self { message: err.to_string(), exit_code: 1 }
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(err: config::ConfigError) -> Self {
+        Self::usage(err.0)
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Options shared by all subcommands, as configuration overrides.
+pub struct Global {
+    file: Option<std::path::PathBuf>,
+    flags: Vec<(String, Value, String)>,
+}
+
+impl Global {
+    /// Loads the layered configuration with these flags (plus `extra` from the subcommand) on top.
+    pub fn load(&self, extra: Vec<(String, Value, String)>) -> Result<Config, Failure> {
+        let mut flags = self.flags.clone();
+        flags.extend(extra);
+        Ok(config::load(&Sources::from_process(self.file.clone(), flags))?)
+    }
+}
+
+/// Starts logging as configured (stderr, so command output on stdout stays clean).
+pub fn init_logging(config: &Config) {
+    confctl::telemetry::init(config.log_format, &config.log_level);
+}
+
+/// The message and exit status of a subcommand that is not built yet.
+pub fn not_available(what: &str, issue_hint: &str) -> Failure {
+    Failure::usage(format!("`{what}` is not available yet in this version of confctl ({issue_hint})"))
+}
+
+pub async fn run(cli: Cli) -> CmdResult {
+    let mut flags = Vec::new();
+    if let Some(dir) = &cli.data_dir {
+        flags.push(("data_dir".into(), Value::String(dir.display().to_string()), "--data-dir".into()));
+    }
+    if let Some(url) = &cli.database_url {
+        flags.push(("database_url".into(), Value::String(url.clone()), "--database-url".into()));
+    }
+    if let Some(format) = cli.log_format {
+        let text = match format {
+            LogFormatArg::Human => "human",
+            LogFormatArg::Json => "json",
+        };
+        flags.push(("log_format".into(), Value::String(text.into()), "--log-format".into()));
+    }
+    let global = Global { file: cli.config, flags };
+    match cli.command {
+        Command::Serve(args) => serve::run(&global, args).await,
+        Command::Agent(args) => agent::run(&global, args).await,
+        Command::Admin(args) => admin::run(&global, args).await,
+        Command::Export(args) => export::run(&global, args).await,
+        Command::Migrate(args) => migrate::run(&global, args).await,
+        Command::Doctor(args) => doctor::run(&global, args).await,
+    }
+}

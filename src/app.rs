@@ -1,0 +1,101 @@
+//! The application context every domain operation receives: configuration, store, limiter, shutdown signal.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use crate::store::Store;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    store: Store,
+    limiter: Arc<dyn RateLimiter>,
+    shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> Self {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                limiter: Arc::new(InMemoryRateLimiter::default()),
+                shutdown,
+                shutdown_tx,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn limiter(&self) -> &dyn RateLimiter {
+        self.inner.limiter.as_ref()
+    }
+
+    /// Tells long-lived work (event streams, background loops) to finish.
+    pub fn begin_shutdown(&self) {
+        let _ = self.inner.shutdown_tx.send(true);
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut rx = self.inner.shutdown.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Who is acting, for authorisation and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    /// An email, `cli`, `guest:<name>` or `system`.
+    pub label: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The administrator at the terminal (`confctl admin …`).
+    pub fn cli() -> Self {
+        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+        Self { user_id: None, label: format!("cli:{who}"), ip: None }
+    }
+}
+
+/// Records an audit entry; a failure to record is logged but does not undo the action it describes.
+pub async fn audit(
+    app: &App,
+    actor: &Actor,
+    action: &str,
+    target: Option<(&str, &str)>,
+    room_id: Option<&str>,
+    details: serde_json::Value,
+) {
+    let entry = crate::store::NewAuditEntry {
+        actor_id: actor.user_id.clone(),
+        actor_label: actor.label.clone(),
+        action: action.to_owned(),
+        target_type: target.map(|(t, _)| t.to_owned()),
+        target_id: target.map(|(_, id)| id.to_owned()),
+        room_id: room_id.map(str::to_owned),
+        ip: actor.ip.clone(),
+        details,
+    };
+    if let Err(err) = app.store().insert_audit(&entry).await {
+        tracing::error!(action, error = %err, "could not write the audit log");
+    }
+}

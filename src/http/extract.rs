@@ -1,0 +1,123 @@
+//! Extractors every handler uses: JSON bodies with uniform errors, the client's address, and the
+//! authorisation gates ("signed-in user", "admin").
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::accounts::{self, AuthUser, ClientInfo};
+use crate::app::App;
+use crate::error::Error;
+
+/// A JSON body whose every failure (syntax, types, unknown fields, size, content type) is a JSON error.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Error {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::invalid("body_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Error::invalid("unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+        }
+        _ => match rejection {
+            JsonRejection::JsonSyntaxError(_) => Error::invalid("malformed_json", "the request body is not valid JSON"),
+            JsonRejection::JsonDataError(err) => {
+                // The serde message names the field and the expected type; drop axum's generic prefix.
+                let text = err.body_text();
+                let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d).to_owned();
+                Error::invalid("invalid_body", detail)
+            }
+            other => Error::invalid("invalid_body", other.body_text()),
+        },
+    }
+}
+
+/// The resolved client address, put into request extensions by the client-address middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// Who is calling: address and user agent, for rate limits and the audit log.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ClientIp>()
+            .map(|c| c.0)
+            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self(ClientInfo { ip: ip.map(|ip| ip.to_string()), user_agent }))
+    }
+}
+
+/// Reads one cookie from the request.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A signed-in host or admin (401 otherwise).
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub AuthUser);
+
+impl FromRequestParts<App> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if let Some(found) = parts.extensions.get::<AuthUser>() {
+            return Ok(Self(found.clone()));
+        }
+        let name = super::session_cookie_name(app.config());
+        let token = cookie(parts, name).unwrap_or_default();
+        match accounts::authenticate(app, token).await? {
+            Some(auth) => {
+                parts.extensions.insert(auth.clone());
+                Ok(Self(auth))
+            }
+            None => Err(ApiError(Error::unauthenticated("not_signed_in", "sign in first"))),
+        }
+    }
+}
+
+/// A signed-in admin (401 when not signed in, 403 for hosts).
+#[derive(Debug, Clone)]
+pub struct Admin(pub AuthUser);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let SignedIn(auth) = SignedIn::from_request_parts(parts, app).await?;
+        if !auth.user.is_admin() {
+            return Err(ApiError(Error::forbidden("admin_only", "only administrators may do this")));
+        }
+        Ok(Self(auth))
+    }
+}

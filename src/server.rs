@@ -1,0 +1,143 @@
+//! `confctl serve`: prepares the data directory and database, binds the listener, runs the HTTP server and
+//! its background jobs, and shuts down gracefully on SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Start-up choices that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Do not apply pending migrations (refuse to start if any are pending instead).
+    pub no_migrate: bool,
+}
+
+/// Opens the store for `config`: creates the data directory and applies (or checks) migrations.
+pub async fn open_store(config: &Config, migrate: bool) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    let store = Store::connect(&config.effective_database_url()).await?;
+    if migrate {
+        store.migrate().await?;
+    } else {
+        store.ensure_migrated().await?;
+    }
+    Ok(store)
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    app: App,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Prepares everything `serve` needs and binds the listener (port 0 picks a free port).
+    pub async fn bind(config: Config, options: &ServeOptions) -> anyhow::Result<Self> {
+        crate::tls_provider();
+        let store = open_store(&config, !options.no_migrate).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let app = App::new(config, store);
+        announce(&app).await?;
+        Ok(Self { app, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish, ends event
+    /// streams and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = self.app.clone();
+        let sweeper = tokio::spawn(sweep_sessions(app.clone()));
+        let router = crate::http::router(app.clone());
+        let stopping = app.clone();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopping.begin_shutdown();
+        };
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(graceful)
+            .await
+            .map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))?;
+        sweeper.abort();
+        app.store().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Start-up log lines an operator must see.
+async fn announce(app: &App) -> anyhow::Result<()> {
+    let config = app.config();
+    if config.uses_livekit_dev_credentials() {
+        tracing::warn!(
+            "LiveKit is configured with the public DEVELOPMENT credentials (devkey/secret): anyone can mint \
+             tokens for this media server. Set [livekit] api_key and api_secret before real use."
+        );
+    }
+    if config.effective_dev_access_key().is_some() {
+        tracing::info!("development access key is on: browsers must open a link with ?key=… once");
+    }
+    if config.is_public() {
+        if let Some(code) = crate::accounts::setup_code(app).await? {
+            tracing::warn!(
+                setup_code = %code,
+                "no account exists yet: register the first (administrator) account with this one-time setup code"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Deletes expired and idle sessions every few minutes.
+async fn sweep_sessions(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = crate::time::now_ms();
+        let idle = i64::try_from(app.config().auth.session_idle_timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        match app.store().delete_stale_sessions(now, now.saturating_sub(idle)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "removed stale sessions"),
+            Err(err) => tracing::warn!(error = %err, "could not remove stale sessions"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,161 @@
+//! Schema migrations, embedded in the binary: one SQL file per version and dialect, applied in order, each in
+//! its own transaction, recorded with a checksum. A database migrated by a newer confctl is refused.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Dialect, Store};
+
+/// One schema version, in both dialects.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+impl Migration {
+    fn sql(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.postgres,
+        }
+    }
+    fn checksum(&self, dialect: Dialect) -> String {
+        let digest = Sha256::digest(self.sql(dialect).as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+macro_rules! migration {
+    ($version:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $file,
+            sqlite: include_str!(concat!("../../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
+/// Every migration this binary knows, oldest first.
+pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+
+/// The newest schema version this binary knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Where one migration stands in a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub version: i64,
+    pub name: String,
+    /// When it was applied (ms since the epoch); `None` when pending.
+    pub applied_at: Option<i64>,
+}
+
+/// Applied-and-pending overview for `confctl migrate --status`.
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    pub dialect: Dialect,
+    pub migrations: Vec<MigrationState>,
+    /// Versions recorded in the database that this binary does not know (a newer confctl ran here).
+    pub unknown: Vec<i64>,
+}
+
+impl MigrationStatus {
+    pub fn pending(&self) -> usize {
+        self.migrations.iter().filter(|m| m.applied_at.is_none()).count()
+    }
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS confctl_migrations (\
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+impl Store {
+    /// Lists applied and pending migrations.
+    pub async fn migration_status(&self) -> anyhow::Result<MigrationStatus> {
+        sqlx::query(CREATE_TABLE).execute(self.pool()).await?;
+        let rows = sqlx::query("SELECT version, name, checksum, applied_at FROM confctl_migrations ORDER BY version")
+            .fetch_all(self.pool())
+            .await?;
+        let mut applied = std::collections::BTreeMap::new();
+        for row in rows {
+            let version: i64 = row.try_get("version")?;
+            let checksum: String = row.try_get("checksum")?;
+            let at: i64 = row.try_get("applied_at")?;
+            applied.insert(version, (checksum, at));
+        }
+        let mut migrations = Vec::new();
+        for m in MIGRATIONS {
+            let applied_at = match applied.remove(&m.version) {
+                Some((checksum, at)) => {
+                    if checksum != m.checksum(self.dialect()) {
+                        anyhow::bail!(
+                            "migration {} ({}) was changed after it was applied to this database; \
+                             refusing to continue (restore the original migration file)",
+                            m.version,
+                            m.name
+                        );
+                    }
+                    Some(at)
+                }
+                None => None,
+            };
+            migrations.push(MigrationState { version: m.version, name: m.name.to_owned(), applied_at });
+        }
+        Ok(MigrationStatus { dialect: self.dialect(), migrations, unknown: applied.into_keys().collect() })
+    }
+
+    /// Applies pending migrations; returns how many ran. Refuses a database newer than this binary.
+    pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let status = self.migration_status().await?;
+        if let Some(newest) = status.unknown.iter().max() {
+            anyhow::bail!(
+                "the database is at schema version {newest}, newer than this confctl knows ({}); \
+                 upgrade confctl instead of running an older binary against it",
+                latest_version()
+            );
+        }
+        let mut ran = 0;
+        for m in MIGRATIONS {
+            let pending = status.migrations.iter().any(|s| s.version == m.version && s.applied_at.is_none());
+            if !pending {
+                continue;
+            }
+            let mut tx = self.pool().begin().await?;
+            sqlx::raw_sql(m.sql(self.dialect()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("migration {} ({}) failed: {e}", m.version, m.name))?;
+            sqlx::query("INSERT INTO confctl_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum(self.dialect()))
+                .bind(crate::time::now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = m.version, name = m.name, "applied database migration");
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Fails unless every migration is applied (for `serve --no-migrate` and `doctor`).
+    pub async fn ensure_migrated(&self) -> anyhow::Result<()> {
+        let status = self.migration_status().await?;
+        if let Some(newest) = status.unknown.iter().max() {
+            anyhow::bail!(
+                "the database is at schema version {newest}, newer than this confctl knows ({})",
+                latest_version()
+            );
+        }
+        if status.pending() > 0 {
+            anyhow::bail!("{} database migration(s) pending; run `confctl migrate`", status.pending());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! Queries on `users`.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, map_err};
+use crate::accounts::Role;
+use crate::error::{Error, Result};
+
+/// A user row as stored.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What creating a user needs. `role: None` means "ADMIN if this is the first account ever, else HOST".
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub role: Option<Role>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, email, display_name, password_hash, role, disabled, created_at, updated_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> std::result::Result<UserRecord, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        password_hash: row.try_get("password_hash")?,
+        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+        disabled: super::flag(row, "disabled")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a user. The "first account becomes ADMIN" rule is decided inside the transaction through a
+    /// unique claim row, so two registrations racing on an empty instance cannot both become admin.
+    pub async fn create_user(&self, new: NewUser<'_>) -> Result<UserRecord> {
+        let now = crate::time::now_ms();
+        let mut tx = self.pool().begin().await.map_err(map_err("user"))?;
+        let claimed = sqlx::query(
+            "INSERT INTO instance_state (key, value) VALUES ('first_account', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(new.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err("user"))?
+        .rows_affected()
+            == 1;
+        let role = new.role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
+        let result = sqlx::query(concat!(
+            "INSERT INTO users (",
+            columns!(),
+            ", email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(new.id)
+        .bind(new.email)
+        .bind(new.display_name)
+        .bind(new.password_hash)
+        .bind(role.as_str())
+        .bind(0_i32)
+        .bind(now)
+        .bind(now)
+        .bind(new.email.to_lowercase())
+        .execute(&mut *tx)
+        .await;
+        if let Err(err) = result {
+            let mapped = map_err("user")(err);
+            return Err(match mapped {
+                Error::Conflict { .. } => Error::conflict("email_taken", "an account with this email already exists"),
+                other => other,
+            });
+        }
+        if claimed {
+            // The setup code has done its job once the first account exists.
+            sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("user"))?;
+        }
+        tx.commit().await.map_err(map_err("user"))?;
+        self.user_by_id(new.id).await
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<UserRecord> {
+        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err("user"))?;
+        from_row(&row).map_err(map_err("user"))
+    }
+
+    /// Looks a user up by email, case-insensitively.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
+            .bind(email.to_lowercase())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err("user"))?;
+        row.as_ref().map(from_row).transpose().map_err(map_err("user"))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err("user"))?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("user"))
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await.map_err(map_err("user"))?;
+        row.try_get("n").map_err(map_err("user"))
+    }
+
+    pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
+        self.update_user(sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1"), id, role.as_str()).await
+    }
+
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<()> {
+        let n = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(i32::from(disabled))
+            .bind(crate::time::now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(map_err("user"))?
+            .rows_affected();
+        if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
+    }
+
+    pub async fn set_user_password_hash(&self, id: &str, hash: &str) -> Result<()> {
+        self.update_user(sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1"), id, hash)
+            .await
+    }
+
+    async fn update_user(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        id: &str,
+        value: &str,
+    ) -> Result<()> {
+        let n = query
+            .bind(id.to_owned())
+            .bind(value.to_owned())
+            .bind(crate::time::now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(map_err("user"))?
+            .rows_affected();
+        if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
+    }
+}
