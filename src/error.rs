@@ -29,6 +29,12 @@ pub enum Error {
     /// The object is locked against this action.
     #[error("{message}")]
     Locked { code: &'static str, message: String },
+    /// The request body is larger than allowed.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    /// The request body is in a format this route does not take.
+    #[error("{message}")]
+    UnsupportedMediaType { code: &'static str, message: String },
     /// Too many attempts; try again after `retry_after`.
     #[error("too many attempts, retry in {} s", retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
@@ -79,6 +85,8 @@ impl Error {
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. }
             | Self::Locked { code, .. }
+            | Self::TooLarge { code, .. }
+            | Self::UnsupportedMediaType { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",

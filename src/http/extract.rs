@@ -31,10 +31,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> Error {
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Error::invalid("body_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            Error::invalid("unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            Error::TooLarge { code: "body_too_large", message: "the request body is too large".into() }
         }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType {
+            code: "unsupported_media_type",
+            message: "send the body as JSON with Content-Type: application/json".into(),
+        },
         _ => match rejection {
             JsonRejection::JsonSyntaxError(_) => Error::invalid("malformed_json", "the request body is not valid JSON"),
             JsonRejection::JsonDataError(err) => {

@@ -1,0 +1,271 @@
+//! Accounts over HTTP: registration, sign-in, sessions, and the bad inputs around them, on both databases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::json;
+use support::{Db, TestApp, error_code};
+
+on_both_databases!(
+    first_account_is_admin_then_hosts,
+    duplicate_email_is_conflict_case_insensitively,
+    login_failures_look_alike_and_are_rate_limited,
+    bad_bodies_get_clear_errors,
+    strange_but_valid_input_round_trips,
+    logout_and_password_change_end_sessions_server_side,
+    disabled_user_is_signed_out_at_once,
+    cross_site_writes_with_cookie_are_refused,
+    closed_registration_allows_only_the_first_account,
+    public_instance_needs_setup_code_for_first_account,
+    readiness_reflects_the_database,
+);
+
+async fn first_account_is_admin_then_hosts(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let admin = t.client().register("ada@uni.edu", "Ada").await;
+    assert_eq!(admin["role"], "ADMIN");
+    let host = t.client().register("bob@uni.edu", "Bob").await;
+    assert_eq!(host["role"], "HOST");
+    assert!(admin.get("passwordHash").is_none() && admin.get("password_hash").is_none());
+
+    let r = t
+        .client()
+        .http
+        .post(format!("{}/api/auth/register", t.base))
+        .json(&json!({"email": "cy@uni.edu", "password": "correct horse battery", "name": "Cy"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("confctl_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(token.len() >= 43, "256-bit token");
+    t.stop().await;
+}
+
+async fn duplicate_email_is_conflict_case_insensitively(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    t.client().register("Ada@Uni.edu", "Ada").await;
+    let (status, body) = t
+        .client()
+        .post("/api/auth/register", json!({"email": "ada@UNI.edu", "password": "another password", "name": "Imposter"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(error_code(&body), "email_taken");
+    t.stop().await;
+}
+
+async fn login_failures_look_alike_and_are_rate_limited(db: Db) {
+    let t = TestApp::spawn(db, &[("rate_limits.login_per_account_per_minute", "3")]).await;
+    let b = t.client();
+    b.register("ada@uni.edu", "Ada").await;
+    let (s1, wrong_pw) = b.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "wrong password"})).await;
+    let (s2, unknown) = b.post("/api/auth/login", json!({"email": "nobody@uni.edu", "password": "wrong password"})).await;
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(wrong_pw, unknown, "same answer for unknown email and wrong password");
+    let (s, _) = b.post("/api/auth/login", json!({"email": "ADA@uni.edu", "password": "correct horse battery"})).await;
+    assert_eq!(s, 200, "email is case-insensitive at login");
+    let (s, _) = b.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "wrong password"})).await;
+    assert_eq!(s, 401);
+    let r = b
+        .http
+        .post(format!("{}/api/auth/login", t.base))
+        .json(&json!({"email": "ada@uni.edu", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "fourth attempt in a minute on one account");
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, body) = support::read(r).await;
+    assert_eq!(error_code(&body), "rate_limited");
+
+    let audit = t
+        .app
+        .store()
+        .list_audit(&confctl::store::AuditFilter { action: Some("auth.login_failed".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(audit.len() >= 2, "failed logins are audited");
+    t.stop().await;
+}
+
+async fn bad_bodies_get_clear_errors(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let b = t.client();
+    let url = format!("{}/api/auth/register", t.base);
+    let send = |body: String, ctype: &'static str| {
+        let http = b.http.clone();
+        let url = url.clone();
+        async move { support::read(http.post(url).header("content-type", ctype).body(body).send().await.unwrap()).await }
+    };
+
+    let (s, body) = send("{\"email\": ".into(), "application/json").await;
+    assert_eq!((s, error_code(&body)), (400, "malformed_json"));
+    let (s, body) = send(json!({"email": 5, "password": "x", "name": "y"}).to_string(), "application/json").await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_body"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("email"), "names the field: {body}");
+    let (s, body) = send(json!({"email": "a@b.edu", "password": "long enough", "name": "A", "role": "ADMIN"}).to_string(), "application/json").await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_body"), "unknown fields such as role are refused");
+    let (s, body) = send("x".repeat(200_000), "application/json").await;
+    assert_eq!((s, error_code(&body)), (413, "body_too_large"));
+    let (s, body) = send("email=a".into(), "application/x-www-form-urlencoded").await;
+    assert_eq!((s, error_code(&body)), (415, "unsupported_media_type"));
+
+    let long_email = format!("{}@uni.edu", "a".repeat(300));
+    let (s, body) = b.post("/api/auth/register", json!({"email": long_email, "password": "long enough", "name": "A"})).await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_email"));
+    let (s, body) = b.post("/api/auth/register", json!({"email": "not-an-email", "password": "long enough", "name": "A"})).await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_email"));
+    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "short", "name": "A"})).await;
+    assert_eq!((s, error_code(&body)), (400, "weak_password"));
+    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "x".repeat(129), "name": "A"})).await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_password"));
+    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "  "})).await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_name"));
+    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "bell\u{7}"})).await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_name"));
+    let (s, body) = b.get("/api/no/such/route").await;
+    assert_eq!((s, error_code(&body)), (404, "not_found"));
+    let (s, body) = b.get("/api/auth/login").await;
+    assert_eq!((s, error_code(&body)), (405, "method_not_allowed"));
+    assert_eq!(t.app.store().count_users().await.unwrap(), 0, "nothing was created by bad input");
+    t.stop().await;
+}
+
+async fn strange_but_valid_input_round_trips(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let sqlish = "Robert'); DROP TABLE users;--";
+    let user = t.client().register("o'brien+tag@uni.edu", sqlish).await;
+    assert_eq!(user["name"], sqlish);
+    assert_eq!(user["email"], "o'brien+tag@uni.edu");
+    let user = t.client().register("lena@uni.edu", "Елена Петрова 👩‍🏫").await;
+    assert_eq!(user["name"], "Елена Петрова 👩‍🏫");
+    let b = t.client();
+    let (s, me) = b.post("/api/auth/login", json!({"email": "o'brien+tag@uni.edu", "password": "correct horse battery"})).await;
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(t.app.store().count_users().await.unwrap(), 2);
+    t.stop().await;
+}
+
+async fn logout_and_password_change_end_sessions_server_side(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let laptop = t.client();
+    laptop.register("ada@uni.edu", "Ada").await;
+    let phone = t.client();
+    let (s, _) = phone.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
+    assert_eq!(s, 200);
+    let tablet = t.client();
+    tablet.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
+
+    // Logging out on the tablet ends that session only.
+    let r = tablet.http.post(format!("{}/api/auth/logout", t.base)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(tablet.get("/api/auth/me").await.0, 401);
+    assert_eq!(phone.get("/api/auth/me").await.0, 200);
+
+    let (s, body) = laptop
+        .post("/api/auth/password", json!({"currentPassword": "wrong", "newPassword": "a new passphrase"}))
+        .await;
+    assert_eq!((s, error_code(&body)), (403, "invalid_credentials"));
+    let (s, _) = laptop
+        .post("/api/auth/password", json!({"currentPassword": "correct horse battery", "newPassword": "a new passphrase"}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(laptop.get("/api/auth/me").await.0, 200, "the browser that changed it gets a fresh session");
+    assert_eq!(phone.get("/api/auth/me").await.0, 401, "every other session ended");
+    let (s, _) = phone.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "a new passphrase"})).await;
+    assert_eq!(s, 200);
+    t.stop().await;
+}
+
+async fn disabled_user_is_signed_out_at_once(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    t.client().register("ada@uni.edu", "Ada").await;
+    let bob = t.client();
+    let user = bob.register("bob@uni.edu", "Bob").await;
+    let id = user["id"].as_str().unwrap();
+    confctl::accounts::set_disabled(&t.app, &confctl::app::Actor::cli(), id, true).await.unwrap();
+    let (s, body) = bob.get("/api/auth/me").await;
+    assert_eq!((s, error_code(&body)), (401, "not_signed_in"));
+    let (s, body) = bob.post("/api/auth/login", json!({"email": "bob@uni.edu", "password": "correct horse battery"})).await;
+    assert_eq!((s, error_code(&body)), (403, "account_disabled"));
+    let audit = t
+        .app
+        .store()
+        .list_audit(&confctl::store::AuditFilter { action: Some("user.disabled".into()), limit: 5, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].actor_label.starts_with("cli:"));
+    t.stop().await;
+}
+
+async fn cross_site_writes_with_cookie_are_refused(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let b = t.client();
+    b.register("ada@uni.edu", "Ada").await;
+    let logout = |site: Option<&'static str>, origin: Option<String>| {
+        let mut req = b.http.post(format!("{}/api/auth/logout", t.base));
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        async move { support::read(req.send().await.unwrap()).await }
+    };
+    let (s, body) = logout(Some("cross-site"), None).await;
+    assert_eq!((s, error_code(&body)), (403, "csrf_rejected"));
+    let (s, body) = logout(None, Some("https://evil.example".into())).await;
+    assert_eq!((s, error_code(&body)), (403, "csrf_rejected"));
+    assert_eq!(b.get("/api/auth/me").await.0, 200, "refused requests changed nothing");
+    let (s, _) = logout(Some("same-origin"), Some(t.base.clone())).await;
+    assert_eq!(s, 204);
+    t.stop().await;
+}
+
+async fn closed_registration_allows_only_the_first_account(db: Db) {
+    let t = TestApp::spawn(db, &[("auth.registration", "closed")]).await;
+    let admin = t.client().register("ada@uni.edu", "Ada").await;
+    assert_eq!(admin["role"], "ADMIN");
+    let (s, body) =
+        t.client().post("/api/auth/register", json!({"email": "bob@uni.edu", "password": "long enough", "name": "Bob"})).await;
+    assert_eq!((s, error_code(&body)), (403, "registration_closed"));
+    t.stop().await;
+}
+
+async fn public_instance_needs_setup_code_for_first_account(db: Db) {
+    let t = TestApp::spawn(db, &[("domains", "lectures.example.edu")]).await;
+    let body = json!({"email": "ada@uni.edu", "password": "correct horse battery", "name": "Ada"});
+    // Over plain HTTP in the test, so the __Host- cookie (Secure) would not come back; check the API answers.
+    let b = t.client();
+    let (s, err) = b.post("/api/auth/register", body.clone()).await;
+    assert_eq!((s, error_code(&err)), (403, "setup_code_required"));
+    let mut wrong = body.clone();
+    wrong["setupCode"] = json!("aaaa-bbbb-cccc");
+    assert_eq!(b.post("/api/auth/register", wrong).await.0, 403);
+
+    let code = confctl::accounts::setup_code(&t.app).await.unwrap().expect("a code while no account exists");
+    let mut right = body.clone();
+    right["setupCode"] = json!(code);
+    let r = b.http.post(format!("{}/api/auth/register", t.base)).json(&right).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-confctl_session=") && cookie.contains("Secure"), "{cookie}");
+    assert!(confctl::accounts::setup_code(&t.app).await.unwrap().is_none(), "the code is gone once used");
+    t.stop().await;
+}
+
+async fn readiness_reflects_the_database(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let b = t.client();
+    assert_eq!(b.get("/healthz").await.0, 200);
+    assert_eq!(b.get("/readyz").await.0, 200);
+    t.app.store().close().await;
+    let (s, body) = b.get("/readyz").await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(b.get("/healthz").await.0, 200, "alive even when not ready");
+}

@@ -1,0 +1,175 @@
+//! Test harness: the real application on port 0 with a fresh database per test — a SQLite file in a
+//! temporary data directory, or a new database on the PostgreSQL server named by `TEST_DATABASE_URL`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use confctl::app::App;
+use confctl::config::{self, Config, Sources};
+use confctl::server::{ServeOptions, Server};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Creates a fresh, empty PostgreSQL database and returns its URL. Fails loudly when no server is
+/// configured: the PostgreSQL half of the suite must not pass by skipping.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("TEST_DATABASE_URL").expect(
+        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server",
+    );
+    let name = format!("confctl_t_{}", confctl::ids::random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 16));
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database name");
+    format!("{prefix}/{name}")
+}
+
+/// A running test instance.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub app: App,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts an instance with default configuration plus `env`-style overrides (`("auth.registration", "closed")`).
+    pub async fn spawn(db: Db, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_with(db, overrides, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: Db, overrides: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Self {
+        confctl::telemetry::init(config::LogFormat::Human, "warn");
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("CONFCTL_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("CONFCTL_LISTEN".into(), "127.0.0.1:0".into()),
+        ];
+        if db == Db::Postgres {
+            env.push(("CONFCTL_DATABASE_URL".into(), fresh_postgres_url().await));
+        }
+        for (key, value) in overrides {
+            let var = format!("CONFCTL_{}", key.replace('.', "__").to_ascii_uppercase());
+            env.push((var, (*value).to_owned()));
+        }
+        let mut config = config::load(&Sources { env, ..Sources::default() }).unwrap();
+        tweak(&mut config);
+        let server = Server::bind(config, &ServeOptions::default()).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let app = server.app().clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        let base = format!("http://{addr}");
+        let test_app = Self { addr, base, app, data_dir, stop: Some(tx), task: Some(task) };
+        test_app.wait_ready().await;
+        test_app
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the test server never became ready");
+    }
+
+    /// A client with its own cookie jar (one browser).
+    pub fn client(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// One browser: a cookie jar and helpers returning (status, JSON body).
+#[derive(Clone)]
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        read(r).await
+    }
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        read(r).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.patch(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        read(r).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let r = self.http.delete(format!("{}{path}", self.base)).send().await.unwrap();
+        read(r).await
+    }
+    /// Registers and signs in; returns the user JSON.
+    pub async fn register(&self, email: &str, name: &str) -> Value {
+        let (status, body) =
+            self.post("/api/auth/register", serde_json::json!({"email": email, "password": "correct horse battery", "name": name})).await;
+        assert_eq!(status, 201, "register {email}: {body}");
+        body["user"].clone()
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+/// Asserts the uniform error shape and returns its code.
+pub fn error_code(body: &Value) -> &str {
+    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"));
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "error without message: {body}");
+    code
+}
+
+/// Runs each listed `async fn(Db)` as two tests: one on SQLite, one on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::support::Db::Sqlite).await }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::support::Db::Postgres).await }
+            )+
+        }
+    };
+}
