@@ -47,7 +47,11 @@ async fn allowed_ips_restrict_everything_but_health() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_counts_only_from_trusted_proxies() {
     // Behind a trusted proxy (loopback here), the limiter keys on the forwarded client address.
-    let t = TestApp::spawn(Db::Sqlite, &[("trusted_proxies", "127.0.0.1/32"), ("rate_limits.login_per_ip_per_minute", "2")]).await;
+    let t = TestApp::spawn(
+        Db::Sqlite,
+        &[("trusted_proxies", "127.0.0.1/32"), ("rate_limits.login_per_ip_per_minute", "2")],
+    )
+    .await;
     let b = t.client();
     let login = |ip: &'static str| {
         let req = b

@@ -61,7 +61,8 @@ async fn login_failures_look_alike_and_are_rate_limited(db: Db) {
     let b = t.client();
     b.register("ada@uni.edu", "Ada").await;
     let (s1, wrong_pw) = b.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "wrong password"})).await;
-    let (s2, unknown) = b.post("/api/auth/login", json!({"email": "nobody@uni.edu", "password": "wrong password"})).await;
+    let (s2, unknown) =
+        b.post("/api/auth/login", json!({"email": "nobody@uni.edu", "password": "wrong password"})).await;
     assert_eq!((s1, s2), (401, 401));
     assert_eq!(wrong_pw, unknown, "same answer for unknown email and wrong password");
     let (s, _) = b.post("/api/auth/login", json!({"email": "ADA@uni.edu", "password": "correct horse battery"})).await;
@@ -84,7 +85,11 @@ async fn login_failures_look_alike_and_are_rate_limited(db: Db) {
     let audit = t
         .app
         .store()
-        .list_audit(&confctl::store::AuditFilter { action: Some("auth.login_failed".into()), limit: 10, ..Default::default() })
+        .list_audit(&confctl::store::AuditFilter {
+            action: Some("auth.login_failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(audit.len() >= 2, "failed logins are audited");
@@ -106,7 +111,11 @@ async fn bad_bodies_get_clear_errors(db: Db) {
     let (s, body) = send(json!({"email": 5, "password": "x", "name": "y"}).to_string(), "application/json").await;
     assert_eq!((s, error_code(&body)), (400, "invalid_body"));
     assert!(body["error"]["message"].as_str().unwrap().contains("email"), "names the field: {body}");
-    let (s, body) = send(json!({"email": "a@b.edu", "password": "long enough", "name": "A", "role": "ADMIN"}).to_string(), "application/json").await;
+    let (s, body) = send(
+        json!({"email": "a@b.edu", "password": "long enough", "name": "A", "role": "ADMIN"}).to_string(),
+        "application/json",
+    )
+    .await;
     assert_eq!((s, error_code(&body)), (400, "invalid_body"), "unknown fields such as role are refused");
     let (s, body) = send("x".repeat(200_000), "application/json").await;
     assert_eq!((s, error_code(&body)), (413, "body_too_large"));
@@ -114,17 +123,23 @@ async fn bad_bodies_get_clear_errors(db: Db) {
     assert_eq!((s, error_code(&body)), (415, "unsupported_media_type"));
 
     let long_email = format!("{}@uni.edu", "a".repeat(300));
-    let (s, body) = b.post("/api/auth/register", json!({"email": long_email, "password": "long enough", "name": "A"})).await;
+    let (s, body) =
+        b.post("/api/auth/register", json!({"email": long_email, "password": "long enough", "name": "A"})).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_email"));
-    let (s, body) = b.post("/api/auth/register", json!({"email": "not-an-email", "password": "long enough", "name": "A"})).await;
+    let (s, body) =
+        b.post("/api/auth/register", json!({"email": "not-an-email", "password": "long enough", "name": "A"})).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_email"));
     let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "short", "name": "A"})).await;
     assert_eq!((s, error_code(&body)), (400, "weak_password"));
-    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "x".repeat(129), "name": "A"})).await;
+    let (s, body) =
+        b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "x".repeat(129), "name": "A"})).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_password"));
-    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "  "})).await;
+    let (s, body) =
+        b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "  "})).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_name"));
-    let (s, body) = b.post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "bell\u{7}"})).await;
+    let (s, body) = b
+        .post("/api/auth/register", json!({"email": "a@uni.edu", "password": "long enough", "name": "bell\u{7}"}))
+        .await;
     assert_eq!((s, error_code(&body)), (400, "invalid_name"));
     let (s, body) = b.get("/api/no/such/route").await;
     assert_eq!((s, error_code(&body)), (404, "not_found"));
@@ -143,7 +158,8 @@ async fn strange_but_valid_input_round_trips(db: Db) {
     let user = t.client().register("lena@uni.edu", "Елена Петрова 👩‍🏫").await;
     assert_eq!(user["name"], "Елена Петрова 👩‍🏫");
     let b = t.client();
-    let (s, me) = b.post("/api/auth/login", json!({"email": "o'brien+tag@uni.edu", "password": "correct horse battery"})).await;
+    let (s, me) =
+        b.post("/api/auth/login", json!({"email": "o'brien+tag@uni.edu", "password": "correct horse battery"})).await;
     assert_eq!(s, 200, "{me}");
     assert_eq!(t.app.store().count_users().await.unwrap(), 2);
     t.stop().await;
@@ -154,7 +170,8 @@ async fn logout_and_password_change_end_sessions_server_side(db: Db) {
     let laptop = t.client();
     laptop.register("ada@uni.edu", "Ada").await;
     let phone = t.client();
-    let (s, _) = phone.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
+    let (s, _) =
+        phone.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
     assert_eq!(s, 200);
     let tablet = t.client();
     tablet.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
@@ -166,12 +183,14 @@ async fn logout_and_password_change_end_sessions_server_side(db: Db) {
     assert_eq!(tablet.get("/api/auth/me").await.0, 401);
     assert_eq!(phone.get("/api/auth/me").await.0, 200);
 
-    let (s, body) = laptop
-        .post("/api/auth/password", json!({"currentPassword": "wrong", "newPassword": "a new passphrase"}))
-        .await;
+    let (s, body) =
+        laptop.post("/api/auth/password", json!({"currentPassword": "wrong", "newPassword": "a new passphrase"})).await;
     assert_eq!((s, error_code(&body)), (403, "invalid_credentials"));
     let (s, _) = laptop
-        .post("/api/auth/password", json!({"currentPassword": "correct horse battery", "newPassword": "a new passphrase"}))
+        .post(
+            "/api/auth/password",
+            json!({"currentPassword": "correct horse battery", "newPassword": "a new passphrase"}),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(laptop.get("/api/auth/me").await.0, 200, "the browser that changed it gets a fresh session");
@@ -190,12 +209,17 @@ async fn disabled_user_is_signed_out_at_once(db: Db) {
     confctl::accounts::set_disabled(&t.app, &confctl::app::Actor::cli(), id, true).await.unwrap();
     let (s, body) = bob.get("/api/auth/me").await;
     assert_eq!((s, error_code(&body)), (401, "not_signed_in"));
-    let (s, body) = bob.post("/api/auth/login", json!({"email": "bob@uni.edu", "password": "correct horse battery"})).await;
+    let (s, body) =
+        bob.post("/api/auth/login", json!({"email": "bob@uni.edu", "password": "correct horse battery"})).await;
     assert_eq!((s, error_code(&body)), (403, "account_disabled"));
     let audit = t
         .app
         .store()
-        .list_audit(&confctl::store::AuditFilter { action: Some("user.disabled".into()), limit: 5, ..Default::default() })
+        .list_audit(&confctl::store::AuditFilter {
+            action: Some("user.disabled".into()),
+            limit: 5,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(audit.len(), 1);
@@ -231,8 +255,10 @@ async fn closed_registration_allows_only_the_first_account(db: Db) {
     let t = TestApp::spawn(db, &[("auth.registration", "closed")]).await;
     let admin = t.client().register("ada@uni.edu", "Ada").await;
     assert_eq!(admin["role"], "ADMIN");
-    let (s, body) =
-        t.client().post("/api/auth/register", json!({"email": "bob@uni.edu", "password": "long enough", "name": "Bob"})).await;
+    let (s, body) = t
+        .client()
+        .post("/api/auth/register", json!({"email": "bob@uni.edu", "password": "long enough", "name": "Bob"}))
+        .await;
     assert_eq!((s, error_code(&body)), (403, "registration_closed"));
     t.stop().await;
 }

@@ -167,7 +167,10 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
 
     let first = app.store().count_users().await? == 0;
     if !first && app.config().auth.registration == RegistrationPolicy::Closed {
-        return Err(Error::forbidden("registration_closed", "registration is closed; ask an administrator for an account"));
+        return Err(Error::forbidden(
+            "registration_closed",
+            "registration is closed; ask an administrator for an account",
+        ));
     }
     if first && app.config().is_public() {
         let expected = app.store().instance_value(SETUP_CODE_KEY).await?;
@@ -203,7 +206,12 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
 pub async fn login(app: &App, email: &str, password: &str, client: &ClientInfo) -> Result<NewSession> {
     let limits = &app.config().rate_limits;
     let ip = client.ip.clone().unwrap_or_default();
-    ratelimit::check(app.limiter(), &format!("login:ip:{ip}"), limits.login_per_ip_per_minute, Duration::from_secs(60))?;
+    ratelimit::check(
+        app.limiter(),
+        &format!("login:ip:{ip}"),
+        limits.login_per_ip_per_minute,
+        Duration::from_secs(60),
+    )?;
     let email_key = email.trim().to_lowercase();
     ratelimit::check(
         app.limiter(),
@@ -229,7 +237,15 @@ pub async fn login(app: &App, email: &str, password: &str, client: &ClientInfo) 
         return Err(Error::forbidden("account_disabled", "this account is disabled; contact an administrator"));
     }
     let session = start_session(app, &record.id, client).await?;
-    audit(app, &session.user.actor(client.ip.clone()), "auth.login", Some(("user", &session.user.id)), None, serde_json::json!({})).await;
+    audit(
+        app,
+        &session.user.actor(client.ip.clone()),
+        "auth.login",
+        Some(("user", &session.user.id)),
+        None,
+        serde_json::json!({}),
+    )
+    .await;
     Ok(session)
 }
 
@@ -239,7 +255,14 @@ async fn start_session(app: &App, user_id: &str, client: &ClientInfo) -> Result<
     let expires_at = crate::time::now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
     let user_agent = client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect::<String>());
     app.store()
-        .insert_session(&ids::new_id(), user_id, &ids::secret_hash(&token), expires_at, client.ip.as_deref(), user_agent.as_deref())
+        .insert_session(
+            &ids::new_id(),
+            user_id,
+            &ids::secret_hash(&token),
+            expires_at,
+            client.ip.as_deref(),
+            user_agent.as_deref(),
+        )
         .await?;
     let user = User::from(app.store().user_by_id(user_id).await?);
     Ok(NewSession { user, token, expires_at })
@@ -271,7 +294,15 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<AuthUser>> {
 /// Ends one session.
 pub async fn logout(app: &App, auth: &AuthUser, client: &ClientInfo) -> Result<()> {
     app.store().delete_session(&auth.session_id).await?;
-    audit(app, &auth.user.actor(client.ip.clone()), "auth.logout", Some(("user", &auth.user.id)), None, serde_json::json!({})).await;
+    audit(
+        app,
+        &auth.user.actor(client.ip.clone()),
+        "auth.logout",
+        Some(("user", &auth.user.id)),
+        None,
+        serde_json::json!({}),
+    )
+    .await;
     Ok(())
 }
 
@@ -291,7 +322,15 @@ pub async fn change_password(
     let hash = password::hash(new).await?;
     app.store().set_user_password_hash(&auth.user.id, &hash).await?;
     app.store().delete_user_sessions(&auth.user.id).await?;
-    audit(app, &auth.user.actor(client.ip.clone()), "user.password_changed", Some(("user", &auth.user.id)), None, serde_json::json!({})).await;
+    audit(
+        app,
+        &auth.user.actor(client.ip.clone()),
+        "user.password_changed",
+        Some(("user", &auth.user.id)),
+        None,
+        serde_json::json!({}),
+    )
+    .await;
     start_session(app, &auth.user.id, client).await
 }
 
@@ -310,7 +349,14 @@ pub async fn list_users(app: &App) -> Result<Vec<User>> {
 }
 
 /// An administrator creates an account with a chosen role.
-pub async fn create_user(app: &App, actor: &Actor, email: &str, name: &str, role: Role, password: String) -> Result<User> {
+pub async fn create_user(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    name: &str,
+    role: Role,
+    password: String,
+) -> Result<User> {
     let email = validate_email(email)?;
     let name = validate_name(name)?;
     password::validate(&password)?;
@@ -320,14 +366,23 @@ pub async fn create_user(app: &App, actor: &Actor, email: &str, name: &str, role
         .store()
         .create_user(NewUser { id: &id, email: &email, display_name: &name, password_hash: &hash, role: Some(role) })
         .await?;
-    audit(app, actor, "user.create", Some(("user", &id)), None, serde_json::json!({ "email": email, "role": role })).await;
+    audit(app, actor, "user.create", Some(("user", &id)), None, serde_json::json!({ "email": email, "role": role }))
+        .await;
     Ok(record.into())
 }
 
 pub async fn set_role(app: &App, actor: &Actor, user_id: &str, role: Role) -> Result<()> {
     let before = app.store().user_by_id(user_id).await?;
     app.store().set_user_role(user_id, role).await?;
-    audit(app, actor, "user.role_changed", Some(("user", user_id)), None, serde_json::json!({ "from": before.role, "to": role })).await;
+    audit(
+        app,
+        actor,
+        "user.role_changed",
+        Some(("user", user_id)),
+        None,
+        serde_json::json!({ "from": before.role, "to": role }),
+    )
+    .await;
     Ok(())
 }
 

@@ -159,9 +159,9 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        let parsed: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError(format!("config file {} is not valid TOML: {}", path.display(), one_line(&e.to_string()))))?;
+        let parsed: Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError(format!("config file {} is not valid TOML: {}", path.display(), one_line(&e.to_string())))
+        })?;
         for (dotted, value) in flatten(&parsed) {
             if keys::find(&dotted).is_none() {
                 return Err(ConfigError(format!(

@@ -26,7 +26,8 @@ fn zero_config_defaults() {
 
 #[test]
 fn layers_apply_in_order_file_env_flag() {
-    let f = file_with("listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/file\"\n[livekit]\nurl = \"wss://lk.example.edu\"\n");
+    let f =
+        file_with("listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/file\"\n[livekit]\nurl = \"wss://lk.example.edu\"\n");
     let sources = Sources {
         file: Some(f.path().to_owned()),
         env: env(&[("CONFCTL_DATA_DIR", "/srv/env"), ("CONFCTL_LIVEKIT__API_KEY", "APIxyz")]),
@@ -76,7 +77,8 @@ fn invalid_values_name_key_value_source_and_allowed() {
     let err = load(&sources).unwrap_err().to_string();
     assert!(err.contains("log_format") && err.contains("xml") && err.contains("human or json"), "{err}");
 
-    let sources = Sources { env: env(&[("CONFCTL_RATE_LIMITS__LOGIN_PER_IP_PER_MINUTE", "lots")]), ..Sources::default() };
+    let sources =
+        Sources { env: env(&[("CONFCTL_RATE_LIMITS__LOGIN_PER_IP_PER_MINUTE", "lots")]), ..Sources::default() };
     let err = load(&sources).unwrap_err().to_string();
     assert!(err.contains("rate_limits.login_per_ip_per_minute") && err.contains("lots"), "{err}");
 
@@ -100,7 +102,10 @@ fn unknown_file_keys_are_rejected() {
 #[test]
 fn lists_from_env_are_comma_separated() {
     let sources = Sources {
-        env: env(&[("CONFCTL_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1/32"), ("CONFCTL_DOMAINS", "lectures.example.edu")]),
+        env: env(&[
+            ("CONFCTL_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1/32"),
+            ("CONFCTL_DOMAINS", "lectures.example.edu"),
+        ]),
         ..Sources::default()
     };
     let c = load(&sources).unwrap();
@@ -111,7 +116,8 @@ fn lists_from_env_are_comma_separated() {
 #[test]
 fn empty_env_value_unsets_optional_key() {
     let f = file_with("public_url = \"https://a.example.edu\"\n");
-    let sources = Sources { file: Some(f.path().to_owned()), env: env(&[("CONFCTL_PUBLIC_URL", "")]), ..Sources::default() };
+    let sources =
+        Sources { file: Some(f.path().to_owned()), env: env(&[("CONFCTL_PUBLIC_URL", "")]), ..Sources::default() };
     assert!(load(&sources).unwrap().public_url.is_none());
 }
 
@@ -125,7 +131,7 @@ fn example_config_parses_to_the_defaults_and_uncommented_too() {
     // Uncommenting every key that has a default must still give a valid config: the shown defaults are real.
     let uncommented: String = text
         .lines()
-        .map(|l| if l.starts_with('#') && l.contains(" = ") && !l.contains("unset;") { &l[1..] } else { l })
+        .map(|l| if l.starts_with('#') && !l.starts_with("# ") && !l.contains("unset;") { &l[1..] } else { l })
         .collect::<Vec<_>>()
         .join("\n");
     let f = file_with(&uncommented);

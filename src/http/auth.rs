@@ -29,8 +29,11 @@ fn session_cookie(app: &App, session: &NewSession) -> HeaderValue {
     let name = super::session_cookie_name(app.config());
     let max_age = app.config().auth.session_lifetime.as_secs();
     let secure = if super::serves_https(app.config()) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", session.token))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&format!(
+        "{name}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session.token
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn clear_cookie(app: &App) -> HeaderValue {
@@ -47,7 +50,11 @@ fn signed_in_response(app: &App, status: StatusCode, session: NewSession) -> Res
 }
 
 /// `POST /api/auth/register`: creates the account and signs it in.
-pub async fn register(State(app): State<App>, Client(client): Client, Json(body): Json<Registration>) -> ApiResult<Response> {
+pub async fn register(
+    State(app): State<App>,
+    Client(client): Client,
+    Json(body): Json<Registration>,
+) -> ApiResult<Response> {
     let session = accounts::register(&app, body, &client).await?;
     Ok(signed_in_response(&app, StatusCode::CREATED, session))
 }

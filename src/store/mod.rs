@@ -97,7 +97,9 @@ impl Store {
             })
             .connect_with(options)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot open the {} database: {}", dialect.name(), redact_db_error(&e.to_string())))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the {} database: {}", dialect.name(), redact_db_error(&e.to_string()))
+            })?;
         Ok(Self { pool, dialect })
     }
 
@@ -106,6 +108,13 @@ impl Store {
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The connection pool, for tests that inspect the schema directly. Application code goes through the
+    /// typed methods of this module.
+    #[doc(hidden)]
+    pub fn raw_pool_for_tests(&self) -> &AnyPool {
         &self.pool
     }
 

@@ -128,12 +128,14 @@ impl Store {
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await.map_err(map_err("user"))?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await.map_err(map_err("user"))?;
         row.try_get("n").map_err(map_err("user"))
     }
 
     pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
-        self.update_user(sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1"), id, role.as_str()).await
+        self.update_user(sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1"), id, role.as_str())
+            .await
     }
 
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<()> {

@@ -20,12 +20,12 @@ pub enum Db {
 /// Creates a fresh, empty PostgreSQL database and returns its URL. Fails loudly when no server is
 /// configured: the PostgreSQL half of the suite must not pass by skipping.
 pub async fn fresh_postgres_url() -> String {
-    let base = std::env::var("TEST_DATABASE_URL").expect(
-        "TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server",
-    );
+    let base = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server");
     let name = format!("confctl_t_{}", confctl::ids::random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 16));
     sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+    let mut conn =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to TEST_DATABASE_URL");
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
     let (prefix, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database name");
     format!("{prefix}/{name}")
@@ -91,10 +91,7 @@ impl TestApp {
 
     /// A client with its own cookie jar (one browser).
     pub fn client(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
-            base: self.base.clone(),
-        }
+        Browser { http: reqwest::Client::builder().cookie_store(true).build().unwrap(), base: self.base.clone() }
     }
 
     /// Stops the server gracefully and waits for it.
@@ -134,8 +131,12 @@ impl Browser {
     }
     /// Registers and signs in; returns the user JSON.
     pub async fn register(&self, email: &str, name: &str) -> Value {
-        let (status, body) =
-            self.post("/api/auth/register", serde_json::json!({"email": email, "password": "correct horse battery", "name": name})).await;
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                serde_json::json!({"email": email, "password": "correct horse battery", "name": name}),
+            )
+            .await;
         assert_eq!(status, 201, "register {email}: {body}");
         body["user"].clone()
     }

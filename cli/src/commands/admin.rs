@@ -46,7 +46,9 @@ impl From<RoleArg> for Role {
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create an account. Without --password-stdin a password is generated and printed once.
-    #[command(after_help = "Example:\n  echo 'a long passphrase' | confctl admin user create --email prof@uni.edu --name 'Prof. Ada' --role host --password-stdin")]
+    #[command(
+        after_help = "Example:\n  echo 'a long passphrase' | confctl admin user create --email prof@uni.edu --name 'Prof. Ada' --role host --password-stdin"
+    )]
     Create {
         #[arg(long)]
         email: String,
@@ -117,7 +119,9 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
                     }
                     Ok(())
                 }
-                None => Err(Failure { message: "an account already exists; no setup code is needed".into(), exit_code: 1 }),
+                None => {
+                    Err(Failure { message: "an account already exists; no setup code is needed".into(), exit_code: 1 })
+                }
             }
         }
         AdminCommand::User(cmd) => {

@@ -22,7 +22,8 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         println!("database: {}", status.dialect.name());
         println!("{:<8} {:<28} APPLIED", "VERSION", "NAME");
         for m in &status.migrations {
-            let applied = m.applied_at.map_or_else(|| "pending".to_owned(), |at| confctl::time::to_datetime(at).to_rfc3339());
+            let applied =
+                m.applied_at.map_or_else(|| "pending".to_owned(), |at| confctl::time::to_datetime(at).to_rfc3339());
             println!("{:<8} {:<28} {applied}", m.version, m.name);
         }
         for v in &status.unknown {

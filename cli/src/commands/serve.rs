@@ -8,9 +8,11 @@ use toml::Value;
 use super::{CmdResult, Global, init_logging};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  confctl serve                               # http://127.0.0.1:8080, SQLite in ./confctl-data\n  \
+#[command(
+    after_help = "Examples:\n  confctl serve                               # http://127.0.0.1:8080, SQLite in ./confctl-data\n  \
 confctl serve --listen 0.0.0.0:8080 --data-dir /var/lib/confctl\n  \
-confctl serve --database-url postgres://confctl:PASSWORD@db/confctl")]
+confctl serve --database-url postgres://confctl:PASSWORD@db/confctl"
+)]
 pub struct Args {
     /// Address and port for plain HTTP [config: listen].
     #[arg(long, value_name = "ADDR:PORT")]

@@ -27,21 +27,14 @@ impl Caller {
     }
 }
 
-pub(crate) fn authenticate(
-    headers: &HeaderMap,
-    query: Option<&str>,
-    api_key: &str,
-    api_secret: &str,
-) -> Caller {
+pub(crate) fn authenticate(headers: &HeaderMap, query: Option<&str>, api_key: &str, api_secret: &str) -> Caller {
     let token = match headers.get(AUTHORIZATION) {
         Some(value) => {
             let value = value.to_str().unwrap_or_default();
             match value.strip_prefix(BEARER_PREFIX) {
                 Some(token) => token.to_owned(),
                 None => {
-                    return Caller::Rejected(format!(
-                        "invalid authorization header. Must start with {BEARER_PREFIX}"
-                    ));
+                    return Caller::Rejected(format!("invalid authorization header. Must start with {BEARER_PREFIX}"));
                 }
             }
         }
@@ -68,10 +61,7 @@ pub(crate) fn authenticate(
 }
 
 fn access_token_param(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        pair.strip_prefix("access_token=")
-            .map(|v| v.replace('+', " "))
-    })
+    query.split('&').find_map(|pair| pair.strip_prefix("access_token=").map(|v| v.replace('+', " ")))
 }
 
 /// Every grant failure surfaces as Twirp `unauthenticated` "permissions denied": the real
@@ -120,18 +110,13 @@ mod tests {
     #[test]
     fn classifies_tokens_like_the_middleware() {
         let good = AccessToken::with_api_key("key", "secret").to_jwt().unwrap();
-        let other_key = AccessToken::with_api_key("other", "secret")
-            .to_jwt()
-            .unwrap();
+        let other_key = AccessToken::with_api_key("other", "secret").to_jwt().unwrap();
         let bad_secret = AccessToken::with_api_key("key", "nope").to_jwt().unwrap();
         assert!(matches!(
             authenticate(&headers(&format!("Bearer {good}")), None, "key", "secret"),
             Caller::Verified(_)
         ));
-        assert!(matches!(
-            authenticate(&HeaderMap::new(), None, "key", "secret"),
-            Caller::Anonymous
-        ));
+        assert!(matches!(authenticate(&HeaderMap::new(), None, "key", "secret"), Caller::Anonymous));
         assert!(matches!(
             authenticate(&headers(&good), None, "key", "secret"),
             Caller::Rejected(m) if m.starts_with("invalid authorization header")
@@ -145,23 +130,14 @@ mod tests {
             Caller::Rejected(m) if m.starts_with("invalid authorization token:")
         ));
         assert!(matches!(
-            authenticate(
-                &HeaderMap::new(),
-                Some(&format!("access_token={good}")),
-                "key",
-                "secret"
-            ),
+            authenticate(&HeaderMap::new(), Some(&format!("access_token={good}")), "key", "secret"),
             Caller::Verified(_)
         ));
     }
 
     #[test]
     fn admin_grant_is_bound_to_its_room() {
-        let grants = VideoGrants {
-            room_admin: true,
-            room: "a".into(),
-            ..Default::default()
-        };
+        let grants = VideoGrants { room_admin: true, room: "a".into(), ..Default::default() };
         assert!(ensure_admin(Some(&grants), "a").is_ok());
         assert!(ensure_admin(Some(&grants), "b").is_err());
         assert!(ensure_create(Some(&grants)).is_err());

@@ -22,24 +22,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_double/reset", post(reset))
         .route("/_double/rooms", get(list_rooms).post(add_room))
         .route("/_double/rooms/{room}", get(get_room).delete(remove_room))
-        .route(
-            "/_double/rooms/{room}/participants",
-            get(list_participants).post(add_participant),
-        )
-        .route(
-            "/_double/rooms/{room}/participants/{identity}",
-            get(get_participant).delete(remove_participant),
-        )
-        .route(
-            "/_double/rooms/{room}/participants/{identity}/tracks",
-            post(add_track),
-        )
+        .route("/_double/rooms/{room}/participants", get(list_participants).post(add_participant))
+        .route("/_double/rooms/{room}/participants/{identity}", get(get_participant).delete(remove_participant))
+        .route("/_double/rooms/{room}/participants/{identity}/tracks", post(add_track))
         .route("/_double/rooms/{room}/data", get(sent_data))
         .route("/_double/calls", get(calls).delete(clear_calls))
-        .route(
-            "/_double/webhook-url",
-            get(webhook_url).put(set_webhook_url),
-        )
+        .route("/_double/webhook-url", get(webhook_url).put(set_webhook_url))
         .route("/_double/webhooks", get(webhooks).post(send_webhook))
 }
 
@@ -70,12 +58,8 @@ struct AddRoom {
 async fn add_room(State(shared): State<Arc<Shared>>, Json(body): Json<AddRoom>) -> Response {
     let d = double(shared);
     let room = d.add_room(&body.name);
-    let room = if body.metadata.is_empty() {
-        room
-    } else {
-        d.set_room_metadata(&body.name, &body.metadata)
-            .unwrap_or(room)
-    };
+    let room =
+        if body.metadata.is_empty() { room } else { d.set_room_metadata(&body.name, &body.metadata).unwrap_or(room) };
     (StatusCode::CREATED, Json(room)).into_response()
 }
 
@@ -91,11 +75,7 @@ async fn get_room(State(shared): State<Arc<Shared>>, Path(room): Path<String>) -
 }
 
 async fn remove_room(State(shared): State<Arc<Shared>>, Path(room): Path<String>) -> Response {
-    if double(shared).remove_room(&room) {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        not_found("room not found")
-    }
+    if double(shared).remove_room(&room) { StatusCode::NO_CONTENT.into_response() } else { not_found("room not found") }
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,13 +95,7 @@ async fn add_participant(
     Path(room): Path<String>,
     Json(body): Json<AddParticipant>,
 ) -> Response {
-    let p = double(shared).add_participant(
-        &room,
-        &body.identity,
-        &body.name,
-        &body.metadata,
-        body.permission,
-    );
+    let p = double(shared).add_participant(&room, &body.identity, &body.name, &body.metadata, body.permission);
     (StatusCode::CREATED, Json(p)).into_response()
 }
 
@@ -182,10 +156,7 @@ async fn sent_data(State(shared): State<Arc<Shared>>, Path(room): Path<String>) 
     Json(double(shared).sent_data(&room)).into_response()
 }
 
-async fn calls(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+async fn calls(State(shared): State<Arc<Shared>>, Query(query): Query<HashMap<String, String>>) -> Response {
     let d = double(shared);
     let calls = match query.get("method") {
         Some(method) => d.calls_for(method),
@@ -208,10 +179,7 @@ async fn webhook_url(State(shared): State<Arc<Shared>>) -> Json<serde_json::Valu
     Json(json!({ "url": double(shared).webhook_url() }))
 }
 
-async fn set_webhook_url(
-    State(shared): State<Arc<Shared>>,
-    Json(body): Json<WebhookUrl>,
-) -> StatusCode {
+async fn set_webhook_url(State(shared): State<Arc<Shared>>, Json(body): Json<WebhookUrl>) -> StatusCode {
     double(shared).set_webhook_url(body.url);
     StatusCode::NO_CONTENT
 }
@@ -233,16 +201,10 @@ struct SendWebhook {
     tamper: WebhookTamper,
 }
 
-async fn send_webhook(
-    State(shared): State<Arc<Shared>>,
-    Json(body): Json<SendWebhook>,
-) -> Response {
+async fn send_webhook(State(shared): State<Arc<Shared>>, Json(body): Json<SendWebhook>) -> Response {
     let d = double(shared);
     let Some(url) = body.url.or_else(|| d.webhook_url()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "no url given and no webhook url configured" })),
-        )
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "no url given and no webhook url configured" })))
             .into_response();
     };
     let mut event = body.event;
@@ -255,10 +217,6 @@ async fn send_webhook(
     }
     match d.send_webhook_with(&url, event, body.tamper).await {
         Ok(delivery) => Json(delivery).into_response(),
-        Err(err) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": format!("{err:#}") })),
-        )
-            .into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": format!("{err:#}") }))).into_response(),
     }
 }

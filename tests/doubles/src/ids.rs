@@ -33,10 +33,7 @@ pub(crate) fn secret() -> String {
 
 fn now_unix_nanos() -> u128 {
     // A clock before 1970 only makes ids less spread, never wrong, so it need not be an error.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
 }
 
 pub(crate) fn now_unix_ms() -> i64 {

@@ -139,24 +139,17 @@ impl LiveKitDouble {
     }
 
     pub async fn start_on(addr: SocketAddr, config: LiveKitDoubleConfig) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the LiveKit double to {addr}"))?;
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("binding the LiveKit double to {addr}"))?;
         Self::start_with_listener(listener, config).await
     }
 
     /// Serves on a listener the caller already bound, e.g. to reserve the port up front.
-    pub async fn start_with_listener(
-        listener: TcpListener,
-        config: LiveKitDoubleConfig,
-    ) -> anyhow::Result<Self> {
+    pub async fn start_with_listener(listener: TcpListener, config: LiveKitDoubleConfig) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let addr = listener
-            .local_addr()
-            .context("reading the double's listen address")?;
+        let addr = listener.local_addr().context("reading the double's listen address")?;
         let sender = WebhookSender::new(&config.api_key, &config.api_secret)?;
-        let (notifier, notifier_task) =
-            webhook::Notifier::start(sender.clone(), config.webhook_url.clone());
+        let (notifier, notifier_task) = webhook::Notifier::start(sender.clone(), config.webhook_url.clone());
         let shared = Arc::new(Shared {
             api_key: config.api_key,
             api_secret: config.api_secret,
@@ -195,10 +188,7 @@ impl LiveKitDouble {
 
     /// A handle that does not keep the server alive, for the server's own handlers.
     pub(crate) fn handle(shared: Arc<Shared>) -> Self {
-        Self {
-            shared,
-            tasks: None,
-        }
+        Self { shared, tasks: None }
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish.
@@ -253,18 +243,14 @@ impl LiveKitDouble {
 
     /// Creates the room (or returns the existing one), as `CreateRoom` with defaults would.
     pub fn add_room(&self, name: &str) -> proto::Room {
-        let changed = lock(&self.shared.store).create_room(&proto::CreateRoomRequest {
-            name: name.to_owned(),
-            ..Default::default()
-        });
+        let changed = lock(&self.shared.store)
+            .create_room(&proto::CreateRoomRequest { name: name.to_owned(), ..Default::default() });
         self.shared.emit(changed.events);
         changed.value
     }
 
     pub fn set_room_metadata(&self, name: &str, metadata: &str) -> Option<proto::Room> {
-        lock(&self.shared.store)
-            .update_room_metadata(name, metadata)
-            .ok()
+        lock(&self.shared.store).update_room_metadata(name, metadata).ok()
     }
 
     /// Closes the room as `DeleteRoom` would; `false` when there was no such room.
@@ -303,8 +289,7 @@ impl LiveKitDouble {
         metadata: &str,
         permission: Option<proto::ParticipantPermission>,
     ) -> proto::ParticipantInfo {
-        let changed =
-            lock(&self.shared.store).add_participant(room, identity, name, metadata, permission);
+        let changed = lock(&self.shared.store).add_participant(room, identity, name, metadata, permission);
         self.shared.emit(changed.events);
         changed.value
     }
@@ -368,11 +353,7 @@ impl LiveKitDouble {
     }
 
     pub fn calls_for(&self, method: &str) -> Vec<RecordedCall> {
-        lock(&self.shared.recorder)
-            .calls()
-            .into_iter()
-            .filter(|c| c.method == method)
-            .collect()
+        lock(&self.shared.recorder).calls().into_iter().filter(|c| c.method == method).collect()
     }
 
     /// Clears recorded calls and recorded `SendData` payloads.
@@ -388,13 +369,8 @@ impl LiveKitDouble {
     // ---- webhooks ----
 
     /// Posts `event` to `url`, signed with the configured credentials exactly as LiveKit signs.
-    pub async fn send_webhook(
-        &self,
-        url: &str,
-        event: proto::WebhookEvent,
-    ) -> anyhow::Result<WebhookDelivery> {
-        self.send_webhook_with(url, event, WebhookTamper::None)
-            .await
+    pub async fn send_webhook(&self, url: &str, event: proto::WebhookEvent) -> anyhow::Result<WebhookDelivery> {
+        self.send_webhook_with(url, event, WebhookTamper::None).await
     }
 
     /// Like [`send_webhook`](Self::send_webhook) but deliberately spoiled, for negative tests.

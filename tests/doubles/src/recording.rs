@@ -84,11 +84,7 @@ impl Recorder {
     }
 
     pub(crate) fn sent_data(&self, room: &str) -> Vec<SentData> {
-        self.sent
-            .iter()
-            .filter(|(r, _)| r == room)
-            .map(|(_, d)| d.clone())
-            .collect()
+        self.sent.iter().filter(|(r, _)| r == room).map(|(_, d)| d.clone()).collect()
     }
 
     pub(crate) fn clear(&mut self) {
@@ -110,8 +106,7 @@ pub(crate) fn full_json<T: Serialize>(message: &T, defaults: &[(&str, Value)]) -
 
 fn fill(map: &mut Map<String, Value>, defaults: &[(&str, Value)]) {
     for (key, default) in defaults {
-        map.entry((*key).to_owned())
-            .or_insert_with(|| default.clone());
+        map.entry((*key).to_owned()).or_insert_with(|| default.clone());
     }
 }
 
@@ -166,14 +161,7 @@ pub(crate) fn room_only_json<T: Serialize>(req: &T) -> Value {
 
 pub(crate) fn participant_identity_json(req: &proto::RoomParticipantIdentity) -> Value {
     // int64 is a string in protobuf JSON; the default is spelt the same way for consistency.
-    full_json(
-        req,
-        &[
-            ("room", json!("")),
-            ("identity", json!("")),
-            ("revokeTokenTs", json!("0")),
-        ],
-    )
+    full_json(req, &[("room", json!("")), ("identity", json!("")), ("revokeTokenTs", json!("0"))])
 }
 
 pub(crate) fn update_participant_json(req: &proto::UpdateParticipantRequest) -> Value {
@@ -210,15 +198,7 @@ pub(crate) fn send_data_json(req: &proto::SendDataRequest) -> Value {
 }
 
 pub(crate) fn mute_track_json(req: &proto::MuteRoomTrackRequest) -> Value {
-    full_json(
-        req,
-        &[
-            ("room", json!("")),
-            ("identity", json!("")),
-            ("trackSid", json!("")),
-            ("muted", json!(false)),
-        ],
-    )
+    full_json(req, &[("room", json!("")), ("identity", json!("")), ("trackSid", json!("")), ("muted", json!(false))])
 }
 
 pub(crate) fn update_room_metadata_json(req: &proto::UpdateRoomMetadataRequest) -> Value {
@@ -231,10 +211,7 @@ mod tests {
 
     #[test]
     fn permission_json_spells_out_false_fields() {
-        let permission = proto::ParticipantPermission {
-            can_subscribe: true,
-            ..Default::default()
-        };
+        let permission = proto::ParticipantPermission { can_subscribe: true, ..Default::default() };
         let value = permission_json(&permission);
         assert_eq!(value["canSubscribe"], json!(true));
         assert_eq!(value["canPublish"], json!(false));
@@ -253,10 +230,7 @@ mod tests {
             ..Default::default()
         };
         let value = update_participant_json(&req);
-        assert_eq!(
-            value["permission"]["canPublishSources"],
-            json!(["MICROPHONE"])
-        );
+        assert_eq!(value["permission"]["canPublishSources"], json!(["MICROPHONE"]));
         let back: proto::UpdateParticipantRequest = serde_json::from_value(value).unwrap();
         assert_eq!(back, req);
     }

@@ -25,15 +25,12 @@ impl RoomEntry {
         let mut room = self.room.clone();
         room.num_participants = u32::try_from(self.participants.len()).unwrap_or(u32::MAX);
         room.num_publishers =
-            u32::try_from(self.participants.iter().filter(|p| p.is_publisher).count())
-                .unwrap_or(u32::MAX);
+            u32::try_from(self.participants.iter().filter(|p| p.is_publisher).count()).unwrap_or(u32::MAX);
         room
     }
 
     fn participant_mut(&mut self, identity: &str) -> Option<&mut proto::ParticipantInfo> {
-        self.participants
-            .iter_mut()
-            .find(|p| p.identity == identity)
+        self.participants.iter_mut().find(|p| p.identity == identity)
     }
 }
 
@@ -47,10 +44,7 @@ pub(crate) struct Changed<T> {
 
 impl<T> Changed<T> {
     fn quiet(value: T) -> Self {
-        Self {
-            value,
-            events: Vec::new(),
-        }
+        Self { value, events: Vec::new() }
     }
 }
 
@@ -94,10 +88,7 @@ impl Store {
                 ..Default::default()
             };
             events.push(events::room_started(&room));
-            RoomEntry {
-                room,
-                participants: Vec::new(),
-            }
+            RoomEntry { room, participants: Vec::new() }
         });
         if req.empty_timeout > 0 {
             entry.room.empty_timeout = req.empty_timeout;
@@ -111,10 +102,7 @@ impl Store {
         if !req.metadata.is_empty() {
             entry.room.metadata.clone_from(&req.metadata);
         }
-        Changed {
-            value: entry.snapshot(),
-            events,
-        }
+        Changed { value: entry.snapshot(), events }
     }
 
     pub(crate) fn list_rooms(&self, names: &[String]) -> Vec<proto::Room> {
@@ -138,40 +126,22 @@ impl Store {
     pub(crate) fn delete_room(&mut self, name: &str) -> Option<Changed<proto::Room>> {
         let entry = self.rooms.remove(name)?;
         let room = entry.snapshot();
-        let mut events: Vec<_> = entry
-            .participants
-            .iter()
-            .map(|p| events::participant_left(&room, &disconnected(p)))
-            .collect();
+        let mut events: Vec<_> =
+            entry.participants.iter().map(|p| events::participant_left(&room, &disconnected(p))).collect();
         let mut finished = room.clone();
         finished.num_participants = 0;
         finished.num_publishers = 0;
         events.push(events::room_finished(&finished));
-        Some(Changed {
-            value: room,
-            events,
-        })
+        Some(Changed { value: room, events })
     }
 
     pub(crate) fn participants(&self, room: &str) -> Vec<proto::ParticipantInfo> {
-        self.rooms
-            .get(room)
-            .map(|e| e.participants.clone())
-            .unwrap_or_default()
+        self.rooms.get(room).map(|e| e.participants.clone()).unwrap_or_default()
     }
 
-    pub(crate) fn participant(
-        &self,
-        room: &str,
-        identity: &str,
-    ) -> Result<proto::ParticipantInfo, Missing> {
+    pub(crate) fn participant(&self, room: &str, identity: &str) -> Result<proto::ParticipantInfo, Missing> {
         let entry = self.rooms.get(room).ok_or(Missing::Participant)?;
-        entry
-            .participants
-            .iter()
-            .find(|p| p.identity == identity)
-            .cloned()
-            .ok_or(Missing::Participant)
+        entry.participants.iter().find(|p| p.identity == identity).cloned().ok_or(Missing::Participant)
     }
 
     /// A participant "joins": LiveKit auto-creates the room on join, and a second join with the
@@ -184,25 +154,14 @@ impl Store {
         metadata: &str,
         permission: Option<proto::ParticipantPermission>,
     ) -> Changed<proto::ParticipantInfo> {
-        let mut events = self
-            .create_room(&proto::CreateRoomRequest {
-                name: room.to_owned(),
-                ..Default::default()
-            })
-            .events;
+        let mut events =
+            self.create_room(&proto::CreateRoomRequest { name: room.to_owned(), ..Default::default() }).events;
         let Some(entry) = self.rooms.get_mut(room) else {
             return Changed::quiet(proto::ParticipantInfo::default());
         };
-        if let Some(pos) = entry
-            .participants
-            .iter()
-            .position(|p| p.identity == identity)
-        {
+        if let Some(pos) = entry.participants.iter().position(|p| p.identity == identity) {
             let old = entry.participants.remove(pos);
-            events.push(events::participant_left(
-                &entry.snapshot(),
-                &disconnected(&old),
-            ));
+            events.push(events::participant_left(&entry.snapshot(), &disconnected(&old)));
         }
         let now_ms = ids::now_unix_ms();
         let info = proto::ParticipantInfo {
@@ -220,10 +179,7 @@ impl Store {
         };
         entry.participants.push(info.clone());
         events.push(events::participant_joined(&entry.snapshot(), &info));
-        Changed {
-            value: info,
-            events,
-        }
+        Changed { value: info, events }
     }
 
     pub(crate) fn remove_participant(
@@ -232,17 +188,10 @@ impl Store {
         identity: &str,
     ) -> Result<Changed<proto::ParticipantInfo>, Missing> {
         let entry = self.rooms.get_mut(room).ok_or(Missing::Participant)?;
-        let pos = entry
-            .participants
-            .iter()
-            .position(|p| p.identity == identity)
-            .ok_or(Missing::Participant)?;
+        let pos = entry.participants.iter().position(|p| p.identity == identity).ok_or(Missing::Participant)?;
         let removed = disconnected(&entry.participants.remove(pos));
         let events = vec![events::participant_left(&entry.snapshot(), &removed)];
-        Ok(Changed {
-            value: removed,
-            events,
-        })
+        Ok(Changed { value: removed, events })
     }
 
     /// `UpdateParticipant` as RoomManager + ParticipantImpl apply it: empty name/metadata leave
@@ -254,9 +203,7 @@ impl Store {
     ) -> Result<Changed<proto::ParticipantInfo>, Missing> {
         let entry = self.rooms.get_mut(&req.room).ok_or(Missing::Participant)?;
         let room_snapshot = entry.snapshot();
-        let participant = entry
-            .participant_mut(&req.identity)
-            .ok_or(Missing::Participant)?;
+        let participant = entry.participant_mut(&req.identity).ok_or(Missing::Participant)?;
         let mut events = Vec::new();
         if !req.name.is_empty() {
             participant.name.clone_from(&req.name);
@@ -280,25 +227,14 @@ impl Store {
             participant.tracks = kept;
             participant.is_publisher = !participant.tracks.is_empty();
             for track in &dropped {
-                events.push(events::track_unpublished(
-                    &room_snapshot,
-                    participant,
-                    track,
-                ));
+                events.push(events::track_unpublished(&room_snapshot, participant, track));
             }
         }
         participant.version += 1;
-        Ok(Changed {
-            value: participant.clone(),
-            events,
-        })
+        Ok(Changed { value: participant.clone(), events })
     }
 
-    pub(crate) fn update_room_metadata(
-        &mut self,
-        room: &str,
-        metadata: &str,
-    ) -> Result<proto::Room, Missing> {
+    pub(crate) fn update_room_metadata(&mut self, room: &str, metadata: &str) -> Result<proto::Room, Missing> {
         let entry = self.rooms.get_mut(room).ok_or(Missing::Room)?;
         metadata.clone_into(&mut entry.room.metadata);
         Ok(entry.snapshot())
@@ -312,9 +248,7 @@ impl Store {
     ) -> Result<Changed<proto::TrackInfo>, Missing> {
         let entry = self.rooms.get_mut(room).ok_or(Missing::Room)?;
         let room_snapshot = entry.snapshot();
-        let participant = entry
-            .participant_mut(identity)
-            .ok_or(Missing::Participant)?;
+        let participant = entry.participant_mut(identity).ok_or(Missing::Participant)?;
         let mut track = track;
         if track.sid.is_empty() {
             track.sid = ids::guid("TR_");
@@ -323,10 +257,7 @@ impl Store {
         participant.is_publisher = true;
         participant.version += 1;
         let event = events::track_published(&room_snapshot, participant, &track);
-        Ok(Changed {
-            value: track,
-            events: vec![event],
-        })
+        Ok(Changed { value: track, events: vec![event] })
     }
 
     /// The room lookup happens before the participant lookup, as in RoomManager, so the two
@@ -336,13 +267,8 @@ impl Store {
         req: &proto::MuteRoomTrackRequest,
     ) -> Result<Option<proto::TrackInfo>, Missing> {
         let entry = self.rooms.get_mut(&req.room).ok_or(Missing::Room)?;
-        let participant = entry
-            .participant_mut(&req.identity)
-            .ok_or(Missing::Participant)?;
-        let track = participant
-            .tracks
-            .iter_mut()
-            .find(|t| t.sid == req.track_sid);
+        let participant = entry.participant_mut(&req.identity).ok_or(Missing::Participant)?;
+        let track = participant.tracks.iter_mut().find(|t| t.sid == req.track_sid);
         Ok(track.map(|t| {
             t.muted = req.muted;
             t.clone()
@@ -377,8 +303,7 @@ pub fn default_join_permission() -> proto::ParticipantPermission {
 /// source list means every source.
 fn can_publish_source(permission: &proto::ParticipantPermission, source: i32) -> bool {
     permission.can_publish
-        && (permission.can_publish_sources.is_empty()
-            || permission.can_publish_sources.contains(&source))
+        && (permission.can_publish_sources.is_empty() || permission.can_publish_sources.contains(&source))
 }
 
 fn disconnected(p: &proto::ParticipantInfo) -> proto::ParticipantInfo {
@@ -399,10 +324,7 @@ mod tests {
             .update_participant(&proto::UpdateParticipantRequest {
                 room: "r".into(),
                 identity: "alice".into(),
-                permission: Some(proto::ParticipantPermission {
-                    can_subscribe: true,
-                    ..Default::default()
-                }),
+                permission: Some(proto::ParticipantPermission { can_subscribe: true, ..Default::default() }),
                 ..Default::default()
             })
             .unwrap();
@@ -420,10 +342,7 @@ mod tests {
             .add_track(
                 "r",
                 "alice",
-                proto::TrackInfo {
-                    source: proto::TrackSource::Camera as i32,
-                    ..Default::default()
-                },
+                proto::TrackInfo { source: proto::TrackSource::Camera as i32, ..Default::default() },
             )
             .unwrap();
         let changed = store

@@ -46,11 +46,7 @@ pub(crate) struct TwirpError {
 
 impl TwirpError {
     fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            msg: msg.into(),
-        }
+        Self { status, code, msg: msg.into() }
     }
 
     pub(crate) fn unauthenticated(msg: impl Into<String>) -> Self {
@@ -85,12 +81,7 @@ impl TwirpError {
 impl IntoResponse for TwirpError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "code": self.code, "msg": self.msg }).to_string();
-        (
-            self.status,
-            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            body,
-        )
-            .into_response()
+        (self.status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
     }
 }
 
@@ -103,10 +94,7 @@ enum Encoding {
 impl Encoding {
     /// Twirp's own rule: the media type before any `;` parameters, case-insensitive.
     fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
-        let raw = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let raw = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let media = raw.split(';').next().unwrap_or_default().trim();
         match media.to_ascii_lowercase().as_str() {
             "application/protobuf" => Ok(Self::Protobuf),
@@ -122,15 +110,14 @@ impl Encoding {
         }
     }
 
-    fn decode<T: prost::Message + Default + DeserializeOwned>(
-        self,
-        body: &[u8],
-    ) -> Result<T, TwirpError> {
+    fn decode<T: prost::Message + Default + DeserializeOwned>(self, body: &[u8]) -> Result<T, TwirpError> {
         match self {
-            Self::Protobuf => T::decode(body)
-                .map_err(|_| TwirpError::malformed("the protobuf request could not be decoded")),
-            Self::Json => serde_json::from_slice(body)
-                .map_err(|_| TwirpError::malformed("the json request could not be decoded")),
+            Self::Protobuf => {
+                T::decode(body).map_err(|_| TwirpError::malformed("the protobuf request could not be decoded"))
+            }
+            Self::Json => {
+                serde_json::from_slice(body).map_err(|_| TwirpError::malformed("the json request could not be decoded"))
+            }
         }
     }
 
@@ -140,15 +127,11 @@ impl Encoding {
     fn respond<T: prost::Message + Serialize>(self, message: &T) -> Result<Response, TwirpError> {
         let body = match self {
             Self::Protobuf => message.encode_to_vec(),
-            Self::Json => serde_json::to_vec(message)
-                .map_err(|e| TwirpError::internal(format!("encoding response: {e}")))?,
+            Self::Json => {
+                serde_json::to_vec(message).map_err(|e| TwirpError::internal(format!("encoding response: {e}")))?
+            }
         };
-        Ok((
-            StatusCode::OK,
-            [(CONTENT_TYPE, HeaderValue::from_static(self.content_type()))],
-            body,
-        )
-            .into_response())
+        Ok((StatusCode::OK, [(CONTENT_TYPE, HeaderValue::from_static(self.content_type()))], body).into_response())
     }
 }
 
@@ -214,9 +197,7 @@ impl Call {
             Self::ListRooms(r) => recording::list_rooms_json(r),
             Self::DeleteRoom(r) => recording::room_only_json(r),
             Self::ListParticipants(r) => recording::room_only_json(r),
-            Self::GetParticipant(r) | Self::RemoveParticipant(r) => {
-                recording::participant_identity_json(r)
-            }
+            Self::GetParticipant(r) | Self::RemoveParticipant(r) => recording::participant_identity_json(r),
             Self::UpdateParticipant(r) => recording::update_participant_json(r),
             Self::SendData(r) => recording::send_data_json(r),
             Self::MutePublishedTrack(r) => recording::mute_track_json(r),
@@ -252,16 +233,7 @@ pub(crate) async fn handle(
         _ => None,
     };
 
-    let result = respond(
-        &shared,
-        &caller,
-        &service,
-        &rpc,
-        &method,
-        &uri,
-        enc,
-        decoded.as_ref(),
-    );
+    let result = respond(&shared, &caller, &service, &rpc, &method, &uri, enc, decoded.as_ref());
     let response = result.unwrap_or_else(IntoResponse::into_response);
 
     let call = decoded.and_then(Result::ok);
@@ -293,17 +265,14 @@ fn respond(
         return Err(ErrorResponse::Plain(StatusCode::UNAUTHORIZED, msg.clone()));
     }
     if method != Method::POST {
-        return Err(TwirpError::bad_route(format!(
-            "unsupported method {:?} (only POST is allowed)",
-            method.as_str()
-        ))
-        .into());
+        return Err(
+            TwirpError::bad_route(format!("unsupported method {:?} (only POST is allowed)", method.as_str())).into()
+        );
     }
     if service != ROOM_SERVICE || !ROOM_SERVICE_METHODS.contains(&rpc) {
         return Err(TwirpError::bad_route(format!("no handler for path {:?}", uri.path())).into());
     }
-    let enc =
-        enc.map_err(|ct| TwirpError::bad_route(format!("unexpected Content-Type: {ct:?}")))?;
+    let enc = enc.map_err(|ct| TwirpError::bad_route(format!("unexpected Content-Type: {ct:?}")))?;
     let call = match decoded {
         Some(Ok(call)) => call,
         Some(Err(err)) => return Err(err.clone().into()),
@@ -329,15 +298,9 @@ impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Twirp(err) => err.into_response(),
-            Self::Plain(status, msg) => (
-                status,
-                [(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                )],
-                msg,
-            )
-                .into_response(),
+            Self::Plain(status, msg) => {
+                (status, [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], msg).into_response()
+            }
         }
     }
 }
@@ -354,9 +317,7 @@ fn execute(shared: &Shared, call: &Call, enc: Encoding) -> Result<Response, Twir
             enc.respond(&proto::ListRoomsResponse { rooms })
         }
         Call::DeleteRoom(req) => {
-            let changed = lock(&shared.store)
-                .delete_room(&req.room)
-                .ok_or(TwirpError::missing(Missing::Room))?;
+            let changed = lock(&shared.store).delete_room(&req.room).ok_or(TwirpError::missing(Missing::Room))?;
             shared.emit(changed.events);
             enc.respond(&proto::DeleteRoomResponse {})
         }
@@ -366,22 +327,17 @@ fn execute(shared: &Shared, call: &Call, enc: Encoding) -> Result<Response, Twir
             enc.respond(&proto::ListParticipantsResponse { participants })
         }
         Call::GetParticipant(req) => {
-            let participant = lock(&shared.store)
-                .participant(&req.room, &req.identity)
-                .map_err(TwirpError::missing)?;
+            let participant = lock(&shared.store).participant(&req.room, &req.identity).map_err(TwirpError::missing)?;
             enc.respond(&participant)
         }
         Call::RemoveParticipant(req) => {
-            let changed = lock(&shared.store)
-                .remove_participant(&req.room, &req.identity)
-                .map_err(TwirpError::missing)?;
+            let changed =
+                lock(&shared.store).remove_participant(&req.room, &req.identity).map_err(TwirpError::missing)?;
             shared.emit(changed.events);
             enc.respond(&proto::RemoveParticipantResponse {})
         }
         Call::UpdateParticipant(req) => {
-            let changed = lock(&shared.store)
-                .update_participant(req)
-                .map_err(TwirpError::missing)?;
+            let changed = lock(&shared.store).update_participant(req).map_err(TwirpError::missing)?;
             shared.emit(changed.events);
             enc.respond(&changed.value)
         }
@@ -424,9 +380,8 @@ fn execute(shared: &Shared, call: &Call, enc: Encoding) -> Result<Response, Twir
             enc.respond(&proto::MuteRoomTrackResponse { track })
         }
         Call::UpdateRoomMetadata(req) => {
-            let room = lock(&shared.store)
-                .update_room_metadata(&req.room, &req.metadata)
-                .map_err(TwirpError::missing)?;
+            let room =
+                lock(&shared.store).update_room_metadata(&req.room, &req.metadata).map_err(TwirpError::missing)?;
             enc.respond(&room)
         }
     }

@@ -39,23 +39,14 @@ pub mod events {
     }
 
     pub fn room_started(room: &proto::Room) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            ..new_event("room_started")
-        }
+        proto::WebhookEvent { room: Some(room.clone()), ..new_event("room_started") }
     }
 
     pub fn room_finished(room: &proto::Room) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            ..new_event("room_finished")
-        }
+        proto::WebhookEvent { room: Some(room.clone()), ..new_event("room_finished") }
     }
 
-    pub fn participant_joined(
-        room: &proto::Room,
-        participant: &proto::ParticipantInfo,
-    ) -> proto::WebhookEvent {
+    pub fn participant_joined(room: &proto::Room, participant: &proto::ParticipantInfo) -> proto::WebhookEvent {
         proto::WebhookEvent {
             room: Some(room.clone()),
             participant: Some(participant.clone()),
@@ -63,10 +54,7 @@ pub mod events {
         }
     }
 
-    pub fn participant_left(
-        room: &proto::Room,
-        participant: &proto::ParticipantInfo,
-    ) -> proto::WebhookEvent {
+    pub fn participant_left(room: &proto::Room, participant: &proto::ParticipantInfo) -> proto::WebhookEvent {
         proto::WebhookEvent {
             room: Some(room.clone()),
             participant: Some(participant.clone()),
@@ -177,20 +165,12 @@ impl WebhookSender {
             .timeout(Duration::from_secs(10))
             .build()
             .context("building webhook HTTP client")?;
-        Ok(Self {
-            client,
-            api_key: api_key.to_owned(),
-            api_secret: api_secret.to_owned(),
-        })
+        Ok(Self { client, api_key: api_key.to_owned(), api_secret: api_secret.to_owned() })
     }
 
     /// Posts `event` to `url` as LiveKit would. A receiver's non-2xx answer is not an error
     /// here: it is reported in the delivery so negative tests can assert on it.
-    pub async fn send(
-        &self,
-        url: &str,
-        event: &proto::WebhookEvent,
-    ) -> anyhow::Result<WebhookDelivery> {
+    pub async fn send(&self, url: &str, event: &proto::WebhookEvent) -> anyhow::Result<WebhookDelivery> {
         self.send_with(url, event, WebhookTamper::None).await
     }
 
@@ -205,16 +185,12 @@ impl WebhookSender {
             WebhookTamper::None | WebhookTamper::TamperedBody => {
                 Some(sign_body(&self.api_key, &self.api_secret, &genuine)?)
             }
-            WebhookTamper::WrongSecret => Some(sign_body(
-                &self.api_key,
-                &format!("{}-wrong", self.api_secret),
-                &genuine,
-            )?),
-            WebhookTamper::WrongApiKey => Some(sign_body(
-                &format!("{}-wrong", self.api_key),
-                &self.api_secret,
-                &genuine,
-            )?),
+            WebhookTamper::WrongSecret => {
+                Some(sign_body(&self.api_key, &format!("{}-wrong", self.api_secret), &genuine)?)
+            }
+            WebhookTamper::WrongApiKey => {
+                Some(sign_body(&format!("{}-wrong", self.api_key), &self.api_secret, &genuine)?)
+            }
             WebhookTamper::MissingAuthorization => None,
         };
         let body = if tamper == WebhookTamper::TamperedBody {
@@ -225,11 +201,8 @@ impl WebhookSender {
             genuine
         };
 
-        let mut request = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, WEBHOOK_CONTENT_TYPE)
-            .body(body.clone());
+        let mut request =
+            self.client.post(url).header(reqwest::header::CONTENT_TYPE, WEBHOOK_CONTENT_TYPE).body(body.clone());
         if let Some(auth) = &authorization {
             request = request.header(reqwest::header::AUTHORIZATION, auth);
         }
@@ -274,10 +247,7 @@ impl std::fmt::Debug for Job {
 }
 
 impl Notifier {
-    pub(crate) fn start(
-        sender: WebhookSender,
-        url: Option<String>,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    pub(crate) fn start(sender: WebhookSender, url: Option<String>) -> (Self, tokio::task::JoinHandle<()>) {
         let url = Arc::new(Mutex::new(url));
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
@@ -310,14 +280,7 @@ impl Notifier {
                 }
             }
         });
-        (
-            Self {
-                url,
-                deliveries,
-                tx,
-            },
-            task,
-        )
+        (Self { url, deliveries, tx }, task)
     }
 
     /// Queues only while a URL is configured, so events from before a receiver existed are
@@ -368,11 +331,7 @@ mod tests {
 
     #[test]
     fn signed_body_is_accepted_by_the_sdk_receiver() {
-        let room = proto::Room {
-            name: "lecture".into(),
-            sid: "RM_x".into(),
-            ..Default::default()
-        };
+        let room = proto::Room { name: "lecture".into(), sid: "RM_x".into(), ..Default::default() };
         let event = events::room_started(&room);
         let body = encode_event(&event).unwrap();
         let auth = sign_body("key", "secret", &body).unwrap();

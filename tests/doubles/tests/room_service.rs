@@ -5,9 +5,7 @@
 
 use confctl_doubles::{LiveKitDouble, LiveKitDoubleConfig};
 use livekit_api::access_token::VideoGrants;
-use livekit_api::services::room::{
-    CreateRoomOptions, RoomClient, SendDataOptions, UpdateParticipantOptions,
-};
+use livekit_api::services::room::{CreateRoomOptions, RoomClient, SendDataOptions, UpdateParticipantOptions};
 use livekit_api::services::{ServerError, ServiceError};
 use livekit_protocol as proto;
 use prost::Message as _;
@@ -17,9 +15,7 @@ const KEY: &str = "test-key";
 const SECRET: &str = "test-secret-that-is-long-enough";
 
 async fn start() -> LiveKitDouble {
-    LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET))
-        .await
-        .unwrap()
+    LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET)).await.unwrap()
 }
 
 fn twirp_code(err: &ServiceError) -> Option<(&str, &str)> {
@@ -30,18 +26,10 @@ fn twirp_code(err: &ServiceError) -> Option<(&str, &str)> {
 }
 
 /// Posts a protobuf Twirp request with a hand-made token, as the SDK would but with any grants.
-async fn post_raw(
-    double: &LiveKitDouble,
-    method: &str,
-    token: Option<&str>,
-    body: Vec<u8>,
-) -> (u16, String) {
+async fn post_raw(double: &LiveKitDouble, method: &str, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
     let client = reqwest::Client::new();
     let mut req = client
-        .post(format!(
-            "{}/twirp/livekit.RoomService/{method}",
-            double.url()
-        ))
+        .post(format!("{}/twirp/livekit.RoomService/{method}", double.url()))
         .header("content-type", "application/protobuf")
         .body(body);
     if let Some(token) = token {
@@ -58,32 +46,17 @@ async fn create_list_delete_rooms() {
     let client = double.room_client();
 
     let room = client
-        .create_room(
-            "lecture-1",
-            CreateRoomOptions {
-                metadata: "{\"course\":1}".into(),
-                ..Default::default()
-            },
-        )
+        .create_room("lecture-1", CreateRoomOptions { metadata: "{\"course\":1}".into(), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(room.name, "lecture-1");
     assert!(room.sid.starts_with("RM_"));
     assert_eq!(room.metadata, "{\"course\":1}");
     assert_eq!(room.empty_timeout, 300, "LiveKit's default empty timeout");
-    client
-        .create_room("lecture-2", CreateRoomOptions::default())
-        .await
-        .unwrap();
+    client.create_room("lecture-2", CreateRoomOptions::default()).await.unwrap();
 
-    let again = client
-        .create_room("lecture-1", CreateRoomOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        again.sid, room.sid,
-        "CreateRoom on an existing room returns it"
-    );
+    let again = client.create_room("lecture-1", CreateRoomOptions::default()).await.unwrap();
+    assert_eq!(again.sid, room.sid, "CreateRoom on an existing room returns it");
 
     let all = client.list_rooms(vec![]).await.unwrap();
     let mut names: Vec<_> = all.iter().map(|r| r.name.clone()).collect();
@@ -100,10 +73,7 @@ async fn create_list_delete_rooms() {
     assert!(double.participants("lecture-1").is_empty());
 
     let err = client.delete_room("lecture-1").await.unwrap_err();
-    assert_eq!(
-        twirp_code(&err),
-        Some(("not_found", "requested room does not exist"))
-    );
+    assert_eq!(twirp_code(&err), Some(("not_found", "requested room does not exist")));
 
     let create = double.calls_for("CreateRoom");
     assert_eq!(create.len(), 3);
@@ -141,10 +111,7 @@ async fn update_participant_replaces_the_whole_permission() {
     assert!(permission.can_subscribe);
     assert!(permission.can_publish_data);
     assert!(!permission.can_publish);
-    assert_eq!(
-        updated.metadata, "{}",
-        "empty metadata leaves the old value"
-    );
+    assert_eq!(updated.metadata, "{}", "empty metadata leaves the old value");
 
     let stored = double.participant("lecture", "alice").unwrap();
     assert_eq!(stored.permission, Some(permission));
@@ -179,10 +146,7 @@ async fn update_participant_replaces_the_whole_permission() {
         .update_participant(
             "lecture",
             "alice",
-            UpdateParticipantOptions {
-                metadata: "{\"hand\":true}".into(),
-                ..Default::default()
-            },
+            UpdateParticipantOptions { metadata: "{\"hand\":true}".into(), ..Default::default() },
         )
         .await
         .unwrap();
@@ -202,13 +166,7 @@ async fn participants_are_listed_fetched_and_removed() {
     let listed = client.list_participants("lecture").await.unwrap();
     let ids: Vec<_> = listed.iter().map(|p| p.identity.as_str()).collect();
     assert_eq!(ids, ["alice", "bob"]);
-    assert!(
-        client
-            .list_participants("nowhere")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(client.list_participants("nowhere").await.unwrap().is_empty());
 
     let bob = client.get_participant("lecture", "bob").await.unwrap();
     assert_eq!(bob.name, "Bob");
@@ -217,14 +175,8 @@ async fn participants_are_listed_fetched_and_removed() {
     client.remove_participant("lecture", "bob").await.unwrap();
     assert_eq!(double.participants("lecture").len(), 1);
 
-    let err = client
-        .remove_participant("lecture", "mallory")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        twirp_code(&err),
-        Some(("not_found", "participant does not exist"))
-    );
+    let err = client.remove_participant("lecture", "mallory").await.unwrap_err();
+    assert_eq!(twirp_code(&err), Some(("not_found", "participant does not exist")));
     let err = client.get_participant("lecture", "bob").await.unwrap_err();
     assert_eq!(twirp_code(&err).map(|c| c.0), Some("not_found"));
     let last = double.calls_for("RemoveParticipant").pop().unwrap();
@@ -240,10 +192,7 @@ async fn wrong_secret_is_rejected_before_twirp() {
     let err = client.list_rooms(vec![]).await.unwrap_err();
     // The real middleware answers 401 with a plain-text body, which the SDK cannot parse as a
     // Twirp error, so it surfaces as a request error rather than a Twirp code.
-    assert!(
-        matches!(err, ServiceError::Twirp(ServerError::Request(_))),
-        "{err:?}"
-    );
+    assert!(matches!(err, ServiceError::Twirp(ServerError::Request(_))), "{err:?}");
     let call = double.calls_for("ListRooms").pop().unwrap();
     assert_eq!(call.status, 401);
     assert_eq!(call.grants, VideoGrants::default());
@@ -251,17 +200,9 @@ async fn wrong_secret_is_rejected_before_twirp() {
     let other_key = RoomClient::with_api_key(&double.url(), "other-key", SECRET);
     assert!(other_key.list_rooms(vec![]).await.is_err());
 
-    let (status, body) = post_raw(
-        &double,
-        "ListRooms",
-        Some("not.a.jwt"),
-        proto::ListRoomsRequest::default().encode_to_vec(),
-    )
-    .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (401, "invalid authorization token")
-    );
+    let (status, body) =
+        post_raw(&double, "ListRooms", Some("not.a.jwt"), proto::ListRoomsRequest::default().encode_to_vec()).await;
+    assert_eq!((status, body.as_str()), (401, "invalid authorization token"));
 }
 
 #[tokio::test]
@@ -270,26 +211,14 @@ async fn grants_are_checked_per_method_and_room() {
     double.add_participant("room-a", "alice", "Alice", "", None);
     double.add_participant("room-b", "bob", "Bob", "", None);
 
-    let admin_a = double
-        .token(VideoGrants {
-            room_admin: true,
-            room: "room-a".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    let remove_bob = proto::RoomParticipantIdentity {
-        room: "room-b".into(),
-        identity: "bob".into(),
-        ..Default::default()
-    }
-    .encode_to_vec();
+    let admin_a = double.token(VideoGrants { room_admin: true, room: "room-a".into(), ..Default::default() }).unwrap();
+    let remove_bob =
+        proto::RoomParticipantIdentity { room: "room-b".into(), identity: "bob".into(), ..Default::default() }
+            .encode_to_vec();
     let (status, body) = post_raw(&double, "RemoveParticipant", Some(&admin_a), remove_bob).await;
     assert_eq!(status, 401);
     let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        body,
-        json!({"code": "unauthenticated", "msg": "permissions denied"})
-    );
+    assert_eq!(body, json!({"code": "unauthenticated", "msg": "permissions denied"}));
     assert_eq!(double.participants("room-b").len(), 1, "bob is still there");
     let call = double.calls_for("RemoveParticipant").pop().unwrap();
     assert_eq!(call.status, 401);
@@ -297,12 +226,9 @@ async fn grants_are_checked_per_method_and_room() {
     assert_eq!(call.grants.room, "room-a");
 
     // The same token works on its own room.
-    let remove_alice = proto::RoomParticipantIdentity {
-        room: "room-a".into(),
-        identity: "alice".into(),
-        ..Default::default()
-    }
-    .encode_to_vec();
+    let remove_alice =
+        proto::RoomParticipantIdentity { room: "room-a".into(), identity: "alice".into(), ..Default::default() }
+            .encode_to_vec();
     let (status, _) = post_raw(&double, "RemoveParticipant", Some(&admin_a), remove_alice).await;
     assert_eq!(status, 200);
 
@@ -313,16 +239,8 @@ async fn grants_are_checked_per_method_and_room() {
     let (status, body) = post_raw(&double, "ListRooms", None, list).await;
     assert_eq!(status, 401);
     assert!(body.contains("permissions denied"));
-    let create_only = double
-        .token(VideoGrants {
-            room_create: true,
-            ..Default::default()
-        })
-        .unwrap();
-    let delete = proto::DeleteRoomRequest {
-        room: "room-b".into(),
-    }
-    .encode_to_vec();
+    let create_only = double.token(VideoGrants { room_create: true, ..Default::default() }).unwrap();
+    let delete = proto::DeleteRoomRequest { room: "room-b".into() }.encode_to_vec();
     let (status, _) = post_raw(&double, "DeleteRoom", Some(&create_only), delete).await;
     assert_eq!(status, 200);
 }
@@ -358,10 +276,7 @@ async fn send_data_is_recorded_with_topic() {
     assert_eq!(call.request_json["topic"], json!("chat"));
     assert_eq!(call.request_json["kind"], json!("RELIABLE"));
 
-    let err = client
-        .send_data("nowhere", vec![1], SendDataOptions::default())
-        .await
-        .unwrap_err();
+    let err = client.send_data("nowhere", vec![1], SendDataOptions::default()).await.unwrap_err();
     assert_eq!(twirp_code(&err).map(|c| c.0), Some("not_found"));
     assert!(double.sent_data("nowhere").is_empty());
 
@@ -375,62 +290,31 @@ async fn mute_and_room_metadata() {
     let double = start().await;
     let client = double.room_client();
     double.add_participant("lecture", "alice", "Alice", "", None);
-    let track = double
-        .add_track(
-            "lecture",
-            "alice",
-            "mic",
-            proto::TrackType::Audio,
-            proto::TrackSource::Microphone,
-        )
-        .unwrap();
+    let track =
+        double.add_track("lecture", "alice", "mic", proto::TrackType::Audio, proto::TrackSource::Microphone).unwrap();
 
-    let muted = client
-        .mute_published_track("lecture", "alice", &track.sid, true)
-        .await
-        .unwrap();
+    let muted = client.mute_published_track("lecture", "alice", &track.sid, true).await.unwrap();
     assert!(muted.muted);
     assert!(double.participant("lecture", "alice").unwrap().tracks[0].muted);
 
-    let err = client
-        .mute_published_track("lecture", "alice", &track.sid, false)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        twirp_code(&err),
-        Some(("failed_precondition", "remote unmute not enabled"))
-    );
+    let err = client.mute_published_track("lecture", "alice", &track.sid, false).await.unwrap_err();
+    assert_eq!(twirp_code(&err), Some(("failed_precondition", "remote unmute not enabled")));
 
-    let room = client
-        .update_room_metadata("lecture", "{\"state\":\"live\"}")
-        .await
-        .unwrap();
+    let room = client.update_room_metadata("lecture", "{\"state\":\"live\"}").await.unwrap();
     assert_eq!(room.metadata, "{\"state\":\"live\"}");
     assert_eq!(room.num_participants, 1);
-    let err = client
-        .update_room_metadata("nowhere", "x")
-        .await
-        .unwrap_err();
+    let err = client.update_room_metadata("nowhere", "x").await.unwrap_err();
     assert_eq!(twirp_code(&err).map(|c| c.0), Some("not_found"));
 }
 
 #[tokio::test]
 async fn twirp_routing_and_json_encoding() {
     let double = start().await;
-    let token = double
-        .token(VideoGrants {
-            room_list: true,
-            room_create: true,
-            ..Default::default()
-        })
-        .unwrap();
+    let token = double.token(VideoGrants { room_list: true, room_create: true, ..Default::default() }).unwrap();
     let http = reqwest::Client::new();
 
     let resp = http
-        .post(format!(
-            "{}/twirp/livekit.RoomService/Frobnicate",
-            double.url()
-        ))
+        .post(format!("{}/twirp/livekit.RoomService/Frobnicate", double.url()))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/protobuf")
         .send()
@@ -441,10 +325,7 @@ async fn twirp_routing_and_json_encoding() {
     assert_eq!(body["code"], "bad_route");
 
     let resp = http
-        .post(format!(
-            "{}/twirp/livekit.RoomService/CreateRoom",
-            double.url()
-        ))
+        .post(format!("{}/twirp/livekit.RoomService/CreateRoom", double.url()))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(r#"{"name":"json-room","empty_timeout":60}"#)
@@ -457,10 +338,7 @@ async fn twirp_routing_and_json_encoding() {
     assert_eq!(room["emptyTimeout"], 60);
 
     let resp = http
-        .post(format!(
-            "{}/twirp/livekit.RoomService/ListRooms",
-            double.url()
-        ))
+        .post(format!("{}/twirp/livekit.RoomService/ListRooms", double.url()))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "text/plain")
         .body("{}")
@@ -470,10 +348,7 @@ async fn twirp_routing_and_json_encoding() {
     assert_eq!(resp.status().as_u16(), 404);
 
     let resp = http
-        .post(format!(
-            "{}/twirp/livekit.RoomService/ListRooms",
-            double.url()
-        ))
+        .post(format!("{}/twirp/livekit.RoomService/ListRooms", double.url()))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body("not json")

@@ -28,14 +28,8 @@ struct Receiver {
 }
 
 async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
-    assert_eq!(
-        headers.get("content-type").unwrap().to_str().unwrap(),
-        WEBHOOK_CONTENT_TYPE
-    );
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    assert_eq!(headers.get("content-type").unwrap().to_str().unwrap(), WEBHOOK_CONTENT_TYPE);
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     match rx.receiver.receive(&body, auth) {
         Ok(event) => {
             rx.events.lock().unwrap().push(event);
@@ -52,9 +46,7 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<proto::WebhookEvent>>>) {
         receiver: WebhookReceiver::new(TokenVerifier::with_api_key(KEY, SECRET)),
         events: Arc::clone(&events),
     };
-    let app = Router::new()
-        .route("/webhook", post(receive))
-        .with_state(state);
+    let app = Router::new().route("/webhook", post(receive)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -64,9 +56,7 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<proto::WebhookEvent>>>) {
 #[tokio::test]
 async fn signed_webhook_is_accepted_and_tampered_ones_are_not() {
     let (url, received) = start_receiver().await;
-    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET))
-        .await
-        .unwrap();
+    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET)).await.unwrap();
     let room = double.add_room("lecture");
     let alice = double.add_participant("lecture", "alice", "Alice", "", None);
 
@@ -79,13 +69,7 @@ async fn signed_webhook_is_accepted_and_tampered_ones_are_not() {
     assert_eq!(body["participant"]["identity"], "alice");
     assert!(body["id"].as_str().unwrap().starts_with("EV_"));
     assert!(body["createdAt"].is_string(), "int64 is a JSON string");
-    assert!(
-        !delivery
-            .authorization
-            .as_deref()
-            .unwrap()
-            .starts_with("Bearer ")
-    );
+    assert!(!delivery.authorization.as_deref().unwrap().starts_with("Bearer "));
 
     for tamper in [
         WebhookTamper::TamperedBody,
@@ -93,10 +77,7 @@ async fn signed_webhook_is_accepted_and_tampered_ones_are_not() {
         WebhookTamper::WrongApiKey,
         WebhookTamper::MissingAuthorization,
     ] {
-        let delivery = double
-            .send_webhook_with(&url, events::room_finished(&room), tamper)
-            .await
-            .unwrap();
+        let delivery = double.send_webhook_with(&url, events::room_finished(&room), tamper).await.unwrap();
         assert_eq!(delivery.status, Some(401), "{tamper:?} must be rejected");
     }
 
@@ -108,18 +89,13 @@ async fn signed_webhook_is_accepted_and_tampered_ones_are_not() {
 #[tokio::test]
 async fn state_changes_are_announced_in_order() {
     let (url, received) = start_receiver().await;
-    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET))
-        .await
-        .unwrap();
+    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET)).await.unwrap();
     // Before a URL is set nothing is queued, so this room is never announced.
     double.add_room("silent");
     double.set_webhook_url(Some(url));
 
     let client = double.room_client();
-    client
-        .create_room("lecture", Default::default())
-        .await
-        .unwrap();
+    client.create_room("lecture", Default::default()).await.unwrap();
     double.add_participant("lecture", "alice", "Alice", "", None);
     double.add_participant("lecture", "bob", "Bob", "", None);
     client.remove_participant("lecture", "bob").await.unwrap();
@@ -154,9 +130,7 @@ async fn state_changes_are_announced_in_order() {
 #[tokio::test]
 async fn control_surface_drives_the_double() {
     let (url, received) = start_receiver().await;
-    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET))
-        .await
-        .unwrap();
+    let double = LiveKitDouble::start(LiveKitDoubleConfig::new(KEY, SECRET)).await.unwrap();
     let http = reqwest::Client::new();
     let base = double.url();
 
@@ -198,19 +172,9 @@ async fn control_surface_drives_the_double() {
     assert!(permission.can_subscribe && !permission.can_publish);
     assert_eq!(double.room("lecture").unwrap().metadata, "m");
 
-    double
-        .room_client()
-        .remove_participant("lecture", "alice")
-        .await
-        .unwrap();
-    let calls: Value = http
-        .get(format!("{base}/_double/calls?method=RemoveParticipant"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    double.room_client().remove_participant("lecture", "alice").await.unwrap();
+    let calls: Value =
+        http.get(format!("{base}/_double/calls?method=RemoveParticipant")).send().await.unwrap().json().await.unwrap();
     assert_eq!(calls[0]["identity"], "alice");
     assert_eq!(calls[0]["status"], 200);
     assert_eq!(calls[0]["grants"]["roomAdmin"], true);
@@ -219,10 +183,7 @@ async fn control_surface_drives_the_double() {
     let delivery: Value = http
         .post(format!("{base}/_double/webhooks"))
         .header("content-type", "application/json")
-        .body(
-            json!({ "event": { "event": "room_finished", "room": { "name": "lecture" } } })
-                .to_string(),
-        )
+        .body(json!({ "event": { "event": "room_finished", "room": { "name": "lecture" } } }).to_string())
         .send()
         .await
         .unwrap()
@@ -233,9 +194,7 @@ async fn control_surface_drives_the_double() {
     let forged: Value = http
         .post(format!("{base}/_double/webhooks"))
         .header("content-type", "application/json")
-        .body(
-            json!({ "event": { "event": "room_finished" }, "tamper": "tampered_body" }).to_string(),
-        )
+        .body(json!({ "event": { "event": "room_finished" }, "tamper": "tampered_body" }).to_string())
         .send()
         .await
         .unwrap()
@@ -244,37 +203,13 @@ async fn control_surface_drives_the_double() {
         .unwrap();
     assert_eq!(forged["status"], 401);
 
-    let deliveries: Value = http
-        .get(format!("{base}/_double/webhooks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<_> = deliveries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["event"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "room_started",
-            "participant_joined",
-            "participant_left",
-            "room_finished",
-            "room_finished"
-        ]
-    );
+    let deliveries: Value = http.get(format!("{base}/_double/webhooks")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<_> =
+        deliveries.as_array().unwrap().iter().map(|d| d["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["room_started", "participant_joined", "participant_left", "room_finished", "room_finished"]);
     assert_eq!(received.lock().unwrap().len(), 4);
 
-    let resp = http
-        .post(format!("{base}/_double/reset"))
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(format!("{base}/_double/reset")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     assert!(double.room_names().is_empty());
     assert!(double.calls().is_empty());
@@ -284,57 +219,26 @@ async fn control_surface_drives_the_double() {
 async fn binary_prints_its_url_and_stops_on_sigterm() {
     confctl_doubles::install_crypto_provider();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livekit-double"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            KEY,
-            "--api-secret",
-            SECRET,
-        ])
+        .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--api-secret", SECRET])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("LIVEKIT_DOUBLE_URL=")
-        .unwrap()
-        .to_owned();
+    tokio::time::timeout(Duration::from_secs(10), BufReader::new(stdout).read_line(&mut line)).await.unwrap().unwrap();
+    let url = line.trim_end().strip_prefix("LIVEKIT_DOUBLE_URL=").unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
 
-    let health: Value = reqwest::get(format!("{url}/_double/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = reqwest::get(format!("{url}/_double/health")).await.unwrap().json().await.unwrap();
     assert_eq!(health["ok"], true);
-    let rooms = livekit_api::services::room::RoomClient::with_api_key(&url, KEY, SECRET)
-        .list_rooms(vec![])
-        .await
-        .unwrap();
+    let rooms =
+        livekit_api::services::room::RoomClient::with_api_key(&url, KEY, SECRET).list_rooms(vec![]).await.unwrap();
     assert!(rooms.is_empty());
 
     let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
+    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }

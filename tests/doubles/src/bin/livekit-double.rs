@@ -65,9 +65,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     Ok(())
 }
 
@@ -135,10 +133,7 @@ mod tests {
         assert_eq!(args.listen, "127.0.0.1:0");
         assert_eq!(args.config.api_key, "k");
         assert_eq!(args.config.api_secret, "s");
-        assert_eq!(
-            args.config.webhook_url.as_deref(),
-            Some("http://127.0.0.1:9/hook")
-        );
+        assert_eq!(args.config.webhook_url.as_deref(), Some("http://127.0.0.1:9/hook"));
     }
 
     #[test]

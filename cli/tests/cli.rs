@@ -1,0 +1,213 @@
+//! The real `confctl` binary: configuration errors, generated files, user administration, migrations, and
+//! `serve` starting on its defaults and stopping cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn confctl(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confctl"));
+    // Isolate from the developer's environment and /etc.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONFCTL_") {
+            cmd.env_remove(key);
+        }
+    }
+    let empty_config = data_dir.join("empty.toml");
+    if !empty_config.exists() {
+        std::fs::create_dir_all(data_dir).unwrap();
+        std::fs::write(&empty_config, "").unwrap();
+    }
+    cmd.env("CONFCTL_DATA_DIR", data_dir).env("CONFCTL_CONFIG", empty_config).env("CONFCTL_LOG_LEVEL", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo_file(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)).unwrap()
+}
+
+#[test]
+fn generated_files_match_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).args(["admin", "default-config"]));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out),
+        repo_file("packaging/confctl.example.toml"),
+        "regenerate with: confctl admin default-config > packaging/confctl.example.toml"
+    );
+    let out = run(confctl(dir.path()).args(["admin", "config-reference"]));
+    assert_eq!(
+        stdout(&out),
+        repo_file("docs/configuration.md"),
+        "regenerate with: confctl admin config-reference > docs/configuration.md"
+    );
+}
+
+#[test]
+fn invalid_configuration_is_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).env("CONFCTL_LISTEN", "nowhere").args(["migrate", "--status"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("listen") && err.contains("nowhere") && err.contains("CONFCTL_LISTEN"), "{err}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[auth]\nregistration = \"maybe\"\n").unwrap();
+    let out = run(confctl(dir.path()).args(["--config", bad.to_str().unwrap(), "migrate"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("auth.registration") && err.contains("maybe") && err.contains("open or closed"), "{err}");
+
+    let out = run(confctl(dir.path()).args(["--config", "/nonexistent/confctl.toml", "migrate"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/confctl.toml"));
+}
+
+#[test]
+fn unbuilt_subcommands_say_so_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["agent", "export", "doctor"] {
+        let out = run(confctl(dir.path()).arg(sub));
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert!(stderr(&out).contains("not available yet"), "{sub}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "no fake output from {sub}");
+    }
+}
+
+#[test]
+fn help_teaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).args(["serve", "--help"]));
+    let text = stdout(&out);
+    for flag in ["--config", "--data-dir", "--listen", "--database-url", "--log-format", "--no-migrate", "Examples"] {
+        assert!(text.contains(flag), "serve --help lacks {flag}:\n{text}");
+    }
+}
+
+#[test]
+fn user_administration_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut create = confctl(dir.path());
+    create
+        .args(["admin", "user", "create", "--email", "prof@uni.edu", "--name", "Prof. Ada", "--role", "admin"])
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = create.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"a long passphrase\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("a long passphrase"), "a given password is never echoed");
+
+    let out = run(confctl(dir.path()).args(["admin", "user", "create", "--email", "ta@uni.edu", "--name", "TA"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let generated = stdout(&out).lines().find_map(|l| l.strip_prefix("password: ").map(str::to_owned)).unwrap();
+    assert!(generated.len() >= 16, "a generated password is printed once");
+
+    let out = run(confctl(dir.path()).args(["admin", "user", "create", "--email", "TA@uni.edu", "--name", "Dup"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    let out = run(confctl(dir.path()).args(["admin", "user", "set-role", "ta@uni.edu", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(confctl(dir.path()).args(["admin", "user", "disable", "ta@uni.edu"]));
+    assert!(out.status.success());
+    let out = run(confctl(dir.path()).args(["admin", "user", "list", "--json"]));
+    let users: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ta = users.as_array().unwrap().iter().find(|u| u["email"] == "ta@uni.edu").unwrap();
+    assert_eq!(ta["role"], "ADMIN");
+    assert_eq!(ta["disabled"], true);
+    let out = run(confctl(dir.path()).args(["admin", "user", "list"]));
+    let table = stdout(&out);
+    assert!(table.contains("prof@uni.edu") && table.contains("disabled"), "{table}");
+
+    let out = run(confctl(dir.path()).args(["admin", "user", "set-password", "nobody@uni.edu"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nobody@uni.edu"));
+    let out = run(confctl(dir.path()).args(["admin", "user", "revoke-sessions", "prof@uni.edu"]));
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("0 session"));
+}
+
+#[test]
+fn migrate_status_then_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).args(["migrate", "--status"]));
+    assert_eq!(out.status.code(), Some(1), "pending migrations are reported with a non-zero status");
+    assert!(stdout(&out).contains("pending"));
+    let out = run(confctl(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(confctl(dir.path()).args(["migrate", "--status"]));
+    assert!(out.status.success());
+    assert!(!stdout(&out).contains("pending"));
+}
+
+/// Reads stderr lines until one contains `needle`; returns it.
+fn wait_for_line(reader: &mut impl BufRead, needle: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "the server exited before logging {needle:?}");
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = confctl(&data)
+        .env("CONFCTL_LOG_LEVEL", "info")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let warning = wait_for_line(&mut err, "DEVELOPMENT credentials");
+    assert!(serde_json::from_str::<serde_json::Value>(&warning).is_ok(), "json log lines: {warning}");
+    let listening = wait_for_line(&mut err, "listening on http://");
+    let line: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    let addr = line["addr"].as_str().unwrap().to_owned();
+
+    let ready = http_get(&addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(data.join("confctl.db").exists(), "SQLite inside the data directory");
+
+    let request_line = wait_for_line(&mut err, "\"path\":\"/readyz\"");
+    assert!(request_line.contains("\"status\":200") && request_line.contains("latency_ms"), "{request_line}");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    wait_for_line(&mut err, "stopped");
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
+}
