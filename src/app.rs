@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::admission::hub::Hub;
 use crate::config::Config;
+use crate::files::storage::Storage;
+use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
 use crate::store::Store;
 
@@ -19,22 +22,31 @@ struct Inner {
     config: Config,
     store: Store,
     limiter: Arc<dyn RateLimiter>,
+    livekit: LiveKit,
+    storage: Storage,
+    hub: Hub,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
 
 impl App {
-    pub fn new(config: Config, store: Store) -> Self {
+    /// Builds the application around an opened store; fails when the file storage cannot be set up.
+    pub fn new(config: Config, store: Store) -> anyhow::Result<Self> {
         let (shutdown_tx, shutdown) = watch::channel(false);
-        Self {
+        let livekit = LiveKit::new(&config);
+        let storage = Storage::from_config(&config)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 limiter: Arc::new(InMemoryRateLimiter::default()),
+                livekit,
+                storage,
+                hub: Hub::default(),
                 shutdown,
                 shutdown_tx,
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -45,6 +57,15 @@ impl App {
     }
     pub fn limiter(&self) -> &dyn RateLimiter {
         self.inner.limiter.as_ref()
+    }
+    pub fn livekit(&self) -> &LiveKit {
+        &self.inner.livekit
+    }
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     /// Tells long-lived work (event streams, background loops) to finish.
@@ -73,6 +94,11 @@ impl Actor {
     pub fn cli() -> Self {
         let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
         Self { user_id: None, label: format!("cli:{who}"), ip: None }
+    }
+
+    /// confctl itself (reconciliation, webhooks).
+    pub fn system() -> Self {
+        Self { user_id: None, label: "system".into(), ip: None }
     }
 }
 

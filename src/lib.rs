@@ -4,17 +4,26 @@
 //! `store`.
 
 pub mod accounts;
+pub mod admission;
 pub mod app;
+pub mod audit;
+pub mod chat;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod ids;
+pub mod livekit;
+pub mod moderation;
 pub mod net;
 pub mod ratelimit;
+pub mod rooms;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 
 pub mod http;
 

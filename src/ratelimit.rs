@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Records one attempt for `key`. Over `limit` attempts within `window`: `Err(time until the window ends)`.
     fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<(), Duration>;
+    /// Like [`RateLimiter::hit`] without counting: is `key` already at its limit? Used where only failures
+    /// count (wrong PINs), so a crowd behind one campus NAT is not locked out by successful joins.
+    fn peek(&self, key: &str, limit: u32) -> Result<(), Duration>;
 }
 
 /// The single-process limiter.
@@ -38,13 +41,27 @@ impl RateLimiter for InMemoryRateLimiter {
         entry.2 += 1;
         Ok(())
     }
+
+    fn peek(&self, key: &str, limit: u32) -> Result<(), Duration> {
+        let now = Instant::now();
+        let windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match windows.get(key) {
+            Some((start, len, count)) if now.duration_since(*start) < *len && *count >= limit => {
+                Err(len.saturating_sub(now.duration_since(*start)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Turns a limiter refusal into the domain's 429 error.
+pub fn refused(retry_after: Duration) -> crate::Error {
+    crate::Error::RateLimited { retry_after: retry_after.max(Duration::from_secs(1)) }
 }
 
 /// Hits `limiter` and turns a refusal into the domain's 429 error.
 pub fn check(limiter: &dyn RateLimiter, key: &str, limit: u32, window: Duration) -> crate::Result<()> {
-    limiter
-        .hit(key, limit, window)
-        .map_err(|retry_after| crate::Error::RateLimited { retry_after: retry_after.max(Duration::from_secs(1)) })
+    limiter.hit(key, limit, window).map_err(refused)
 }
 
 #[cfg(test)]
@@ -60,6 +77,16 @@ mod tests {
         let retry = l.hit("k", 3, Duration::from_secs(60)).unwrap_err();
         assert!(retry <= Duration::from_secs(60) && retry > Duration::from_secs(50));
         assert!(l.hit("other", 3, Duration::from_secs(60)).is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn peek_does_not_count() {
+        let l = InMemoryRateLimiter::default();
+        for _ in 0..10 {
+            assert!(l.peek("k", 1).is_ok());
+        }
+        l.hit("k", 1, Duration::from_secs(60)).unwrap();
+        assert!(l.peek("k", 1).is_err());
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub async fn open_store(config: &Config, migrate: bool) -> anyhow::Result<Store>
 #[derive(Debug)]
 pub struct Server {
     app: App,
+    /// The application's listener: `listen`, or `tls.listen` when TLS is on.
     listener: TcpListener,
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Server {
@@ -43,12 +45,23 @@ impl Server {
     pub async fn bind(config: Config, options: &ServeOptions) -> anyhow::Result<Self> {
         crate::tls_provider();
         let store = open_store(&config, !options.no_migrate).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let app = App::new(config, store);
+        let tls = crate::tls::Tls::prepare(&config).await?;
+        // With TLS on, nothing but the redirect answers in plain HTTP, so `listen` is not bound at all.
+        let listen = if tls.is_some() { config.tls.listen } else { config.listen };
+        let listener = TcpListener::bind(listen).await.map_err(|e| crate::tls::listen_error(listen, &e))?;
+        let app = App::new(config, store)?;
         announce(&app).await?;
-        Ok(Self { app, listener })
+        Ok(Self { app, listener, tls })
+    }
+
+    /// Where plain HTTP is redirected to HTTPS, when TLS is on and the redirect is not off.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.redirect_addr())
+    }
+
+    /// The served certificate's live status, when TLS is on.
+    pub fn certificate_status(&self) -> Option<crate::tls::StatusHandle> {
+        self.tls.as_ref().map(|t| t.status())
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -64,6 +77,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = self.app.clone();
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
+        let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let router = crate::http::router(app.clone());
         let stopping = app.clone();
         let graceful = async move {
@@ -71,11 +85,15 @@ impl Server {
             tracing::info!("shutting down: finishing in-flight requests");
             stopping.begin_shutdown();
         };
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(graceful)
-            .await
-            .map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))?;
+        match self.tls {
+            Some(tls) => tls.serve(self.listener, router, graceful).await?,
+            None => axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(graceful)
+                .await
+                .map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))?,
+        }
         sweeper.abort();
+        reconciler.abort();
         app.store().close().await;
         tracing::info!("stopped");
         Ok(())

@@ -51,6 +51,8 @@ enum Command {
     Migrate(commands::migrate::Args),
     /// Check configuration, database, LiveKit, storage and certificates.
     Doctor(commands::doctor::Args),
+    /// Write man pages or shell completion scripts (for packaging).
+    Generate(commands::generate::Args),
 }
 
 fn main() -> ExitCode {

@@ -60,6 +60,8 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("auth", "Accounts and sign-in sessions."),
     ("rate_limits", "Brute-force protection. Exceeding a limit answers 429 with Retry-After."),
     ("livekit", "The LiveKit media server (LiveKit Cloud or self-hosted)."),
+    ("files", "Files shared in lectures: where they are stored and what is accepted."),
+    ("tls", "HTTPS served by confctl itself: off unless `acme_email` (ACME) or `cert_file` (own certificate) is set."),
 ];
 
 /// Every key confctl understands. Top-level keys first, then one block per section.
@@ -76,7 +78,7 @@ pub const KEYS: &[Key] = &[
         Text,
         Some("\"127.0.0.1:8080\""),
         "an address and port such as 127.0.0.1:8080 or [::]:8080",
-        "Address and port for plain HTTP.",
+        "Address and port for plain HTTP. Not used while [tls] is on (see `tls.listen`).",
     ),
     key(
         "database_url",
@@ -189,6 +191,35 @@ pub const KEYS: &[Key] = &[
         "Registrations per client IP per hour.",
     ),
     key(
+        "rate_limits.pin_failures_per_ip_per_minute",
+        Integer,
+        Some("5"),
+        "a number from 1 to 100000",
+        "Wrong room PINs per client IP per minute before further tries get 429. Only failures count, so\n\
+         a lecture hall behind one NAT address is not locked out by students who type the PIN right.",
+    ),
+    key(
+        "rate_limits.pin_failures_per_guest_per_minute",
+        Integer,
+        Some("5"),
+        "a number from 1 to 100000",
+        "Wrong room PINs per room and browser fingerprint per minute.",
+    ),
+    key(
+        "rate_limits.invite_lookups_per_ip_per_minute",
+        Integer,
+        Some("120"),
+        "a number from 1 to 100000",
+        "Invite-code lookups per client IP per minute (slows down guessing codes).",
+    ),
+    key(
+        "rate_limits.chat_messages_per_minute",
+        Integer,
+        Some("30"),
+        "a number from 1 to 100000",
+        "Chat messages one person may send per room and minute.",
+    ),
+    key(
         "livekit.url",
         Text,
         Some("\"ws://127.0.0.1:7880\""),
@@ -216,6 +247,143 @@ pub const KEYS: &[Key] = &[
         Some("\"secret\""),
         "the API secret from LiveKit",
         "API secret matching `api_key`. Prefer CONFCTL_LIVEKIT__API_SECRET_FILE over writing it here.",
+    ),
+    key(
+        "livekit.reconcile_interval",
+        Text,
+        Some("\"60s\""),
+        "a duration such as 30s or 5m",
+        "How often confctl compares its rooms with LiveKit's, so a lost webhook cannot leave a room\n\
+         ACTIVE forever or a closed lecture open at LiveKit.",
+    ),
+    key(
+        "livekit.empty_room_grace",
+        Text,
+        Some("\"2m\""),
+        "a duration such as 90s or 5m",
+        "An ACTIVE room that LiveKit no longer has is ended only after this long (a restarting media\n\
+         server is not a finished lecture).",
+    ),
+    key(
+        "tls.listen",
+        Text,
+        Some("\"[::]:443\""),
+        "an address and port such as [::]:443 or 0.0.0.0:8443",
+        "Address and port for HTTPS when TLS is on. The top-level `listen` is then not used: the\n\
+         application is served only here, so nothing answers in plain HTTP except the redirect below.\n\
+         Ports below 1024 need CAP_NET_BIND_SERVICE (the packaged systemd unit grants it).",
+    ),
+    key(
+        "tls.redirect_listen",
+        Text,
+        Some("\"[::]:80\""),
+        "an address and port such as [::]:80, or off",
+        "Address and port of the plain-HTTP listener that only redirects to HTTPS when TLS is on.\n\
+         off: no plain-HTTP listener.",
+    ),
+    key(
+        "tls.acme_email",
+        Text,
+        None,
+        "an email address such as ops@example.edu",
+        "Contact address for the ACME account. Setting it turns on HTTPS with certificates obtained and\n\
+         renewed automatically (TLS-ALPN-01 on `tls.listen`, which must be reachable as port 443 of every\n\
+         name in `domains`). Certificates and the account key are kept in <data_dir>/acme.",
+    ),
+    key(
+        "tls.acme_directory",
+        Text,
+        None,
+        "an https:// URL of an ACME directory",
+        "ACME directory to get certificates from. Unset: Let's Encrypt production (or staging with\n\
+         `acme_staging`). Set it for a campus ACME server such as step-ca.",
+    ),
+    key(
+        "tls.acme_staging",
+        Bool,
+        Some("false"),
+        "true or false",
+        "Use Let's Encrypt's staging directory: untrusted certificates, generous rate limits. For trying\n\
+         a setup out.",
+    ),
+    key(
+        "tls.acme_ca_file",
+        Text,
+        None,
+        "a path to a PEM file of CA certificates",
+        "CA certificates that sign the ACME directory's own HTTPS certificate, when that is not a public\n\
+         web CA (e.g. a campus step-ca). Replaces the built-in web roots for ACME requests only.",
+    ),
+    key(
+        "tls.cert_file",
+        Text,
+        None,
+        "a path to a PEM file with the certificate chain, leaf first",
+        "Serve HTTPS with this certificate instead of ACME (needs `key_file`). Re-read within seconds\n\
+         when the file changes; a broken new file is logged and the previous certificate stays in use.",
+    ),
+    key(
+        "tls.key_file",
+        Text,
+        None,
+        "a path to a PEM file with the private key (PKCS#8, PKCS#1 or SEC1)",
+        "Private key for `cert_file`; keep it readable by the confctl user only.",
+    ),
+    key(
+        "files.backend",
+        Text,
+        Some("\"local\""),
+        "local or s3",
+        "local: a directory inside the data directory. s3: any S3-compatible store (MinIO, SeaweedFS, AWS).",
+    ),
+    key("files.local_dir", Text, None, "a directory path", "Directory for the local backend. Unset: <data_dir>/files."),
+    key(
+        "files.s3_endpoint",
+        Text,
+        None,
+        "an http:// or https:// URL",
+        "S3 endpoint, e.g. https://s3.example.edu or http://127.0.0.1:8333. Unset: AWS for the region.",
+    ),
+    key("files.s3_region", Text, Some("\"us-east-1\""), "an S3 region name", "S3 region."),
+    key("files.s3_bucket", Text, Some("\"confctl\""), "an existing bucket name", "S3 bucket (must exist)."),
+    key("files.s3_access_key_id", Text, Some("\"\""), "an access key id", "S3 access key id."),
+    key(
+        "files.s3_secret_access_key",
+        Secret,
+        Some("\"\""),
+        "the secret key",
+        "S3 secret access key. Prefer CONFCTL_FILES__S3_SECRET_ACCESS_KEY_FILE.",
+    ),
+    key(
+        "files.s3_path_style",
+        Bool,
+        Some("true"),
+        "true or false",
+        "Path-style URLs (http://host/bucket/key), as MinIO and SeaweedFS expect; false for virtual-hosted style.",
+    ),
+    key(
+        "files.max_size_bytes",
+        Integer,
+        Some("104857600"),
+        "a number of bytes from 1 to 10737418240",
+        "Largest file one upload may be (default 100 MB).",
+    ),
+    key(
+        "files.room_quota_bytes",
+        Integer,
+        Some("1073741824"),
+        "a number of bytes from 1 to 1099511627776",
+        "Total size of the files shared in one room (default 1 GB).",
+    ),
+    key(
+        "files.allowed_extensions",
+        List,
+        Some(
+            "[\"pdf\", \"ppt\", \"pptx\", \"odp\", \"doc\", \"docx\", \"odt\", \"xls\", \"xlsx\", \"ods\", \"csv\", \"txt\", \"md\", \
+             \"png\", \"jpg\", \"jpeg\", \"gif\", \"webp\", \"zip\", \"mp3\", \"mp4\", \"webm\", \"ipynb\", \"py\", \"r\", \"m\", \"tex\"]",
+        ),
+        "a list of file extensions without the dot",
+        "File types that may be shared (by extension, case-insensitive).",
     ),
 ];
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limits: RateLimitConfig,
     pub livekit: LiveKitConfig,
+    pub files: FilesConfig,
+    pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +74,33 @@ pub struct RateLimitConfig {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
     pub register_per_ip_per_hour: u32,
+    pub pin_failures_per_ip_per_minute: u32,
+    pub pin_failures_per_guest_per_minute: u32,
+    pub invite_lookups_per_ip_per_minute: u32,
+    pub chat_messages_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    pub backend: StorageBackend,
+    pub local_dir: Option<PathBuf>,
+    pub s3_endpoint: Option<url::Url>,
+    pub s3_region: String,
+    pub s3_bucket: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: Secret,
+    pub s3_path_style: bool,
+    pub max_size_bytes: u64,
+    pub room_quota_bytes: u64,
+    pub allowed_extensions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +110,41 @@ pub struct LiveKitConfig {
     pub public_url: Option<url::Url>,
     pub api_key: String,
     pub api_secret: Secret,
+    #[serde(deserialize_with = "de_duration")]
+    pub reconcile_interval: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub empty_room_grace: Duration,
+}
+
+/// HTTPS served by confctl itself (see `src/tls`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    /// `None`: no plain-HTTP redirect listener (`off`).
+    #[serde(deserialize_with = "de_listen_or_off")]
+    pub redirect_listen: Option<SocketAddr>,
+    pub acme_email: Option<String>,
+    pub acme_directory: Option<url::Url>,
+    pub acme_staging: bool,
+    pub acme_ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// True when confctl terminates TLS itself (ACME or certificate files).
+    pub fn enabled(&self) -> bool {
+        self.acme_email.is_some() || self.cert_file.is_some()
+    }
+}
+
+fn de_listen_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("`{text}` is not an address")))
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -274,6 +338,10 @@ impl Config {
             ("rate_limits.login_per_ip_per_minute", self.rate_limits.login_per_ip_per_minute),
             ("rate_limits.login_per_account_per_minute", self.rate_limits.login_per_account_per_minute),
             ("rate_limits.register_per_ip_per_hour", self.rate_limits.register_per_ip_per_hour),
+            ("rate_limits.pin_failures_per_ip_per_minute", self.rate_limits.pin_failures_per_ip_per_minute),
+            ("rate_limits.pin_failures_per_guest_per_minute", self.rate_limits.pin_failures_per_guest_per_minute),
+            ("rate_limits.invite_lookups_per_ip_per_minute", self.rate_limits.invite_lookups_per_ip_per_minute),
+            ("rate_limits.chat_messages_per_minute", self.rate_limits.chat_messages_per_minute),
         ] {
             if !(1..=100_000).contains(&n) {
                 return Err(bad(key, &n));
@@ -292,11 +360,117 @@ impl Config {
                 return Err(bad("domains", domain));
             }
         }
+        self.validate_tls(origin)?;
+        if !(1..=10 * 1024 * 1024 * 1024).contains(&self.files.max_size_bytes) {
+            return Err(bad("files.max_size_bytes", &self.files.max_size_bytes));
+        }
+        if !(1..=1024 * 1024 * 1024 * 1024).contains(&self.files.room_quota_bytes) {
+            return Err(bad("files.room_quota_bytes", &self.files.room_quota_bytes));
+        }
+        if self.files.backend == StorageBackend::S3 {
+            if self.files.s3_bucket.trim().is_empty() {
+                return Err(bad("files.s3_bucket", &"(empty)"));
+            }
+            if self.files.s3_access_key_id.trim().is_empty() {
+                return Err(bad("files.s3_access_key_id", &"(empty)"));
+            }
+        }
+        if let Some(url) = &self.files.s3_endpoint {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(bad("files.s3_endpoint", url));
+            }
+        }
         if self.livekit.api_key.trim().is_empty() {
             return Err(bad("livekit.api_key", &"(empty)"));
         }
         if self.livekit.api_secret.is_empty() {
             return Err(bad("livekit.api_secret", &"(empty)"));
+        }
+        Ok(())
+    }
+
+    /// The `[tls]` combinations that cannot work, named with where each setting came from.
+    fn validate_tls(&self, origin: &BTreeMap<String, Source>) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        let from = |key: &str| origin.get(key).map(ToString::to_string).unwrap_or_default();
+        let conflict = |a: &str, b: &str, why: &str| {
+            ConfigError(format!("`{a}` (set in {}) and `{b}` (set in {}) {why}", from(a), from(b)))
+        };
+        if let Some(email) = &tls.acme_email {
+            let valid = email.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && !email.chars().any(|c| c.is_whitespace() || c == ',' || c == ':');
+            if !valid {
+                let allowed = keys::find("tls.acme_email").map(|k| k.allowed).unwrap_or_default();
+                return Err(ConfigError(format!(
+                    "invalid value `{email}` for `tls.acme_email` (set in {}): expected {allowed}",
+                    from("tls.acme_email")
+                )));
+            }
+            if self.domains.is_empty() {
+                return Err(ConfigError(format!(
+                    "`tls.acme_email` is set (in {}) but `domains` is empty: ACME needs the public DNS names to \
+                     get a certificate for (--domain NAME, CONFCTL_DOMAINS or domains = [...])",
+                    from("tls.acme_email")
+                )));
+            }
+            if tls.cert_file.is_some() {
+                return Err(conflict(
+                    "tls.acme_email",
+                    "tls.cert_file",
+                    "are both set: use ACME or your own certificate, not both",
+                ));
+            }
+        } else {
+            for (key, set) in [
+                ("tls.acme_directory", tls.acme_directory.is_some()),
+                ("tls.acme_ca_file", tls.acme_ca_file.is_some()),
+                ("tls.acme_staging", tls.acme_staging),
+            ] {
+                if set {
+                    return Err(ConfigError(format!(
+                        "`{key}` is set (in {}) but ACME is off: set `tls.acme_email` to turn it on",
+                        from(key)
+                    )));
+                }
+            }
+        }
+        if let Some(url) = &tls.acme_directory {
+            if url.scheme() != "https" {
+                let allowed = keys::find("tls.acme_directory").map(|k| k.allowed).unwrap_or_default();
+                return Err(ConfigError(format!(
+                    "invalid value `{url}` for `tls.acme_directory` (set in {}): expected {allowed}",
+                    from("tls.acme_directory")
+                )));
+            }
+            if tls.acme_staging {
+                return Err(conflict(
+                    "tls.acme_directory",
+                    "tls.acme_staging",
+                    "are both set: staging means Let's Encrypt's staging directory; set only one",
+                ));
+            }
+        }
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError(format!(
+                    "`tls.cert_file` is set (in {}) but `tls.key_file` is not: both are needed",
+                    from("tls.cert_file")
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(format!(
+                    "`tls.key_file` is set (in {}) but `tls.cert_file` is not: both are needed",
+                    from("tls.key_file")
+                )));
+            }
+            _ => {}
+        }
+        if tls.listen.port() != 0 && tls.redirect_listen == Some(tls.listen) {
+            return Err(conflict(
+                "tls.listen",
+                "tls.redirect_listen",
+                "are the same address; they need different ports",
+            ));
         }
         Ok(())
     }

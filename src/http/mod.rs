@@ -1,10 +1,20 @@
 //! The HTTP surface: routes, layers and the translation between HTTP and domain calls. Handlers stay thin.
 
+mod admin;
 mod auth;
+mod chat;
 pub mod error;
 pub mod extract;
+mod files;
 mod health;
+mod lobby;
 mod middleware;
+mod moderation;
+mod pages;
+mod rooms;
+mod webhooks;
+
+pub use lobby::SESSION_HEADER;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,9 +31,10 @@ pub fn session_cookie_name(config: &Config) -> &'static str {
     if serves_https(config) { "__Host-confctl_session" } else { "confctl_session" }
 }
 
-/// True when browsers reach this instance over HTTPS (a domain with TLS, or an https public URL).
+/// True when browsers reach this instance over HTTPS (a domain with TLS, TLS served by confctl itself, or
+/// an https public URL).
 pub fn serves_https(config: &Config) -> bool {
-    config.is_public() || config.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    config.is_public() || config.tls.enabled() || config.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
 }
 
 /// Builds the whole application router.
@@ -34,12 +45,54 @@ pub fn router(app: App) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/auth/password", post(auth::change_password))
+        .route("/rooms", post(rooms::create).get(rooms::list))
+        .route("/rooms/by-code/{code}", get(rooms::by_code))
+        .route("/rooms/{roomId}", get(rooms::get).patch(rooms::patch).delete(rooms::delete))
+        .route("/rooms/{roomId}/invite-code", post(rooms::regenerate_invite_code))
+        .route("/rooms/{roomId}/end", post(rooms::end))
+        .route("/rooms/{roomId}/token", post(rooms::host_token))
+        .route("/rooms/{roomId}/join", post(lobby::join))
+        .route("/rooms/{roomId}/guest-token", post(lobby::guest_token))
+        .route("/rooms/{roomId}/lobby", get(lobby::lobby))
+        .route("/rooms/{roomId}/lobby/stream", get(lobby::guest_stream))
+        .route("/rooms/{roomId}/lobby/approve-all", post(lobby::approve_all))
+        .route("/rooms/{roomId}/lobby/{entryId}/approve", post(lobby::approve))
+        .route("/rooms/{roomId}/lobby/{entryId}/reject", post(lobby::reject))
+        .route("/rooms/{roomId}/events", get(lobby::host_events))
+        .route("/rooms/{roomId}/participants/{identity}/kick", post(moderation::kick))
+        .route("/rooms/{roomId}/participants/{identity}/ban", post(moderation::ban))
+        .route("/rooms/{roomId}/participants/{identity}/permissions", post(moderation::permissions))
+        .route("/rooms/{roomId}/bans", get(moderation::bans))
+        .route("/rooms/{roomId}/bans/{banId}", axum::routing::delete(moderation::unban))
+        .route("/rooms/{roomId}/mute-all", post(moderation::mute_all))
+        .route("/rooms/{roomId}/unmute-all", post(moderation::unmute_all))
+        .route("/rooms/{roomId}/lock", post(moderation::lock))
+        .route("/rooms/{roomId}/unlock", post(moderation::unlock))
+        .route("/rooms/{roomId}/hand", post(moderation::hand))
+        .route("/rooms/{roomId}/hands", get(moderation::hands))
+        .route("/rooms/{roomId}/audit", get(moderation::room_audit))
+        .route("/rooms/{roomId}/chat", post(chat::post).get(chat::history))
+        .route("/rooms/{roomId}/chat/{messageId}", axum::routing::delete(chat::delete))
+        .route("/rooms/{roomId}/files", post(files::request_upload).get(files::list))
+        .route("/rooms/{roomId}/files/{fileId}/complete", post(files::complete))
+        .route("/rooms/{roomId}/files/{fileId}", axum::routing::delete(files::delete))
+        .route("/files/{fileId}/content", axum::routing::put(files::upload_content))
+        .route("/files/{fileId}/download", get(files::download))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{userId}", axum::routing::patch(admin::update_user))
+        .route("/admin/users/{userId}/password", post(admin::reset_password))
+        .route("/admin/users/{userId}/revoke-sessions", post(admin::revoke_sessions))
+        .route("/webhooks/livekit", post(webhooks::livekit))
+        .merge(pages::api())
         .fallback(api_not_found);
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api", api)
+        .merge(pages::router())
+        .fallback(pages::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config().max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::csrf))

@@ -40,7 +40,8 @@ macro_rules! migration {
 }
 
 /// Every migration this binary knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_accounts")];
+pub const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_accounts"), migration!(2, "0002_rooms"), migration!(3, "0003_room_content")];
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {

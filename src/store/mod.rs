@@ -2,12 +2,22 @@
 //! migrations, and the mapping of database failures to domain errors. No SQL lives outside this module.
 
 mod audit;
+mod chat;
+mod files;
 mod instance;
 pub mod migrations;
+mod moderation;
+mod participants;
+mod rooms;
 mod sessions;
 mod users;
 
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
+pub use chat::ChatRecord;
+pub use files::FileRecord;
+pub use moderation::BanRecord;
+pub use participants::{Admission, ParticipantKind, ParticipantRecord};
+pub use rooms::{EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, UserRecord};
 

@@ -36,9 +36,41 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub app: App,
-    pub data_dir: tempfile::TempDir,
+    pub data_dir: std::sync::Arc<tempfile::TempDir>,
+    /// The configuration it was started with (for restarts).
+    pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A test instance wired to an in-process LiveKit double (API calls and webhooks both ways).
+pub struct WithLiveKit {
+    pub t: TestApp,
+    pub lk: confctl_doubles::LiveKitDouble,
+}
+
+impl WithLiveKit {
+    pub async fn spawn(db: Db, overrides: &[(&str, &str)]) -> Self {
+        let lk = confctl_doubles::LiveKitDouble::start(confctl_doubles::LiveKitDoubleConfig::new(
+            "APItestkey",
+            "test-secret-that-is-long-enough",
+        ))
+        .await
+        .unwrap();
+        let url = lk.url();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("livekit.url", url.as_str()),
+            ("livekit.api_key", "APItestkey"),
+            ("livekit.api_secret", "test-secret-that-is-long-enough"),
+        ];
+        all.extend_from_slice(overrides);
+        let t = TestApp::spawn(db, &all).await;
+        Self { t, lk }
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("{}/api/webhooks/livekit", self.t.base)
+    }
 }
 
 impl TestApp {
@@ -63,7 +95,11 @@ impl TestApp {
         }
         let mut config = config::load(&Sources { env, ..Sources::default() }).unwrap();
         tweak(&mut config);
-        let server = Server::bind(config, &ServeOptions::default()).await.unwrap();
+        Self::start(config, std::sync::Arc::new(data_dir)).await
+    }
+
+    async fn start(config: Config, data_dir: std::sync::Arc<tempfile::TempDir>) -> Self {
+        let server = Server::bind(config.clone(), &ServeOptions::default()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let app = server.app().clone();
         let (tx, rx) = oneshot::channel();
@@ -71,7 +107,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         let base = format!("http://{addr}");
-        let test_app = Self { addr, base, app, data_dir, stop: Some(tx), task: Some(task) };
+        let test_app = Self { addr, base, app, data_dir, config, stop: Some(tx), task: Some(task) };
         test_app.wait_ready().await;
         test_app
     }
@@ -92,6 +128,14 @@ impl TestApp {
     /// A client with its own cookie jar (one browser).
     pub fn client(&self) -> Browser {
         Browser { http: reqwest::Client::builder().cookie_store(true).build().unwrap(), base: self.base.clone() }
+    }
+
+    /// Stops the server and starts a new one on the same data and database (a new port).
+    pub async fn restart(self) -> Self {
+        let config = self.config.clone();
+        let data_dir = self.data_dir.clone();
+        self.stop().await;
+        Self::start(config, data_dir).await
     }
 
     /// Stops the server gracefully and waits for it.
@@ -140,6 +184,63 @@ impl Browser {
         assert_eq!(status, 201, "register {email}: {body}");
         body["user"].clone()
     }
+}
+
+/// A Server-Sent Events reader for tests.
+pub struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    /// Opens a stream; panics unless the server answers 200 with `text/event-stream`.
+    pub async fn open(http: &reqwest::Client, url: &str) -> Self {
+        let response = http.get(url).header("accept", "text/event-stream").send().await.unwrap();
+        assert_eq!(response.status(), 200, "SSE {url}");
+        let ctype = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next named event and its JSON data (comments such as heartbeats are skipped); `None` when the
+    /// server ended the stream. Panics after 10 s without an event.
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = "message".to_owned();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return Some((name, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("no SSE event within 10 s")
+                .unwrap();
+            match chunk {
+                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return None,
+            }
+        }
+    }
+}
+
+/// Decodes a LiveKit JWT's claims without checking the signature (tests check it separately).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 pub async fn read(r: reqwest::Response) -> (u16, Value) {

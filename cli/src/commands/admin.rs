@@ -137,7 +137,7 @@ async fn open(global: &Global) -> Result<App, Failure> {
     let config = global.load(Vec::new())?;
     init_logging(&config);
     let store = confctl::server::open_store(&config, true).await?;
-    Ok(App::new(config, store))
+    Ok(App::new(config, store)?)
 }
 
 fn read_password_stdin() -> Result<String, Failure> {

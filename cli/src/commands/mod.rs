@@ -4,6 +4,7 @@ pub mod admin;
 pub mod agent;
 pub mod doctor;
 pub mod export;
+pub mod generate;
 pub mod migrate;
 pub mod serve;
 
@@ -94,5 +95,6 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Export(args) => export::run(&global, args).await,
         Command::Migrate(args) => migrate::run(&global, args).await,
         Command::Doctor(args) => doctor::run(&global, args).await,
+        Command::Generate(args) => generate::run(args),
     }
 }

@@ -1,0 +1,492 @@
+//! Getting into a room: guests join with a name and a browser fingerprint (and the PIN, if set), wait in
+//! the lobby until the host decides, and only then receive a LiveKit token; hosts get theirs directly.
+
+pub mod hub;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{AuthUser, ClientInfo};
+use crate::app::{Actor, App, audit};
+use crate::error::{Error, Result};
+use crate::livekit::{self, Grant, ParticipantRole};
+use crate::store::{Admission, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
+use crate::{ids, ratelimit, rooms};
+use hub::{Decision, Decisions, HostEvent, LobbyEntry};
+
+/// Join body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinRequest {
+    pub display_name: String,
+    pub session_fingerprint: String,
+    #[serde(default)]
+    pub pin: Option<String>,
+}
+
+/// Join answer: the session secret (returned once), the admission state, and a token when admitted.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinResponse {
+    pub session_id: String,
+    pub status: Admission,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub livekit_url: Option<String>,
+}
+
+/// A guest's state as the waiting room shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestStatus {
+    pub status: Admission,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub livekit_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A host's (or admin's) way into the room.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostToken {
+    pub token: String,
+    pub livekit_url: String,
+    pub identity: String,
+}
+
+fn validate_display_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 64 {
+        return Err(Error::invalid("invalid_display_name", "the name must have 1 to 64 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid("invalid_display_name", "the name may not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_fingerprint(fp: &str) -> Result<()> {
+    if !(16..=256).contains(&fp.len()) || fp.chars().any(char::is_control) {
+        return Err(Error::invalid("invalid_fingerprint", "sessionFingerprint must be 16 to 256 characters"));
+    }
+    Ok(())
+}
+
+fn gone() -> Error {
+    Error::gone("room_ended", "this lecture has ended")
+}
+
+fn removed() -> Error {
+    Error::forbidden("removed", "the host removed you from this lecture; join again through the invite link")
+}
+
+fn banned() -> Error {
+    Error::forbidden("banned", "you have been removed from this lecture by the host and cannot rejoin")
+}
+
+/// A guest asks to join. Checks, in order: the room exists and has not ended (410), is not locked (423), is
+/// not full, the guest is not banned, the PIN. Then the guest waits in the lobby or, without a lobby, gets a
+/// token at once.
+pub async fn join(
+    app: &App,
+    room_id: &str,
+    request: JoinRequest,
+    client: &ClientInfo,
+    previous_session: Option<&str>,
+) -> Result<JoinResponse> {
+    let display_name = validate_display_name(&request.display_name)?;
+    validate_fingerprint(&request.session_fingerprint)?;
+    let room = app.store().room_by_id(room_id).await?;
+    if room.status == RoomStatus::Ended {
+        return Err(gone());
+    }
+    if room.locked {
+        return Err(Error::locked("room_locked", "the host has locked this lecture; no one new can join right now"));
+    }
+    if let Some(max) = room.max_participants {
+        if app.store().count_admitted(&room.id).await? >= max {
+            return Err(Error::forbidden("room_full", "this lecture is full"));
+        }
+    }
+    let previous_hash = previous_session.map(ids::secret_hash);
+    if app.store().is_banned(&room.id, &room.host_id, &request.session_fingerprint, previous_hash.as_deref()).await? {
+        return Err(banned());
+    }
+    if let Some(pin_hash) = &room.pin_hash {
+        check_pin(app, &room, &request, pin_hash.clone(), client).await?;
+    }
+
+    let session_id = ids::new_secret();
+    let admitted = !room.lobby_enabled;
+    let now = crate::time::now_ms();
+    let participant = ParticipantRecord {
+        id: ids::new_id(),
+        room_id: room.id.clone(),
+        identity: format!("g_{}", ids::new_id()),
+        kind: ParticipantKind::Guest,
+        user_id: None,
+        display_name,
+        fingerprint: Some(request.session_fingerprint),
+        session_hash: Some(ids::secret_hash(&session_id)),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
+        admission: if admitted { Admission::Approved } else { Admission::Pending },
+        reason: None,
+        decided_at: admitted.then_some(now),
+        decided_by: admitted.then(|| "no lobby".to_owned()),
+        created_at: now,
+        joined_at: None,
+        left_at: None,
+        removed_at: None,
+        removed_reason: None,
+        hand_raised_at: None,
+        publish_granted: None,
+    };
+    app.store().insert_participant(&participant).await?;
+    if admitted {
+        let token = guest_token(app, &room, &participant)?;
+        return Ok(JoinResponse {
+            session_id,
+            status: Admission::Approved,
+            token: Some(token),
+            livekit_url: Some(app.livekit().browser_url().to_owned()),
+        });
+    }
+    app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
+    Ok(JoinResponse { session_id, status: Admission::Pending, token: None, livekit_url: None })
+}
+
+/// Only wrong PINs count towards the limits (per IP, and per room and browser), so a lecture hall behind
+/// one NAT address is not locked out by the students who type it right.
+async fn check_pin(
+    app: &App,
+    room: &RoomRecord,
+    request: &JoinRequest,
+    pin_hash: String,
+    client: &ClientInfo,
+) -> Result<()> {
+    let limits = &app.config().rate_limits;
+    let ip_key = format!("pin:ip:{}", client.ip.as_deref().unwrap_or_default());
+    let guest_key = format!("pin:guest:{}:{}", room.id, request.session_fingerprint);
+    app.limiter().peek(&ip_key, limits.pin_failures_per_ip_per_minute).map_err(ratelimit::refused)?;
+    app.limiter().peek(&guest_key, limits.pin_failures_per_guest_per_minute).map_err(ratelimit::refused)?;
+    let given = request.pin.clone().unwrap_or_default();
+    if !given.is_empty() && given.len() <= 12 && rooms::verify_pin(given, pin_hash).await? {
+        return Ok(());
+    }
+    let minute = Duration::from_secs(60);
+    let _ = app.limiter().hit(&ip_key, limits.pin_failures_per_ip_per_minute, minute);
+    let _ = app.limiter().hit(&guest_key, limits.pin_failures_per_guest_per_minute, minute);
+    let actor = Actor { user_id: None, label: format!("guest:{}", request.display_name.trim()), ip: client.ip.clone() };
+    audit(app, &actor, "room.pin_failed", Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+    let message =
+        if request.pin.as_deref().unwrap_or_default().is_empty() { "this lecture needs a PIN" } else { "wrong PIN" };
+    Err(Error::forbidden("wrong_pin", message))
+}
+
+/// Whether a guest may publish: the host's explicit decision for them, else the room's default (not in
+/// webinar mode, not while the panic mute is on).
+pub fn guest_may_publish(room: &RoomRecord, participant: &ParticipantRecord) -> bool {
+    participant.publish_granted.unwrap_or(!room.webinar_mode && !room.guests_muted)
+}
+
+/// The LiveKit token of an admitted guest, with the room's current rules.
+fn guest_token(app: &App, room: &RoomRecord, participant: &ParticipantRecord) -> Result<String> {
+    let livekit_room = livekit::room_name(&room.id);
+    app.livekit().token(&Grant {
+        livekit_room: &livekit_room,
+        identity: &participant.identity,
+        name: &participant.display_name,
+        role: ParticipantRole::Guest,
+        can_publish: guest_may_publish(room, participant),
+        screen_share: room.guest_screen_share,
+    })
+}
+
+/// A host (of this room) or an admin enters: no lobby, full publishing rights.
+pub async fn host_token(app: &App, auth: &AuthUser, room: &RoomRecord, client: &ClientInfo) -> Result<HostToken> {
+    if room.status == RoomStatus::Ended {
+        return Err(gone());
+    }
+    let identity = format!("h_{}", auth.user.id);
+    let now = crate::time::now_ms();
+    app.store()
+        .upsert_host_participant(&ParticipantRecord {
+            id: ids::new_id(),
+            room_id: room.id.clone(),
+            identity: identity.clone(),
+            kind: ParticipantKind::Host,
+            user_id: Some(auth.user.id.clone()),
+            display_name: auth.user.name.clone(),
+            fingerprint: None,
+            session_hash: None,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
+            admission: Admission::Approved,
+            reason: None,
+            decided_at: Some(now),
+            decided_by: Some("host".into()),
+            created_at: now,
+            joined_at: None,
+            left_at: None,
+            removed_at: None,
+            removed_reason: None,
+            hand_raised_at: None,
+            publish_granted: None,
+        })
+        .await?;
+    let livekit_room = livekit::room_name(&room.id);
+    let token = app.livekit().token(&Grant {
+        livekit_room: &livekit_room,
+        identity: &identity,
+        name: &auth.user.name,
+        role: ParticipantRole::Host,
+        can_publish: true,
+        screen_share: true,
+    })?;
+    Ok(HostToken { token, livekit_url: app.livekit().browser_url().to_owned(), identity })
+}
+
+/// Looks up a guest session in a room (404 when the secret does not belong to this room).
+pub async fn guest_session(app: &App, room_id: &str, session_id: &str) -> Result<ParticipantRecord> {
+    let not_found = || Error::not_found("session_not_found", "no such guest session in this room; join again");
+    if session_id.is_empty() || session_id.len() > 100 {
+        return Err(not_found());
+    }
+    app.store().participant_by_session(room_id, &ids::secret_hash(session_id)).await?.ok_or_else(not_found)
+}
+
+/// The stored state of a guest, with a fresh token when admitted and still allowed in.
+pub async fn current_status(app: &App, room: &RoomRecord, participant: &ParticipantRecord) -> Result<GuestStatus> {
+    if room.status == RoomStatus::Ended {
+        return Ok(GuestStatus {
+            status: Admission::Rejected,
+            token: None,
+            livekit_url: None,
+            reason: Some("the lecture has ended".into()),
+        });
+    }
+    if let Some(fp) = &participant.fingerprint {
+        if app.store().is_banned(&room.id, &room.host_id, fp, participant.session_hash.as_deref()).await? {
+            return Ok(GuestStatus {
+                status: Admission::Rejected,
+                token: None,
+                livekit_url: None,
+                reason: Some("banned".into()),
+            });
+        }
+    }
+    if participant.removed_at.is_some() {
+        return Ok(GuestStatus {
+            status: Admission::Rejected,
+            token: None,
+            livekit_url: None,
+            reason: Some("removed".into()),
+        });
+    }
+    status_for(app, room, participant.admission, participant.reason.clone(), participant)
+}
+
+fn status_for(
+    app: &App,
+    room: &RoomRecord,
+    admission: Admission,
+    reason: Option<String>,
+    participant: &ParticipantRecord,
+) -> Result<GuestStatus> {
+    match admission {
+        Admission::Approved => Ok(GuestStatus {
+            status: Admission::Approved,
+            token: Some(guest_token(app, room, participant)?),
+            livekit_url: Some(app.livekit().browser_url().to_owned()),
+            reason: None,
+        }),
+        other => Ok(GuestStatus { status: other, token: None, livekit_url: None, reason }),
+    }
+}
+
+/// A fresh token for an admitted guest (after a page reload, or when the first one expired unused).
+pub async fn refresh_guest_token(app: &App, room_id: &str, session_id: &str) -> Result<GuestStatus> {
+    let participant = guest_session(app, room_id, session_id).await?;
+    let room = app.store().room_by_id(room_id).await?;
+    let status = current_status(app, &room, &participant).await?;
+    match status.status {
+        Admission::Approved => Ok(status),
+        Admission::Pending => Err(Error::forbidden("not_admitted", "the host has not let you in yet")),
+        Admission::Rejected if room.status == RoomStatus::Ended => Err(gone()),
+        Admission::Rejected if status.reason.as_deref() == Some("banned") => Err(banned()),
+        Admission::Rejected if status.reason.as_deref() == Some("removed") => Err(removed()),
+        Admission::Rejected => Err(Error::forbidden("rejected", "the host did not let you in")),
+    }
+}
+
+/// Someone allowed to see a room's content (chat, files) and act in it.
+#[derive(Debug, Clone)]
+pub enum Member {
+    /// The room's host, or an admin.
+    Host(AuthUser),
+    /// A guest the host let in, not since removed or banned.
+    Guest(Box<ParticipantRecord>),
+}
+
+impl Member {
+    pub fn display_name(&self) -> &str {
+        match self {
+            Self::Host(auth) => &auth.user.name,
+            Self::Guest(p) => &p.display_name,
+        }
+    }
+    pub fn is_host(&self) -> bool {
+        matches!(self, Self::Host(_))
+    }
+    /// `host`, `admin` (an admin who does not host this room) or `guest`.
+    pub fn role(&self, room: &RoomRecord) -> &'static str {
+        match self {
+            Self::Host(auth) if auth.user.id == room.host_id => "host",
+            Self::Host(_) => "admin",
+            Self::Guest(_) => "guest",
+        }
+    }
+    pub fn actor(&self, ip: Option<String>) -> Actor {
+        match self {
+            Self::Host(auth) => auth.user.actor(ip),
+            Self::Guest(p) => Actor { user_id: None, label: format!("guest:{}", p.display_name), ip },
+        }
+    }
+    /// A stable key for per-sender limits.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Host(auth) => format!("user:{}", auth.user.id),
+            Self::Guest(p) => format!("participant:{}", p.id),
+        }
+    }
+}
+
+/// Decides whether the caller is inside the room: its host or an admin (by account), or an admitted guest (by
+/// session). A guest still in the lobby, rejected, removed or banned is refused: room content must not
+/// leak to the lobby.
+pub async fn member(app: &App, room: &RoomRecord, auth: Option<AuthUser>, session: Option<&str>) -> Result<Member> {
+    if let Some(auth) = auth {
+        if auth.user.id == room.host_id || auth.user.is_admin() {
+            return Ok(Member::Host(auth));
+        }
+    }
+    let Some(session) = session.filter(|s| !s.is_empty()) else {
+        return Err(Error::unauthenticated("not_a_participant", "join the lecture first"));
+    };
+    let participant = guest_session(app, &room.id, session)
+        .await
+        .map_err(|_| Error::forbidden("not_a_participant", "this session does not belong to this lecture"))?;
+    let status = current_status(app, room, &participant).await?;
+    match (status.status, status.reason.as_deref()) {
+        (Admission::Approved, _) => Ok(Member::Guest(Box::new(participant))),
+        (Admission::Pending, _) => Err(Error::forbidden("not_admitted", "the host has not let you in yet")),
+        (_, Some("banned")) => Err(banned()),
+        (_, Some("removed")) => Err(removed()),
+        _ if room.status == RoomStatus::Ended => Err(gone()),
+        _ => Err(Error::forbidden("rejected", "the host did not let you in")),
+    }
+}
+
+pub(crate) fn lobby_entry(p: &ParticipantRecord) -> LobbyEntry {
+    LobbyEntry {
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        status: p.admission,
+        waiting_since: crate::time::to_datetime(p.created_at),
+        waiting_seconds: ((crate::time::now_ms() - p.created_at) / 1000).max(0),
+    }
+}
+
+/// Guests waiting in a room's lobby, longest-waiting first.
+pub async fn lobby(app: &App, room: &RoomRecord) -> Result<Vec<LobbyEntry>> {
+    Ok(app.store().pending_lobby(&room.id).await?.iter().map(lobby_entry).collect())
+}
+
+/// Lets one waiting guest in (409 if already decided; refused when the room is full).
+pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor) -> Result<LobbyEntry> {
+    if room.status == RoomStatus::Ended {
+        return Err(gone());
+    }
+    if let Some(max) = room.max_participants {
+        if app.store().count_admitted(&room.id).await? >= max {
+            return Err(Error::conflict("room_full", "the room is at its participant limit"));
+        }
+    }
+    let entry = app.store().decide_entry(&room.id, entry_id, Admission::Approved, None, &actor.label).await?;
+    publish(app, room, [(entry.id.clone(), Decision { status: Admission::Approved, reason: None })]);
+    audit(
+        app,
+        actor,
+        "lobby.approve",
+        Some(("participant", &entry.id)),
+        Some(&room.id),
+        serde_json::json!({ "displayName": entry.display_name }),
+    )
+    .await;
+    Ok(lobby_entry(&entry))
+}
+
+/// Turns one waiting guest away.
+pub async fn reject(
+    app: &App,
+    room: &RoomRecord,
+    entry_id: &str,
+    reason: Option<String>,
+    actor: &Actor,
+) -> Result<LobbyEntry> {
+    let reason = reason.map(|r| r.trim().chars().take(300).collect::<String>()).filter(|r| !r.is_empty());
+    let entry =
+        app.store().decide_entry(&room.id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label).await?;
+    publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
+    audit(
+        app,
+        actor,
+        "lobby.reject",
+        Some(("participant", &entry.id)),
+        Some(&room.id),
+        serde_json::json!({ "displayName": entry.display_name, "reason": reason }),
+    )
+    .await;
+    Ok(lobby_entry(&entry))
+}
+
+/// Lets everyone waiting in, in arrival order, up to the room's participant limit: one transaction, one
+/// broadcast. Returns how many were admitted and how many still wait.
+pub async fn approve_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<(usize, usize)> {
+    if room.status == RoomStatus::Ended {
+        return Err(gone());
+    }
+    let limit = match room.max_participants {
+        Some(max) => Some((max - app.store().count_admitted(&room.id).await?).max(0)),
+        None => None,
+    };
+    let approved = app.store().approve_all(&room.id, limit, &actor.label).await?;
+    let remaining = if limit.is_some() { app.store().pending_lobby(&room.id).await?.len() } else { 0 };
+    let ids: Vec<&str> = approved.iter().map(|p| p.id.as_str()).collect();
+    audit(
+        app,
+        actor,
+        "lobby.approve_all",
+        Some(("room", &room.id)),
+        Some(&room.id),
+        serde_json::json!({ "count": ids.len(), "entries": ids }),
+    )
+    .await;
+    let count = approved.len();
+    publish(app, room, approved.into_iter().map(|p| (p.id, Decision { status: Admission::Approved, reason: None })));
+    Ok((count, remaining))
+}
+
+fn publish(app: &App, room: &RoomRecord, entries: impl IntoIterator<Item = (String, Decision)>) {
+    let entries: HashMap<String, Decision> = entries.into_iter().collect();
+    app.hub().decided(Decisions { room: room.clone(), entries });
+}

@@ -1,0 +1,124 @@
+//! The live streams of the lobby: a waiting guest's own status, and the host's view of the whole lobby.
+//! Each stream is a task writing into a channel; the HTTP layer turns the channel into Server-Sent Events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::hub::{HostEvent, LobbyEntry};
+use super::{GuestStatus, current_status, lobby_entry, status_for};
+use crate::app::App;
+use crate::error::Result;
+use crate::store::{Admission, ParticipantRecord, RoomRecord};
+
+/// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
+/// replica (or an event lost to lag) reaches the guest anyway.
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// A guest's status updates: the current state first (with a token if already admitted), then the decision;
+/// the stream ends once the guest is approved or rejected.
+pub async fn guest(app: &App, room: RoomRecord, participant: ParticipantRecord) -> Result<ReceiverStream<GuestStatus>> {
+    // Subscribe before reading the stored state, so a decision made in between is not missed.
+    let mut decisions = app.hub().subscribe_guest(&room.id);
+    let first = current_status(app, &room, &participant).await?;
+    let (tx, rx) = mpsc::channel(4);
+    let app = app.clone();
+    tokio::spawn(async move {
+        let waiting = first.status == Admission::Pending;
+        if tx.send(first).await.is_err() || !waiting {
+            return;
+        }
+        app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
+        let decided = loop {
+            let reread = tokio::select! {
+                _ = tx.closed() => break false,
+                _ = app.shutting_down() => break false,
+                _ = recheck.tick() => true,
+                msg = decisions.recv() => match msg {
+                    Ok(batch) => match batch.entries.get(&participant.id) {
+                        Some(d) => match status_for(&app, &batch.room, d.status, d.reason.clone(), &participant) {
+                            Ok(status) => {
+                                let _ = tx.send(status).await;
+                                break true;
+                            }
+                            Err(err) => {
+                                tracing::error!(error = %err, "cannot mint a token for an approved guest");
+                                true
+                            }
+                        },
+                        None => false,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => break false,
+                },
+            };
+            if reread {
+                match reread_status(&app, &room.id, &participant.id).await {
+                    Ok(status) if status.status != Admission::Pending => {
+                        let _ = tx.send(status).await;
+                        break true;
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "cannot re-read a waiting guest's status"),
+                }
+            }
+        };
+        if !decided {
+            app.hub().to_hosts(&room.id, HostEvent::GuestLeft { entry_id: participant.id.clone() });
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+async fn reread_status(app: &App, room_id: &str, participant_id: &str) -> Result<GuestStatus> {
+    let room = app.store().room_by_id(room_id).await?;
+    let participant = app.store().participant_by_id(room_id, participant_id).await?;
+    current_status(app, &room, &participant).await
+}
+
+/// What the host's stream carries.
+#[derive(Debug, Clone)]
+pub enum HostStreamItem {
+    /// The whole lobby: sent first, and again whenever the stream fell behind.
+    Snapshot(Vec<LobbyEntry>),
+    Event(Arc<HostEvent>),
+}
+
+/// The host's lobby view: a snapshot, then every change, until the client goes away or the server stops.
+pub async fn host(app: &App, room: &RoomRecord) -> Result<ReceiverStream<HostStreamItem>> {
+    let mut events = app.hub().subscribe_host(&room.id);
+    let snapshot = super::lobby(app, room).await?;
+    let (tx, rx) = mpsc::channel(256);
+    let app = app.clone();
+    let room = room.clone();
+    tokio::spawn(async move {
+        if tx.send(HostStreamItem::Snapshot(snapshot)).await.is_err() {
+            return;
+        }
+        loop {
+            let item = tokio::select! {
+                _ = tx.closed() => return,
+                _ = app.shutting_down() => return,
+                msg = events.recv() => match msg {
+                    Ok(event) => HostStreamItem::Event(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => match super::lobby(&app, &room).await {
+                        Ok(entries) => HostStreamItem::Snapshot(entries),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot reload the lobby for a lagging host stream");
+                            continue;
+                        }
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}

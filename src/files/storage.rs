@@ -1,0 +1,228 @@
+//! Where shared files live: a directory inside the data dir (default) or any S3-compatible store, behind
+//! one `object_store` interface. S3 uploads and downloads go straight between browser and store through
+//! presigned URLs; the local backend gets the same shape through HMAC-signed URLs on confctl itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
+use object_store::signer::{HeaderValue, SignedUrlOptions};
+use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::{Config, StorageBackend};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// A presigned PUT lives this long: enough for 100 MB over a slow campus Wi-Fi.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+/// A presigned GET lives this long: the browser follows the redirect at once.
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The configured object store.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Local,
+    S3(Arc<object_store::aws::AmazonS3>),
+}
+
+/// How the browser uploads a file.
+#[derive(Debug, Clone)]
+pub enum UploadTarget {
+    /// A presigned URL on the object store.
+    Presigned(url::Url),
+    /// A path on confctl itself (local backend); the caller adds the HMAC signature.
+    Local,
+}
+
+impl Storage {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let files = &config.files;
+        match files.backend {
+            StorageBackend::Local => {
+                let dir = files.local_dir.clone().unwrap_or_else(|| config.data_dir.join("files"));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create the file store {}: {e}", dir.display()))?;
+                let store = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| anyhow::anyhow!("cannot open the file store {}: {e}", dir.display()))?;
+                Ok(Self { store: Arc::new(store), kind: Kind::Local })
+            }
+            StorageBackend::S3 => {
+                let endpoint = files.s3_endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned());
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&files.s3_bucket)
+                    .with_region(&files.s3_region)
+                    .with_access_key_id(&files.s3_access_key_id)
+                    .with_secret_access_key(files.s3_secret_access_key.expose())
+                    .with_virtual_hosted_style_request(!files.s3_path_style);
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+                }
+                let s3 = Arc::new(builder.build().map_err(|e| anyhow::anyhow!("invalid S3 settings: {e}"))?);
+                Ok(Self { store: s3.clone(), kind: Kind::S3(s3) })
+            }
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.kind, Kind::Local)
+    }
+
+    /// Where the browser sends the bytes of `key`, declared as `content_type`, within `ttl`.
+    pub async fn upload_target(&self, key: &str, content_type: &str, ttl: Duration) -> Result<UploadTarget> {
+        match &self.kind {
+            Kind::Local => Ok(UploadTarget::Local),
+            Kind::S3(s3) => {
+                let value = HeaderValue::from_str(content_type)
+                    .map_err(|_| Error::invalid("invalid_content_type", "invalid content type"))?;
+                // The content type is part of the signature, so the stored object has the declared type.
+                let options = SignedUrlOptions::new().with_signed_header(axum::http::header::CONTENT_TYPE, value);
+                let url = s3
+                    .signed_url_opts(axum::http::Method::PUT, &ObjectPath::from(key), ttl, &options)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(UploadTarget::Presigned(url))
+            }
+        }
+    }
+
+    /// A short-lived URL that makes the store itself serve the file as a download with the original name.
+    /// `None` for the local backend (confctl streams the file itself).
+    pub async fn download_url(
+        &self,
+        key: &str,
+        content_disposition: &str,
+        content_type: &str,
+    ) -> Result<Option<url::Url>> {
+        match &self.kind {
+            Kind::Local => Ok(None),
+            Kind::S3(s3) => {
+                let options = SignedUrlOptions::new().with_query([
+                    ("response-content-disposition", content_disposition),
+                    ("response-content-type", content_type),
+                ]);
+                let url = s3
+                    .signed_url_opts(axum::http::Method::GET, &ObjectPath::from(key), DOWNLOAD_TTL, &options)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Some(url))
+            }
+        }
+    }
+
+    /// The stored size of an object, or `None` when there is none.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// Streams an upload into the store, refusing more than `max` bytes (the local backend's PUT).
+    pub async fn write_stream<S, E>(&self, key: &str, mut body: S, max: u64) -> Result<u64>
+    where
+        S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures::StreamExt;
+        let upload = self.store.put_multipart(&ObjectPath::from(key)).await.map_err(unavailable)?;
+        let mut writer = object_store::WriteMultipart::new(upload);
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(err) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::invalid("upload_interrupted", format!("the upload was interrupted: {err}")));
+                }
+            };
+            written += chunk.len() as u64;
+            if written > max {
+                let _ = writer.abort().await;
+                return Err(Error::TooLarge {
+                    code: "file_too_large",
+                    message: format!("the file is larger than {max} bytes"),
+                });
+            }
+            writer.put(chunk);
+        }
+        writer.finish().await.map_err(unavailable)?;
+        Ok(written)
+    }
+
+    /// The object's bytes as a stream (the local backend's download).
+    pub async fn read_stream(
+        &self,
+        key: &str,
+    ) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(result) => Ok(result.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::not_found("file_not_found", "the file is gone from storage"))
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// Writes, reads back and deletes a small object (for `confctl doctor` and start-up checks).
+    pub async fn probe(&self) -> Result<()> {
+        let key = format!("confctl-probe/{}", crate::ids::new_id());
+        let path = ObjectPath::from(key.as_str());
+        self.store.put(&path, bytes::Bytes::from_static(b"probe").into()).await.map_err(unavailable)?;
+        let back = self.store.get(&path).await.map_err(unavailable)?.bytes().await.map_err(unavailable)?;
+        self.store.delete(&path).await.map_err(unavailable)?;
+        if back.as_ref() != b"probe" {
+            return Err(Error::unavailable("storage_corrupt", "the file store returned different bytes than written"));
+        }
+        Ok(())
+    }
+}
+
+fn unavailable(err: object_store::Error) -> Error {
+    tracing::warn!(error = %err, "file storage call failed");
+    Error::unavailable("storage_unavailable", "the file store is not answering; try again shortly")
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signs a local-storage URL: method, file id and expiry, with the instance's signing key.
+pub fn local_signature(key: &Secret, method: &str, file_id: &str, expires: i64) -> String {
+    let mut mac = match HmacSha256::new_from_slice(key.expose().as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{method}\n{file_id}\n{expires}").as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a local-storage URL's signature and expiry.
+pub fn verify_local_signature(key: &Secret, method: &str, file_id: &str, expires: i64, signature: &str) -> Result<()> {
+    let expected = local_signature(key, method, file_id, expires);
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+        return Err(Error::forbidden("bad_signature", "this upload link is not valid"));
+    }
+    if crate::time::now_ms() / 1000 > expires {
+        return Err(Error::forbidden("link_expired", "this upload link has expired; start the upload again"));
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! `/api/admin/*` for administrators: accounts (list, create, role, disable, password reset, sign-out
+//! everywhere) and the audit log with filters. Thin over `accounts` and `audit`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiResult;
+use super::extract::{Admin, Client, Json};
+use crate::accounts::{self, AuthUser, Role};
+use crate::app::App;
+use crate::audit::{self, AuditQuery};
+use crate::error::{Error, Result};
+
+/// `GET /api/admin/audit?room=&actor=&action=&since=&before=&limit=`.
+pub async fn audit(
+    State(app): State<App>,
+    Admin(_): Admin,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(audit::list(&app, q, None).await?))
+}
+
+/// `GET /api/admin/users`.
+pub async fn users(State(app): State<App>, Admin(_): Admin) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(json!({ "users": accounts::list_users(&app).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUserBody {
+    email: String,
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+    /// Absent or empty: a random password is generated and returned once.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn parse_role(text: &str) -> Result<Role> {
+    Role::parse(text).ok_or_else(|| Error::invalid("invalid_role", "role must be ADMIN or HOST"))
+}
+
+/// `POST /api/admin/users` → 201 `{user, password}` (`password` only when generated).
+pub async fn create_user(
+    State(app): State<App>,
+    Client(client): Client,
+    Admin(admin): Admin,
+    Json(body): Json<NewUserBody>,
+) -> ApiResult<impl IntoResponse> {
+    let role = body.role.as_deref().map(parse_role).transpose()?.unwrap_or(Role::Host);
+    let given = body.password.filter(|p| !p.is_empty());
+    let generated = given.is_none();
+    let password = given.unwrap_or_else(accounts::generate_password);
+    let actor = admin.user.actor(client.ip.clone());
+    let user = accounts::create_user(&app, &actor, &body.email, &body.name, role, password.clone()).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "user": user, "password": generated.then_some(password) }))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// An administrator may not lock themselves out: no disabling or demoting one's own account.
+fn refuse_self_lockout(admin: &AuthUser, user_id: &str, disabled: Option<bool>, role: Option<Role>) -> Result<()> {
+    if admin.user.id == user_id && (disabled == Some(true) || role == Some(Role::Host)) {
+        return Err(Error::conflict("cannot_change_self", "you cannot disable or demote your own account"));
+    }
+    Ok(())
+}
+
+/// `PATCH /api/admin/users/{userId}` `{role?, disabled?}` → `{user}`.
+pub async fn update_user(
+    State(app): State<App>,
+    Client(client): Client,
+    Admin(admin): Admin,
+    Path(user_id): Path<String>,
+    Json(body): Json<UserPatch>,
+) -> ApiResult<impl IntoResponse> {
+    let role = body.role.as_deref().map(parse_role).transpose()?;
+    refuse_self_lockout(&admin, &user_id, body.disabled, role)?;
+    let actor = admin.user.actor(client.ip.clone());
+    let user = accounts::find_user(&app, &user_id).await?;
+    if let Some(role) = role.filter(|r| *r != user.role) {
+        accounts::set_role(&app, &actor, &user.id, role).await?;
+    }
+    if let Some(disabled) = body.disabled.filter(|d| *d != user.disabled) {
+        accounts::set_disabled(&app, &actor, &user.id, disabled).await?;
+    }
+    Ok(axum::Json(json!({ "user": accounts::find_user(&app, &user.id).await? })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /api/admin/users/{userId}/password` `{password?}` → `{password}` (only when generated). Every
+/// session of the user ends.
+pub async fn reset_password(
+    State(app): State<App>,
+    Client(client): Client,
+    Admin(admin): Admin,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<impl IntoResponse> {
+    // The body is optional: none means "generate one".
+    let body: PasswordBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PasswordBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::invalid("invalid_body", e.to_string()))?
+    };
+    let user = accounts::find_user(&app, &user_id).await?;
+    let given = body.password.filter(|p| !p.is_empty());
+    let generated = given.is_none();
+    let password = given.unwrap_or_else(accounts::generate_password);
+    accounts::set_password(&app, &admin.user.actor(client.ip.clone()), &user.id, password.clone()).await?;
+    Ok(axum::Json(json!({ "password": generated.then_some(password) })))
+}
+
+/// `POST /api/admin/users/{userId}/revoke-sessions` → `{revoked}`.
+pub async fn revoke_sessions(
+    State(app): State<App>,
+    Client(client): Client,
+    Admin(admin): Admin,
+    Path(user_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let user = accounts::find_user(&app, &user_id).await?;
+    let revoked = accounts::revoke_sessions(&app, &admin.user.actor(client.ip.clone()), &user.id).await?;
+    Ok(axum::Json(json!({ "revoked": revoked })))
+}

@@ -1,0 +1,195 @@
+//! The pages' languages: the English and Russian catalogues (`web/i18n/*.txt`, embedded), and which one a
+//! request gets (`?lang=`, then the language cookie, then `Accept-Language`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A language the pages are translated into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Ru,
+}
+
+/// The cookie that remembers an explicit choice (made with `?lang=`).
+pub const LANG_COOKIE: &str = "confctl_lang";
+
+const EN_SOURCE: &str = include_str!("../../../web/i18n/en.txt");
+const RU_SOURCE: &str = include_str!("../../../web/i18n/ru.txt");
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Ru];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let primary = text.trim().split(['-', '_']).next().unwrap_or_default();
+        match primary.to_ascii_lowercase().as_str() {
+            "en" => Some(Lang::En),
+            "ru" => Some(Lang::Ru),
+            _ => None,
+        }
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ru => "Русский",
+        }
+    }
+
+    pub fn catalogue(self) -> &'static Catalogue {
+        static EN: OnceLock<Catalogue> = OnceLock::new();
+        static RU: OnceLock<Catalogue> = OnceLock::new();
+        match self {
+            Lang::En => EN.get_or_init(|| Catalogue::parse(EN_SOURCE)),
+            Lang::Ru => RU.get_or_init(|| Catalogue::parse(RU_SOURCE)),
+        }
+    }
+}
+
+/// Picks the language: an explicit `?lang=`, the remembered choice, the browser's preference, English.
+pub fn negotiate(query: Option<&str>, cookie: Option<&str>, accept_language: Option<&str>) -> Lang {
+    if let Some(lang) = query.and_then(Lang::parse).or_else(|| cookie.and_then(Lang::parse)) {
+        return lang;
+    }
+    accept_language.and_then(from_accept_language).unwrap_or(Lang::En)
+}
+
+/// The supported language with the highest `q` in an `Accept-Language` header (ties: the first listed).
+fn from_accept_language(header: &str) -> Option<Lang> {
+    let mut best: Option<(f32, Lang)> = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';');
+        let Some(lang) = parts.next().and_then(Lang::parse) else { continue };
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, lang)| lang)
+}
+
+/// One language's strings, by key.
+#[derive(Debug)]
+pub struct Catalogue {
+    strings: HashMap<&'static str, &'static str>,
+}
+
+impl Catalogue {
+    /// `key = value` lines; `#` starts a comment line; values may hold `{name}` placeholders.
+    fn parse(source: &'static str) -> Self {
+        let strings = source
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        Self { strings }
+    }
+
+    /// The string for `key`; the key itself when missing (a test keeps every used key in both catalogues).
+    pub fn get<'a>(&self, key: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        self.strings.get(key).copied().unwrap_or(key)
+    }
+
+    /// The string for `key` with `{name}` replaced by `value`.
+    pub fn fill(&self, key: &str, name: &str, value: &str) -> String {
+        self.get(key).replace(&format!("{{{name}}}"), value)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.strings.iter().map(|(k, v)| (*k, *v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn negotiation_prefers_query_then_cookie_then_browser() {
+        assert_eq!(negotiate(Some("ru"), Some("en"), Some("en")), Lang::Ru);
+        assert_eq!(negotiate(Some("xx"), Some("ru"), Some("en")), Lang::Ru);
+        assert_eq!(negotiate(None, None, Some("de-DE,ru;q=0.8,en;q=0.5")), Lang::Ru);
+        assert_eq!(negotiate(None, None, Some("en-GB,ru;q=0.9")), Lang::En);
+        assert_eq!(negotiate(None, None, Some("ru-RU")), Lang::Ru);
+        assert_eq!(negotiate(None, None, Some("fr, ru;q=0")), Lang::En);
+        assert_eq!(negotiate(None, None, None), Lang::En);
+    }
+
+    fn keys(lang: Lang) -> BTreeSet<&'static str> {
+        lang.catalogue().entries().map(|(k, _)| k).collect()
+    }
+
+    fn placeholders(text: &str) -> BTreeSet<String> {
+        text.split('{').skip(1).filter_map(|rest| rest.split_once('}')).map(|(name, _)| name.to_owned()).collect()
+    }
+
+    #[test]
+    fn both_catalogues_have_the_same_keys_and_placeholders() {
+        let en = keys(Lang::En);
+        let ru = keys(Lang::Ru);
+        assert!(en.len() > 100, "the English catalogue looks truncated: {} keys", en.len());
+        let only_en: Vec<_> = en.difference(&ru).collect();
+        let only_ru: Vec<_> = ru.difference(&en).collect();
+        assert!(only_en.is_empty() && only_ru.is_empty(), "missing in ru: {only_en:?}; missing in en: {only_ru:?}");
+        for key in &en {
+            let (e, r) = (Lang::En.catalogue().get(key), Lang::Ru.catalogue().get(key));
+            assert!(!e.is_empty() && !r.is_empty(), "{key} is empty");
+            assert_eq!(placeholders(e), placeholders(r), "{key}: placeholders differ between en and ru");
+        }
+        for (source, lang) in [(EN_SOURCE, "en"), (RU_SOURCE, "ru")] {
+            let mut seen = BTreeSet::new();
+            for line in source.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                let (key, _) = line.split_once('=').unwrap_or_else(|| panic!("{lang}: not key = value: {line}"));
+                assert!(seen.insert(key.trim()), "{lang}: {} is defined twice", key.trim());
+            }
+        }
+    }
+
+    /// Every key a template (`t("…")`) or script (`t("…")`, `tr("…")`) asks for exists.
+    #[test]
+    fn every_used_key_is_in_the_catalogue() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let en = keys(Lang::En);
+        let mut missing = Vec::new();
+        let mut used = 0;
+        for dir in ["templates", "static"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for marker in ["t(\"", "tr(\""] {
+                    for rest in text.split(marker).skip(1) {
+                        let key = rest.split('"').next().unwrap_or_default();
+                        if key.contains(['{', ' ', '$']) || key.is_empty() {
+                            continue;
+                        }
+                        used += 1;
+                        if !en.contains(key) {
+                            missing.push(format!("{}: {key}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(used > 100, "found only {used} uses: is the scan broken?");
+        assert!(missing.is_empty(), "keys missing from the catalogue:\n{}", missing.join("\n"));
+    }
+}

@@ -1,0 +1,359 @@
+//! The host's tools against disruption: kick, ban (per room or across the host's rooms), the panic mute,
+//! lock, and webinar hand-raising with speaking rights. Every action is audited; LiveKit is told through
+//! the `livekit` module.
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::admission::Member;
+use crate::admission::hub::{Decision, Decisions, HostEvent};
+use crate::app::{Actor, App, audit};
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::livekit::{self, ParticipantRole};
+use crate::store::{Admission, BanRecord, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
+
+/// Whom a ban covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BanScope {
+    /// This room only.
+    #[default]
+    Room,
+    /// Every room of this host.
+    Host,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BanRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub scope: BanScope,
+}
+
+/// What removing someone did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    pub identity: String,
+    /// False when they were not connected to LiveKit at that moment.
+    pub disconnected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<BanRecord>,
+}
+
+/// Result of the panic button (or its undo), participant by participant.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MuteReport {
+    pub muted: Vec<String>,
+    pub failed: Vec<MuteFailure>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MuteFailure {
+    pub identity: String,
+    pub error: String,
+}
+
+/// One raised hand, in queue order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hand {
+    pub identity: String,
+    pub display_name: String,
+    pub raised_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn trimmed_reason(reason: Option<String>) -> Option<String> {
+    reason.map(|r| r.trim().chars().take(300).collect::<String>()).filter(|r| !r.is_empty())
+}
+
+async fn guest_by_identity(app: &App, room: &RoomRecord, identity: &str) -> Result<ParticipantRecord> {
+    let participant = app
+        .store()
+        .participant_by_identity(&room.id, identity)
+        .await?
+        .ok_or_else(|| Error::not_found("participant_not_found", "no such participant in this room"))?;
+    if participant.kind == ParticipantKind::Host {
+        return Err(Error::forbidden("cannot_remove_host", "hosts cannot be removed or muted from their own room"));
+    }
+    Ok(participant)
+}
+
+/// Removes a participant now; they may come back through the invite link (and the lobby).
+pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -> Result<Removal> {
+    let participant = guest_by_identity(app, room, identity).await?;
+    let disconnected = remove(app, room, &participant, "kicked").await?;
+    audit(
+        app,
+        actor,
+        "moderation.kick",
+        Some(("participant", identity)),
+        Some(&room.id),
+        serde_json::json!({ "displayName": participant.display_name, "disconnected": disconnected }),
+    )
+    .await;
+    Ok(Removal { identity: identity.to_owned(), disconnected, ban: None })
+}
+
+async fn remove(app: &App, room: &RoomRecord, participant: &ParticipantRecord, reason: &str) -> Result<bool> {
+    app.store().mark_removed(&room.id, &participant.id, reason).await?;
+    if participant.admission == Admission::Pending {
+        // Someone still in the lobby is turned away there.
+        if app
+            .store()
+            .decide_entry(&room.id, &participant.id, Admission::Rejected, Some(reason), "moderation")
+            .await
+            .is_ok()
+        {
+            notify_rejected(app, room, [participant.id.clone()], reason);
+        }
+    }
+    let disconnected = app.livekit().remove_participant(&livekit::room_name(&room.id), &participant.identity).await?;
+    if participant.hand_raised_at.is_some() {
+        publish_hands(app, room).await;
+    }
+    Ok(disconnected)
+}
+
+fn notify_rejected(app: &App, room: &RoomRecord, ids: impl IntoIterator<Item = String>, reason: &str) {
+    let entries = ids
+        .into_iter()
+        .map(|id| (id, Decision { status: Admission::Rejected, reason: Some(reason.to_owned()) }))
+        .collect();
+    app.hub().decided(Decisions { room: room.clone(), entries });
+}
+
+/// Bans a participant's browser (fingerprint; the session as a second key) from this room or all of the
+/// host's rooms, removes them, and turns away any waiting lobby entry of the same browser.
+pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanRequest, actor: &Actor) -> Result<Removal> {
+    let participant = guest_by_identity(app, room, identity).await?;
+    let fingerprint = participant
+        .fingerprint
+        .clone()
+        .ok_or_else(|| Error::invalid("cannot_ban", "this participant has no browser fingerprint to ban"))?;
+    let record = BanRecord {
+        id: ids::new_id(),
+        room_id: (request.scope == BanScope::Room).then(|| room.id.clone()),
+        host_id: room.host_id.clone(),
+        fingerprint: fingerprint.clone(),
+        session_hash: participant.session_hash.clone(),
+        ip: participant.ip.clone(),
+        display_name: Some(participant.display_name.clone()),
+        reason: trimmed_reason(request.reason),
+        created_by: Some(actor.label.clone()),
+        created_at: crate::time::now_ms(),
+    };
+    app.store().insert_ban(&record).await?;
+    let disconnected = remove(app, room, &participant, "banned").await?;
+    let turned_away =
+        app.store().reject_pending_fingerprint(record.room_id.as_deref(), &room.host_id, &fingerprint).await?;
+    for (room_id, entry_id) in &turned_away {
+        if let Ok(other) = app.store().room_by_id(room_id).await {
+            notify_rejected(app, &other, [entry_id.clone()], "banned");
+        }
+    }
+    audit(
+        app,
+        actor,
+        "moderation.ban",
+        Some(("participant", identity)),
+        Some(&room.id),
+        serde_json::json!({ "displayName": participant.display_name, "scope": if record.room_id.is_some() { "room" } else { "host" }, "reason": record.reason, "banId": record.id, "disconnected": disconnected }),
+    )
+    .await;
+    Ok(Removal { identity: identity.to_owned(), disconnected, ban: Some(record) })
+}
+
+pub async fn bans(app: &App, room: &RoomRecord) -> Result<Vec<BanRecord>> {
+    app.store().bans_for_room(&room.id, &room.host_id).await
+}
+
+pub async fn unban(app: &App, room: &RoomRecord, ban_id: &str, actor: &Actor) -> Result<()> {
+    app.store().delete_ban(ban_id, &room.id, &room.host_id).await?;
+    audit(app, actor, "moderation.unban", Some(("ban", ban_id)), Some(&room.id), serde_json::json!({})).await;
+    Ok(())
+}
+
+/// How many permission updates run at once during the panic mute: fast for 300 students, gentle on LiveKit.
+const PARALLEL_UPDATES: usize = 16;
+
+/// The panic button: every connected participant except hosts and the assistant loses publishing (their
+/// tracks stop), and guests who join or reload stay muted until "unmute all".
+pub async fn mute_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<MuteReport> {
+    set_guest_publishing(app, room, false, actor).await
+}
+
+/// Restores the room's default rights (publishing unless it is a webinar).
+pub async fn unmute_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<MuteReport> {
+    set_guest_publishing(app, room, true, actor).await
+}
+
+async fn set_guest_publishing(app: &App, room: &RoomRecord, restore: bool, actor: &Actor) -> Result<MuteReport> {
+    if room.status == RoomStatus::Ended {
+        return Err(Error::gone("room_ended", "this lecture has ended"));
+    }
+    app.store().set_guests_muted(&room.id, !restore).await?;
+    let mut updated = room.clone();
+    updated.guests_muted = !restore;
+    app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked: updated.locked, guests_muted: updated.guests_muted });
+    let can_publish = restore && !room.webinar_mode;
+    let livekit_room = livekit::room_name(&room.id);
+    let connected = app.livekit().list_participants(&livekit_room).await?;
+    let targets: Vec<String> = connected
+        .into_iter()
+        .filter(|p| !matches!(livekit::role_of(p), Some("host" | "assistant")))
+        .map(|p| p.identity)
+        .collect();
+    let results: Vec<(String, Result<bool>)> = futures::stream::iter(targets)
+        .map(|identity| {
+            let lk = app.livekit();
+            let livekit_room = livekit_room.clone();
+            let permission = livekit::permission(ParticipantRole::Guest, can_publish, room.guest_screen_share);
+            async move {
+                let result =
+                    lk.update_permission(&livekit_room, &identity, permission).await.map(|info| info.is_some());
+                (identity, result)
+            }
+        })
+        .buffer_unordered(PARALLEL_UPDATES)
+        .collect()
+        .await;
+    let mut report = MuteReport::default();
+    for (identity, result) in results {
+        match result {
+            Ok(true) => report.muted.push(identity),
+            Ok(false) => report.failed.push(MuteFailure { identity, error: "no longer connected".into() }),
+            Err(err) => report.failed.push(MuteFailure { identity, error: err.to_string() }),
+        }
+    }
+    report.muted.sort();
+    let action = if restore { "moderation.unmute_all" } else { "moderation.mute_all" };
+    audit(
+        app,
+        actor,
+        action,
+        Some(("room", &room.id)),
+        Some(&room.id),
+        serde_json::json!({ "changed": report.muted.len(), "failed": report.failed.len() }),
+    )
+    .await;
+    Ok(report)
+}
+
+/// Locks or unlocks the room: while locked nobody new can join; people inside stay.
+pub async fn set_locked(app: &App, room: &RoomRecord, locked: bool, actor: &Actor) -> Result<()> {
+    if room.status == RoomStatus::Ended {
+        return Err(Error::gone("room_ended", "this lecture has ended"));
+    }
+    app.store().set_room_locked(&room.id, locked).await?;
+    app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked, guests_muted: room.guests_muted });
+    let action = if locked { "moderation.lock" } else { "moderation.unlock" };
+    audit(app, actor, action, Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+    Ok(())
+}
+
+/// A guest raises or lowers their hand; hosts see the queue, and the room hears it on topic `hand-raise`.
+pub async fn raise_hand(app: &App, room: &RoomRecord, member: &Member, raised: bool) -> Result<Vec<Hand>> {
+    let Member::Guest(participant) = member else {
+        return Err(Error::invalid("hosts_do_not_raise_hands", "only guests raise hands"));
+    };
+    if room.status == RoomStatus::Ended {
+        return Err(Error::gone("room_ended", "this lecture has ended"));
+    }
+    let at = crate::time::now_ms();
+    let already = participant.hand_raised_at.is_some();
+    // Raising twice keeps the original place in the queue.
+    if !(raised && already) {
+        app.store().set_hand(&room.id, &participant.id, raised.then_some(at)).await?;
+    }
+    broadcast_hand(app, room, participant, raised, at).await;
+    publish_hands(app, room).await;
+    hands(app, room).await
+}
+
+async fn broadcast_hand(app: &App, room: &RoomRecord, participant: &ParticipantRecord, raised: bool, at: i64) {
+    let payload = serde_json::json!({
+        "identity": participant.identity,
+        "name": participant.display_name,
+        "raised": raised,
+        "at": crate::time::to_datetime(at),
+    });
+    if let Err(err) = app.livekit().send_data(&livekit::room_name(&room.id), "hand-raise", &payload).await {
+        tracing::warn!(error = %err, "could not broadcast a hand raise; hosts still see it in the queue");
+    }
+}
+
+async fn publish_hands(app: &App, room: &RoomRecord) {
+    match hands(app, room).await {
+        Ok(list) => app.hub().to_hosts(&room.id, HostEvent::Hands { hands: list }),
+        Err(err) => tracing::warn!(error = %err, "could not load the hand queue"),
+    }
+}
+
+/// Raised hands in the order they went up.
+pub async fn hands(app: &App, room: &RoomRecord) -> Result<Vec<Hand>> {
+    Ok(app
+        .store()
+        .raised_hands(&room.id)
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            p.hand_raised_at.map(|at| Hand {
+                identity: p.identity,
+                display_name: p.display_name,
+                raised_at: crate::time::to_datetime(at),
+            })
+        })
+        .collect())
+}
+
+/// What granting or revoking speaking rights did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionChange {
+    pub identity: String,
+    pub can_publish: bool,
+    /// False when the participant is not connected right now (the decision still applies to their next token).
+    pub applied_live: bool,
+}
+
+/// Lets a guest speak (which lowers their hand) or takes the right away again.
+pub async fn set_can_publish(
+    app: &App,
+    room: &RoomRecord,
+    identity: &str,
+    can_publish: bool,
+    actor: &Actor,
+) -> Result<PermissionChange> {
+    if room.status == RoomStatus::Ended {
+        return Err(Error::gone("room_ended", "this lecture has ended"));
+    }
+    let participant = guest_by_identity(app, room, identity).await?;
+    if participant.admission != Admission::Approved || participant.removed_at.is_some() {
+        return Err(Error::conflict("not_in_room", "this participant is not in the room"));
+    }
+    app.store().set_publish_granted(&room.id, &participant.id, can_publish).await?;
+    let permission = livekit::permission(ParticipantRole::Guest, can_publish, room.guest_screen_share);
+    let applied_live =
+        app.livekit().update_permission(&livekit::room_name(&room.id), identity, permission).await?.is_some();
+    if can_publish && participant.hand_raised_at.is_some() {
+        broadcast_hand(app, room, &participant, false, crate::time::now_ms()).await;
+        publish_hands(app, room).await;
+    }
+    let action = if can_publish { "moderation.grant_speak" } else { "moderation.revoke_speak" };
+    audit(
+        app,
+        actor,
+        action,
+        Some(("participant", identity)),
+        Some(&room.id),
+        serde_json::json!({ "displayName": participant.display_name, "appliedLive": applied_live }),
+    )
+    .await;
+    Ok(PermissionChange { identity: identity.to_owned(), can_publish, applied_live })
+}

@@ -1,0 +1,177 @@
+//! A room's life after creation: LiveKit webhooks, the host's "end lecture", and reconciliation with
+//! LiveKit's own list of rooms, so a dropped webhook cannot leave a room ACTIVE forever.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use livekit_protocol as proto;
+
+use crate::admission::hub::{Decision, Decisions, HostEvent};
+use crate::app::{Actor, App, audit};
+use crate::error::Result;
+use crate::livekit;
+use crate::store::{Admission, EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
+
+/// Ends a lecture for everyone: closes the LiveKit room, marks the room ENDED and rejects everyone still
+/// waiting. If LiveKit cannot be reached the room still ends here (no new tokens are issued) and
+/// reconciliation closes it at LiveKit later. Returns whether LiveKit confirmed.
+pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
+    let closed = match app.livekit().delete_room(&livekit::room_name(&room.id)).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(room = %room.id, error = %err, "ending the room here; LiveKit will be told on reconciliation");
+            false
+        }
+    };
+    let ended = app.store().end_room(&room.id, crate::time::now_ms()).await?;
+    announce_end(app, room, &ended).await;
+    audit(
+        app,
+        actor,
+        "room.end",
+        Some(("room", &room.id)),
+        Some(&room.id),
+        serde_json::json!({ "livekitClosed": closed, "rejectedWaiting": ended.rejected_entries.len() }),
+    )
+    .await;
+    Ok(closed)
+}
+
+async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedRoom) {
+    if ended.newly_ended {
+        app.hub().to_hosts(&room.id, HostEvent::RoomStatus { status: RoomStatus::Ended });
+    }
+    let reason = "the lecture has ended".to_owned();
+    let entries: HashMap<String, Decision> = ended
+        .rejected_entries
+        .iter()
+        .map(|id| (id.clone(), Decision { status: Admission::Rejected, reason: Some(reason.clone()) }))
+        .collect();
+    let mut snapshot = room.clone();
+    snapshot.status = RoomStatus::Ended;
+    app.hub().decided(Decisions { room: snapshot, entries });
+}
+
+fn event_time_ms(event: &proto::WebhookEvent) -> i64 {
+    if event.created_at > 0 { event.created_at.saturating_mul(1000) } else { crate::time::now_ms() }
+}
+
+/// Applies a verified LiveKit webhook. Unknown events and rooms that are not ours are ignored; a repeated
+/// event id changes nothing.
+pub async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
+    let room_name = event.room.as_ref().map(|r| r.name.as_str()).unwrap_or_default();
+    let Some(room_id) = livekit::room_id_of(room_name) else {
+        return Ok(());
+    };
+    let at = event_time_ms(event);
+    let identity = event.participant.as_ref().map(|p| p.identity.as_str()).unwrap_or_default();
+    let change = match event.event.as_str() {
+        "room_started" => WebhookChange::RoomStarted { room_id, at },
+        "room_finished" => WebhookChange::RoomFinished { room_id, at },
+        "participant_joined" if !identity.is_empty() => WebhookChange::ParticipantJoined { room_id, identity, at },
+        "participant_left" if !identity.is_empty() => WebhookChange::ParticipantLeft { room_id, identity, at },
+        _ => WebhookChange::Ignored,
+    };
+    let event_id =
+        if event.id.is_empty() { format!("{}:{room_name}:{identity}:{at}", event.event) } else { event.id.clone() };
+    let room = match app.store().room_by_id(room_id).await {
+        Ok(room) => room,
+        // A room deleted here but still known to LiveKit: nothing to record.
+        Err(crate::Error::NotFound { .. }) => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    match app.store().apply_webhook(&event_id, &event.event, change).await? {
+        None => tracing::debug!(event_id, "duplicate webhook ignored"),
+        Some(WebhookOutcome::RoomStarted(true)) => {
+            app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Active });
+        }
+        Some(WebhookOutcome::RoomFinished(ended)) => {
+            announce_end(app, &room, &ended).await;
+            if ended.newly_ended {
+                audit(
+                    app,
+                    &Actor::system(),
+                    "room.finished",
+                    Some(("room", room_id)),
+                    Some(room_id),
+                    serde_json::json!({ "source": "livekit" }),
+                )
+                .await;
+            }
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// One reconciliation pass; returns (activated, ended, closed at LiveKit).
+pub async fn reconcile(app: &App) -> Result<(usize, usize, usize)> {
+    let live = app.livekit().list_rooms().await?;
+    let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::room_id_of(&r.name)).collect();
+    let now = crate::time::now_ms();
+    let grace = i64::try_from(app.config().livekit.empty_room_grace.as_millis()).unwrap_or(i64::MAX / 2);
+    let (mut activated, mut ended, mut closed) = (0, 0, 0);
+
+    for room in app.store().rooms_with_status(RoomStatus::Created).await? {
+        if live_ids.contains(room.id.as_str()) && app.store().mark_room_active(&room.id, now).await? {
+            app.hub().to_hosts(&room.id, HostEvent::RoomStatus { status: RoomStatus::Active });
+            activated += 1;
+        }
+    }
+    for room in app.store().rooms_with_status(RoomStatus::Active).await? {
+        let since = room.started_at.unwrap_or(room.created_at);
+        if !live_ids.contains(room.id.as_str()) && now - since > grace {
+            let result = app.store().end_room(&room.id, now).await?;
+            announce_end(app, &room, &result).await;
+            audit(
+                app,
+                &Actor::system(),
+                "room.finished",
+                Some(("room", &room.id)),
+                Some(&room.id),
+                serde_json::json!({ "source": "reconciliation" }),
+            )
+            .await;
+            ended += 1;
+        }
+    }
+    // Rooms that ended here while LiveKit was unreachable are closed there now.
+    for name in live.iter().map(|r| r.name.as_str()) {
+        let Some(id) = livekit::room_id_of(name) else { continue };
+        let ended_here = match app.store().room_by_id(id).await {
+            Ok(room) => room.status == RoomStatus::Ended,
+            Err(crate::Error::NotFound { .. }) => true,
+            Err(err) => return Err(err),
+        };
+        if ended_here && app.livekit().delete_room(name).await.is_ok() {
+            closed += 1;
+        }
+    }
+    Ok((activated, ended, closed))
+}
+
+/// Reconciles at start-up and then every `livekit.reconcile_interval` until shutdown.
+pub async fn reconcile_forever(app: App) {
+    let mut tick = tokio::time::interval(app.config().livekit.reconcile_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = app.shutting_down() => return,
+        }
+        match reconcile(&app).await {
+            Ok((a, e, c)) => {
+                warned = false;
+                if a + e + c > 0 {
+                    tracing::info!(activated = a, ended = e, closed_at_livekit = c, "reconciled rooms with LiveKit");
+                }
+            }
+            Err(err) if !warned => {
+                warned = true;
+                tracing::warn!(error = %err, "cannot reconcile rooms with LiveKit; will keep trying");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Rooms: creation and settings by hosts, invite codes and PINs, the lifecycle CREATED → ACTIVE → ENDED
+//! (driven by LiveKit webhooks, the host's "end", and periodic reconciliation with LiveKit).
+
+mod invite;
+pub mod lifecycle;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::accounts::AuthUser;
+use crate::app::{Actor, App, audit};
+use crate::error::{Error, Result};
+use crate::store::{RoomRecord, RoomStatus};
+use crate::{ids, livekit, ratelimit};
+
+pub use invite::normalize_invite_code;
+
+/// A room as its host (or an admin) sees it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomView {
+    pub id: String,
+    pub name: String,
+    pub invite_code: String,
+    pub status: RoomStatus,
+    pub host_id: String,
+    pub lobby_enabled: bool,
+    pub has_pin: bool,
+    pub webinar_mode: bool,
+    pub locked: bool,
+    pub max_participants: Option<i64>,
+    pub guest_screen_share: bool,
+    pub ai_assistant: bool,
+    pub guest_uploads: bool,
+    /// The panic button is on: guests may not publish until "unmute all".
+    pub guests_muted: bool,
+    pub livekit_room_name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&RoomRecord> for RoomView {
+    fn from(r: &RoomRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            invite_code: r.invite_code.clone(),
+            status: r.status,
+            host_id: r.host_id.clone(),
+            lobby_enabled: r.lobby_enabled,
+            has_pin: r.pin_hash.is_some(),
+            webinar_mode: r.webinar_mode,
+            locked: r.locked,
+            max_participants: r.max_participants,
+            guest_screen_share: r.guest_screen_share,
+            ai_assistant: r.ai_assistant,
+            guest_uploads: r.guest_uploads,
+            guests_muted: r.guests_muted,
+            livekit_room_name: livekit::room_name(&r.id),
+            created_at: crate::time::to_datetime(r.created_at),
+            started_at: r.started_at.map(crate::time::to_datetime),
+            ended_at: r.ended_at.map(crate::time::to_datetime),
+        }
+    }
+}
+
+/// What anyone holding an invite code may see: enough to show the join page, nothing private.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicRoomView {
+    pub id: String,
+    pub name: String,
+    pub host_name: String,
+    pub requires_pin: bool,
+    pub lobby_enabled: bool,
+    pub webinar_mode: bool,
+    pub ai_assistant: bool,
+    pub status: RoomStatus,
+}
+
+/// Create body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRoom {
+    pub name: String,
+    #[serde(default)]
+    pub pin: Option<String>,
+    #[serde(default)]
+    pub lobby_enabled: Option<bool>,
+    #[serde(default)]
+    pub webinar_mode: Option<bool>,
+    #[serde(default)]
+    pub locked: Option<bool>,
+    #[serde(default)]
+    pub max_participants: Option<i64>,
+    #[serde(default)]
+    pub guest_screen_share: Option<bool>,
+    #[serde(default)]
+    pub ai_assistant: Option<bool>,
+    #[serde(default)]
+    pub guest_uploads: Option<bool>,
+}
+
+/// Patch body: absent fields stay; `pin: null` removes the PIN and `maxParticipants: null` the cap.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoomPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub pin: Option<Option<String>>,
+    #[serde(default)]
+    pub lobby_enabled: Option<bool>,
+    #[serde(default)]
+    pub webinar_mode: Option<bool>,
+    #[serde(default)]
+    pub locked: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_participants: Option<Option<i64>>,
+    #[serde(default)]
+    pub guest_screen_share: Option<bool>,
+    #[serde(default)]
+    pub ai_assistant: Option<bool>,
+    #[serde(default)]
+    pub guest_uploads: Option<bool>,
+}
+
+/// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`, via `default`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The largest room confctl accepts; LiveKit itself scales further, a lecture hall does not.
+pub const MAX_PARTICIPANTS_LIMIT: i64 = 10_000;
+
+fn validate_room_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 120 || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_room_name",
+            "the room name must have 1 to 120 characters and no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_max(max: Option<i64>) -> Result<Option<i64>> {
+    match max {
+        Some(n) if !(1..=MAX_PARTICIPANTS_LIMIT).contains(&n) => Err(Error::invalid(
+            "invalid_max_participants",
+            format!("maxParticipants must be between 1 and {MAX_PARTICIPANTS_LIMIT}, or null for no limit"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// bcrypt cost for room PINs. A 4-digit PIN falls to any cost offline, so the cost buys little against a
+/// stolen database; what protects a PIN is the attempt limit. A low cost keeps 1,000 students joining at
+/// the start of a lecture within the latency budget (one hash per join attempt).
+const PIN_BCRYPT_COST: u32 = 6;
+
+fn validate_pin(pin: &str) -> Result<()> {
+    if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid("invalid_pin", "the PIN must be 4 to 12 digits"));
+    }
+    Ok(())
+}
+
+async fn hash_pin(pin: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || bcrypt::hash(pin, PIN_BCRYPT_COST))
+        .await
+        .map_err(|e| Error::internal(format!("PIN hashing task failed: {e}")))?
+        .map_err(|e| Error::internal(format!("PIN hashing failed: {e}")))
+}
+
+/// Checks a PIN against its bcrypt hash off the async runtime.
+pub async fn verify_pin(pin: String, hash: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || bcrypt::verify(pin, &hash).unwrap_or(false))
+        .await
+        .map_err(|e| Error::internal(format!("PIN check task failed: {e}")))
+}
+
+/// Creates a room for the signed-in host.
+pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -> Result<RoomRecord> {
+    let name = validate_room_name(&input.name)?;
+    let max_participants = validate_max(input.max_participants)?;
+    let pin_hash = match input.pin {
+        Some(pin) => {
+            validate_pin(&pin)?;
+            Some(hash_pin(pin).await?)
+        }
+        None => None,
+    };
+    let mut record = RoomRecord {
+        id: ids::new_id(),
+        name,
+        invite_code: String::new(),
+        host_id: auth.user.id.clone(),
+        status: RoomStatus::Created,
+        lobby_enabled: input.lobby_enabled.unwrap_or(true),
+        pin_hash,
+        webinar_mode: input.webinar_mode.unwrap_or(false),
+        locked: input.locked.unwrap_or(false),
+        max_participants,
+        guest_screen_share: input.guest_screen_share.unwrap_or(false),
+        ai_assistant: input.ai_assistant.unwrap_or(true),
+        guests_muted: false,
+        guest_uploads: input.guest_uploads.unwrap_or(false),
+        created_at: crate::time::now_ms(),
+        started_at: None,
+        ended_at: None,
+    };
+    // Codes carry ~45 random bits, so a clash is rare; retry a few times rather than fail the host.
+    let mut last = None;
+    for _ in 0..5 {
+        record.invite_code = invite::new_invite_code();
+        match app.store().insert_room(&record).await {
+            Ok(()) => {
+                audit(
+                    app,
+                    actor,
+                    "room.create",
+                    Some(("room", &record.id)),
+                    Some(&record.id),
+                    serde_json::json!({ "name": record.name }),
+                )
+                .await;
+                return Ok(record);
+            }
+            Err(err @ Error::Conflict { .. }) => last = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::internal("could not allocate an invite code")))
+}
+
+/// The room, if the user hosts it or is an admin. Anyone else gets "not found": a host cannot learn that
+/// another host's room id exists.
+pub async fn get_for_host(app: &App, auth: &AuthUser, room_id: &str) -> Result<RoomRecord> {
+    let room = app.store().room_by_id(room_id).await?;
+    if room.host_id == auth.user.id || auth.user.is_admin() {
+        Ok(room)
+    } else {
+        Err(Error::not_found("room_not_found", "no such room"))
+    }
+}
+
+/// Rooms of the user; with `all`, every room (admins only).
+pub async fn list(app: &App, auth: &AuthUser, all: bool) -> Result<Vec<RoomRecord>> {
+    if all {
+        if !auth.user.is_admin() {
+            return Err(Error::forbidden("admin_only", "only administrators may list every room"));
+        }
+        app.store().list_rooms(None).await
+    } else {
+        app.store().list_rooms(Some(&auth.user.id)).await
+    }
+}
+
+/// Applies a patch to a room's settings.
+pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &Actor) -> Result<RoomRecord> {
+    if room.status == RoomStatus::Ended {
+        return Err(Error::gone("room_ended", "this lecture has ended; its settings can no longer change"));
+    }
+    let mut changed = Vec::new();
+    if let Some(name) = patch.name {
+        room.name = validate_room_name(&name)?;
+        changed.push("name");
+    }
+    if let Some(max) = patch.max_participants {
+        room.max_participants = validate_max(max)?;
+        changed.push("maxParticipants");
+    }
+    if let Some(pin) = patch.pin {
+        room.pin_hash = match pin {
+            Some(pin) => {
+                validate_pin(&pin)?;
+                Some(hash_pin(pin).await?)
+            }
+            None => None,
+        };
+        changed.push("pin");
+    }
+    for (value, field, name) in [
+        (patch.lobby_enabled, &mut room.lobby_enabled, "lobbyEnabled"),
+        (patch.webinar_mode, &mut room.webinar_mode, "webinarMode"),
+        (patch.locked, &mut room.locked, "locked"),
+        (patch.guest_screen_share, &mut room.guest_screen_share, "guestScreenShare"),
+        (patch.ai_assistant, &mut room.ai_assistant, "aiAssistant"),
+        (patch.guest_uploads, &mut room.guest_uploads, "guestUploads"),
+    ] {
+        if let Some(v) = value {
+            *field = v;
+            changed.push(name);
+        }
+    }
+    app.store().update_room_settings(&room).await?;
+    audit(
+        app,
+        actor,
+        "room.update",
+        Some(("room", &room.id)),
+        Some(&room.id),
+        serde_json::json!({ "changed": changed }),
+    )
+    .await;
+    Ok(room)
+}
+
+/// Issues a new invite code; the old one stops working at once.
+pub async fn regenerate_invite_code(app: &App, mut room: RoomRecord, actor: &Actor) -> Result<RoomRecord> {
+    for _ in 0..5 {
+        let code = invite::new_invite_code();
+        match app.store().set_invite_code(&room.id, &code).await {
+            Ok(()) => {
+                room.invite_code = code;
+                audit(
+                    app,
+                    actor,
+                    "room.invite_code_regenerated",
+                    Some(("room", &room.id)),
+                    Some(&room.id),
+                    serde_json::json!({}),
+                )
+                .await;
+                return Ok(room);
+            }
+            Err(Error::Conflict { .. }) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(Error::internal("could not allocate an invite code"))
+}
+
+/// Deletes a room and its history; an open lecture is closed at LiveKit first.
+pub async fn delete(app: &App, room: RoomRecord, actor: &Actor) -> Result<()> {
+    if room.status != RoomStatus::Ended {
+        lifecycle::end(app, &room, actor).await?;
+    }
+    app.store().delete_room(&room.id).await?;
+    audit(app, actor, "room.delete", Some(("room", &room.id)), None, serde_json::json!({ "name": room.name })).await;
+    Ok(())
+}
+
+/// The public face of a room, by invite code (rate limited per IP against code guessing).
+pub async fn by_invite_code(app: &App, code: &str, ip: Option<&str>) -> Result<PublicRoomView> {
+    ratelimit::check(
+        app.limiter(),
+        &format!("invite:ip:{}", ip.unwrap_or_default()),
+        app.config().rate_limits.invite_lookups_per_ip_per_minute,
+        std::time::Duration::from_secs(60),
+    )?;
+    let not_found =
+        || Error::not_found("invite_not_found", "this invite link is not valid; ask the lecturer for a new one");
+    let code = normalize_invite_code(code).ok_or_else(not_found)?;
+    let room = app.store().room_by_invite_code(&code).await?.ok_or_else(not_found)?;
+    let host = app.store().user_by_id(&room.host_id).await?;
+    Ok(PublicRoomView {
+        id: room.id,
+        name: room.name,
+        host_name: host.display_name,
+        requires_pin: room.pin_hash.is_some(),
+        lobby_enabled: room.lobby_enabled,
+        webinar_mode: room.webinar_mode,
+        ai_assistant: room.ai_assistant,
+        status: room.status,
+    })
+}

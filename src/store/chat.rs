@@ -1,0 +1,126 @@
+//! Queries on `chat_messages`.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, map_err};
+use crate::error::{Error, Result};
+
+/// A chat message row.
+#[derive(Debug, Clone)]
+pub struct ChatRecord {
+    pub seq: i64,
+    pub id: String,
+    pub room_id: String,
+    pub participant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub sender_name: String,
+    pub sender_role: String,
+    pub text: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+macro_rules! chat_columns {
+    () => {
+        "seq, id, room_id, participant_id, user_id, sender_name, sender_role, text, created_at, deleted_at, deleted_by"
+    };
+}
+
+fn from_row(row: &AnyRow) -> std::result::Result<ChatRecord, sqlx::Error> {
+    Ok(ChatRecord {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        room_id: row.try_get("room_id")?,
+        participant_id: row.try_get("participant_id")?,
+        user_id: row.try_get("user_id")?,
+        sender_name: row.try_get("sender_name")?,
+        sender_role: row.try_get("sender_role")?,
+        text: row.try_get("text")?,
+        created_at: row.try_get("created_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+        deleted_by: row.try_get("deleted_by")?,
+    })
+}
+
+impl Store {
+    /// Saves a message and returns it as stored (with its sequence number).
+    pub async fn insert_chat(&self, m: &ChatRecord) -> Result<ChatRecord> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO chat_messages (id, room_id, participant_id, user_id, sender_name, sender_role, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+            chat_columns!()
+        ))
+        .bind(&m.id)
+        .bind(&m.room_id)
+        .bind(m.participant_id.as_deref())
+        .bind(m.user_id.as_deref())
+        .bind(&m.sender_name)
+        .bind(&m.sender_role)
+        .bind(&m.text)
+        .bind(m.created_at)
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err("chat message"))?;
+        from_row(&row).map_err(map_err("chat message"))
+    }
+
+    /// Messages of a room in order: after sequence number `after` (oldest first), or the latest `limit`.
+    pub async fn list_chat(&self, room_id: &str, after: Option<i64>, limit: i64) -> Result<Vec<ChatRecord>> {
+        let rows = match after {
+            Some(after) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    chat_columns!(),
+                    " FROM chat_messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ))
+                .bind(room_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT * FROM (SELECT ",
+                    chat_columns!(),
+                    " FROM chat_messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2) latest ORDER BY seq"
+                ))
+                .bind(room_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await
+            }
+        }
+        .map_err(map_err("chat message"))?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("chat message"))
+    }
+
+    pub async fn chat_by_id(&self, room_id: &str, id: &str) -> Result<ChatRecord> {
+        let row =
+            sqlx::query(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE room_id = $1 AND id = $2"))
+                .bind(room_id)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(map_err("chat message"))?
+                .ok_or_else(|| Error::not_found("message_not_found", "no such message in this room"))?;
+        from_row(&row).map_err(map_err("chat message"))
+    }
+
+    /// Marks a message removed; its text is kept only in the audit log.
+    pub async fn delete_chat(&self, room_id: &str, id: &str, by: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE chat_messages SET deleted_at = $3, deleted_by = $4, text = '' WHERE room_id = $1 AND id = $2",
+        )
+        .bind(room_id)
+        .bind(id)
+        .bind(crate::time::now_ms())
+        .bind(by)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("chat message"))?;
+        Ok(())
+    }
+}

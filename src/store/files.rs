@@ -1,0 +1,139 @@
+//! Queries on `shared_files`.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, map_err};
+use crate::error::{Error, Result};
+
+/// A shared-file row. `PENDING` until the upload is confirmed complete, then `SHARED`.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub id: String,
+    pub room_id: String,
+    pub object_key: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub participant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub uploader_name: String,
+    pub shared: bool,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+macro_rules! file_columns {
+    () => {
+        "id, room_id, object_key, file_name, content_type, size, participant_id, user_id, uploader_name, status, \
+         created_at, completed_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> std::result::Result<FileRecord, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(FileRecord {
+        id: row.try_get("id")?,
+        room_id: row.try_get("room_id")?,
+        object_key: row.try_get("object_key")?,
+        file_name: row.try_get("file_name")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        participant_id: row.try_get("participant_id")?,
+        user_id: row.try_get("user_id")?,
+        uploader_name: row.try_get("uploader_name")?,
+        shared: status == "SHARED",
+        created_at: row.try_get("created_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_file(&self, f: &FileRecord) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO shared_files (",
+            file_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&f.id)
+        .bind(&f.room_id)
+        .bind(&f.object_key)
+        .bind(&f.file_name)
+        .bind(&f.content_type)
+        .bind(f.size)
+        .bind(f.participant_id.as_deref())
+        .bind(f.user_id.as_deref())
+        .bind(&f.uploader_name)
+        .bind(if f.shared { "SHARED" } else { "PENDING" })
+        .bind(f.created_at)
+        .bind(f.completed_at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("file"))?;
+        Ok(())
+    }
+
+    /// A file that has not been deleted.
+    pub async fn file_by_id(&self, id: &str) -> Result<FileRecord> {
+        let row =
+            sqlx::query(concat!("SELECT ", file_columns!(), " FROM shared_files WHERE id = $1 AND deleted_at IS NULL"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(map_err("file"))?
+                .ok_or_else(|| Error::not_found("file_not_found", "no such file"))?;
+        from_row(&row).map_err(map_err("file"))
+    }
+
+    /// Shared files of a room, oldest first.
+    pub async fn shared_files(&self, room_id: &str) -> Result<Vec<FileRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM shared_files WHERE room_id = $1 AND status = 'SHARED' AND deleted_at IS NULL ORDER BY created_at, id"
+        ))
+        .bind(room_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("file"))?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+    }
+
+    /// Bytes a room uses or has reserved: shared files, and uploads started since `pending_since`.
+    pub async fn room_file_bytes(&self, room_id: &str, pending_since: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files WHERE room_id = $1 AND deleted_at IS NULL \
+             AND (status = 'SHARED' OR created_at >= $2)",
+        )
+        .bind(room_id)
+        .bind(pending_since)
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err("file"))?;
+        row.try_get::<i64, _>("n").map_err(map_err("file"))
+    }
+
+    /// PENDING → SHARED; false when it was not pending.
+    pub async fn mark_file_shared(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE shared_files SET status = 'SHARED', completed_at = $2 WHERE id = $1 AND status = 'PENDING'",
+        )
+        .bind(id)
+        .bind(crate::time::now_ms())
+        .execute(self.pool())
+        .await
+        .map_err(map_err("file"))?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn mark_file_deleted(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(crate::time::now_ms())
+            .execute(self.pool())
+            .await
+            .map_err(map_err("file"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! Queries on `participants`: guest sessions with their lobby state, hosts, and join/leave history.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, map_err};
+use crate::error::{Error, Result};
+
+/// Where a person stands at the door of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Admission {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl Admission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Approved => "APPROVED",
+            Self::Rejected => "REJECTED",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(Self::Pending),
+            "APPROVED" => Some(Self::Approved),
+            "REJECTED" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantKind {
+    Guest,
+    Host,
+}
+
+/// A participant row.
+#[derive(Debug, Clone)]
+pub struct ParticipantRecord {
+    pub id: String,
+    pub room_id: String,
+    /// The LiveKit identity: opaque, never the session secret.
+    pub identity: String,
+    pub kind: ParticipantKind,
+    pub user_id: Option<String>,
+    pub display_name: String,
+    pub fingerprint: Option<String>,
+    pub session_hash: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub admission: Admission,
+    pub reason: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub created_at: i64,
+    pub joined_at: Option<i64>,
+    pub left_at: Option<i64>,
+    /// When the host removed this participant (kick or ban): the session no longer opens the room.
+    pub removed_at: Option<i64>,
+    pub removed_reason: Option<String>,
+    pub hand_raised_at: Option<i64>,
+    /// The host's explicit speaking decision; `None` means the room's default rights.
+    pub publish_granted: Option<bool>,
+}
+
+macro_rules! participant_columns {
+    () => {
+        "id, room_id, identity, kind, user_id, display_name, fingerprint, session_hash, ip, user_agent, admission, \
+         reason, decided_at, decided_by, created_at, joined_at, left_at, removed_at, removed_reason, hand_raised_at, \
+         publish_granted"
+    };
+}
+
+fn from_row(row: &AnyRow) -> std::result::Result<ParticipantRecord, sqlx::Error> {
+    let admission: String = row.try_get("admission")?;
+    let kind: String = row.try_get("kind")?;
+    Ok(ParticipantRecord {
+        id: row.try_get("id")?,
+        room_id: row.try_get("room_id")?,
+        identity: row.try_get("identity")?,
+        kind: if kind == "HOST" { ParticipantKind::Host } else { ParticipantKind::Guest },
+        user_id: row.try_get("user_id")?,
+        display_name: row.try_get("display_name")?,
+        fingerprint: row.try_get("fingerprint")?,
+        session_hash: row.try_get("session_hash")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        admission: Admission::parse(&admission)
+            .ok_or_else(|| sqlx::Error::Decode(format!("admission {admission}").into()))?,
+        reason: row.try_get("reason")?,
+        decided_at: row.try_get("decided_at")?,
+        decided_by: row.try_get("decided_by")?,
+        created_at: row.try_get("created_at")?,
+        joined_at: row.try_get("joined_at")?,
+        left_at: row.try_get("left_at")?,
+        removed_at: row.try_get("removed_at")?,
+        removed_reason: row.try_get("removed_reason")?,
+        hand_raised_at: row.try_get("hand_raised_at")?,
+        publish_granted: row.try_get::<Option<i64>, _>("publish_granted")?.map(|v| v != 0),
+    })
+}
+
+fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<ParticipantRecord>> {
+    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("participant"))
+}
+
+impl Store {
+    pub async fn insert_participant(&self, p: &ParticipantRecord) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO participants (",
+            participant_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+        ))
+        .bind(&p.id)
+        .bind(&p.room_id)
+        .bind(&p.identity)
+        .bind(match p.kind {
+            ParticipantKind::Guest => "GUEST",
+            ParticipantKind::Host => "HOST",
+        })
+        .bind(p.user_id.as_deref())
+        .bind(&p.display_name)
+        .bind(p.fingerprint.as_deref())
+        .bind(p.session_hash.as_deref())
+        .bind(p.ip.as_deref())
+        .bind(p.user_agent.as_deref())
+        .bind(p.admission.as_str())
+        .bind(p.reason.as_deref())
+        .bind(p.decided_at)
+        .bind(p.decided_by.as_deref())
+        .bind(p.created_at)
+        .bind(p.joined_at)
+        .bind(p.left_at)
+        .bind(p.removed_at)
+        .bind(p.removed_reason.as_deref())
+        .bind(p.hand_raised_at)
+        .bind(p.publish_granted.map(i32::from))
+        .execute(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        Ok(())
+    }
+
+    /// Records a host (or admin) entering a room; one row per room and user, kept across re-joins.
+    pub async fn upsert_host_participant(&self, p: &ParticipantRecord) -> Result<()> {
+        let existing = self.participant_by_identity(&p.room_id, &p.identity).await?;
+        if existing.is_none() {
+            match self.insert_participant(p).await {
+                // Two tabs of the same host racing: the other insert won, which is the same outcome.
+                Err(Error::Conflict { .. }) | Ok(()) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn participant_by_identity(&self, room_id: &str, identity: &str) -> Result<Option<ParticipantRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE room_id = $1 AND identity = $2"
+        ))
+        .bind(room_id)
+        .bind(identity)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+    }
+
+    /// The guest session with this secret's hash, in this room.
+    pub async fn participant_by_session(&self, room_id: &str, session_hash: &str) -> Result<Option<ParticipantRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE room_id = $1 AND session_hash = $2"
+        ))
+        .bind(room_id)
+        .bind(session_hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+    }
+
+    pub async fn participant_by_id(&self, room_id: &str, id: &str) -> Result<ParticipantRecord> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE room_id = $1 AND id = $2"
+        ))
+        .bind(room_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err("participant"))?
+        .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))?;
+        from_row(&row).map_err(map_err("participant"))
+    }
+
+    /// Guests waiting in a room's lobby, longest-waiting first.
+    pub async fn pending_lobby(&self, room_id: &str) -> Result<Vec<ParticipantRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE room_id = $1 AND admission = 'PENDING' ORDER BY created_at, id"
+        ))
+        .bind(room_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        all_from_rows(&rows)
+    }
+
+    pub(super) async fn participants_where_hand_raised(&self, room_id: &str) -> Result<Vec<ParticipantRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE room_id = $1 AND hand_raised_at IS NOT NULL AND removed_at IS NULL \
+             ORDER BY hand_raised_at, id"
+        ))
+        .bind(room_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        all_from_rows(&rows)
+    }
+
+    /// People let into the room who have not left it.
+    pub async fn count_admitted(&self, room_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM participants WHERE room_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
+        )
+        .bind(room_id)
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        row.try_get("n").map_err(map_err("participant"))
+    }
+
+    /// Decides one waiting entry. An entry that is no longer waiting is a conflict: a decision is made once.
+    pub async fn decide_entry(
+        &self,
+        room_id: &str,
+        id: &str,
+        admission: Admission,
+        reason: Option<&str>,
+        by: &str,
+    ) -> Result<ParticipantRecord> {
+        let now = crate::time::now_ms();
+        let changed = sqlx::query(
+            "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
+             WHERE room_id = $1 AND id = $2 AND admission = 'PENDING'",
+        )
+        .bind(room_id)
+        .bind(id)
+        .bind(admission.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(by)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("participant"))?
+        .rows_affected();
+        let entry = self.participant_by_id(room_id, id).await?;
+        if changed == 0 {
+            return Err(Error::conflict(
+                "already_decided",
+                format!("this guest was already {}", entry.admission.as_str().to_lowercase()),
+            ));
+        }
+        Ok(entry)
+    }
+
+    /// Approves the longest-waiting entries of a room in one transaction, at most `limit` of them (for rooms
+    /// with a participant cap). Returns the approved entries.
+    pub async fn approve_all(&self, room_id: &str, limit: Option<i64>, by: &str) -> Result<Vec<ParticipantRecord>> {
+        let now = crate::time::now_ms();
+        let rows = sqlx::query(concat!(
+            "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
+             SELECT id FROM participants WHERE room_id = $1 AND admission = 'PENDING' ORDER BY created_at, id LIMIT $2) \
+             AND admission = 'PENDING' RETURNING ",
+            participant_columns!()
+        ))
+        .bind(room_id)
+        .bind(limit.unwrap_or(i64::MAX))
+        .bind(now)
+        .bind(by)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        all_from_rows(&rows)
+    }
+}

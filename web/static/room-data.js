@@ -1,0 +1,29 @@
+// Data messages in the room, by topic (`chat`, `hand-raise`, `files`, `transcription`, …). LiveKit delivers
+// them; panels subscribe here, so each panel knows only its topic and its JSON.
+const handlers = new Map();
+const decoder = new TextDecoder();
+
+/** Calls `handler(message, sender)` for every message on `topic`; `sender` is undefined for the server. */
+export function onData(topic, handler) {
+  if (!handlers.has(topic)) handlers.set(topic, []);
+  handlers.get(topic).push(handler);
+}
+
+/** Hands one received payload (bytes or an object) to the handlers of its topic. */
+export function dispatchData(topic, payload, sender) {
+  let message = payload;
+  if (payload instanceof Uint8Array || payload instanceof ArrayBuffer) {
+    try {
+      message = JSON.parse(decoder.decode(payload));
+    } catch {
+      return;
+    }
+  }
+  for (const handler of handlers.get(topic) || []) {
+    try {
+      handler(message, sender);
+    } catch (err) {
+      console.error("data handler failed", topic, err);
+    }
+  }
+}
