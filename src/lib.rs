@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admission;
 pub mod app;
+pub mod artifacts;
 pub mod audit;
 pub mod chat;
 pub mod config;

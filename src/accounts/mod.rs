@@ -1,5 +1,6 @@
 //! Host and admin accounts: registration, sign-in sessions, roles, and the administrator's user commands.
 
+pub mod agent_tokens;
 pub mod password;
 
 use std::time::Duration;

@@ -64,10 +64,26 @@ pub struct DecidedEntry {
     pub status: Admission,
 }
 
-/// Room id → channels.
-#[derive(Debug, Default)]
+/// What the assistant's room stream carries.
+#[derive(Debug, Clone)]
+pub enum AgentEvent {
+    /// A room with the assistant on became ACTIVE (or had the assistant switched on while active).
+    RoomActive(Box<RoomRecord>),
+    /// A room ended, or the assistant was switched off.
+    RoomEnded { room_id: String },
+}
+
+/// Room id → channels, plus the instance-wide channel for assistants.
+#[derive(Debug)]
 pub struct Hub {
     rooms: Mutex<HashMap<String, Channels>>,
+    agents: broadcast::Sender<AgentEvent>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { rooms: Mutex::default(), agents: broadcast::channel(CAPACITY).0 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +117,14 @@ impl Hub {
 
     pub fn subscribe_guest(&self, room_id: &str) -> broadcast::Receiver<Arc<Decisions>> {
         self.channels(room_id).guests.subscribe()
+    }
+
+    pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentEvent> {
+        self.agents.subscribe()
+    }
+
+    pub fn to_agents(&self, event: AgentEvent) {
+        let _ = self.agents.send(event);
     }
 
     pub fn to_hosts(&self, room_id: &str, event: HostEvent) {

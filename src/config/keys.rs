@@ -61,6 +61,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("rate_limits", "Brute-force protection. Exceeding a limit answers 429 with Retry-After."),
     ("livekit", "The LiveKit media server (LiveKit Cloud or self-hosted)."),
     ("files", "Files shared in lectures: where they are stored and what is accepted."),
+    ("agent", "The AI assistant (`confctl agent`): captions and summaries."),
     ("tls", "HTTPS served by confctl itself: off unless `acme_email` (ACME) or `cert_file` (own certificate) is set."),
 ];
 
@@ -384,6 +385,13 @@ pub const KEYS: &[Key] = &[
         ),
         "a list of file extensions without the dot",
         "File types that may be shared (by extension, case-insensitive).",
+    ),
+    key(
+        "agent.default_language",
+        Text,
+        Some("\"en\""),
+        "a language code such as en or ru",
+        "Language of captions and summaries for rooms that do not set their own.",
     ),
 ];
 

@@ -55,6 +55,7 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub livekit: LiveKitConfig,
     pub files: FilesConfig,
+    pub agent: AgentConfig,
     pub tls: TlsConfig,
 }
 
@@ -78,6 +79,13 @@ pub struct RateLimitConfig {
     pub pin_failures_per_guest_per_minute: u32,
     pub invite_lookups_per_ip_per_minute: u32,
     pub chat_messages_per_minute: u32,
+}
+
+/// The AI assistant's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub default_language: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -379,6 +387,9 @@ impl Config {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(bad("files.s3_endpoint", url));
             }
+        }
+        if !crate::rooms::is_language_code(&self.agent.default_language) {
+            return Err(bad("agent.default_language", &self.agent.default_language));
         }
         if self.livekit.api_key.trim().is_empty() {
             return Err(bad("livekit.api_key", &"(empty)"));

@@ -183,6 +183,24 @@ impl Storage {
         }
     }
 
+    /// Stores a small object whole (transcripts).
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(&ObjectPath::from(key), bytes::Bytes::from(bytes).into()).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Reads a small text object whole.
+    pub async fn get_text(&self, key: &str) -> Result<String> {
+        let bytes = match self.store.get(&ObjectPath::from(key)).await {
+            Ok(result) => result.bytes().await.map_err(unavailable)?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::not_found("file_not_found", "the file is gone from storage"));
+            }
+            Err(err) => return Err(unavailable(err)),
+        };
+        String::from_utf8(bytes.to_vec()).map_err(|_| Error::internal("a stored transcript is not UTF-8"))
+    }
+
     /// Writes, reads back and deletes a small object (for `confctl doctor` and start-up checks).
     pub async fn probe(&self) -> Result<()> {
         let key = format!("confctl-probe/{}", crate::ids::new_id());

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, layers and the translation between HTTP and domain calls. Handlers stay thin.
 
 mod admin;
+mod agent;
 mod auth;
 mod chat;
 pub mod error;
@@ -78,6 +79,11 @@ pub fn router(app: App) -> Router {
         .route("/rooms/{roomId}/files/{fileId}", axum::routing::delete(files::delete))
         .route("/files/{fileId}/content", axum::routing::put(files::upload_content))
         .route("/files/{fileId}/download", get(files::download))
+        .route("/agent/rooms/stream", get(agent::room_stream))
+        .route("/agent/rooms/{roomId}/token", post(agent::token))
+        .route("/agent/rooms/{roomId}/captions", post(agent::caption))
+        .route("/agent/rooms/{roomId}/context", get(agent::context))
+        .route("/agent/rooms/{roomId}/artifact", axum::routing::put(agent::put_artifact).get(agent::get_artifact))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{userId}", axum::routing::patch(admin::update_user))

@@ -47,6 +47,8 @@ pub struct Grant<'a> {
 pub enum ParticipantRole {
     Guest,
     Host,
+    /// The AI assistant: hidden, listens only.
+    Assistant,
 }
 
 impl ParticipantRole {
@@ -54,6 +56,7 @@ impl ParticipantRole {
         match self {
             Self::Guest => "guest",
             Self::Host => "host",
+            Self::Assistant => "assistant",
         }
     }
 }
@@ -63,7 +66,7 @@ impl ParticipantRole {
 pub fn permission(role: ParticipantRole, can_publish: bool, screen_share: bool) -> proto::ParticipantPermission {
     use proto::TrackSource;
     let sources = match (role, screen_share) {
-        (ParticipantRole::Host, _) => vec![],
+        (ParticipantRole::Host | ParticipantRole::Assistant, _) => vec![],
         (ParticipantRole::Guest, false) => vec![TrackSource::Camera as i32, TrackSource::Microphone as i32],
         (ParticipantRole::Guest, true) => vec![
             TrackSource::Camera as i32,
@@ -107,6 +110,7 @@ pub struct LiveKit {
     api_key: String,
     api_secret: Secret,
     browser_url: String,
+    server_ws_url: String,
     rooms: RoomClient,
     webhooks: WebhookReceiver,
 }
@@ -124,6 +128,7 @@ impl LiveKit {
             let _ = api_url.set_scheme(scheme);
         }
         let api_url = api_url.as_str().trim_end_matches('/').to_owned();
+        let server_ws_url = api_url.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
         let rooms = RoomClient::with_api_key(&api_url, &lk.api_key, lk.api_secret.expose())
             .with_request_timeout(Duration::from_secs(5));
         let webhooks = WebhookReceiver::new(TokenVerifier::with_api_key(&lk.api_key, lk.api_secret.expose()));
@@ -131,6 +136,7 @@ impl LiveKit {
             api_key: lk.api_key.clone(),
             api_secret: lk.api_secret.clone(),
             browser_url: config.livekit_browser_url(),
+            server_ws_url,
             rooms,
             webhooks,
         }
@@ -141,23 +147,32 @@ impl LiveKit {
         &self.browser_url
     }
 
+    /// The URL confctl itself reaches LiveKit at, as a WebSocket URL (for the assistant, which runs beside
+    /// confctl rather than in a browser).
+    pub fn server_ws_url(&self) -> &str {
+        &self.server_ws_url
+    }
+
     /// Mints a room-scoped join token.
     pub fn token(&self, grant: &Grant<'_>) -> Result<String> {
         let sources = match (grant.role, grant.screen_share) {
-            (ParticipantRole::Host, _) => vec![],
+            (ParticipantRole::Host | ParticipantRole::Assistant, _) => vec![],
             (ParticipantRole::Guest, false) => vec!["camera".into(), "microphone".into()],
             (ParticipantRole::Guest, true) => {
                 vec!["camera".into(), "microphone".into(), "screen_share".into(), "screen_share_audio".into()]
             }
         };
+        let assistant = grant.role == ParticipantRole::Assistant;
         let grants = VideoGrants {
             room_join: true,
             room: grant.livekit_room.to_owned(),
             can_subscribe: Some(true),
-            can_publish: Some(grant.can_publish),
-            can_publish_data: Some(true),
+            can_publish: Some(grant.can_publish && !assistant),
+            // The assistant publishes captions through confctl's SendData, never itself.
+            can_publish_data: Some(!assistant),
             can_publish_sources: sources,
             can_update_own_metadata: Some(false),
+            hidden: assistant,
             ..VideoGrants::default()
         };
         let metadata = serde_json::json!({ "role": grant.role.as_str() }).to_string();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use livekit_protocol as proto;
 
-use crate::admission::hub::{Decision, Decisions, HostEvent};
+use crate::admission::hub::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::app::{Actor, App, audit};
 use crate::error::Result;
 use crate::livekit;
@@ -37,9 +37,20 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
     Ok(closed)
 }
 
+/// Tells hosts and assistants that a room is now ACTIVE.
+pub(crate) async fn announce_active(app: &App, room_id: &str) {
+    app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Active });
+    match app.store().room_by_id(room_id).await {
+        Ok(room) if room.ai_assistant => app.hub().to_agents(AgentEvent::RoomActive(Box::new(room))),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot tell assistants about an active room"),
+    }
+}
+
 async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedRoom) {
     if ended.newly_ended {
         app.hub().to_hosts(&room.id, HostEvent::RoomStatus { status: RoomStatus::Ended });
+        app.hub().to_agents(AgentEvent::RoomEnded { room_id: room.id.clone() });
     }
     let reason = "the lecture has ended".to_owned();
     let entries: HashMap<String, Decision> = ended
@@ -82,9 +93,7 @@ pub async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()>
     };
     match app.store().apply_webhook(&event_id, &event.event, change).await? {
         None => tracing::debug!(event_id, "duplicate webhook ignored"),
-        Some(WebhookOutcome::RoomStarted(true)) => {
-            app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Active });
-        }
+        Some(WebhookOutcome::RoomStarted(true)) => announce_active(app, room_id).await,
         Some(WebhookOutcome::RoomFinished(ended)) => {
             announce_end(app, &room, &ended).await;
             if ended.newly_ended {
@@ -114,7 +123,7 @@ pub async fn reconcile(app: &App) -> Result<(usize, usize, usize)> {
 
     for room in app.store().rooms_with_status(RoomStatus::Created).await? {
         if live_ids.contains(room.id.as_str()) && app.store().mark_room_active(&room.id, now).await? {
-            app.hub().to_hosts(&room.id, HostEvent::RoomStatus { status: RoomStatus::Active });
+            announce_active(app, &room.id).await;
             activated += 1;
         }
     }

@@ -31,6 +31,8 @@ pub struct RoomView {
     pub guest_screen_share: bool,
     pub ai_assistant: bool,
     pub guest_uploads: bool,
+    /// Captions and summary language (the configured default when the room sets none).
+    pub language: Option<String>,
     /// The panic button is on: guests may not publish until "unmute all".
     pub guests_muted: bool,
     pub livekit_room_name: String,
@@ -55,6 +57,7 @@ impl From<&RoomRecord> for RoomView {
             guest_screen_share: r.guest_screen_share,
             ai_assistant: r.ai_assistant,
             guest_uploads: r.guest_uploads,
+            language: r.language.clone(),
             guests_muted: r.guests_muted,
             livekit_room_name: livekit::room_name(&r.id),
             created_at: crate::time::to_datetime(r.created_at),
@@ -99,6 +102,8 @@ pub struct NewRoom {
     pub ai_assistant: Option<bool>,
     #[serde(default)]
     pub guest_uploads: Option<bool>,
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// Patch body: absent fields stay; `pin: null` removes the PIN and `maxParticipants: null` the cap.
@@ -123,6 +128,9 @@ pub struct RoomPatch {
     pub ai_assistant: Option<bool>,
     #[serde(default)]
     pub guest_uploads: Option<bool>,
+    /// `null` returns to the configured default.
+    #[serde(default, deserialize_with = "present")]
+    pub language: Option<Option<String>>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`, via `default`).
@@ -153,6 +161,28 @@ fn validate_max(max: Option<i64>) -> Result<Option<i64>> {
         )),
         other => Ok(other),
     }
+}
+
+/// A short language code: `en`, `ru`, `pt-BR`.
+pub fn is_language_code(code: &str) -> bool {
+    let mut parts = code.split('-');
+    let primary = parts.next().unwrap_or_default();
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_lowercase())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+fn validate_language(code: &str) -> Result<String> {
+    let code = code.trim();
+    if !is_language_code(code) {
+        return Err(Error::invalid("invalid_language", "language must be a code such as en or ru"));
+    }
+    Ok(code.to_owned())
+}
+
+/// The language a room's captions and summary use.
+pub fn language_of(app: &App, room: &RoomRecord) -> String {
+    room.language.clone().unwrap_or_else(|| app.config().agent.default_language.clone())
 }
 
 /// bcrypt cost for room PINs. A 4-digit PIN falls to any cost offline, so the cost buys little against a
@@ -207,6 +237,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         ai_assistant: input.ai_assistant.unwrap_or(true),
         guests_muted: false,
         guest_uploads: input.guest_uploads.unwrap_or(false),
+        language: input.language.as_deref().map(validate_language).transpose()?,
         created_at: crate::time::now_ms(),
         started_at: None,
         ended_at: None,
@@ -263,6 +294,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
     if room.status == RoomStatus::Ended {
         return Err(Error::gone("room_ended", "this lecture has ended; its settings can no longer change"));
     }
+    let assistant_was_on = room.ai_assistant;
     let mut changed = Vec::new();
     if let Some(name) = patch.name {
         room.name = validate_room_name(&name)?;
@@ -271,6 +303,10 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
     if let Some(max) = patch.max_participants {
         room.max_participants = validate_max(max)?;
         changed.push("maxParticipants");
+    }
+    if let Some(language) = patch.language {
+        room.language = language.as_deref().map(validate_language).transpose()?;
+        changed.push("language");
     }
     if let Some(pin) = patch.pin {
         room.pin_hash = match pin {
@@ -296,6 +332,14 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
         }
     }
     app.store().update_room_settings(&room).await?;
+    if room.status == RoomStatus::Active && assistant_was_on != room.ai_assistant {
+        use crate::admission::hub::AgentEvent;
+        app.hub().to_agents(if room.ai_assistant {
+            AgentEvent::RoomActive(Box::new(room.clone()))
+        } else {
+            AgentEvent::RoomEnded { room_id: room.id.clone() }
+        });
+    }
     audit(
         app,
         actor,

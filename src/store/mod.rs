@@ -1,6 +1,7 @@
 //! The database: one query layer over SQLite and PostgreSQL (sqlx's `Any` driver with portable SQL), its
 //! migrations, and the mapping of database failures to domain errors. No SQL lives outside this module.
 
+mod assistant;
 mod audit;
 mod chat;
 mod files;
@@ -12,6 +13,7 @@ mod rooms;
 mod sessions;
 mod users;
 
+pub use assistant::{AgentTokenRecord, ArtifactRecord, SegmentRecord};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;
 pub use files::FileRecord;

@@ -52,6 +52,8 @@ pub struct RoomRecord {
     pub guests_muted: bool,
     /// Whether guests may share files.
     pub guest_uploads: bool,
+    /// Captions and summary language; `None` means the configured default.
+    pub language: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -60,7 +62,7 @@ pub struct RoomRecord {
 macro_rules! room_columns {
     () => {
         "id, name, invite_code, host_id, status, lobby_enabled, pin_hash, webinar_mode, locked, max_participants, \
-         guest_screen_share, ai_assistant, guests_muted, guest_uploads, created_at, started_at, ended_at"
+         guest_screen_share, ai_assistant, guests_muted, guest_uploads, language, created_at, started_at, ended_at"
     };
 }
 
@@ -82,6 +84,7 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRecord, sqlx::Error> {
         ai_assistant: flag(row, "ai_assistant")?,
         guests_muted: flag(row, "guests_muted")?,
         guest_uploads: flag(row, "guest_uploads")?,
+        language: row.try_get("language")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         ended_at: row.try_get("ended_at")?,
@@ -106,7 +109,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO rooms (",
             room_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&r.id)
         .bind(&r.name)
@@ -122,6 +125,7 @@ impl Store {
         .bind(i32::from(r.ai_assistant))
         .bind(i32::from(r.guests_muted))
         .bind(i32::from(r.guest_uploads))
+        .bind(r.language.as_deref())
         .bind(r.created_at)
         .bind(r.started_at)
         .bind(r.ended_at)
@@ -177,7 +181,8 @@ impl Store {
     pub async fn update_room_settings(&self, r: &RoomRecord) -> Result<()> {
         sqlx::query(
             "UPDATE rooms SET name = $2, lobby_enabled = $3, pin_hash = $4, webinar_mode = $5, locked = $6, \
-             max_participants = $7, guest_screen_share = $8, ai_assistant = $9, guest_uploads = $10 WHERE id = $1",
+             max_participants = $7, guest_screen_share = $8, ai_assistant = $9, guest_uploads = $10, \
+             language = $11 WHERE id = $1",
         )
         .bind(&r.id)
         .bind(&r.name)
@@ -189,6 +194,7 @@ impl Store {
         .bind(i32::from(r.guest_screen_share))
         .bind(i32::from(r.ai_assistant))
         .bind(i32::from(r.guest_uploads))
+        .bind(r.language.as_deref())
         .execute(self.pool())
         .await
         .map_err(map_err("room"))?;

@@ -5,6 +5,20 @@ import { onData } from "./room-data.js";
 
 const POLL_MS = 4000;
 
+/** One chat message as a list item; `onRemove` adds the host's "remove" button. */
+export function messageNode(message, { mine = false, onRemove = null } = {}) {
+  const role = message.senderRole && message.senderRole !== "guest" ? el("span", { class: "role", text: t(`chat.role.${message.senderRole}`) }) : null;
+  const remove = onRemove
+    ? el("button", { type: "button", class: "link-button small", "aria-label": t("chat.remove_label", { name: message.senderName }), text: t("chat.remove"), onclick: onRemove })
+    : null;
+  return el(
+    "li",
+    { class: `msg${mine ? " mine" : ""}${message.deleted ? " deleted" : ""}`, "data-id": message.id },
+    el("div", {}, role, el("span", { class: "who", text: message.senderName }), el("time", { class: "when", datetime: message.createdAt, text: formatTime(message.createdAt) }), remove ? " " : null, remove),
+    el("p", { class: "text", text: message.deleted ? t("chat.deleted") : message.text }),
+  );
+}
+
 export class Chat {
   /**
    * @param {object} options roomId; headers() for guest routes; isHost; myName; onProblem(err) for errors
@@ -101,17 +115,8 @@ export class Chat {
 
   render(message) {
     const mine = message.senderName === this.options.myName && message.senderRole === this.options.myRole;
-    const role = message.senderRole && message.senderRole !== "guest" ? el("span", { class: "role", text: t(`chat.role.${message.senderRole}`) }) : null;
-    const remove =
-      this.options.isHost && !message.deleted
-        ? el("button", { type: "button", class: "link-button small", "aria-label": t("chat.remove_label", { name: message.senderName }), text: t("chat.remove"), onclick: () => this.remove(message) })
-        : null;
-    return el(
-      "li",
-      { class: `msg${mine ? " mine" : ""}${message.deleted ? " deleted" : ""}`, "data-id": message.id },
-      el("div", {}, role, el("span", { class: "who", text: message.senderName }), el("time", { class: "when", datetime: message.createdAt, text: formatTime(message.createdAt) }), remove ? " " : null, remove),
-      el("p", { class: "text", text: message.deleted ? t("chat.deleted") : message.text }),
-    );
+    const onRemove = this.options.isHost && !message.deleted ? () => this.remove(message) : null;
+    return messageNode(message, { mine, onRemove });
   }
 
   async remove(message) {

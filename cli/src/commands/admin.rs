@@ -26,6 +26,33 @@ enum AdminCommand {
     /// Manage host and admin accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the tokens `confctl agent` uses to reach this server.
+    #[command(subcommand)]
+    AgentToken(AgentTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentTokenCommand {
+    /// Create a token (printed once) for one assistant machine.
+    #[command(
+        after_help = "Example:\n  confctl admin agent-token create --name gpu-box\n  # then on that machine: CONFCTL_AGENT__TOKEN=cfa_… confctl agent"
+    )]
+    Create {
+        /// What the token is for, e.g. the machine it runs on.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// Token id (from `list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -124,6 +151,12 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
                 }
             }
         }
+        AdminCommand::AgentToken(cmd) => {
+            let app = open(global).await?;
+            let result = agent_token(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
         AdminCommand::User(cmd) => {
             let app = open(global).await?;
             let result = user(&app, cmd).await;
@@ -203,6 +236,51 @@ async fn user(app: &App, cmd: UserCommand) -> CmdResult {
             let found = accounts::find_user(app, &user).await?;
             let n = accounts::revoke_sessions(app, &actor, &found.id).await?;
             println!("ended {n} session(s) of {}", found.email);
+        }
+    }
+    Ok(())
+}
+
+async fn agent_token(app: &App, cmd: AgentTokenCommand) -> CmdResult {
+    use confctl::accounts::agent_tokens;
+    let actor = Actor::cli();
+    match cmd {
+        AgentTokenCommand::Create { name } => {
+            let (record, token) = agent_tokens::create(app, &actor, &name).await?;
+            println!("created agent token {} ({})", record.id, record.name);
+            println!("token: {token}");
+            println!("(shown once; give it to the assistant as CONFCTL_AGENT__TOKEN or [agent] token)");
+        }
+        AgentTokenCommand::List { json } => {
+            let tokens = agent_tokens::list(app).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens).map_err(anyhow::Error::from)?);
+            } else {
+                println!("{:<22}  {:<24}  {:<16}  {:<16}  STATUS", "ID", "NAME", "CREATED", "LAST USED");
+                let when = |ms: Option<i64>| {
+                    ms.map_or_else(
+                        || "never".to_owned(),
+                        |ms| confctl::time::to_datetime(ms).format("%Y-%m-%d %H:%M").to_string(),
+                    )
+                };
+                for t in &tokens {
+                    let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{:<22}  {:<24}  {:<16}  {:<16}  {status}",
+                        t.id,
+                        t.name,
+                        when(Some(t.created_at)),
+                        when(t.last_used_at)
+                    );
+                }
+                if tokens.is_empty() {
+                    println!("(no agent tokens: create one with `confctl admin agent-token create --name NAME`)");
+                }
+            }
+        }
+        AgentTokenCommand::Revoke { id } => {
+            agent_tokens::revoke(app, &actor, &id).await?;
+            println!("revoked agent token {id}");
         }
     }
     Ok(())

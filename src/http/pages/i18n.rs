@@ -99,16 +99,8 @@ impl Catalogue {
     }
 
     /// The string for `key`; the key itself when missing (a test keeps every used key in both catalogues).
-    pub fn get<'a>(&self, key: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    pub fn get<'a>(&self, key: &'a str) -> &'a str {
         self.strings.get(key).copied().unwrap_or(key)
-    }
-
-    /// The string for `key` with `{name}` replaced by `value`.
-    pub fn fill(&self, key: &str, name: &str, value: &str) -> String {
-        self.get(key).replace(&format!("{{{name}}}"), value)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
@@ -164,7 +156,51 @@ mod tests {
         }
     }
 
-    /// Every key a template (`t("…")`) or script (`t("…")`, `tr("…")`) asks for exists.
+    /// The contents of a script's double-quoted strings (quotes inside '…', `…` and comments do not count).
+    fn double_quoted(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut chars = text.chars().peekable();
+        let mut open: Option<char> = None;
+        let mut current = String::new();
+        while let Some(c) = chars.next() {
+            match open {
+                None if c == '/' && chars.peek() == Some(&'/') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                None if c == '/' && chars.peek() == Some(&'*') => {
+                    let mut last = ' ';
+                    for c in chars.by_ref() {
+                        if last == '*' && c == '/' {
+                            break;
+                        }
+                        last = c;
+                    }
+                }
+                None if matches!(c, '"' | '\'' | '`') => {
+                    open = Some(c);
+                    current.clear();
+                }
+                None => {}
+                Some(_) if c == '\\' => {
+                    chars.next();
+                }
+                Some(q) if c == q => {
+                    if q == '"' {
+                        out.push(current.clone());
+                    }
+                    open = None;
+                }
+                Some(_) => current.push(c),
+            }
+        }
+        out
+    }
+
+    /// Every key a template (`s.t("…")`) or script (`t("…")`) asks for exists.
     #[test]
     fn every_used_key_is_in_the_catalogue() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
@@ -174,18 +210,37 @@ mod tests {
         for dir in ["templates", "static"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let path = entry.unwrap().path();
-                let text = std::fs::read_to_string(&path).unwrap();
-                for marker in ["t(\"", "tr(\""] {
-                    for rest in text.split(marker).skip(1) {
-                        let key = rest.split('"').next().unwrap_or_default();
-                        if key.contains(['{', ' ', '$']) || key.is_empty() {
-                            continue;
-                        }
-                        used += 1;
-                        if !en.contains(key) {
-                            missing.push(format!("{}: {key}", path.display()));
-                        }
+                let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                for (at, _) in text.match_indices("t(\"") {
+                    // `t(` itself, not the end of another name such as `import(` or `set(`.
+                    let before = text[..at].chars().next_back().unwrap_or(' ');
+                    if before.is_ascii_alphanumeric() || before == '_' || before == '$' {
+                        continue;
                     }
+                    let key = text[at + 3..].split('"').next().unwrap_or_default();
+                    used += 1;
+                    if !en.contains(key) {
+                        missing.push(format!("{}: {key}", path.display()));
+                    }
+                }
+            }
+        }
+        // Keys handed around before reaching `t` (`overlay("room.ended.title", …)`): any string literal in a
+        // script that starts with a catalogue namespace must be a key.
+        let namespaces: BTreeSet<&str> = en.iter().filter_map(|k| k.split('.').next()).collect();
+        for entry in std::fs::read_dir(root.join("static")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "js") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for literal in double_quoted(&text) {
+                let looks_like_key = literal.contains('.')
+                    && literal.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                    && !literal.ends_with(".js")
+                    && namespaces.contains(literal.split('.').next().unwrap_or_default());
+                if looks_like_key && !en.contains(literal.as_str()) {
+                    missing.push(format!("{}: {literal}", path.display()));
                 }
             }
         }
