@@ -4,12 +4,15 @@
 //! `store`.
 
 pub mod accounts;
+pub mod agent;
 pub mod admission;
 pub mod app;
 pub mod artifacts;
 pub mod audit;
+pub mod backup;
 pub mod chat;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod ids;

@@ -393,6 +393,92 @@ pub const KEYS: &[Key] = &[
         "a language code such as en or ru",
         "Language of captions and summaries for rooms that do not set their own.",
     ),
+    key(
+        "agent.server_url",
+        Text,
+        Some("\"http://127.0.0.1:8080\""),
+        "an http:// or https:// URL",
+        "Where `confctl agent` reaches `confctl serve` (its /api/agent API). Not used by `serve --with-agent`.",
+    ),
+    key(
+        "agent.token",
+        Secret,
+        None,
+        "an agent token",
+        "The agent token `confctl agent` presents, from `confctl admin agent-token create --name NAME`.\n\
+         Prefer CONFCTL_AGENT__TOKEN_FILE. Not needed by `serve --with-agent`.",
+    ),
+    key(
+        "agent.stt_provider",
+        Text,
+        Some("\"whisper\""),
+        "whisper or deepgram",
+        "Speech to text. whisper: any OpenAI-compatible transcription server at `stt_url` (OpenAI,\n\
+         faster-whisper-server, speaches, whisper.cpp), one request per utterance. deepgram: Deepgram's\n\
+         streaming API at `deepgram_url`, with interim captions.",
+    ),
+    key(
+        "agent.stt_url",
+        Text,
+        Some("\"http://127.0.0.1:8000/v1\""),
+        "an http:// or https:// URL including the API version, e.g. https://api.openai.com/v1",
+        "Base URL of the OpenAI-compatible transcription API (`POST <stt_url>/audio/transcriptions`).",
+    ),
+    key("agent.stt_model", Text, Some("\"whisper-1\""), "a model name", "Transcription model to ask `stt_url` for."),
+    key(
+        "agent.stt_api_key",
+        Secret,
+        None,
+        "an API key",
+        "Bearer key for `stt_url`, if it needs one. Prefer CONFCTL_AGENT__STT_API_KEY_FILE.",
+    ),
+    key(
+        "agent.deepgram_url",
+        Text,
+        Some("\"wss://api.deepgram.com\""),
+        "a wss:// or ws:// URL",
+        "Deepgram's streaming API (`<deepgram_url>/v1/listen`), or a self-hosted Deepgram.",
+    ),
+    key("agent.deepgram_model", Text, Some("\"nova-2\""), "a Deepgram model name", "Deepgram model."),
+    key(
+        "agent.deepgram_api_key",
+        Secret,
+        None,
+        "a Deepgram API key",
+        "Deepgram API key. Prefer CONFCTL_AGENT__DEEPGRAM_API_KEY_FILE.",
+    ),
+    key(
+        "agent.llm_url",
+        Text,
+        None,
+        "an http:// or https:// URL including the API version, e.g. http://127.0.0.1:11434/v1",
+        "Base URL of an OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp server)\n\
+         that writes lecture summaries. Unset: the built-in extractive summariser (offline, labelled\n\
+         `extractive`).",
+    ),
+    key("agent.llm_model", Text, Some("\"gpt-4o-mini\""), "a model name", "Chat model for summaries."),
+    key(
+        "agent.llm_api_key",
+        Secret,
+        None,
+        "an API key",
+        "Bearer key for `llm_url`, if it needs one. Prefer CONFCTL_AGENT__LLM_API_KEY_FILE.",
+    ),
+    key(
+        "agent.webrtc_udp_addr",
+        Text,
+        Some("\"0.0.0.0:0\""),
+        "an IP address and port such as 0.0.0.0:0 or 192.0.2.10:50000 (port 0 picks a free port)",
+        "Local UDP address for the assistant's media connections to LiveKit. A wildcard address offers\n\
+         every interface except loopback; set 127.0.0.1:0 when LiveKit runs on the same host's loopback.",
+    ),
+    key(
+        "agent.shard",
+        Text,
+        Some("\"1/1\""),
+        "K/N with 1 <= K <= N, e.g. 2/3",
+        "With several `confctl agent` workers, each takes the rooms whose id hashes to its share K of N.",
+    ),
 ];
 
 /// Looks a key up by dotted path.

@@ -86,6 +86,37 @@ pub struct RateLimitConfig {
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub default_language: String,
+    pub server_url: url::Url,
+    pub token: Option<Secret>,
+    pub stt_provider: SttProvider,
+    pub stt_url: url::Url,
+    pub stt_model: String,
+    pub stt_api_key: Option<Secret>,
+    pub deepgram_url: url::Url,
+    pub deepgram_model: String,
+    pub deepgram_api_key: Option<Secret>,
+    pub llm_url: Option<url::Url>,
+    pub llm_model: String,
+    pub llm_api_key: Option<Secret>,
+    pub webrtc_udp_addr: SocketAddr,
+    pub shard: String,
+}
+
+/// Which speech-to-text service the assistant uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SttProvider {
+    Whisper,
+    Deepgram,
+}
+
+impl AgentConfig {
+    /// This worker's share of rooms, (K, N) from `shard = "K/N"`.
+    pub fn shard(&self) -> Option<(u32, u32)> {
+        let (k, n) = self.shard.trim().split_once('/')?;
+        let (k, n): (u32, u32) = (k.trim().parse().ok()?, n.trim().parse().ok()?);
+        (1..=n).contains(&k).then_some((k, n))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -390,6 +421,19 @@ impl Config {
         }
         if !crate::rooms::is_language_code(&self.agent.default_language) {
             return Err(bad("agent.default_language", &self.agent.default_language));
+        }
+        for (key, url, schemes) in [
+            ("agent.server_url", Some(&self.agent.server_url), &["http", "https"][..]),
+            ("agent.stt_url", Some(&self.agent.stt_url), &["http", "https"]),
+            ("agent.deepgram_url", Some(&self.agent.deepgram_url), &["ws", "wss"]),
+            ("agent.llm_url", self.agent.llm_url.as_ref(), &["http", "https"]),
+        ] {
+            if let Some(url) = url.filter(|u| !schemes.contains(&u.scheme())) {
+                return Err(bad(key, url));
+            }
+        }
+        if self.agent.shard().is_none() {
+            return Err(bad("agent.shard", &self.agent.shard));
         }
         if self.livekit.api_key.trim().is_empty() {
             return Err(bad("livekit.api_key", &"(empty)"));

@@ -40,8 +40,12 @@ macro_rules! migration {
 }
 
 /// Every migration this binary knows, oldest first.
-pub const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_accounts"), migration!(2, "0002_rooms"), migration!(3, "0003_room_content"), migration!(4, "0004_assistant")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_accounts"),
+    migration!(2, "0002_rooms"),
+    migration!(3, "0003_room_content"),
+    migration!(4, "0004_assistant"),
+];
 
 /// The newest schema version this binary knows.
 pub fn latest_version() -> i64 {

@@ -130,6 +130,23 @@ impl Store {
         &self.pool
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` while it is in use (`VACUUM INTO`).
+    pub async fn sqlite_snapshot(&self, path: &Path) -> anyhow::Result<()> {
+        if self.dialect != Dialect::Sqlite {
+            anyhow::bail!("only SQLite databases are snapshotted by confctl; use pg_dump for PostgreSQL");
+        }
+        let target = path.to_str().ok_or_else(|| anyhow::anyhow!("the snapshot path is not UTF-8"))?;
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The newest schema version applied to this database.
+    pub async fn schema_version(&self) -> anyhow::Result<i64> {
+        let status = self.migration_status().await?;
+        let known = status.migrations.iter().filter(|m| m.applied_at.is_some()).map(|m| m.version).max().unwrap_or(0);
+        Ok(status.unknown.iter().copied().max().unwrap_or(0).max(known))
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -26,6 +26,18 @@ enum AdminCommand {
     /// Manage host and admin accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a backup archive (database snapshot, local files, certificates) while the server runs.
+    #[command(after_help = "Example:\n  confctl admin backup --out /var/backups/confctl-$(date +%F).tar.gz")]
+    Backup {
+        /// Where to write the archive (.tar.gz).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Restore a backup archive into an empty data directory (use --data-dir to choose it).
+    Restore {
+        /// The archive written by `confctl admin backup`.
+        archive: std::path::PathBuf,
+    },
     /// Manage the tokens `confctl agent` uses to reach this server.
     #[command(subcommand)]
     AgentToken(AgentTokenCommand),
@@ -150,6 +162,39 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
                     Err(Failure { message: "an account already exists; no setup code is needed".into(), exit_code: 1 })
                 }
             }
+        }
+        AdminCommand::Backup { out } => {
+            let config = global.load(Vec::new())?;
+            init_logging(&config);
+            let report = confctl::backup::create(&config, &out, &|step| eprintln!("backup: {step}")).await?;
+            let bytes: u64 = report.manifest.entries.iter().map(|e| e.size).sum();
+            println!(
+                "wrote {} ({} item(s), {:.1} MB before compression, schema version {})",
+                out.display(),
+                report.manifest.entries.len(),
+                bytes as f64 / 1e6,
+                report.manifest.schema_version
+            );
+            for note in report.notes {
+                println!("note: {note}");
+            }
+            Ok(())
+        }
+        AdminCommand::Restore { archive } => {
+            let config = global.load(Vec::new())?;
+            init_logging(&config);
+            let manifest = confctl::backup::restore(&config, &archive, &|step| eprintln!("restore: {step}"))?;
+            println!(
+                "restored {} item(s) from a backup of {} (schema version {}) into {}",
+                manifest.entries.len(),
+                manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
+                manifest.schema_version,
+                config.data_dir.display()
+            );
+            if manifest.database == "postgres" {
+                println!("note: the database itself was not in the archive: restore it with pg_restore");
+            }
+            Ok(())
         }
         AdminCommand::AgentToken(cmd) => {
             let app = open(global).await?;

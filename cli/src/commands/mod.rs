@@ -56,9 +56,14 @@ pub struct Global {
 impl Global {
     /// Loads the layered configuration with these flags (plus `extra` from the subcommand) on top.
     pub fn load(&self, extra: Vec<(String, Value, String)>) -> Result<Config, Failure> {
+        Ok(self.try_load(extra)?)
+    }
+
+    /// Like [`Global::load`], keeping the configuration error as a value (for `doctor`).
+    pub fn try_load(&self, extra: Vec<(String, Value, String)>) -> Result<Config, config::ConfigError> {
         let mut flags = self.flags.clone();
         flags.extend(extra);
-        Ok(config::load(&Sources::from_process(self.file.clone(), flags))?)
+        config::load(&Sources::from_process(self.file.clone(), flags))
     }
 }
 

@@ -1,0 +1,216 @@
+// Test harness for the real-browser tests: starts the LiveKit double and `confctl serve` (the debug
+// binaries built by scripts/test-browser) on free loopback ports with a throwaway data directory, launches
+// Debian's Chromium through playwright-core, and offers the helpers the flows need.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(repo, "target");
+const bin = (name) => path.join(targetDir, "debug", name);
+export const screenshotDir = process.env.BROWSER_SCREENSHOTS || path.join(repo, "target", "browser-screenshots");
+
+export const API_KEY = "APIbrowsertests";
+export const API_SECRET = "browser-tests-secret-that-is-long-enough";
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 360, height: 740 };
+
+/** Starts a process and resolves once a line of its output matches `ready`; rejects on early exit. */
+function start(command, args, { env, ready, name, timeoutMs = 30000 }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${log}`));
+    }, timeoutMs);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const match = log.match(ready);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, match, log: () => log });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${log}`));
+    });
+  });
+}
+
+function stop(proc) {
+  if (!proc || proc.child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      proc.child.kill("SIGKILL");
+      resolve();
+    }, 5000);
+    proc.child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    proc.child.kill("SIGTERM");
+  });
+}
+
+/** One running confctl + LiveKit double + Chromium, for one test file. */
+export class Harness {
+  async start({ env = {} } = {}) {
+    mkdirSync(screenshotDir, { recursive: true });
+    this.dataDir = mkdtempSync(path.join(tmpdir(), "confctl-browser-"));
+    this.livekit = await start(bin("livekit-double"), ["--listen", "127.0.0.1:0", "--api-key", API_KEY, "--api-secret", API_SECRET], {
+      name: "livekit-double",
+      ready: /LIVEKIT_DOUBLE_URL=(\S+)/,
+    });
+    this.livekitUrl = this.livekit.match[1];
+    this.server = await start(bin("confctl"), ["--data-dir", path.join(this.dataDir, "data"), "serve", "--listen", "127.0.0.1:0"], {
+      name: "confctl serve",
+      ready: /listening on (http:\/\/[0-9.:]+)/,
+      env: {
+        CONFCTL_LIVEKIT__URL: this.livekitUrl,
+        CONFCTL_LIVEKIT__API_KEY: API_KEY,
+        CONFCTL_LIVEKIT__API_SECRET: API_SECRET,
+        CONFCTL_LOG_FORMAT: "json",
+        ...env,
+      },
+    });
+    this.base = this.server.match[1];
+    // The double announces rooms and participants to confctl, as LiveKit would.
+    await this.double("PUT", "/_double/webhook-url", { url: `${this.base}/api/webhooks/livekit` });
+    this.browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+    this.contexts = [];
+    this.problems = [];
+    return this;
+  }
+
+  async stop() {
+    for (const context of this.contexts || []) await context.close().catch(() => {});
+    await this.browser?.close().catch(() => {});
+    await stop(this.server);
+    await stop(this.livekit);
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** The server's log so far (for failure messages). */
+  serverLog() {
+    return this.server ? this.server.log() : "";
+  }
+
+  /**
+   * A new browser profile (its own cookies and storage) with a page. Every CSP violation and uncaught page
+   * error is collected in `this.problems`, which the tests require to stay empty.
+   */
+  async newPage({ viewport = DESKTOP, locale = "en-US", label = "page" } = {}) {
+    const context = await this.browser.newContext({ viewport, locale, baseURL: this.base, permissions: ["camera", "microphone"] });
+    this.contexts.push(context);
+    const page = await context.newPage();
+    page.on("pageerror", (err) => this.problems.push(`${label}: page error: ${err.message}`));
+    page.on("console", (msg) => {
+      const text = msg.text();
+      if (/Content.Security.Policy|Refused to (load|execute|apply|connect)/i.test(text)) this.problems.push(`${label}: CSP: ${text}`);
+    });
+    page.on("dialog", (dialog) => dialog.accept());
+    return page;
+  }
+
+  /** Saves a screenshot as `<name>-<width>.png` and returns its path. */
+  async shot(page, name) {
+    const { width } = page.viewportSize();
+    const file = path.join(screenshotDir, `${name}-${width}.png`);
+    await page.screenshot({ path: file, fullPage: false });
+    return file;
+  }
+
+  /** Screenshots a page at desktop and phone width, checking the phone layout has no sideways scrolling. */
+  async shotBoth(page, name) {
+    const original = page.viewportSize();
+    await page.setViewportSize(DESKTOP);
+    await page.waitForTimeout(150);
+    await this.shot(page, name);
+    await page.setViewportSize(PHONE);
+    await page.waitForTimeout(150);
+    await this.shot(page, name);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await page.setViewportSize(original);
+    return overflow;
+  }
+
+  /** Calls the LiveKit double's control API. */
+  async double(method, route, body) {
+    const response = await fetch(`${this.livekitUrl}${route}`, {
+      method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** Pretends a browser joined the media room with this token's identity (the double has no media). */
+  async joinMedia(roomId, identity, name, role = "guest") {
+    const room = `confctl-${roomId}`;
+    await this.double("POST", "/_double/rooms", { name: room });
+    const added = await this.double("POST", `/_double/rooms/${room}/participants`, {
+      identity,
+      name,
+      metadata: JSON.stringify({ role }),
+      permission: { canSubscribe: true, canPublish: true, canPublishData: true },
+    });
+    await this.double("POST", `/_double/rooms/${room}/participants/${identity}/tracks`, { name: "mic", type: "AUDIO", source: "MICROPHONE" });
+    return added;
+  }
+
+  /** Calls confctl's API directly (no cookies): for checks, never for the steps people do. */
+  async api(method, route, body) {
+    const response = await fetch(`${this.base}${route}`, {
+      method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  }
+}
+
+/** The claims of a JWT (no signature check: the Rust tests check signing). */
+export function jwtClaims(token) {
+  const payload = token.split(".")[1];
+  return JSON.parse(Buffer.from(payload.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8"));
+}
+
+/**
+ * Whether an API route is not built on this server yet: the router's generic 404 (`not_found`), as opposed
+ * to a domain 404 such as `participant_not_found`. Flows that need such a route skip the step naming it —
+ * never a silent pass.
+ */
+export async function routeMissing(response) {
+  if (response.status() !== 404) return false;
+  try {
+    const body = await response.json();
+    return body?.error?.code === "not_found";
+  } catch {
+    return false;
+  }
+}
