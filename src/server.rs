@@ -16,6 +16,8 @@ use crate::store::Store;
 pub struct ServeOptions {
     /// Do not apply pending migrations (refuse to start if any are pending instead).
     pub no_migrate: bool,
+    /// Where the configuration came from, so SIGHUP can read it again. `None`: no reloading.
+    pub reload_from: Option<crate::config::Sources>,
 }
 
 /// Opens the store for `config`: creates the data directory and applies (or checks) migrations.
@@ -38,6 +40,7 @@ pub struct Server {
     /// The application's listener: `listen`, or `tls.listen` when TLS is on.
     listener: TcpListener,
     tls: Option<crate::tls::Tls>,
+    reload_from: Option<crate::config::Sources>,
 }
 
 impl Server {
@@ -51,7 +54,7 @@ impl Server {
         let listener = TcpListener::bind(listen).await.map_err(|e| crate::tls::listen_error(listen, &e))?;
         let app = App::new(config, store)?;
         announce(&app).await?;
-        Ok(Self { app, listener, tls })
+        Ok(Self { app, listener, tls, reload_from: options.reload_from.clone() })
     }
 
     /// Where plain HTTP is redirected to HTTPS, when TLS is on and the redirect is not off.
@@ -78,6 +81,7 @@ impl Server {
         let app = self.app.clone();
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
+        let reloader = self.reload_from.map(|sources| tokio::spawn(reload_on_sighup(app.clone(), sources)));
         let router = crate::http::router(app.clone());
         let stopping = app.clone();
         let graceful = async move {
@@ -94,6 +98,9 @@ impl Server {
         }
         sweeper.abort();
         reconciler.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         app.store().close().await;
         tracing::info!("stopped");
         Ok(())
@@ -135,6 +142,39 @@ async fn sweep_sessions(app: App) {
             Ok(n) => tracing::debug!(count = n, "removed stale sessions"),
             Err(err) => tracing::warn!(error = %err, "could not remove stale sessions"),
         }
+    }
+}
+
+/// Re-reads the configuration on every SIGHUP: live settings (rate limits, registration policy, log level)
+/// change at once; anything else is named as needing a restart. An invalid file changes nothing.
+async fn reload_on_sighup(app: App, sources: crate::config::Sources) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            // The process environment and flags cannot change while it runs; only the file is re-read.
+            match crate::config::load(&sources) {
+                Err(err) => tracing::error!(error = %err, "configuration reload refused; keeping the running settings"),
+                Ok(new) => {
+                    let report = app.reload(&new);
+                    if report.applied.is_empty() && report.need_restart.is_empty() {
+                        tracing::info!("configuration reloaded: nothing changed");
+                    }
+                    if !report.applied.is_empty() {
+                        tracing::info!(keys = %report.applied.join(", "), "configuration reloaded: applied now");
+                    }
+                    if !report.need_restart.is_empty() {
+                        tracing::warn!(keys = %report.need_restart.join(", "), "configuration reloaded: these changes need a restart (systemctl restart confctl)");
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (app, sources);
     }
 }
 

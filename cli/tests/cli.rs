@@ -82,12 +82,23 @@ fn invalid_configuration_is_one_clear_line_and_exit_2() {
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["agent", "export", "doctor"] {
+    for sub in ["export"] {
         let out = run(confctl(dir.path()).arg(sub));
         assert_eq!(out.status.code(), Some(2), "{sub}");
         assert!(stderr(&out).contains("not available yet"), "{sub}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "no fake output from {sub}");
     }
+}
+
+#[test]
+fn doctor_reports_a_broken_configuration_as_json_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).env("CONFCTL_LISTEN", "nowhere").args(["doctor", "--json"]));
+    assert_eq!(out.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(checks[0]["name"], "config");
+    assert_eq!(checks[0]["verdict"], "fail");
+    assert!(checks[0]["message"].as_str().unwrap().contains("listen"));
 }
 
 #[test]
@@ -210,4 +221,59 @@ fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
     wait_for_line(&mut err, "stopped");
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
+}
+
+fn http_post_json(addr: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn sighup_applies_live_settings_and_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("confctl.toml");
+    std::fs::write(&config, "[auth]\nregistration = \"open\"\n").unwrap();
+    let mut child = confctl(&data)
+        .env("CONFCTL_CONFIG", &config)
+        .env("CONFCTL_LOG_LEVEL", "info")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let listening = wait_for_line(&mut err, "listening on http://");
+    let addr = serde_json::from_str::<serde_json::Value>(&listening).unwrap()["addr"].as_str().unwrap().to_owned();
+    let first =
+        http_post_json(&addr, "/api/auth/register", r#"{"email":"a@uni.edu","password":"long enough","name":"A"}"#);
+    assert!(first.starts_with("HTTP/1.1 201"), "{first}");
+
+    std::fs::write(&config, "max_body_bytes = 100000\n[auth]\nregistration = \"closed\"\n").unwrap();
+    let hup = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    assert!(hup.success());
+    let applied = wait_for_line(&mut err, "applied now");
+    assert!(applied.contains("auth.registration"), "{applied}");
+    let restart = wait_for_line(&mut err, "need a restart");
+    assert!(restart.contains("max_body_bytes"), "{restart}");
+    let second =
+        http_post_json(&addr, "/api/auth/register", r#"{"email":"b@uni.edu","password":"long enough","name":"B"}"#);
+    assert!(second.starts_with("HTTP/1.1 403") && second.contains("registration_closed"), "{second}");
+
+    // A broken file is refused and the running settings stay.
+    std::fs::write(&config, "[auth]\nregistration = \"sometimes\"\n").unwrap();
+    Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    let refused = wait_for_line(&mut err, "reload refused");
+    assert!(refused.contains("auth.registration"), "{refused}");
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

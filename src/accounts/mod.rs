@@ -159,7 +159,7 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
     ratelimit::check(
         app.limiter(),
         &format!("register:ip:{ip}"),
-        app.config().rate_limits.register_per_ip_per_hour,
+        app.live().rate_limits.register_per_ip_per_hour,
         Duration::from_secs(3600),
     )?;
     let email = validate_email(&input.email)?;
@@ -167,7 +167,7 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
     password::validate(&input.password)?;
 
     let first = app.store().count_users().await? == 0;
-    if !first && app.config().auth.registration == RegistrationPolicy::Closed {
+    if !first && app.live().registration == RegistrationPolicy::Closed {
         return Err(Error::forbidden(
             "registration_closed",
             "registration is closed; ask an administrator for an account",
@@ -205,7 +205,8 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
 
 /// Signs in with email and password. Unknown email and wrong password answer the same, after the same work.
 pub async fn login(app: &App, email: &str, password: &str, client: &ClientInfo) -> Result<NewSession> {
-    let limits = &app.config().rate_limits;
+    let live = app.live();
+    let limits = &live.rate_limits;
     let ip = client.ip.clone().unwrap_or_default();
     ratelimit::check(
         app.limiter(),

@@ -173,7 +173,8 @@ async fn check_pin(
     pin_hash: String,
     client: &ClientInfo,
 ) -> Result<()> {
-    let limits = &app.config().rate_limits;
+    let live = app.live();
+    let limits = &live.rate_limits;
     let ip_key = format!("pin:ip:{}", client.ip.as_deref().unwrap_or_default());
     let guest_key = format!("pin:guest:{}:{}", room.id, request.session_fingerprint);
     app.limiter().peek(&ip_key, limits.pin_failures_per_ip_per_minute).map_err(ratelimit::refused)?;

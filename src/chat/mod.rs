@@ -67,7 +67,7 @@ pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> 
     ratelimit::check(
         app.limiter(),
         &format!("chat:{}:{}", room.id, member.key()),
-        app.config().rate_limits.chat_messages_per_minute,
+        app.live().rate_limits.chat_messages_per_minute,
         Duration::from_secs(60),
     )?;
     let (participant_id, user_id) = match member {

@@ -56,6 +56,9 @@ pub struct Config {
     pub livekit: LiveKitConfig,
     pub files: FilesConfig,
     pub agent: AgentConfig,
+    /// Every setting after layering, by dotted key: lets a reload tell which keys changed.
+    #[serde(skip)]
+    pub layered: Table,
     pub tls: TlsConfig,
 }
 
@@ -220,7 +223,7 @@ impl std::fmt::Display for Source {
 pub struct ConfigError(pub String);
 
 /// What to layer on top of the defaults.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Sources {
     /// An explicit config file (must exist). `None`: [`DEFAULT_CONFIG_PATH`] if it exists.
     pub file: Option<PathBuf>,
@@ -230,6 +233,18 @@ pub struct Sources {
     pub flags: Vec<(String, Value, String)>,
     /// Read [`DEFAULT_CONFIG_PATH`] when `file` is `None` and it exists (the CLI does; tests do not).
     pub read_default_file: bool,
+}
+
+impl std::fmt::Debug for Sources {
+    // Environment values may be secrets: show only which variables there are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file)
+            .field("env", &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("flags", &self.flags.iter().map(|(k, _, flag)| (k.as_str(), flag.as_str())).collect::<Vec<_>>())
+            .field("read_default_file", &self.read_default_file)
+            .finish()
+    }
 }
 
 impl Sources {
@@ -320,7 +335,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
     }
 
-    let config: Config = serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|err| {
+    let mut config: Config = serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|err| {
         let path = err.path().to_string();
         let key_path = path.split('[').next().unwrap_or(&path).to_owned();
         let key = keys::find(&key_path);
@@ -335,6 +350,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
     })?;
     config.validate(&origin)?;
+    config.layered = table;
     Ok(config)
 }
 
@@ -528,6 +544,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Keys whose values differ between two configurations.
+    pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
+        KEYS.iter()
+            .filter(|k| get_path(&self.layered, k.path) != get_path(&other.layered, k.path))
+            .map(|k| k.path)
+            .collect()
     }
 
     /// The database URL in effect: the configured one, or SQLite inside the data directory.

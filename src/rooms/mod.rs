@@ -392,7 +392,7 @@ pub async fn by_invite_code(app: &App, code: &str, ip: Option<&str>) -> Result<P
     ratelimit::check(
         app.limiter(),
         &format!("invite:ip:{}", ip.unwrap_or_default()),
-        app.config().rate_limits.invite_lookups_per_ip_per_minute,
+        app.live().rate_limits.invite_lookups_per_ip_per_minute,
         std::time::Duration::from_secs(60),
     )?;
     let not_found =

@@ -61,9 +61,14 @@ impl Global {
 
     /// Like [`Global::load`], keeping the configuration error as a value (for `doctor`).
     pub fn try_load(&self, extra: Vec<(String, Value, String)>) -> Result<Config, config::ConfigError> {
+        config::load(&self.sources(extra))
+    }
+
+    /// Where the configuration comes from: the file, this process's environment, and these flags.
+    pub fn sources(&self, extra: Vec<(String, Value, String)>) -> Sources {
         let mut flags = self.flags.clone();
         flags.extend(extra);
-        config::load(&Sources::from_process(self.file.clone(), flags))
+        Sources::from_process(self.file.clone(), flags)
     }
 }
 

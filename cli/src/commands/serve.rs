@@ -80,9 +80,11 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         extra.push(("domains".into(), Value::Array(list), "--domain".into()));
     }
     extra.extend(tls_flags(&args));
-    let config = global.load(extra)?;
+    let sources = global.sources(extra);
+    let config = confctl::config::load(&sources).map_err(super::Failure::from)?;
     init_logging(&config);
-    let server = Server::bind(config, &ServeOptions { no_migrate: args.no_migrate }).await?;
+    let server =
+        Server::bind(config, &ServeOptions { no_migrate: args.no_migrate, reload_from: Some(sources) }).await?;
     let addr = server.local_addr().map_err(anyhow::Error::from)?;
     let scheme = if server.app().config().tls.enabled() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %server.app().config().data_dir.display(), database = server.app().store().dialect().name(), "confctl is listening on {scheme}://{addr}");

@@ -18,7 +18,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::{AudioEvent, SAMPLE_RATE, SpeechToText, Transcribed, new_segment_id};
 use crate::secret::Secret;
 
-/// Deepgram closes a stream that got neither audio nor a KeepAlive for 10 s.
+/// Deepgram closes a stream that got neither audio nor a KeepAlive for 10 s; a tick finding the socket quiet
+/// for half of this sends one, so the gap never exceeds 1.5 times it.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(4);
 /// After this much silence the socket is closed; the next utterance opens a new one.
 const IDLE_CLOSE: Duration = Duration::from_secs(60);
@@ -37,18 +38,26 @@ pub struct DeepgramStt {
     model: String,
     api_key: Option<Secret>,
     reconnect_base: Duration,
+    keepalive_every: Duration,
 }
 
 impl DeepgramStt {
     /// `base` is `wss://api.deepgram.com` (or a self-hosted Deepgram, or a test double).
     pub fn new(base: url::Url, model: String, api_key: Option<Secret>) -> Self {
-        Self { base, model, api_key, reconnect_base: Duration::from_millis(500) }
+        Self { base, model, api_key, reconnect_base: Duration::from_millis(500), keepalive_every: KEEPALIVE_EVERY }
     }
 
     /// Shortens the first pause before reconnecting (tests).
     #[must_use]
     pub fn with_reconnect_base(mut self, base: Duration) -> Self {
         self.reconnect_base = base;
+        self
+    }
+
+    /// Sends KeepAlive more often (tests, against a double with a short timeout).
+    #[must_use]
+    pub fn with_keepalive_every(mut self, every: Duration) -> Self {
+        self.keepalive_every = every;
         self
     }
 
@@ -115,6 +124,8 @@ struct Stream {
     segment_id: Option<String>,
     last_audio: Option<Instant>,
     last_sent: Option<Instant>,
+    /// Speech arrived since the last utterance end.
+    in_utterance: bool,
 }
 
 impl Stream {
@@ -211,7 +222,7 @@ impl SpeechToText for DeepgramStt {
         // When set, a reconnect is due (there is audio waiting to be transcribed).
         let mut reconnect_at: Option<Instant> = None;
         let mut acked_before: Option<(u64, i64)> = None;
-        let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
+        let mut keepalive = tokio::time::interval(self.keepalive_every);
         let mut audio_open = true;
         loop {
             if socket.is_none() && reconnect_at.is_some_and(|at| at <= Instant::now()) {
@@ -245,6 +256,7 @@ impl SpeechToText for DeepgramStt {
                         let bytes = pcm_bytes(&samples);
                         stream.push(samples, at_ms);
                         stream.last_audio = Some(Instant::now());
+                        stream.in_utterance = true;
                         match socket.as_mut() {
                             Some(s) => {
                                 if s.send(Message::binary(bytes)).await.is_ok() {
@@ -259,6 +271,7 @@ impl SpeechToText for DeepgramStt {
                         }
                     }
                     Some(AudioEvent::UtteranceEnd) => {
+                        stream.in_utterance = false;
                         if let Some(s) = socket.as_mut() {
                             if s.send(Message::text(r#"{"type":"Finalize"}"#)).await.is_err() {
                                 socket = None;
@@ -302,7 +315,7 @@ impl SpeechToText for DeepgramStt {
                             let _ = s.send(Message::text(r#"{"type":"CloseStream"}"#)).await;
                             let _ = s.close(None).await;
                             socket = None;
-                        } else if stream.last_sent.is_none_or(|t| t.elapsed() >= KEEPALIVE_EVERY) {
+                        } else if stream.last_sent.is_none_or(|t| t.elapsed() >= self.keepalive_every / 2) {
                             if s.send(Message::text(r#"{"type":"KeepAlive"}"#)).await.is_ok() {
                                 stream.last_sent = Some(Instant::now());
                             } else {
@@ -431,9 +444,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Sends the audio a lost socket had not transcribed yet; when its utterance had already ended, asks for
+/// the final result right away again.
 async fn send_unacked(socket: &mut Socket, stream: &Stream) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     for chunk in &stream.unacked {
         socket.send(Message::binary(pcm_bytes(&chunk.samples))).await?;
+    }
+    if !stream.in_utterance && !stream.unacked.is_empty() {
+        socket.send(Message::text(r#"{"type":"Finalize"}"#)).await?;
     }
     Ok(())
 }

@@ -134,7 +134,7 @@ async fn register(State(app): State<App>, ctx: PageCtx) -> Response {
         Ok(n) => n,
         Err(err) => return domain_error_page(&ctx, &err),
     };
-    let state = match (users, app.config().auth.registration) {
+    let state = match (users, app.live().registration) {
         (0, _) => "first",
         (_, RegistrationPolicy::Closed) => "closed",
         (_, RegistrationPolicy::Open) => "open",

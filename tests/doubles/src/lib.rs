@@ -1,4 +1,5 @@
-//! Owns the test doubles confctl's tests run against; today that is [`LiveKitDouble`], a stand-in for a LiveKit server's server API.
+//! Owns the test doubles confctl's tests run against: [`LiveKitDouble`], a stand-in for a LiveKit server's server API,
+//! and the AI assistant's doubles ([`DeepgramDouble`]; see each module).
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -8,6 +9,7 @@
 
 mod auth;
 mod control;
+pub mod deepgram;
 mod ids;
 mod recording;
 mod state;
@@ -27,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use deepgram::{DeepgramConnection, DeepgramDouble, DeepgramDoubleConfig};
 pub use recording::{RecordedCall, SentData};
 pub use state::default_join_permission;
 pub use twirp::ROOM_SERVICE_METHODS;
