@@ -18,7 +18,28 @@ on_both_databases!(
     closed_registration_allows_only_the_first_account,
     public_instance_needs_setup_code_for_first_account,
     readiness_reflects_the_database,
+    idle_and_expired_sessions_end,
 );
+
+async fn idle_and_expired_sessions_end(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let b = t.client();
+    b.register("ada@uni.edu", "Ada").await;
+    assert_eq!(b.get("/api/auth/me").await.0, 200);
+    // Idle past the timeout (12 h by default): the session is gone, and stays gone.
+    let pool = t.app.store().raw_pool_for_tests();
+    sqlx::query("UPDATE sessions SET last_seen_at = 0").execute(pool).await.unwrap();
+    assert_eq!(b.get("/api/auth/me").await.0, 401);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions").fetch_one(pool).await.unwrap();
+    assert_eq!(n, 0, "an idle session is deleted, not just refused");
+
+    // Past the absolute lifetime, however active.
+    b.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
+    assert_eq!(b.get("/api/auth/me").await.0, 200);
+    sqlx::query("UPDATE sessions SET expires_at = 1").execute(pool).await.unwrap();
+    assert_eq!(b.get("/api/auth/me").await.0, 401);
+    t.stop().await;
+}
 
 async fn first_account_is_admin_then_hosts(db: Db) {
     let t = TestApp::spawn(db, &[]).await;

@@ -126,29 +126,17 @@ pub async fn join(
 
     let session_id = ids::new_secret();
     let admitted = !room.lobby_enabled;
-    let now = crate::time::now_ms();
     let participant = ParticipantRecord {
-        id: ids::new_id(),
-        room_id: room.id.clone(),
-        identity: format!("g_{}", ids::new_id()),
-        kind: ParticipantKind::Guest,
-        user_id: None,
-        display_name,
         fingerprint: Some(request.session_fingerprint),
         session_hash: Some(ids::secret_hash(&session_id)),
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
-        admission: if admitted { Admission::Approved } else { Admission::Pending },
-        reason: None,
-        decided_at: admitted.then_some(now),
-        decided_by: admitted.then(|| "no lobby".to_owned()),
-        created_at: now,
-        joined_at: None,
-        left_at: None,
-        removed_at: None,
-        removed_reason: None,
-        hand_raised_at: None,
-        publish_granted: None,
+        ..arriving(
+            &room.id,
+            format!("g_{}", ids::new_id()),
+            ParticipantKind::Guest,
+            display_name,
+            client,
+            admitted.then_some("no lobby"),
+        )
     };
     app.store().insert_participant(&participant).await?;
     if admitted {
@@ -162,6 +150,42 @@ pub async fn join(
     }
     app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
     Ok(JoinResponse { session_id, status: Admission::Pending, token: None, livekit_url: None })
+}
+
+/// A participant row for someone arriving now: admitted already when `admitted_by` names who let them in,
+/// otherwise waiting in the lobby.
+fn arriving(
+    room_id: &str,
+    identity: String,
+    kind: ParticipantKind,
+    display_name: String,
+    client: &ClientInfo,
+    admitted_by: Option<&str>,
+) -> ParticipantRecord {
+    let now = crate::time::now_ms();
+    ParticipantRecord {
+        id: ids::new_id(),
+        room_id: room_id.to_owned(),
+        identity,
+        kind,
+        user_id: None,
+        display_name,
+        fingerprint: None,
+        session_hash: None,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
+        admission: if admitted_by.is_some() { Admission::Approved } else { Admission::Pending },
+        reason: None,
+        decided_at: admitted_by.map(|_| now),
+        decided_by: admitted_by.map(str::to_owned),
+        created_at: now,
+        joined_at: None,
+        left_at: None,
+        removed_at: None,
+        removed_reason: None,
+        hand_raised_at: None,
+        publish_granted: None,
+    }
 }
 
 /// Only wrong PINs count towards the limits (per IP, and per room and browser), so a lecture hall behind
@@ -218,30 +242,10 @@ pub async fn host_token(app: &App, auth: &AuthUser, room: &RoomRecord, client: &
         return Err(gone());
     }
     let identity = format!("h_{}", auth.user.id);
-    let now = crate::time::now_ms();
     app.store()
         .upsert_host_participant(&ParticipantRecord {
-            id: ids::new_id(),
-            room_id: room.id.clone(),
-            identity: identity.clone(),
-            kind: ParticipantKind::Host,
             user_id: Some(auth.user.id.clone()),
-            display_name: auth.user.name.clone(),
-            fingerprint: None,
-            session_hash: None,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
-            admission: Admission::Approved,
-            reason: None,
-            decided_at: Some(now),
-            decided_by: Some("host".into()),
-            created_at: now,
-            joined_at: None,
-            left_at: None,
-            removed_at: None,
-            removed_reason: None,
-            hand_raised_at: None,
-            publish_granted: None,
+            ..arriving(&room.id, identity.clone(), ParticipantKind::Host, auth.user.name.clone(), client, Some("host"))
         })
         .await?;
     let livekit_room = livekit::room_name(&room.id);
