@@ -72,6 +72,13 @@ pub async fn run(config: &Config) -> Vec<Check> {
     checks.push(webhook_check(config));
     checks.push(certificate_check(config));
     checks.push(disk_check(config));
+    // Speech to text matters where an assistant runs from this configuration; the LLM wherever one is set.
+    if config.agent.token.is_some() {
+        checks.push(stt_check(config).await);
+    }
+    if config.agent.llm_url.is_some() {
+        checks.push(llm_check(config).await);
+    }
     if let Some(store) = store {
         store.close().await;
     }
@@ -237,6 +244,56 @@ fn certificate_check(config: &Config) -> Check {
         Err(err) => {
             Check::fail("certificate", format!("{err:#}"), "check tls.cert_file/tls.key_file or the ACME cache")
         }
+    }
+}
+
+/// Asks an HTTP API whether it answers (and accepts the key): 2xx is fine, 401/403 a rejected key.
+async fn probe_http(url: String, auth: Option<String>) -> Result<u16, String> {
+    let mut request = reqwest::Client::new().get(&url).timeout(Duration::from_secs(10));
+    if let Some(auth) = auth {
+        request = request.header(reqwest::header::AUTHORIZATION, auth);
+    }
+    request.send().await.map(|r| r.status().as_u16()).map_err(|e| format!("{url}: {e}"))
+}
+
+async fn stt_check(config: &Config) -> Check {
+    let agent = &config.agent;
+    match agent.stt_provider {
+        crate::config::SttProvider::Whisper => {
+            let url = format!("{}/models", agent.stt_url.as_str().trim_end_matches('/'));
+            let auth = agent.stt_api_key.as_ref().map(|k| format!("Bearer {}", k.expose()));
+            match probe_http(url, auth).await {
+                Ok(401 | 403) => Check::fail("stt", format!("{} rejects the key", agent.stt_url), "check [agent] stt_api_key"),
+                Ok(status) if status < 500 => Check::ok("stt", format!("transcription server {} answers", agent.stt_url)),
+                Ok(status) => Check::fail("stt", format!("{} answers {status}", agent.stt_url), "check the transcription server's log"),
+                Err(err) => Check::fail("stt", err, "start the transcription server or fix [agent] stt_url"),
+            }
+        }
+        crate::config::SttProvider::Deepgram => {
+            let Some(key) = &agent.deepgram_api_key else {
+                return Check::fail("stt", "Deepgram is chosen but no API key is set", "set [agent] deepgram_api_key");
+            };
+            let base = agent.deepgram_url.as_str().replacen("wss://", "https://", 1).replacen("ws://", "http://", 1);
+            let url = format!("{}/v1/projects", base.trim_end_matches('/'));
+            match probe_http(url, Some(format!("Token {}", key.expose()))).await {
+                Ok(200) => Check::ok("stt", "Deepgram accepts the API key"),
+                Ok(401 | 403) => Check::fail("stt", "Deepgram rejects the API key", "check [agent] deepgram_api_key"),
+                Ok(status) => Check::warn("stt", format!("Deepgram answers {status}"), "check the Deepgram status page"),
+                Err(err) => Check::fail("stt", err, "check outbound HTTPS to Deepgram"),
+            }
+        }
+    }
+}
+
+async fn llm_check(config: &Config) -> Check {
+    let Some(base) = &config.agent.llm_url else { return Check::ok("llm", "no LLM: extractive summaries") };
+    let url = format!("{}/models", base.as_str().trim_end_matches('/'));
+    let auth = config.agent.llm_api_key.as_ref().map(|k| format!("Bearer {}", k.expose()));
+    match probe_http(url, auth).await {
+        Ok(status) if (200..300).contains(&status) => Check::ok("llm", format!("{base} answers (model {})", config.agent.llm_model)),
+        Ok(401 | 403) => Check::fail("llm", format!("{base} rejects the key"), "check [agent] llm_api_key"),
+        Ok(status) => Check::warn("llm", format!("{base} answers {status} to /models"), "summaries may still work; check the server"),
+        Err(err) => Check::fail("llm", err, "start the LLM server or unset [agent] llm_url to use extractive summaries"),
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ServeOptions {
     pub no_migrate: bool,
     /// Where the configuration came from, so SIGHUP can read it again. `None`: no reloading.
     pub reload_from: Option<crate::config::Sources>,
+    /// Run the AI assistant in this process too (`--with-agent`, see `crate::agent`).
+    pub with_agent: bool,
 }
 
 /// Opens the store for `config`: creates the data directory and applies (or checks) migrations.
@@ -41,6 +43,7 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<crate::tls::Tls>,
     reload_from: Option<crate::config::Sources>,
+    with_agent: bool,
 }
 
 impl Server {
@@ -54,7 +57,7 @@ impl Server {
         let listener = TcpListener::bind(listen).await.map_err(|e| crate::tls::listen_error(listen, &e))?;
         let app = App::new(config, store)?;
         announce(&app).await?;
-        Ok(Self { app, listener, tls, reload_from: options.reload_from.clone() })
+        Ok(Self { app, listener, tls, reload_from: options.reload_from.clone(), with_agent: options.with_agent })
     }
 
     /// Where plain HTTP is redirected to HTTPS, when TLS is on and the redirect is not off.
@@ -82,6 +85,10 @@ impl Server {
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let reloader = self.reload_from.map(|sources| tokio::spawn(reload_on_sighup(app.clone(), sources)));
+        let assistant = match (self.with_agent, self.listener.local_addr()) {
+            (true, Ok(addr)) => Some(crate::agent::spawn_in_process(app.clone(), addr)),
+            _ => None,
+        };
         let router = crate::http::router(app.clone());
         let stopping = app.clone();
         let graceful = async move {
@@ -100,6 +107,9 @@ impl Server {
         reconciler.abort();
         if let Some(reloader) = reloader {
             reloader.abort();
+        }
+        if let Some(assistant) = assistant {
+            assistant.abort();
         }
         app.store().close().await;
         tracing::info!("stopped");

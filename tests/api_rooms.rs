@@ -23,7 +23,21 @@ on_both_databases!(
     ending_a_lecture_closes_it_everywhere,
     reconciliation_repairs_lost_webhooks,
     decisions_survive_a_restart,
+    lobby_flooding_is_limited_per_ip,
 );
+
+async fn lobby_flooding_is_limited_per_ip(db: Db) {
+    let w = WithLiveKit::spawn(db, &[("rate_limits.joins_per_ip_per_minute", "3")]).await;
+    let ada = host(&w.t, "ada@uni.edu").await;
+    let room = create_room(&ada, json!({"name": "Flooded"})).await;
+    let id = room["id"].as_str().unwrap();
+    for i in 0..3 {
+        assert_eq!(join(&w.t.client(), id, "Bot", &format!("fp-bot-{i}-000000000000"), None).await.0, 201);
+    }
+    let (s, body) = join(&w.t.client(), id, "Bot", "fp-bot-9-000000000000", None).await;
+    assert_eq!((s, error_code(&body)), (429, "rate_limited"));
+    assert_eq!(ada.get(&format!("/api/rooms/{id}/lobby")).await.1["entries"].as_array().unwrap().len(), 3);
+}
 
 const FP: &str = "fp-0123456789abcdef";
 
@@ -292,7 +306,7 @@ async fn join_checks_run_in_order_with_clear_errors(db: Db) {
     assert_eq!((s, first["status"].as_str()), (201, Some("PENDING")));
     ada.post(&format!("/api/rooms/{id}/lobby/approve-all"), json!({})).await;
     let (s, body) = join(&g, id, "Ben", "fp-ben-0000000000000", Some("1234")).await;
-    assert_eq!((s, error_code(&body)), (403, "room_full"));
+    assert_eq!((s, error_code(&body)), (409, "room_full"));
 
     // A banned fingerprint is refused even with a brand-new session; the old session id is a second key.
     let banned_room = create_room(&ada, json!({"name": "Bans"})).await;

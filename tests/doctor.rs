@@ -46,3 +46,46 @@ fn a_broken_configuration_is_a_failed_check() {
     let json = serde_json::to_value(&check).unwrap();
     assert_eq!(json["verdict"], "fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assistant_providers_are_checked_when_configured() {
+    // A stand-in LLM API that only accepts one key: enough to see doctor send it and read the answer.
+    let app = axum::Router::new().route(
+        "/v1/models",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer good-key") {
+                (axum::http::StatusCode::OK, "{\"data\":[]}")
+            } else {
+                (axum::http::StatusCode::UNAUTHORIZED, "{}")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let llm = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+
+    let w = WithLiveKit::spawn(
+        Db::Sqlite,
+        &[
+            ("agent.llm_url", llm.as_str()),
+            ("agent.llm_api_key", "good-key"),
+            ("agent.token", "cfa_test"),
+            ("agent.stt_url", &format!("http://{closed}/v1")),
+        ],
+    )
+    .await;
+    let checks = doctor::run(&w.t.config).await;
+    let find = |n: &str| checks.iter().find(|c| c.name == n).unwrap().clone();
+    assert_eq!(find("llm").verdict, Verdict::Ok, "{:?}", find("llm"));
+    assert_eq!(find("stt").verdict, Verdict::Fail, "nothing listens at stt_url");
+    assert!(find("stt").hint.unwrap().contains("stt_url"));
+
+    let mut wrong = w.t.config.clone();
+    wrong.agent.llm_api_key = Some(confctl::secret::Secret::new("bad"));
+    let checks = doctor::run(&wrong).await;
+    let llm_check = checks.iter().find(|c| c.name == "llm").unwrap();
+    assert_eq!(llm_check.verdict, Verdict::Fail);
+    assert!(llm_check.message.contains("rejects the key"));
+    w.t.stop().await;
+}

@@ -43,12 +43,12 @@ fn repo_file(rel: &str) -> String {
 #[test]
 fn generated_files_match_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(confctl(dir.path()).args(["admin", "default-config"]));
+    let out = run(confctl(dir.path()).args(["admin", "default-config", "--packaged"]));
     assert!(out.status.success());
     assert_eq!(
         stdout(&out),
         repo_file("packaging/confctl.example.toml"),
-        "regenerate with: confctl admin default-config > packaging/confctl.example.toml"
+        "regenerate with: confctl admin default-config --packaged > packaging/confctl.example.toml"
     );
     let out = run(confctl(dir.path()).args(["admin", "config-reference"]));
     assert_eq!(

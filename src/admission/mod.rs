@@ -102,6 +102,12 @@ pub async fn join(
     client: &ClientInfo,
     previous_session: Option<&str>,
 ) -> Result<JoinResponse> {
+    ratelimit::check(
+        app.limiter(),
+        &format!("join:ip:{}", client.ip.as_deref().unwrap_or_default()),
+        app.live().rate_limits.joins_per_ip_per_minute,
+        Duration::from_secs(60),
+    )?;
     let display_name = validate_display_name(&request.display_name)?;
     validate_fingerprint(&request.session_fingerprint)?;
     let room = app.store().room_by_id(room_id).await?;
@@ -113,7 +119,7 @@ pub async fn join(
     }
     if let Some(max) = room.max_participants {
         if app.store().count_admitted(&room.id).await? >= max {
-            return Err(Error::forbidden("room_full", "this lecture is full"));
+            return Err(Error::conflict("room_full", "this lecture is full"));
         }
     }
     let previous_hash = previous_session.map(ids::secret_hash);

@@ -1,7 +1,128 @@
 //! The AI assistant (`confctl agent`, or in-process with `confctl serve --with-agent`): joins lectures as a
 //! hidden LiveKit participant, captions every speaker live and summarises the lecture when it ends. It talks
-//! only to confctl's agent API (`docs/agent-api.md`), never to the database or LiveKit's server API.
+//! only to confctl's agent API (`docs/agent-api.md`), never to the database or LiveKit's server API, so it can
+//! run on another machine (next to a GPU) with a URL and an agent token.
 
+pub mod api;
+pub mod audio;
+pub mod rtc;
+pub mod session;
 pub mod stt;
 pub mod summary;
 pub mod transcript;
+pub mod vad;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::{AgentConfig, Config};
+use crate::secret::Secret;
+
+/// Everything a worker shares between its rooms.
+pub struct Agent {
+    pub(crate) api: api::AgentApi,
+    pub(crate) stt: Arc<dyn stt::SpeechToText>,
+    pub(crate) summariser: summary::Summariser,
+    pub(crate) udp_addr: SocketAddr,
+    /// This worker's share of rooms: (K, N).
+    shard: (u32, u32),
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("stt", &self.stt.provider()).field("shard", &self.shard).finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// A worker for the confctl server behind `api`, configured by `[agent]`.
+    pub fn new(config: &AgentConfig, api: api::AgentApi) -> anyhow::Result<Self> {
+        Ok(Self {
+            api,
+            stt: stt::from_config(config)?,
+            summariser: summary::Summariser::from_config(config)?,
+            udp_addr: config.webrtc_udp_addr,
+            shard: config.shard().unwrap_or((1, 1)),
+        })
+    }
+
+    /// Uses another speech-to-text provider than the configured one.
+    #[must_use]
+    pub fn with_stt(mut self, stt: Arc<dyn stt::SpeechToText>) -> Self {
+        self.stt = stt;
+        self
+    }
+
+    /// Whether this worker takes the room (`shard = "K/N"`): by a stable hash of its id.
+    pub fn takes(&self, room_id: &str) -> bool {
+        let (k, n) = self.shard;
+        // FNV-1a: stable across processes and versions, unlike the standard library's hasher.
+        let hash =
+            room_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        hash % u64::from(n.max(1)) == u64::from(k.saturating_sub(1))
+    }
+}
+
+/// `confctl agent`: the worker against `[agent] server_url` with `[agent] token`, until `shutdown`.
+pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    crate::tls_provider();
+    let token = config.agent.token.clone().filter(|t| !t.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no agent token: create one with `confctl admin agent-token create --name NAME` on the confctl server \
+             and set [agent] token (or CONFCTL_AGENT__TOKEN_FILE)"
+        )
+    })?;
+    let api = api::AgentApi::new(&config.agent.server_url, token)?;
+    let agent = Agent::new(&config.agent, api)?;
+    tracing::info!(server = %config.agent.server_url, stt = agent.stt.provider(), "the AI assistant is running");
+    crate::systemd::notify_ready(&format!("captioning lectures of {}", config.agent.server_url));
+    worker::run(Arc::new(agent), shutdown).await;
+    Ok(())
+}
+
+/// Name of the agent token `serve --with-agent` makes for itself at every start (revoking the last one).
+const IN_PROCESS_TOKEN: &str = "serve --with-agent";
+
+/// Starts [`run_in_process`] for the server listening at `addr`; failures are logged.
+pub fn spawn_in_process(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(err) = run_in_process(app, addr).await {
+            tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped");
+        }
+    })
+}
+
+/// `confctl serve --with-agent`: the same worker inside the server, talking to it over loopback (HTTPS with the
+/// server's own name when TLS is on) with an agent token made for this process.
+pub async fn run_in_process(app: App, addr: SocketAddr) -> anyhow::Result<()> {
+    let actor = crate::app::Actor::system();
+    for old in crate::accounts::agent_tokens::list(&app).await? {
+        if old.name == IN_PROCESS_TOKEN && old.revoked_at.is_none() {
+            crate::accounts::agent_tokens::revoke(&app, &actor, &old.id).await?;
+        }
+    }
+    let (_, token) = crate::accounts::agent_tokens::create(&app, &actor, IN_PROCESS_TOKEN).await?;
+    let config = app.config();
+    let loopback = SocketAddr::new(
+        if addr.ip().is_unspecified() {
+            if addr.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() }
+        } else {
+            addr.ip()
+        },
+        addr.port(),
+    );
+    let api = match (config.tls.enabled(), config.domains.first()) {
+        (true, Some(domain)) => {
+            let url: url::Url = format!("https://{domain}:{}", addr.port()).parse()?;
+            api::AgentApi::with_resolve(&url, Secret::new(token), domain, loopback)?
+        }
+        _ => api::AgentApi::new(&format!("http://{loopback}").parse()?, Secret::new(token))?,
+    };
+    let agent = Agent::new(&config.agent, api)?;
+    tracing::info!(stt = agent.stt.provider(), "the AI assistant runs inside this server (--with-agent)");
+    let stopping = app.clone();
+    worker::run(Arc::new(agent), async move { stopping.shutting_down().await }).await;
+    Ok(())
+}

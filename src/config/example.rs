@@ -2,8 +2,10 @@
 
 use super::keys::{KEYS, Kind, SECTIONS};
 
-/// The fully commented example configuration printed by `confctl admin default-config`.
-pub fn example_toml() -> String {
+/// The fully commented example configuration printed by `confctl admin default-config`. `packaged`: the
+/// variant the Debian package installs as /etc/confctl/confctl.toml, where `data_dir` is set to the state
+/// directory systemd manages, so the service and `sudo confctl admin …` use the same installation.
+pub fn example_toml(packaged: bool) -> String {
     let mut out = String::from(
         "# confctl configuration file (/etc/confctl/confctl.toml).\n\
          #\n\
@@ -32,6 +34,9 @@ pub fn example_toml() -> String {
             out.push_str(&env);
             out.push('\n');
             match key.default {
+                Some(_) if packaged && key.path == "data_dir" => {
+                    out.push_str("data_dir = \"/var/lib/confctl\"   # set by the Debian package\n");
+                }
                 Some(default) => out.push_str(&format!("#{} = {default}\n", key.name())),
                 None => out.push_str(&format!("#{} =   # unset; allowed: {}\n", key.name(), key.allowed)),
             }

@@ -192,6 +192,14 @@ pub const KEYS: &[Key] = &[
         "Registrations per client IP per hour.",
     ),
     key(
+        "rate_limits.joins_per_ip_per_minute",
+        Integer,
+        Some("600"),
+        "a number from 1 to 100000",
+        "Guest join attempts per client IP per minute: stops one machine from flooding a lobby, while a\n\
+         lecture hall of students behind one NAT address still gets in.",
+    ),
+    key(
         "rate_limits.pin_failures_per_ip_per_minute",
         Integer,
         Some("5"),

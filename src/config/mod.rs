@@ -58,7 +58,7 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Every setting after layering, by dotted key: lets a reload tell which keys changed.
     #[serde(skip)]
-    pub layered: Table,
+    pub layered: Layered,
     pub tls: TlsConfig,
 }
 
@@ -78,6 +78,7 @@ pub struct RateLimitConfig {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
     pub register_per_ip_per_hour: u32,
+    pub joins_per_ip_per_minute: u32,
     pub pin_failures_per_ip_per_minute: u32,
     pub pin_failures_per_guest_per_minute: u32,
     pub invite_lookups_per_ip_per_minute: u32,
@@ -194,6 +195,16 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     crate::time::parse_duration(&text)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a duration")))
+}
+
+/// The layered settings as raw values. Its `Debug` shows nothing: the raw values include secrets.
+#[derive(Clone, Default)]
+pub struct Layered(Table);
+
+impl std::fmt::Debug for Layered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Layered(..)")
+    }
 }
 
 /// Where a setting came from, for error messages that tell the operator what to fix.
@@ -350,7 +361,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
     })?;
     config.validate(&origin)?;
-    config.layered = table;
+    config.layered = Layered(table);
     Ok(config)
 }
 
@@ -393,6 +404,7 @@ impl Config {
             ("rate_limits.login_per_ip_per_minute", self.rate_limits.login_per_ip_per_minute),
             ("rate_limits.login_per_account_per_minute", self.rate_limits.login_per_account_per_minute),
             ("rate_limits.register_per_ip_per_hour", self.rate_limits.register_per_ip_per_hour),
+            ("rate_limits.joins_per_ip_per_minute", self.rate_limits.joins_per_ip_per_minute),
             ("rate_limits.pin_failures_per_ip_per_minute", self.rate_limits.pin_failures_per_ip_per_minute),
             ("rate_limits.pin_failures_per_guest_per_minute", self.rate_limits.pin_failures_per_guest_per_minute),
             ("rate_limits.invite_lookups_per_ip_per_minute", self.rate_limits.invite_lookups_per_ip_per_minute),
@@ -549,7 +561,7 @@ impl Config {
     /// Keys whose values differ between two configurations.
     pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
         KEYS.iter()
-            .filter(|k| get_path(&self.layered, k.path) != get_path(&other.layered, k.path))
+            .filter(|k| get_path(&self.layered.0, k.path) != get_path(&other.layered.0, k.path))
             .map(|k| k.path)
             .collect()
     }

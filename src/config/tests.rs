@@ -123,7 +123,7 @@ fn empty_env_value_unsets_optional_key() {
 
 #[test]
 fn example_config_parses_to_the_defaults_and_uncommented_too() {
-    let text = example::example_toml();
+    let text = example::example_toml(false);
     let f = file_with(&text);
     let c = load(&Sources { file: Some(f.path().to_owned()), ..Sources::default() }).unwrap();
     assert_eq!(c.listen, Config::defaults().unwrap().listen);
@@ -136,6 +136,13 @@ fn example_config_parses_to_the_defaults_and_uncommented_too() {
         .join("\n");
     let f = file_with(&uncommented);
     load(&Sources { file: Some(f.path().to_owned()), ..Sources::default() }).unwrap();
+}
+
+#[test]
+fn packaged_example_points_at_the_state_directory() {
+    let f = file_with(&example::example_toml(true));
+    let c = load(&Sources { file: Some(f.path().to_owned()), ..Sources::default() }).unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/confctl"));
 }
 
 #[test]

@@ -203,7 +203,8 @@ impl Storage {
 
     /// Writes, reads back and deletes a small object (for `confctl doctor` and start-up checks).
     pub async fn probe(&self) -> Result<()> {
-        let key = format!("confctl-probe/{}", crate::ids::new_id());
+        // At the top level, so the local backend leaves no directory behind (owned by whoever ran doctor).
+        let key = format!("confctl-probe-{}", crate::ids::new_id());
         let path = ObjectPath::from(key.as_str());
         self.store.put(&path, bytes::Bytes::from_static(b"probe").into()).await.map_err(unavailable)?;
         let back = self.store.get(&path).await.map_err(unavailable)?.bytes().await.map_err(unavailable)?;

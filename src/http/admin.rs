@@ -1,14 +1,14 @@
 //! `/api/admin/*` for administrators: accounts (list, create, role, disable, password reset, sign-out
 //! everywhere) and the audit log with filters. Thin over `accounts` and `audit`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Admin, Client, Json};
+use super::extract::{Admin, Client, Json, Path, Query};
 use crate::accounts::{self, AuthUser, Role};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};

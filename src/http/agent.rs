@@ -1,6 +1,6 @@
 //! `/api/agent/*`: the AI assistant's API (see docs/agent-api.md), authenticated with agent tokens.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::Json;
+use super::extract::{Json, Path};
 use crate::accounts::agent_tokens;
 use crate::admission::hub::AgentEvent;
 use crate::app::App;

@@ -1,13 +1,13 @@
 //! `/api/rooms/{roomId}/chat`: post and read the room's chat (members only), remove a message (hosts).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Client, Json};
+use super::extract::{Client, Json, Path, Query};
 use super::rooms::{HostedRoom, RoomMember};
 use crate::app::App;
 use crate::chat;

@@ -51,6 +51,36 @@ fn json_rejection(rejection: JsonRejection) -> Error {
     }
 }
 
+/// A query string whose decoding failures are JSON errors like every other.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| ApiError(Error::invalid("invalid_query", e.body_text())))
+    }
+}
+
+/// Path parameters whose decoding failures are JSON errors like every other.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| ApiError(Error::invalid("invalid_path", e.body_text())))
+    }
+}
+
 /// The resolved client address, put into request extensions by the client-address middleware.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);

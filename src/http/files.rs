@@ -2,7 +2,7 @@
 //! and removal.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::SESSION_HEADER;
 use super::error::ApiResult;
-use super::extract::{Client, Json, SignedIn};
+use super::extract::{Client, Json, Path, Query, SignedIn};
 use super::rooms::{HostedRoom, RoomMember};
 use crate::app::App;
 use crate::files::{self, Download, UploadRequest};

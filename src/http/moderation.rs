@@ -1,14 +1,14 @@
 //! `/api/rooms/{roomId}/…` in-room control: kick, ban, bans, mute all, lock, hands, speaking rights, and the
 //! room's audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Client, Json};
+use super::extract::{Client, Json, Path, Query};
 use super::rooms::{HostedRoom, RoomMember};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};

@@ -1,7 +1,7 @@
 //! `/api/rooms/*` for hosts and admins: create, list, read, change, delete, invite codes, end, host token;
 //! plus the public invite-code lookup.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Client, Json, SignedIn};
+use super::extract::{Client, Json, Path, Query, SignedIn};
 use crate::accounts::AuthUser;
 use crate::admission;
 use crate::app::App;

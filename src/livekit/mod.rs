@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use livekit_api::access_token::{AccessToken, TokenVerifier, VideoGrants};
-use livekit_api::services::room::{RoomClient, SendDataOptions, UpdateParticipantOptions};
+use livekit_api::services::room::{RemoveParticipantOptions, RoomClient, SendDataOptions, UpdateParticipantOptions};
 use livekit_api::services::{ServerError, ServiceError};
 use livekit_api::webhooks::WebhookReceiver;
 use livekit_protocol as proto;
@@ -202,12 +202,19 @@ impl LiveKit {
 
     /// Who is connected to a room right now.
     pub async fn list_participants(&self, livekit_room: &str) -> Result<Vec<proto::ParticipantInfo>> {
-        self.rooms.list_participants(livekit_room).await.map_err(|e| unavailable("ListParticipants", e))
+        match self.rooms.list_participants(livekit_room).await {
+            Ok(list) => Ok(list),
+            Err(err) if is_not_found(&err) => Ok(Vec::new()),
+            Err(err) => Err(unavailable("ListParticipants", err)),
+        }
     }
 
-    /// Disconnects a participant. `Ok(false)` when LiveKit does not know them (already gone).
+    /// Disconnects a participant and revokes every token issued to them until now, so neither a saved
+    /// token nor LiveKit's own token refresh lets them back in. `Ok(false)` when LiveKit does not know them
+    /// (already gone).
     pub async fn remove_participant(&self, livekit_room: &str, identity: &str) -> Result<bool> {
-        match self.rooms.remove_participant(livekit_room, identity).await {
+        let options = RemoveParticipantOptions { revoke_token_ts: crate::time::now_ms() };
+        match self.rooms.remove_participant_with_options(livekit_room, identity, options).await {
             Ok(()) => Ok(true),
             Err(err) if is_not_found(&err) => Ok(false),
             Err(err) => Err(unavailable("RemoveParticipant", err)),

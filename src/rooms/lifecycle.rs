@@ -91,6 +91,9 @@ pub async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()>
         Err(crate::Error::NotFound { .. }) => return Ok(()),
         Err(err) => return Err(err),
     };
+    if let WebhookChange::ParticipantJoined { identity, .. } = change {
+        remove_if_removed(app, room_id, identity).await;
+    }
     match app.store().apply_webhook(&event_id, &event.event, change).await? {
         None => tracing::debug!(event_id, "duplicate webhook ignored"),
         Some(WebhookOutcome::RoomStarted(true)) => announce_active(app, room_id).await,
@@ -111,6 +114,22 @@ pub async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()>
         Some(_) => {}
     }
     Ok(())
+}
+
+/// A kicked or banned participant who reached the room anyway (a token issued just before the removal) is
+/// removed again on arrival.
+async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
+    let removed = match app.store().participant_by_identity(room_id, identity).await {
+        Ok(Some(p)) => p.removed_at.is_some(),
+        Ok(None) => false,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot check an arriving participant");
+            false
+        }
+    };
+    if removed && app.livekit().remove_participant(&livekit::room_name(room_id), identity).await.is_ok() {
+        audit(app, &Actor::system(), "moderation.removed_again", Some(("participant", identity)), Some(room_id), serde_json::json!({})).await;
+    }
 }
 
 /// One reconciliation pass; returns (activated, ended, closed at LiveKit).

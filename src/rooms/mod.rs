@@ -382,6 +382,10 @@ pub async fn delete(app: &App, room: RoomRecord, actor: &Actor) -> Result<()> {
     if room.status != RoomStatus::Ended {
         lifecycle::end(app, &room, actor).await?;
     }
+    // Objects first: if storage fails, the room (and the way to retry) is still there.
+    for key in app.store().room_object_keys(&room.id).await? {
+        app.storage().delete(&key).await?;
+    }
     app.store().delete_room(&room.id).await?;
     audit(app, actor, "room.delete", Some(("room", &room.id)), None, serde_json::json!({ "name": room.name })).await;
     Ok(())

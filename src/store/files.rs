@@ -127,6 +127,20 @@ impl Store {
             == 1)
     }
 
+    /// Storage keys of every file of a room that is still in storage.
+    pub async fn room_object_keys(&self, room_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT object_key AS k FROM shared_files WHERE room_id = $1 AND deleted_at IS NULL \
+             UNION ALL SELECT transcript_key AS k FROM lecture_artifacts WHERE room_id = $1 AND transcript_key IS NOT NULL \
+             UNION ALL SELECT vtt_key AS k FROM lecture_artifacts WHERE room_id = $1 AND vtt_key IS NOT NULL",
+        )
+        .bind(room_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("file"))?;
+        rows.iter().map(|r| r.try_get("k")).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+    }
+
     pub async fn mark_file_deleted(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1")
             .bind(id)

@@ -103,9 +103,10 @@ impl Store {
     pub async fn user_by_id(&self, id: &str) -> Result<UserRecord> {
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_one(self.pool())
+            .fetch_optional(self.pool())
             .await
-            .map_err(map_err("user"))?;
+            .map_err(map_err("user"))?
+            .ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
         from_row(&row).map_err(map_err("user"))
     }
 

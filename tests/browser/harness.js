@@ -126,6 +126,8 @@ export class Harness {
     const context = await this.browser.newContext({ viewport, locale, baseURL: this.base, permissions: ["camera", "microphone"] });
     this.contexts.push(context);
     const page = await context.newPage();
+    // Fail a step quickly rather than wait out the runner's budget.
+    page.setDefaultTimeout(15000);
     page.on("pageerror", (err) => this.problems.push(`${label}: page error: ${err.message}`));
     page.on("console", (msg) => {
       const text = msg.text();

@@ -15,7 +15,7 @@ function show(id) {
   for (const view of views) $(view).hidden = view !== id;
 }
 
-/** A final (or retryable) message instead of the form. */
+/** A final (or retryable) message instead of the form. Returns true (it took over the page). */
 function problem(titleKey, text, retry) {
   closeStream();
   $("problem-title").textContent = t(titleKey);
@@ -25,7 +25,9 @@ function problem(titleKey, text, retry) {
   button.onclick = retry || null;
   show("join-problem");
   document.title = `${t(titleKey)} · confctl`;
-  $("problem-title").focus?.();
+  $("problem-title").setAttribute("tabindex", "-1");
+  $("problem-title").focus();
+  return true;
 }
 
 /** The message for an error code that ends a guest's visit. */

@@ -9,6 +9,8 @@ export class Files {
   constructor(options) {
     this.options = options;
     this.files = new Map();
+    this.live = false;
+    this.pollTimer = null;
     this.list = $("files-list");
     this.state = $("files-state");
     this.input = $("upload-input");
@@ -18,20 +20,36 @@ export class Files {
     onData("files", (file) => this.add(file));
   }
 
+  /** New files arrive on the data topic while media is connected; without it the list is re-read. */
+  setLive(live) {
+    this.live = live;
+    clearTimeout(this.pollTimer);
+    if (!live && !this.options.readOnly) this.pollTimer = setTimeout(() => this.refresh(), 10000);
+  }
+
   async start() {
     setState(this.state, "loading");
+    await this.refresh(true);
+  }
+
+  async refresh(first = false) {
+    clearTimeout(this.pollTimer);
     try {
       const body = await api("GET", `/api/rooms/${this.options.roomId}/files`, undefined, { headers: this.options.headers() });
-      this.list.replaceChildren();
-      this.files.clear();
-      for (const file of body.files) this.add(file);
+      for (const file of [...body.files].reverse()) if (!this.files.has(file.id)) this.add(file);
       setState(this.state, "", this.files.size ? "" : t("files.empty"));
     } catch (err) {
       if (this.options.onProblem?.(err)) return;
       const missing = isMissingApi(err);
-      setState(this.state, "error", missing ? t("error.feature_missing", { feature: t("files.heading") }) : errorText(err), missing ? undefined : () => this.start());
-      if (missing && $("upload-form")) $("upload-form").hidden = true;
+      if (first || missing) {
+        setState(this.state, "error", missing ? t("error.feature_missing", { feature: t("files.heading") }) : errorText(err), missing ? undefined : () => this.start());
+      }
+      if (missing) {
+        if ($("upload-form")) $("upload-form").hidden = true;
+        return;
+      }
     }
+    this.setLive(this.live);
   }
 
   add(file) {

@@ -173,8 +173,9 @@ export class HostControls {
 
   // ----- people -----
 
+  /** Refreshes who is in the media session; `once` refreshes now without touching the periodic poll. */
   async pollRoster(once) {
-    clearTimeout(this.rosterTimer);
+    if (!once) clearTimeout(this.rosterTimer);
     try {
       const body = await api("GET", `/api/rooms/${this.roomId}/participants`);
       this.roster = body.participants;

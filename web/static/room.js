@@ -23,6 +23,8 @@ let retryTimer = null;
 let retryDelay = 10;
 let leaving = false;
 let ended = false;
+// Set once the visit is over (ended, removed, banned, left): nothing may reconnect or save state after it.
+let stopped = false;
 let canPublish = false;
 let handRaised = false;
 
@@ -57,8 +59,11 @@ function linkButton(href, key, primary = false) {
 }
 
 function stopEverything() {
+  stopped = true;
   clearTimeout(retryTimer);
-  chat.setLive(true); // stops polling
+  // "Live" stops the fallback polling.
+  chat.setLive(true);
+  files.setLive(true);
   host?.stop();
   if (room) {
     leaving = true;
@@ -151,6 +156,8 @@ function setSide(open) {
   if (open) $("side-badge").hidden = true;
 }
 setSide(!narrow.matches);
+// Crossing the breakpoint (rotating a tablet, resizing a window) resets the panel to that width's default.
+narrow.addEventListener("change", (event) => setSide(!event.matches));
 $("btn-side").addEventListener("click", () => setSide($("side").classList.contains("closed")));
 $("close-side").addEventListener("click", () => {
   setSide(false);
@@ -219,7 +226,9 @@ async function grant() {
 }
 
 function mediaFailed(text) {
+  if (stopped) return;
   chat.setLive(false);
+  files.setLive(false);
   setConnState("bad", t("room.media_offline"));
   $("media-banner-text").textContent = text;
   $("media-banner").hidden = false;
@@ -244,7 +253,7 @@ async function loadClient() {
 }
 
 async function connectMedia() {
-  if (connecting || ended || leaving) return;
+  if (connecting || stopped) return;
   connecting = true;
   clearTimeout(retryTimer);
   setConnState("", t("room.connecting"));
@@ -259,6 +268,7 @@ async function connectMedia() {
       if (handleProblem(err)) return;
       return mediaFailed(errorText(err));
     }
+    if (stopped) return;
     if (!isHost && session) saveSession(roomId, { ...session, token: access.token, livekitUrl: access.livekitUrl });
     try {
       await loadClient();
@@ -270,15 +280,20 @@ async function connectMedia() {
       await room.disconnect();
       stage.detach();
     }
-    room = new lk.Room({ adaptiveStream: true, dynacast: true, disconnectOnPageLeave: true });
-    wireRoom(room);
+    const attempt = new lk.Room({ adaptiveStream: true, dynacast: true, disconnectOnPageLeave: true });
+    room = attempt;
+    wireRoom(attempt);
     try {
-      await room.connect(access.livekitUrl, access.token, { autoSubscribe: true, maxRetries: 0, websocketTimeout: 10000, peerConnectionTimeout: 15000 });
+      await attempt.connect(access.livekitUrl, access.token, { autoSubscribe: true, maxRetries: 0, websocketTimeout: 10000, peerConnectionTimeout: 15000 });
     } catch (err) {
       console.warn("media connection failed", err);
-      room.removeAllListeners();
-      room = null;
+      attempt.removeAllListeners();
+      if (room === attempt) room = null;
       return mediaFailed(t("room.media_unreachable.text"));
+    }
+    if (stopped) {
+      attempt.disconnect();
+      return;
     }
     connected();
   } finally {
@@ -292,6 +307,7 @@ function connected() {
   $("media-banner").hidden = true;
   setConnState("live", t("room.live"));
   chat.setLive(true);
+  files.setLive(true);
   stage.attach(room);
   canPublish = !!room.localParticipant.permissions?.canPublish;
   setButtons(true);
@@ -366,7 +382,8 @@ function wireRoom(r) {
     renderPeople();
   });
   r.on(RoomEvent.Disconnected, (reason) => {
-    if (r !== room) return;
+    // A failed first connection is reported by connect() itself.
+    if (r !== room || connecting) return;
     stage.detach();
     setButtons(false);
     if (leaving) return;

@@ -18,7 +18,11 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Print a fully commented example configuration file.
-    DefaultConfig,
+    DefaultConfig {
+        /// The variant the Debian package installs (data_dir set to /var/lib/confctl).
+        #[arg(long)]
+        packaged: bool,
+    },
     /// Print the configuration reference (docs/configuration.md) in Markdown.
     ConfigReference,
     /// Show the one-time code needed to register the first account of a public instance.
@@ -138,8 +142,8 @@ enum UserCommand {
 
 pub async fn run(global: &Global, args: Args) -> CmdResult {
     match args.command {
-        AdminCommand::DefaultConfig => {
-            print!("{}", confctl::config::example::example_toml());
+        AdminCommand::DefaultConfig { packaged } => {
+            print!("{}", confctl::config::example::example_toml(packaged));
             Ok(())
         }
         AdminCommand::ConfigReference => {

@@ -26,6 +26,9 @@ pub struct Args {
     /// Do not apply database migrations at start; refuse to start if any are pending.
     #[arg(long)]
     no_migrate: bool,
+    /// Also run the AI assistant (captions and summaries) in this process, for single-VM installs.
+    #[arg(long)]
+    with_agent: bool,
     /// Turn on HTTPS with certificates from ACME, using this contact address [config: tls.acme_email].
     #[arg(long, value_name = "EMAIL", help_heading = "HTTPS")]
     acme_email: Option<String>,
@@ -83,8 +86,11 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
     let sources = global.sources(extra);
     let config = confctl::config::load(&sources).map_err(super::Failure::from)?;
     init_logging(&config);
-    let server =
-        Server::bind(config, &ServeOptions { no_migrate: args.no_migrate, reload_from: Some(sources) }).await?;
+    let server = Server::bind(
+        config,
+        &ServeOptions { no_migrate: args.no_migrate, reload_from: Some(sources), with_agent: args.with_agent },
+    )
+    .await?;
     let addr = server.local_addr().map_err(anyhow::Error::from)?;
     let scheme = if server.app().config().tls.enabled() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %server.app().config().data_dir.display(), database = server.app().store().dialect().name(), "confctl is listening on {scheme}://{addr}");

@@ -85,7 +85,9 @@ impl DeepgramStt {
         if let Some(key) = &self.api_key {
             request.headers_mut().insert(
                 "authorization",
-                format!("Token {}", key.expose()).parse().map_err(|_| anyhow::anyhow!("the Deepgram API key is not valid header text"))?,
+                format!("Token {}", key.expose())
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("the Deepgram API key is not valid header text"))?,
             );
         }
         let connecting = tokio_tungstenite::connect_async(request);
@@ -393,7 +395,10 @@ impl DeepgramStt {
         match results.kind.as_str() {
             "Results" => {}
             "Error" => {
-                tracing::warn!(description = results.description.as_deref().unwrap_or(""), "Deepgram reported an error");
+                tracing::warn!(
+                    description = results.description.as_deref().unwrap_or(""),
+                    "Deepgram reported an error"
+                );
                 return Ok(());
             }
             _ => return Ok(()),

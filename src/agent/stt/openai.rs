@@ -85,7 +85,8 @@ impl OpenAiStt {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose());
         }
-        let response = request.send().await.map_err(|e| Failure::Transient(anyhow::anyhow!("{}: {e}", self.endpoint)))?;
+        let response =
+            request.send().await.map_err(|e| Failure::Transient(anyhow::anyhow!("{}: {e}", self.endpoint)))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| Failure::Transient(e.into()))?;
         if !status.is_success() {
@@ -102,7 +103,11 @@ impl OpenAiStt {
             text: String,
         }
         let answer: Answer = serde_json::from_str(&body).map_err(|e| {
-            Failure::Transient(anyhow::anyhow!("{} answered with unexpected JSON ({e}): {}", self.endpoint, excerpt(&body)))
+            Failure::Transient(anyhow::anyhow!(
+                "{} answered with unexpected JSON ({e}): {}",
+                self.endpoint,
+                excerpt(&body)
+            ))
         })?;
         Ok(answer.text.trim().to_owned())
     }
@@ -152,15 +157,19 @@ impl SpeechToText for OpenAiStt {
 }
 
 impl OpenAiStt {
-    async fn send_utterances(&self, queue: &Queue, language: &str, out: mpsc::Sender<Transcribed>) -> anyhow::Result<()> {
+    async fn send_utterances(
+        &self,
+        queue: &Queue,
+        language: &str,
+        out: mpsc::Sender<Transcribed>,
+    ) -> anyhow::Result<()> {
         let mut prompt = String::new();
         while let Some((samples, start_ms)) = queue.pop().await {
             let end_ms = start_ms + duration_ms(samples.len());
             match self.transcribe_utterance(&samples, language, &prompt).await {
                 Ok(text) if !text.is_empty() => {
                     prompt = tail_chars(&format!("{prompt} {text}"), PROMPT_CHARS);
-                    let segment =
-                        Transcribed { segment_id: new_segment_id(), text, is_final: true, start_ms, end_ms };
+                    let segment = Transcribed { segment_id: new_segment_id(), text, is_final: true, start_ms, end_ms };
                     out.send(segment).await.map_err(|_| anyhow::anyhow!("the caption sink is gone"))?;
                 }
                 Ok(_) => {}
@@ -171,10 +180,13 @@ impl OpenAiStt {
     }
 }
 
+/// Utterances (samples, start) waiting for the server, and whether more may come.
+type Waiting = (VecDeque<(Vec<i16>, i64)>, bool);
+
 /// Utterances waiting for the server.
 #[derive(Default)]
 struct Queue {
-    items: Mutex<(VecDeque<(Vec<i16>, i64)>, bool)>,
+    items: Mutex<Waiting>,
     ready: Notify,
 }
 
@@ -238,7 +250,11 @@ pub fn wav_bytes(samples: &[i16], sample_rate: u32) -> Vec<u8> {
 /// The first 300 characters of a response body, for error messages.
 pub(crate) fn excerpt(body: &str) -> String {
     let one_line = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 300 { format!("{}…", one_line.chars().take(300).collect::<String>()) } else { one_line }
+    if one_line.chars().count() > 300 {
+        format!("{}…", one_line.chars().take(300).collect::<String>())
+    } else {
+        one_line
+    }
 }
 
 fn tail_chars(text: &str, n: usize) -> String {

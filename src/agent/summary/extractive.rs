@@ -327,7 +327,8 @@ fn questions_and_answers(sentences: &[Sentence], lang: Lang, weights: &TermWeigh
             .map(|a| a.text.as_str())
             .collect();
         let score = weights.sentence_score(s) + if answer.is_empty() { 0.0 } else { 1.0 };
-        found.push((score, QuestionAnswer { question: s.text.clone(), answer: answer.join(" "), start_ms: s.start_ms }));
+        found
+            .push((score, QuestionAnswer { question: s.text.clone(), answer: answer.join(" "), start_ms: s.start_ms }));
     }
     keep_best(found, MAX_QA, |q| q.start_ms)
 }
@@ -361,63 +362,73 @@ fn keep_best<T>(mut items: Vec<(f64, T)>, n: usize, at: impl Fn(&T) -> i64) -> V
     kept
 }
 
-const QUESTION_WORDS_EN: &[&str] =
-    &["what", "why", "how", "when", "where", "who", "whom", "whose", "which", "isn't", "aren't", "doesn't"];
-const QUESTION_WORDS_RU: &[&str] =
-    &["что", "почему", "зачем", "как", "когда", "где", "куда", "откуда", "кто", "какой", "какая", "какое", "какие", "сколько", "чем"];
+#[rustfmt::skip]
+const QUESTION_WORDS_EN: &[&str] = &[
+    "what", "why", "how", "when", "where", "who", "whom", "whose", "which", "isn't", "aren't", "doesn't",
+];
+#[rustfmt::skip]
+const QUESTION_WORDS_RU: &[&str] = &[
+    "что", "почему", "зачем", "как", "когда", "где", "куда", "откуда", "кто", "какой", "какая", "какое", "какие",
+    "сколько", "чем",
+];
 
 /// Matched against ` words joined by single spaces `, so each cue is padded with spaces where it must
 /// match whole words.
+#[rustfmt::skip]
 const ACTION_CUES_EN: &[&str] = &[
     " homework ", " assignment", " exercise", " due ", " deadline", " submit", " hand in ", " read chapter",
     " read the ", " prepare ", " don't forget", " do not forget", " remember to ", " make sure ", " next week",
     " next time", " next lecture", " by monday", " by friday", " until ", " you should ", " you need to ",
     " you must ", " please ", " exam ", " quiz ", " project ", " problem set", " practice ", " review ",
 ];
+#[rustfmt::skip]
 const ACTION_CUES_RU: &[&str] = &[
-    " домашн", " задани", " задач", " упражнени", " сдать", " сдайте", " сдаёте", " срок", " дедлайн", " прочитайте",
-    " прочитать", " прочтите", " подготовьте", " подготовиться", " не забудьте", " к следующ", " на следующ",
-    " до понедельника", " до пятницы", " нужно ", " необходимо", " должны ", " пожалуйста", " экзамен",
-    " контрольн", " зачёт", " зачет", " проект", " повторите", " решите", " выполните",
+    " домашн", " задани", " задач", " упражнени", " сдать", " сдайте", " сдаёте", " срок", " дедлайн",
+    " прочитайте", " прочитать", " прочтите", " подготовьте", " подготовиться", " не забудьте", " к следующ",
+    " на следующ", " до понедельника", " до пятницы", " нужно ", " необходимо", " должны ", " пожалуйста",
+    " экзамен", " контрольн", " зачёт", " зачет", " проект", " повторите", " решите", " выполните",
 ];
 
 /// Russian endings stripped by the stemmer, longest first.
+#[rustfmt::skip]
 const RU_ENDINGS: &[&str] = &[
-    "ями", "ами", "ого", "его", "ому", "ему", "ыми", "ими", "ать", "ять", "ить", "ах", "ях", "ой", "ей", "ую",
-    "юю", "ая", "яя", "ое", "ее", "ые", "ие", "ый", "ий", "ом", "ем", "ам", "ям", "ов", "ев", "ью", "а", "я",
-    "о", "е", "ы", "и", "у", "ю", "ь",
+    "ями", "ами", "ого", "его", "ому", "ему", "ыми", "ими", "ать", "ять", "ить", "ах", "ях", "ой", "ей", "ую", "юю",
+    "ая", "яя", "ое", "ее", "ые", "ие", "ый", "ий", "ом", "ем", "ам", "ям", "ов", "ев", "ью", "а", "я", "о", "е",
+    "ы", "и", "у", "ю", "ь",
 ];
 
 /// Sorted (binary search).
+#[rustfmt::skip]
 const STOPWORDS_EN: &[&str] = &[
-    "about", "above", "after", "again", "against", "all", "also", "and", "any", "are", "aren't", "because",
-    "been", "before", "being", "below", "between", "both", "but", "can", "can't", "cannot", "could", "couldn't",
-    "did", "didn't", "does", "doesn't", "doing", "don't", "down", "during", "each", "even", "every", "few",
-    "for", "from", "further", "get", "gets", "going", "gonna", "good", "got", "had", "hadn't", "has", "hasn't",
-    "have", "haven't", "having", "he'd", "he'll", "he's", "her", "here", "here's", "hers", "herself", "him",
-    "himself", "his", "how", "how's", "i'd", "i'll", "i'm", "i've", "into", "isn't", "it's", "its", "itself",
-    "just", "know", "let's", "like", "look", "lot", "make", "many", "may", "might", "more", "most", "much",
-    "must", "mustn't", "myself", "need", "nor", "not", "now", "off", "okay", "once", "one", "only", "other",
-    "ought", "our", "ours", "ourselves", "out", "over", "own", "really", "right", "same", "say", "see", "shall",
-    "shan't", "she", "she'd", "she'll", "she's", "should", "shouldn't", "some", "something", "such", "than",
-    "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "there's", "these",
-    "they", "they'd", "they'll", "they're", "they've", "thing", "things", "think", "this", "those", "through",
-    "too", "two", "under", "until", "very", "want", "was", "wasn't", "way", "we'd", "we'll", "we're", "we've",
-    "well", "were", "weren't", "what", "what's", "when", "when's", "where", "where's", "which", "while", "who",
-    "who's", "whom", "why", "why's", "will", "with", "won't", "would", "wouldn't", "yeah", "yes", "you",
-    "you'd", "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves",
+    "about", "above", "after", "again", "against", "all", "also", "and", "any", "are", "aren't", "because", "been",
+    "before", "being", "below", "between", "both", "but", "can", "can't", "cannot", "could", "couldn't", "did",
+    "didn't", "does", "doesn't", "doing", "don't", "down", "during", "each", "even", "every", "few", "for", "from",
+    "further", "get", "gets", "going", "gonna", "good", "got", "had", "hadn't", "has", "hasn't", "have", "haven't",
+    "having", "he'd", "he'll", "he's", "her", "here", "here's", "hers", "herself", "him", "himself", "his", "how",
+    "how's", "i'd", "i'll", "i'm", "i've", "into", "isn't", "it's", "its", "itself", "just", "know", "let's",
+    "like", "look", "lot", "make", "many", "may", "might", "more", "most", "much", "must", "mustn't", "myself",
+    "need", "nor", "not", "now", "off", "okay", "once", "one", "only", "other", "ought", "our", "ours", "ourselves",
+    "out", "over", "own", "really", "right", "same", "say", "see", "shall", "shan't", "she", "she'd", "she'll",
+    "she's", "should", "shouldn't", "some", "something", "such", "than", "that", "that's", "the", "their", "theirs",
+    "them", "themselves", "then", "there", "there's", "these", "they", "they'd", "they'll", "they're", "they've",
+    "thing", "things", "think", "this", "those", "through", "too", "two", "under", "until", "very", "want", "was",
+    "wasn't", "way", "we'd", "we'll", "we're", "we've", "well", "were", "weren't", "what", "what's", "when",
+    "when's", "where", "where's", "which", "while", "who", "who's", "whom", "why", "why's", "will", "with", "won't",
+    "would", "wouldn't", "yeah", "yes", "you", "you'd", "you'll", "you're", "you've", "your", "yours", "yourself",
+    "yourselves",
 ];
 
 /// Sorted (binary search).
+#[rustfmt::skip]
 const STOPWORDS_RU: &[&str] = &[
     "без", "более", "будем", "будет", "будете", "будут", "был", "была", "были", "было", "быть", "вам", "вас",
-    "весь", "вот", "все", "всего", "всех", "всё", "где", "даже", "для", "его", "ее", "если", "есть", "ещё",
-    "здесь", "и", "или", "им", "их", "как", "какой", "когда", "которая", "которые", "который", "кто", "лишь",
-    "меня", "мне", "может", "можно", "мой", "мы", "над", "надо", "нас", "наш", "него", "нее", "нет", "неё",
-    "ним", "них", "ничего", "но", "ну", "она", "они", "оно", "очень", "под", "после", "потому", "почему", "при",
-    "про", "раз", "сам", "свой", "себя", "сейчас", "так", "также", "такой", "там", "теперь", "то", "тогда",
-    "того", "тоже", "только", "том", "тот", "тут", "уже", "хорошо", "чем", "через", "что", "чтобы", "эта",
-    "эти", "это", "этого", "этой", "этом", "этот",
+    "весь", "вот", "все", "всего", "всех", "всё", "где", "даже", "для", "его", "ее", "если", "есть", "ещё", "здесь",
+    "и", "или", "им", "их", "как", "какой", "когда", "которая", "которые", "который", "кто", "лишь", "меня", "мне",
+    "может", "можно", "мой", "мы", "над", "надо", "нас", "наш", "него", "нее", "нет", "неё", "ним", "них", "ничего",
+    "но", "ну", "она", "они", "оно", "очень", "под", "после", "потому", "почему", "при", "про", "раз", "сам",
+    "свой", "себя", "сейчас", "так", "также", "такой", "там", "теперь", "то", "тогда", "того", "тоже", "только",
+    "том", "тот", "тут", "уже", "хорошо", "чем", "через", "что", "чтобы", "эта", "эти", "это", "этого", "этой",
+    "этом", "этот",
 ];
 
 #[cfg(test)]
@@ -454,12 +465,36 @@ mod tests {
 
     fn lecture() -> Vec<Segment> {
         vec![
-            seg("1", "Ann", 0, 9_000, "Today we study photosynthesis. Photosynthesis is how plants convert sunlight into chemical energy."),
-            seg("2", "Ann", 10_000, 19_000, "The chlorophyll in the leaves absorbs light. Chlorophyll absorbs red and blue light and reflects green."),
+            seg(
+                "1",
+                "Ann",
+                0,
+                9_000,
+                "Today we study photosynthesis. Photosynthesis is how plants convert sunlight into chemical energy.",
+            ),
+            seg(
+                "2",
+                "Ann",
+                10_000,
+                19_000,
+                "The chlorophyll in the leaves absorbs light. Chlorophyll absorbs red and blue light and reflects green.",
+            ),
             seg("3", "Ann", 20_000, 28_000, "The chemical energy is stored as glucose. Plants use glucose to grow."),
             seg("4", "Bob", 30_000, 33_000, "What happens to photosynthesis at night?"),
-            seg("5", "Ann", 34_000, 40_000, "At night there is no sunlight, so photosynthesis stops. Plants keep respiring."),
-            seg("6", "Ann", 41_000, 50_000, "For next week, please read chapter four and submit the exercise on chlorophyll."),
+            seg(
+                "5",
+                "Ann",
+                34_000,
+                40_000,
+                "At night there is no sunlight, so photosynthesis stops. Plants keep respiring.",
+            ),
+            seg(
+                "6",
+                "Ann",
+                41_000,
+                50_000,
+                "For next week, please read chapter four and submit the exercise on chlorophyll.",
+            ),
             seg("7", "Ann", 51_000, 55_000, "Are there any questions about chlorophyll?"),
         ]
     }
@@ -470,12 +505,16 @@ mod tests {
         assert_eq!(summary, summarise(&lecture(), "en"), "the same transcript gives the same summary");
         assert_eq!(summary.kind, "extractive");
         assert!(summary.abstract_text.contains("photosynthesis") || summary.abstract_text.contains("Photosynthesis"));
-        assert!(!summary.abstract_text.contains('?'), "questions are not part of the abstract: {}", summary.abstract_text);
+        assert!(
+            !summary.abstract_text.contains('?'),
+            "questions are not part of the abstract: {}",
+            summary.abstract_text
+        );
 
         let topics: Vec<&str> = summary.key_topics.iter().map(|t| t.topic.as_str()).collect();
         assert!(topics.contains(&"photosynthesis"), "{topics:?}");
         assert!(topics.iter().any(|t| t.contains("chlorophyll")), "{topics:?}");
-        assert!(topics.iter().any(|t| *t == "chemical energy"), "{topics:?}");
+        assert!(topics.contains(&"chemical energy"), "{topics:?}");
         let photosynthesis = summary.key_topics.iter().find(|t| t.topic == "photosynthesis").unwrap();
         assert_eq!(photosynthesis.start_ms, 0, "a topic points at its first mention");
 
@@ -485,7 +524,10 @@ mod tests {
 
         assert_eq!(summary.qa.len(), 2, "{:?}", summary.qa);
         assert_eq!(summary.qa[0].question, "What happens to photosynthesis at night?");
-        assert_eq!(summary.qa[0].answer, "At night there is no sunlight, so photosynthesis stops. Plants keep respiring.");
+        assert_eq!(
+            summary.qa[0].answer,
+            "At night there is no sunlight, so photosynthesis stops. Plants keep respiring."
+        );
         assert_eq!(summary.qa[0].start_ms, 30_000);
         assert_eq!(summary.qa[1].answer, "", "nobody answered the last question");
     }
@@ -500,7 +542,13 @@ mod tests {
     #[test]
     fn russian_lectures_get_questions_assignments_and_stemmed_topics() {
         let segments = vec![
-            seg("1", "Анна", 0, 8_000, "Сегодня мы изучаем фотосинтез. Фотосинтез превращает свет в химическую энергию."),
+            seg(
+                "1",
+                "Анна",
+                0,
+                8_000,
+                "Сегодня мы изучаем фотосинтез. Фотосинтез превращает свет в химическую энергию.",
+            ),
             seg("2", "Анна", 9_000, 15_000, "Энергия фотосинтеза запасается в глюкозе."),
             seg("3", "Борис", 16_000, 19_000, "Почему листья зелёные?"),
             seg("4", "Анна", 20_000, 26_000, "Хлорофилл отражает зелёный свет."),

@@ -2,8 +2,12 @@
 //! built-in extractive summariser.
 
 pub mod extractive;
+pub mod llm;
 
 use serde::{Deserialize, Serialize};
+
+use crate::agent::transcript::Segment;
+use crate::config::AgentConfig;
 
 /// What a lecture was about. Every item points (`startMs`, milliseconds since the room started) at the
 /// place in the transcript it came from.
@@ -42,4 +46,80 @@ pub struct QuestionAnswer {
     pub question: String,
     pub answer: String,
     pub start_ms: i64,
+}
+
+/// What else the lecture left besides speech, for a model to use.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub title: String,
+    /// `Name: text` per chat message.
+    pub chat: Vec<String>,
+    pub files: Vec<String>,
+}
+
+/// A summary attempt's result, as the artifact records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub summary: Option<Summary>,
+    /// `llm` or `extractive` when there is a summary.
+    pub kind: Option<&'static str>,
+    pub provider: String,
+    pub model: String,
+    /// Why there is no summary.
+    pub error: Option<String>,
+}
+
+/// How summaries are written: by a chat model when one is configured, else by the built-in extractive
+/// summariser.
+#[derive(Debug, Clone)]
+pub enum Summariser {
+    Extractive,
+    Llm(llm::LlmSummariser),
+}
+
+impl Summariser {
+    pub fn from_config(config: &AgentConfig) -> anyhow::Result<Self> {
+        Ok(match &config.llm_url {
+            Some(url) => Self::Llm(llm::LlmSummariser::new(url, config.llm_model.clone(), config.llm_api_key.clone())?),
+            None => Self::Extractive,
+        })
+    }
+
+    /// Summarises the lecture. A failure is an outcome with a readable reason, never a lost transcript.
+    pub async fn summarise(&self, segments: &[Segment], extras: &Extras, language: &str) -> Outcome {
+        match self {
+            Self::Extractive => Outcome {
+                summary: Some(extractive::summarise(segments, language)),
+                kind: Some(extractive::KIND),
+                provider: "confctl".to_owned(),
+                model: extractive::MODEL.to_owned(),
+                error: None,
+            },
+            Self::Llm(llm) => {
+                let (provider, model) = (llm.provider().to_owned(), llm.model().to_owned());
+                if segments.is_empty() {
+                    // Nothing was said: no model call, and nothing for it to invent from.
+                    return Outcome {
+                        summary: Some(extractive::summarise(segments, language)),
+                        kind: Some(extractive::KIND),
+                        provider: "confctl".to_owned(),
+                        model: extractive::MODEL.to_owned(),
+                        error: None,
+                    };
+                }
+                match llm.summarise(segments, extras, language).await {
+                    Ok(summary) => {
+                        Outcome { summary: Some(summary), kind: Some(llm::KIND), provider, model, error: None }
+                    }
+                    Err(err) => Outcome {
+                        summary: None,
+                        kind: None,
+                        provider,
+                        model,
+                        error: Some(format!("the summary could not be written: {err}")),
+                    },
+                }
+            }
+        }
+    }
 }

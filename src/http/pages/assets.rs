@@ -132,7 +132,9 @@ fn add(name: &str, sources: &HashMap<String, Vec<u8>>, manifest: &mut Manifest, 
                         text = text.replace(&format!("\"./{dep}\""), &format!("\"{url}\""));
                         text = text.replace(&format!("'./{dep}'"), &format!("'{url}'"));
                     }
-                    None => tracing::error!(module = name, import = dep, "web asset imports a missing or cyclic module"),
+                    None => {
+                        tracing::error!(module = name, import = dep, "web asset imports a missing or cyclic module")
+                    }
                 }
             }
             visiting.pop();
@@ -169,17 +171,14 @@ pub fn url(name: &str) -> String {
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|enc| {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |enc| {
             let mut parts = enc.split(';');
             let name = parts.next().unwrap_or_default().trim();
             let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+        },
+    )
 }
 
 /// `GET /assets/{file}`: hashed names are immutable; anything else is not found.

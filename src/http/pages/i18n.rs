@@ -68,10 +68,8 @@ fn from_accept_language(header: &str) -> Option<Lang> {
     for item in header.split(',') {
         let mut parts = item.split(';');
         let Some(lang) = parts.next().and_then(Lang::parse) else { continue };
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+        let q =
+            parts.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
         if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
             best = Some((q, lang));
         }

@@ -123,7 +123,12 @@ async fn login(ctx: PageCtx, Query(q): Query<NextQuery>) -> Response {
     if ctx.user.is_some() {
         return Redirect::to(&next).into_response();
     }
-    ok(&ctx, &Login { s: Shell::new(&ctx, "login.title", "login", Some("auth.js"), json!({ "page": "login", "next": next })) })
+    ok(
+        &ctx,
+        &Login {
+            s: Shell::new(&ctx, "login.title", "login", Some("auth.js"), json!({ "page": "login", "next": next })),
+        },
+    )
 }
 
 async fn register(State(app): State<App>, ctx: PageCtx) -> Response {
@@ -148,7 +153,10 @@ async fn account(ctx: PageCtx) -> Response {
     if ctx.user.is_none() {
         return ctx.sign_in_redirect();
     }
-    ok(&ctx, &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), json!({ "page": "account" })) })
+    ok(
+        &ctx,
+        &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), json!({ "page": "account" })) },
+    )
 }
 
 async fn dashboard(ctx: PageCtx) -> Response {
@@ -184,7 +192,13 @@ async fn room_settings(State(app): State<App>, ctx: PageCtx, Path(room_id): Path
     match hosted_room(&app, &ctx, &room_id).await {
         Ok(Some(room)) => {
             let data = json!({ "roomId": room.id, "room": room });
-            ok(&ctx, &RoomForm { s: Shell::new(&ctx, "room_form.settings_title", "dashboard", Some("room-form.js"), data), settings: true })
+            ok(
+                &ctx,
+                &RoomForm {
+                    s: Shell::new(&ctx, "room_form.settings_title", "dashboard", Some("room-form.js"), data),
+                    settings: true,
+                },
+            )
         }
         Ok(None) => not_found(ctx).await,
         Err(response) => response,

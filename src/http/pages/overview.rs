@@ -103,11 +103,8 @@ pub async fn present(app: &App, room: &crate::store::RoomRecord) -> Result<Vec<P
         .await?
         .into_iter()
         .map(|info| {
-            let mics: Vec<_> = info
-                .tracks
-                .iter()
-                .filter(|t| t.source == livekit_protocol::TrackSource::Microphone as i32)
-                .collect();
+            let mics: Vec<_> =
+                info.tracks.iter().filter(|t| t.source == livekit_protocol::TrackSource::Microphone as i32).collect();
             Present {
                 role: livekit::role_of(&info),
                 joined_at: (info.joined_at > 0).then(|| crate::time::to_datetime(info.joined_at * 1000)),
@@ -118,11 +115,16 @@ pub async fn present(app: &App, room: &crate::store::RoomRecord) -> Result<Vec<P
             }
         })
         .collect();
-    people.sort_by(|a, b| (a.role != Some("host"), a.name.to_lowercase()).cmp(&(b.role != Some("host"), b.name.to_lowercase())));
+    people.sort_by(|a, b| {
+        (a.role != Some("host"), a.name.to_lowercase()).cmp(&(b.role != Some("host"), b.name.to_lowercase()))
+    });
     Ok(people)
 }
 
 /// `GET /api/rooms/{roomId}/participants` (host): who is in the media session.
-pub async fn participants(State(app): State<App>, hosted: crate::http::rooms::HostedRoom) -> ApiResult<impl IntoResponse> {
+pub async fn participants(
+    State(app): State<App>,
+    hosted: crate::http::rooms::HostedRoom,
+) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(json!({ "participants": present(&app, &hosted.room).await? })))
 }

@@ -34,7 +34,8 @@ impl FromRequestParts<App> for PageCtx {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let asked = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").map(|(_, v)| v.into_owned());
+        let asked =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").map(|(_, v)| v.into_owned());
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let lang = i18n::negotiate(asked.as_deref(), cookie(parts, LANG_COOKIE), accept);
         let remember_lang = asked.as_deref().and_then(Lang::parse).is_some();
@@ -51,7 +52,12 @@ impl FromRequestParts<App> for PageCtx {
                     csp: csp(app.config()),
                     public_instance: app.config().is_public(),
                 };
-                return Err(error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable.title", "error.unavailable.text"));
+                return Err(error_page(
+                    &ctx,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error.unavailable.title",
+                    "error.unavailable.text",
+                ));
             }
         };
         Ok(Self {
@@ -95,10 +101,27 @@ fn livekit_origins(config: &Config) -> Vec<String> {
     vec![format!("{ws}://{rest}"), format!("{http}://{rest}")]
 }
 
-/// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere but the media server.
+/// Where browsers upload and download shared files when they live in S3 (signed URLs point there).
+fn storage_origins(config: &Config) -> Vec<String> {
+    if config.files.backend != crate::config::StorageBackend::S3 {
+        return Vec::new();
+    }
+    match &config.files.s3_endpoint {
+        Some(endpoint) => {
+            let origin = endpoint.origin().ascii_serialization();
+            if origin == "null" { Vec::new() } else { vec![origin] }
+        }
+        // AWS itself: bucket and region hosts under one domain.
+        None => vec!["https://*.amazonaws.com".to_owned()],
+    }
+}
+
+/// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere but the media server
+/// (and the file store, when files live in S3).
 pub fn csp(config: &Config) -> String {
     let mut connect = vec!["'self'".to_owned()];
     connect.extend(livekit_origins(config));
+    connect.extend(storage_origins(config));
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
          connect-src {}; font-src 'self'; object-src 'none'; worker-src 'self' blob:; frame-ancestors 'none'; \
@@ -210,7 +233,10 @@ fn page_headers(ctx: &PageCtx, headers: &mut HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&ctx.csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
-    headers.insert("permissions-policy", HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self)"));
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self)"),
+    );
     if ctx.remember_lang {
         let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", ctx.lang.code());
         if let Ok(value) = HeaderValue::from_str(&cookie) {

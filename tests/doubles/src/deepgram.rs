@@ -163,6 +163,8 @@ fn error_response(status: u16, code: &str, message: &str) -> ErrorResponse {
     response
 }
 
+// The handshake callback's error type is tungstenite's, large or not.
+#[allow(clippy::result_large_err)]
 async fn serve(
     tcp: tokio::net::TcpStream,
     config: Arc<DeepgramDoubleConfig>,
@@ -178,8 +180,7 @@ async fn serve(
         }
         let query: HashMap<String, String> =
             url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
-        let authorization =
-            request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
         conn.query = query.clone();
         conn.authorization = authorization.clone();
         let refused = {
@@ -196,7 +197,11 @@ async fn serve(
             || query.get("sample_rate").map(String::as_str) != Some("16000")
             || query.get("channels").is_some_and(|c| c != "1")
         {
-            return Err(error_response(400, "Bad Request", "the double takes encoding=linear16, sample_rate=16000, channels=1"));
+            return Err(error_response(
+                400,
+                "Bad Request",
+                "the double takes encoding=linear16, sample_rate=16000, channels=1",
+            ));
         }
         Ok(response)
     };
@@ -246,7 +251,13 @@ async fn serve(
                 record(&|c| c.audio_bytes += bytes.len());
                 pending.extend_from_slice(&bytes);
                 let whole = pending.len() / 2 * 2;
-                audio.extend(pending.drain(..whole).collect::<Vec<u8>>().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+                audio.extend(
+                    pending
+                        .drain(..whole)
+                        .collect::<Vec<u8>>()
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]])),
+                );
                 if audio.len() - finalized >= final_samples {
                     let end = audio.len() / FRAME * FRAME;
                     send_results(&mut ws, &config, &audio, finalized, end, true, false).await?;

@@ -1,5 +1,6 @@
 //! Owns the test doubles confctl's tests run against: [`LiveKitDouble`], a stand-in for a LiveKit server's server API,
-//! and the AI assistant's doubles ([`DeepgramDouble`]; see each module).
+//! with the signalling and media side the AI assistant joins rooms through (`/rtc`, see `rtc`), and the
+//! assistant's other doubles ([`DeepgramDouble`]; see each module).
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -11,7 +12,9 @@ mod auth;
 mod control;
 pub mod deepgram;
 mod ids;
+pub mod media;
 mod recording;
+mod rtc;
 mod state;
 mod twirp;
 pub mod webhook;
@@ -31,6 +34,7 @@ use tokio::task::JoinHandle;
 
 pub use deepgram::{DeepgramConnection, DeepgramDouble, DeepgramDoubleConfig};
 pub use recording::{RecordedCall, SentData};
+pub use rtc::RtcSession;
 pub use state::default_join_permission;
 pub use twirp::ROOM_SERVICE_METHODS;
 pub use webhook::{WebhookDelivery, WebhookSender, WebhookTamper};
@@ -88,10 +92,13 @@ pub(crate) struct Shared {
     pub(crate) recorder: Mutex<recording::Recorder>,
     notifier: webhook::Notifier,
     sender: WebhookSender,
+    /// The signalling and media side (`/rtc`).
+    pub(crate) rtc: rtc::RtcState,
 }
 
 impl Shared {
     pub(crate) fn emit(&self, events: Vec<proto::WebhookEvent>) {
+        self.rtc.observe(&events);
         self.notifier.notify(events);
     }
 }
@@ -162,9 +169,13 @@ impl LiveKitDouble {
             recorder: Mutex::new(recording::Recorder::default()),
             notifier,
             sender,
+            rtc: rtc::RtcState::default(),
         });
         let app = Router::new()
             .route("/twirp/{service}/{method}", any(twirp::handle))
+            .route("/rtc", any(rtc::handle))
+            .route("/rtc/validate", any(rtc::validate))
+            .route("/rtc/v1", any(rtc::v1))
             .merge(control::routes())
             .with_state(Arc::clone(&shared));
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
