@@ -194,8 +194,9 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     let track_sid = speaker.tracks[0].sid.clone();
     let mut captions = Captions { seen: Vec::new() };
     let mut latencies = Vec::new();
-    // One word only each sentence has, to tell when that sentence was captioned.
-    let markers = ["photosynthesis", "sunlight", "blue", "why", "reflect", "chapter"];
+    // One word only each sentence has, to tell when that sentence was captioned. (Whisper base does not
+    // know espeak's "photosynthesis", even from the clean WAV: it hears "focus in the system".)
+    let markers = ["today", "sunlight", "blue", "why", "reflect", "chapter"];
     for (i, word) in markers.iter().enumerate() {
         let at = captions.wait_for_word(&w, &lk_room, word, Duration::from_secs(40)).await;
         // How long after the end of the phrase (on the double's live timeline) the caption was in the room.
@@ -206,6 +207,15 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     assert_eq!(session.subscribed, vec![track_sid.clone()], "the speaker's microphone, asked for by sid");
     assert!(session.media_connected && session.answers >= 1 && session.candidates >= 1, "{session:?}");
     println!("caption latency after the end of each phrase: {latencies:?}");
+    let script: Vec<String> = sentences.iter().flat_map(|s| speech::words(s)).collect();
+    let heard = speech::words(&captions.text());
+    let recalled = script.iter().filter(|w| heard.contains(w)).count();
+    println!(
+        "whisper word recall on the lecture: {recalled} of {} script words ({:.0} %); captions: {:?}",
+        script.len(),
+        100.0 * recalled as f64 / script.len() as f64,
+        captions.text()
+    );
     let worst = latencies.iter().max().unwrap();
     assert!(*worst < Duration::from_millis(4_000), "captions within seconds of the phrase: {latencies:?}");
 

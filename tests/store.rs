@@ -42,7 +42,7 @@ async fn store_errors_map_to_domain_errors(db: Db) {
     let (store, _dir) = fresh_store(db).await;
     store.migrate().await.unwrap();
     let err = store.user_by_id("missing").await.unwrap_err();
-    assert_eq!(err.code(), "not_found");
+    assert_eq!(err.code(), "user_not_found");
     let user = |id: &'static str, email: &'static str| NewUser {
         id,
         email,

@@ -125,6 +125,36 @@ describe("pages beyond the lecture", { concurrency: false }, () => {
     assert.equal(await h.shotBoth(page, "35-admin-audit"), 0);
   });
 
+  it("runs a webinar: the student raises a hand, the host lets them speak", async (t) => {
+    const host = state.admin;
+    const room = await host.evaluate(async () => {
+      const r = await fetch("/api/rooms", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "Public lecture", webinarMode: true, lobbyEnabled: false, aiAssistant: false }) });
+      return r.json();
+    });
+    await host.goto(`/rooms/${room.id}`);
+    await host.locator("#media-banner").waitFor({ timeout: 20000 });
+    const guest = await h.newPage({ viewport: PHONE, label: "webinar-guest" });
+    await guest.goto(`/j/${room.inviteCode}`);
+    await guest.fill("#display-name", "Rosalind Franklin");
+    await guest.click("#join-submit");
+    await guest.waitForURL(`**/rooms/${room.id}`);
+    const hand = guest.locator("#btn-hand");
+    await hand.waitFor();
+    assert.equal(await guest.locator("#btn-mic").isDisabled(), true, "webinar guests cannot speak until allowed");
+    const raised = await Promise.all([guest.waitForResponse((r) => r.url().endsWith("/hand")), hand.click()]).then(([r]) => r);
+    if (raised.status() === 404 && (await raised.json()).error.code === "not_found") return t.skip("POST /api/rooms/{id}/hand is not built yet");
+    assert.equal(raised.status(), 200);
+    assert.equal(await hand.getAttribute("aria-pressed"), "true");
+    await h.shot(guest, "37-webinar-hand-raised");
+    await host.click("#tab-people");
+    const queued = host.locator("#hands li", { hasText: "Rosalind Franklin" });
+    await queued.waitFor({ timeout: 10000 });
+    await h.shot(host, "38-webinar-hands-queue");
+    const allowed = await Promise.all([host.waitForResponse((r) => r.url().endsWith("/permissions")), queued.getByRole("button", { name: "Let speak" }).click()]).then(([r]) => r);
+    assert.equal(allowed.status(), 200);
+    await host.locator("#hands li", { hasText: "Rosalind Franklin" }).waitFor({ state: "detached", timeout: 10000 });
+  });
+
   it("keeps hosts out of the admin area", async () => {
     const host = await h.newPage({ viewport: PHONE, label: "host" });
     await host.goto("/register");

@@ -286,4 +286,14 @@ mod tests {
         assert!(policy.contains("connect-src 'self' ws://127.0.0.1:7880 http://127.0.0.1:7880;"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'") && policy.contains("base-uri 'none'"), "{policy}");
     }
+
+    #[test]
+    fn csp_lets_pages_reach_an_s3_file_store() {
+        let mut config = Config::defaults().unwrap();
+        config.files.backend = crate::config::StorageBackend::S3;
+        config.files.s3_endpoint = Some(url::Url::parse("http://127.0.0.1:8333/").unwrap());
+        assert!(csp(&config).contains("http://127.0.0.1:7880 http://127.0.0.1:8333;"), "{}", csp(&config));
+        config.files.s3_endpoint = None;
+        assert!(csp(&config).contains(" https://*.amazonaws.com;"), "{}", csp(&config));
+    }
 }
