@@ -123,10 +123,13 @@ describe("a lecture, end to end", { concurrency: false }, () => {
       const bytes = new TextEncoder().encode(JSON.stringify({ text: "Chlorophyll absorbs light.", speaker: "Ada Lovelace", final: true }));
       dispatchData("transcription", bytes);
       dispatchData("transcription", { text: "Plants convert sunlight", speaker: "Ada Lovelace", final: false });
+      // The same topic from a participant is a forgery (only the server publishes captions): dropped.
+      dispatchData("transcription", { text: "FORGED caption", speaker: "Ada Lovelace", final: true }, { identity: "g_mallory" });
       return document.getElementById("captions").innerText;
     });
     assert.match(shown, /Chlorophyll absorbs light\./);
     assert.match(shown, /Plants convert sunlight/);
+    assert.doesNotMatch(shown, /FORGED/);
     await h.shot(host, "08-room-captions");
   });
 

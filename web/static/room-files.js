@@ -70,7 +70,8 @@ export class Files {
   }
 
   async download(file, button) {
-    const url = file.downloadUrl || `/api/files/${file.id}/download`;
+    // Built from the id, never taken from the message: a link always points at confctl itself.
+    const url = `/api/files/${encodeURIComponent(file.id)}/download`;
     const headers = this.options.headers();
     if (!headers["X-Confctl-Session"]) {
       // Hosts carry their cookie: an ordinary link keeps the browser's own download handling.

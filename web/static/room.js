@@ -214,7 +214,9 @@ function renderPeople() {
       return el("li", { "data-identity": person.identity }, el("span", { class: "person-name" }, `${person.name}${you} `, tag), ...(host ? host.actionsFor(person) : []));
     }),
   );
-  if (!people.length) list.append(el("li", { class: "muted small", text: host?.rosterError || (room ? t("people.nobody") : t("people.needs_media")) }));
+  // Hosts see the media server's list even without their own media connection; guests only their own view.
+  const empty = host ? host.rosterError || t("people.nobody") : room ? t("people.nobody") : t("people.needs_media");
+  if (!people.length) list.append(el("li", { class: "muted small", text: empty }));
   $("people-count").textContent = people.length ? `(${people.length})` : "";
 }
 
