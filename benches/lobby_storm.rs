@@ -18,7 +18,8 @@ use serde_json::json;
 async fn main() {
     let guests: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
     // Every simulated guest shares the loopback address, so the per-IP join limit is lifted.
-    let w = support::WithLiveKit::spawn(support::Db::Sqlite, &[("rate_limits.joins_per_ip_per_minute", "100000")]).await;
+    let w =
+        support::WithLiveKit::spawn(support::Db::Sqlite, &[("rate_limits.joins_per_ip_per_minute", "100000")]).await;
     let t = &w.t;
     let host = t.client();
     host.register("host@uni.edu", "Host").await;

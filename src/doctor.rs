@@ -263,9 +263,17 @@ async fn stt_check(config: &Config) -> Check {
             let url = format!("{}/models", agent.stt_url.as_str().trim_end_matches('/'));
             let auth = agent.stt_api_key.as_ref().map(|k| format!("Bearer {}", k.expose()));
             match probe_http(url, auth).await {
-                Ok(401 | 403) => Check::fail("stt", format!("{} rejects the key", agent.stt_url), "check [agent] stt_api_key"),
-                Ok(status) if status < 500 => Check::ok("stt", format!("transcription server {} answers", agent.stt_url)),
-                Ok(status) => Check::fail("stt", format!("{} answers {status}", agent.stt_url), "check the transcription server's log"),
+                Ok(401 | 403) => {
+                    Check::fail("stt", format!("{} rejects the key", agent.stt_url), "check [agent] stt_api_key")
+                }
+                Ok(status) if status < 500 => {
+                    Check::ok("stt", format!("transcription server {} answers", agent.stt_url))
+                }
+                Ok(status) => Check::fail(
+                    "stt",
+                    format!("{} answers {status}", agent.stt_url),
+                    "check the transcription server's log",
+                ),
                 Err(err) => Check::fail("stt", err, "start the transcription server or fix [agent] stt_url"),
             }
         }
@@ -278,7 +286,9 @@ async fn stt_check(config: &Config) -> Check {
             match probe_http(url, Some(format!("Token {}", key.expose()))).await {
                 Ok(200) => Check::ok("stt", "Deepgram accepts the API key"),
                 Ok(401 | 403) => Check::fail("stt", "Deepgram rejects the API key", "check [agent] deepgram_api_key"),
-                Ok(status) => Check::warn("stt", format!("Deepgram answers {status}"), "check the Deepgram status page"),
+                Ok(status) => {
+                    Check::warn("stt", format!("Deepgram answers {status}"), "check the Deepgram status page")
+                }
                 Err(err) => Check::fail("stt", err, "check outbound HTTPS to Deepgram"),
             }
         }
@@ -290,10 +300,18 @@ async fn llm_check(config: &Config) -> Check {
     let url = format!("{}/models", base.as_str().trim_end_matches('/'));
     let auth = config.agent.llm_api_key.as_ref().map(|k| format!("Bearer {}", k.expose()));
     match probe_http(url, auth).await {
-        Ok(status) if (200..300).contains(&status) => Check::ok("llm", format!("{base} answers (model {})", config.agent.llm_model)),
+        Ok(status) if (200..300).contains(&status) => {
+            Check::ok("llm", format!("{base} answers (model {})", config.agent.llm_model))
+        }
         Ok(401 | 403) => Check::fail("llm", format!("{base} rejects the key"), "check [agent] llm_api_key"),
-        Ok(status) => Check::warn("llm", format!("{base} answers {status} to /models"), "summaries may still work; check the server"),
-        Err(err) => Check::fail("llm", err, "start the LLM server or unset [agent] llm_url to use extractive summaries"),
+        Ok(status) => Check::warn(
+            "llm",
+            format!("{base} answers {status} to /models"),
+            "summaries may still work; check the server",
+        ),
+        Err(err) => {
+            Check::fail("llm", err, "start the LLM server or unset [agent] llm_url to use extractive summaries")
+        }
     }
 }
 
@@ -301,6 +319,8 @@ fn disk_check(config: &Config) -> Check {
     let dir = if config.data_dir.exists() { config.data_dir.clone() } else { std::path::PathBuf::from(".") };
     match nix::sys::statvfs::statvfs(&dir) {
         Ok(stat) => {
+            // The field types differ between platforms (u32 on some); the casts keep this portable.
+            #[allow(clippy::unnecessary_cast)]
             let free = stat.blocks_available() as u64 * stat.fragment_size() as u64;
             let gib = free as f64 / (1024.0 * 1024.0 * 1024.0);
             let message = format!("{:.1} GiB free in {}", gib, dir.display());

@@ -4,8 +4,8 @@
 //! `store`.
 
 pub mod accounts;
-pub mod agent;
 pub mod admission;
+pub mod agent;
 pub mod app;
 pub mod artifacts;
 pub mod audit;

@@ -207,6 +207,10 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     assert_eq!(session.subscribed, vec![track_sid.clone()], "the speaker's microphone, asked for by sid");
     assert!(session.media_connected && session.answers >= 1 && session.candidates >= 1, "{session:?}");
     println!("caption latency after the end of each phrase: {latencies:?}");
+    let started = w.lk.media_started(&track_sid).unwrap();
+    for (at, c) in &captions.seen {
+        println!("  +{:?} {}-{} {}", at.saturating_duration_since(started), c["startMs"], c["endMs"], c["text"]);
+    }
     let script: Vec<String> = sentences.iter().flat_map(|s| speech::words(s)).collect();
     let heard = speech::words(&captions.text());
     let recalled = script.iter().filter(|w| heard.contains(w)).count();
@@ -302,7 +306,7 @@ async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_s
     captions.wait_for_word(&w, &lk_room, "chapter", Duration::from_secs(30)).await;
 
     // A student joins late and asks a question: a second speaker, captioned under their own name.
-    let (question, _) = lecture(&["Why are the leaves green?"], "en-us", 300, 1_000);
+    let (question, _) = lecture(&["Why do the leaves look green?"], "en-us", 300, 1_000);
     w.lk.add_speaker(&lk_room, "g_bob", "Bob", opus_packets(&question).unwrap()).unwrap();
     captions.wait_for_word(&w, &lk_room, "leaves", Duration::from_secs(30)).await;
     let bob = captions

@@ -128,7 +128,15 @@ async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
         }
     };
     if removed && app.livekit().remove_participant(&livekit::room_name(room_id), identity).await.is_ok() {
-        audit(app, &Actor::system(), "moderation.removed_again", Some(("participant", identity)), Some(room_id), serde_json::json!({})).await;
+        audit(
+            app,
+            &Actor::system(),
+            "moderation.removed_again",
+            Some(("participant", identity)),
+            Some(room_id),
+            serde_json::json!({}),
+        )
+        .await;
     }
 }
 

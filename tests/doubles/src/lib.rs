@@ -1,6 +1,6 @@
 //! Owns the test doubles confctl's tests run against: [`LiveKitDouble`], a stand-in for a LiveKit server's server API,
 //! with the signalling and media side the AI assistant joins rooms through (`/rtc`, see `rtc`), and the
-//! assistant's other doubles ([`DeepgramDouble`]; see each module).
+//! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module).
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -12,6 +12,7 @@ mod auth;
 mod control;
 pub mod deepgram;
 mod ids;
+pub mod llm;
 pub mod media;
 mod recording;
 mod rtc;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use deepgram::{DeepgramConnection, DeepgramDouble, DeepgramDoubleConfig};
+pub use llm::{LlmDouble, LlmReply};
 pub use recording::{RecordedCall, SentData};
 pub use rtc::RtcSession;
 pub use state::default_join_permission;
