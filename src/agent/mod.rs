@@ -55,6 +55,13 @@ impl Agent {
         self
     }
 
+    /// Uses another summariser than the configured one.
+    #[must_use]
+    pub fn with_summariser(mut self, summariser: summary::Summariser) -> Self {
+        self.summariser = summariser;
+        self
+    }
+
     /// Whether this worker takes the room (`shard = "K/N"`): by a stable hash of its id.
     pub fn takes(&self, room_id: &str) -> bool {
         let (k, n) = self.shard;
@@ -125,4 +132,59 @@ pub async fn run_in_process(app: App, addr: SocketAddr) -> anyhow::Result<()> {
     let stopping = app.clone();
     worker::run(Arc::new(agent), async move { stopping.shutting_down().await }).await;
     Ok(())
+}
+
+/// A finished lecture's artifact from what confctl stored: the transcript as text and WebVTT, and a summary.
+/// Shared by the worker and `resummarize`.
+pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Context, language: &str) -> api::Artifact {
+    let segments = transcript::ordered(&context.segments);
+    let extras = summary::Extras {
+        title: context.room.name.clone(),
+        chat: context
+            .chat
+            .iter()
+            .filter(|m| !m.deleted && !m.text.trim().is_empty())
+            .map(|m| format!("{}: {}", m.sender_name, m.text))
+            .collect(),
+        files: context.files.iter().map(|f| f.file_name.clone()).collect(),
+    };
+    let language = if context.room.language.is_empty() { language } else { context.room.language.as_str() };
+    let outcome = summariser.summarise(&segments, &extras, language).await;
+    api::Artifact {
+        transcript_text: transcript::to_text(&segments),
+        transcript_vtt: transcript::to_vtt(&segments),
+        summary: outcome.summary.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+        summary_kind: outcome.kind.map(str::to_owned),
+        provider: Some(outcome.provider),
+        model: Some(outcome.model),
+        status: if outcome.error.is_none() { "complete" } else { "failed" }.to_owned(),
+        error: outcome.error,
+    }
+}
+
+/// `confctl admin lecture resummarize ID`: summarises an ended lecture again from its stored transcript,
+/// with the summariser configured now, and replaces its artifact. Safely: a summary that fails does not
+/// replace a complete artifact (the error is returned instead), so a good summary is never lost to a retry.
+pub async fn resummarize(app: &App, room_id: &str) -> anyhow::Result<crate::artifacts::Artifact> {
+    use crate::artifacts::{self, ArtifactStatus, ArtifactUpload};
+    // The same context the worker reads over HTTP, converted through its JSON form.
+    let context: api::Context = serde_json::from_value(serde_json::to_value(artifacts::context(app, room_id).await?)?)?;
+    let summariser = summary::Summariser::from_config(&app.config().agent)?;
+    let artifact = artifact_for(&summariser, &context, &app.config().agent.default_language).await;
+    if let Some(error) = &artifact.error {
+        if artifacts::get(app, room_id).await?.is_some_and(|a| a.status == ArtifactStatus::Complete) {
+            anyhow::bail!("{error} (the existing summary is kept)");
+        }
+    }
+    let upload = ArtifactUpload {
+        transcript_text: artifact.transcript_text,
+        transcript_vtt: artifact.transcript_vtt,
+        summary: artifact.summary,
+        summary_kind: artifact.summary_kind,
+        provider: artifact.provider,
+        model: artifact.model,
+        status: if artifact.error.is_none() { ArtifactStatus::Complete } else { ArtifactStatus::Failed },
+        error: artifact.error,
+    };
+    Ok(artifacts::save(app, room_id, upload).await?)
 }

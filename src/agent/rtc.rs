@@ -113,7 +113,13 @@ impl RoomConnection {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (candidates_tx, candidates_rx) = mpsc::unbounded_channel();
         let handler = Arc::new(Handler { events: events_tx.clone(), candidates: candidates_tx });
-        let pc = new_peer_connection(&join, udp_addr, handler).await?;
+        let pc = match new_peer_connection(&join, udp_addr, handler).await {
+            Ok(pc) => pc,
+            Err(err) => {
+                signal.close().await;
+                return Err(err);
+            }
+        };
         let _ = events_tx.send(RoomEvent::Participants(join.other_participants.clone()));
         let subscribed = Arc::new(Mutex::new(std::collections::HashSet::new()));
         subscribe_audio(&signal, &subscribed, &join.other_participants).await;
@@ -134,7 +140,10 @@ impl RoomConnection {
             action: proto::leave_request::Action::Disconnect as i32,
             ..Default::default()
         };
-        self.signal.send(proto::signal_request::Message::Leave(leave)).await;
+        // After LiveKit closed the connection itself there is nobody to tell.
+        if self.signal.is_connected().await {
+            self.signal.send(proto::signal_request::Message::Leave(leave)).await;
+        }
         self.task.abort();
         let _ = self.pc.close().await;
         self.signal.close().await;
@@ -268,7 +277,11 @@ async fn drive(
                         subscribe_audio(&signal, &subscribed, &update.participants).await;
                         let _ = events.send(RoomEvent::Participants(update.participants));
                     }
-                    M::Leave(leave) => break format!("LiveKit asked the assistant to leave (reason {})", leave.reason),
+                    M::Leave(leave) => {
+                        let reason = proto::DisconnectReason::try_from(leave.reason)
+                            .map_or_else(|_| leave.reason.to_string(), |r| r.as_str_name().to_owned());
+                        break format!("LiveKit asked the assistant to leave ({reason})");
+                    }
                     _ => {}
                 }
             }

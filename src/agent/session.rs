@@ -2,19 +2,19 @@
 //! server goes away), caption every speaker through the speech-to-text provider, and once the lecture has
 //! ended, write the transcript and the summary as the lecture's artifact.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use livekit_protocol as proto;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::Agent;
-use super::api::{ApiError, Artifact, Caption, Room};
+use super::api::{ApiError, Caption, Room};
 use super::audio::SpeakerAudio;
 use super::rtc::{AudioTrack, RoomConnection, RoomEvent, Roster};
 use super::stt::{AudioEvent, Transcribed};
-use super::summary::Extras;
-use super::transcript;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -69,13 +69,25 @@ pub async fn run(agent: Arc<Agent>, room: Room, mut stop: watch::Receiver<Option
         };
         tracing::info!(room = %room_id, "the assistant joined the room");
         let base = *time_base.get_or_insert_with(|| connection.created_at_ms.unwrap_or_else(crate::time::now_ms));
-        // Closing tells this connection's speakers to finish their utterance.
-        let (closing_tx, closing) = watch::channel(false);
+        // Speakers of this connection by track sid: (participant sid, "finish your utterance").
+        let mut running: HashMap<String, (String, watch::Sender<bool>)> = HashMap::new();
         let outcome = loop {
             tokio::select! {
                 s = wait_stop(&mut stop) => break Some(s),
                 event = events.recv() => match event {
                     Some(RoomEvent::Participants(participants)) => {
+                        // A speaker who left, or a track no longer published, is done: its last utterance is
+                        // transcribed now rather than when the connection ends.
+                        for p in &participants {
+                            let gone = p.state == proto::participant_info::State::Disconnected as i32;
+                            running.retain(|track, (participant, finish)| {
+                                let ended = *participant == p.sid && (gone || !p.tracks.iter().any(|t| t.sid == *track));
+                                if ended {
+                                    let _ = finish.send(true);
+                                }
+                                !ended
+                            });
+                        }
                         roster.lock().unwrap_or_else(PoisonError::into_inner).update(participants);
                     }
                     Some(RoomEvent::Track(track)) => {
@@ -86,10 +98,13 @@ pub async fn run(agent: Arc<Agent>, room: Room, mut stop: watch::Receiver<Option
                             language: room.language.clone(),
                             time_base: base,
                         };
-                        speakers.spawn(speaker.run(track, closing.clone()));
+                        let (finish, finishing) = watch::channel(false);
+                        running.insert(track.track_sid.clone(), (track.participant_sid.clone(), finish));
+                        speakers.spawn(speaker.run(track, finishing));
                     }
                     Some(RoomEvent::Closed(reason)) => {
-                        tracing::warn!(room = %room_id, %reason, "lost the room; rejoining");
+                        // A deleted room is usually a lecture that just ended: the rejoin's token says.
+                        tracing::info!(room = %room_id, %reason, "the connection to the room ended; rejoining");
                         break None;
                     }
                     None => break None,
@@ -97,7 +112,9 @@ pub async fn run(agent: Arc<Agent>, room: Room, mut stop: watch::Receiver<Option
                 Some(_) = speakers.join_next(), if !speakers.is_empty() => {}
             }
         };
-        let _ = closing_tx.send(true);
+        for (_, (_, finish)) in running {
+            let _ = finish.send(true);
+        }
         connection.leave().await;
         if let Some(s) = outcome {
             break s;
@@ -288,32 +305,10 @@ async fn write_artifact(agent: &Agent, room: &Room) {
             return;
         }
     };
-    let segments = transcript::ordered(&context.segments);
-    let extras = Extras {
-        title: context.room.name.clone(),
-        chat: context
-            .chat
-            .iter()
-            .filter(|m| !m.deleted && !m.text.trim().is_empty())
-            .map(|m| format!("{}: {}", m.sender_name, m.text))
-            .collect(),
-        files: context.files.iter().map(|f| f.file_name.clone()).collect(),
-    };
-    let language = if context.room.language.is_empty() { room.language.clone() } else { context.room.language.clone() };
-    let outcome = agent.summariser.summarise(&segments, &extras, &language).await;
-    let artifact = Artifact {
-        transcript_text: transcript::to_text(&segments),
-        transcript_vtt: transcript::to_vtt(&segments),
-        summary: outcome.summary.as_ref().and_then(|s| serde_json::to_value(s).ok()),
-        summary_kind: outcome.kind.map(str::to_owned),
-        provider: Some(outcome.provider),
-        model: Some(outcome.model),
-        status: if outcome.error.is_none() { "complete" } else { "failed" }.to_owned(),
-        error: outcome.error,
-    };
+    let artifact = super::artifact_for(&agent.summariser, &context, &room.language).await;
     match retry(ATTEMPTS, || agent.api.put_artifact(room_id, &artifact)).await {
         Ok(()) => {
-            tracing::info!(room = %room_id, segments = segments.len(), status = %artifact.status, "lecture artifact saved")
+            tracing::info!(room = %room_id, segments = context.segments.len(), status = %artifact.status, "lecture artifact saved")
         }
         Err(err) => tracing::error!(room = %room_id, error = %err, "the lecture artifact could not be saved"),
     }

@@ -21,6 +21,8 @@ pub struct AssistantRoom {
     pub name: String,
     pub livekit_room_name: String,
     pub language: String,
+    /// When the room became ACTIVE: caption times count from here.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn assistant_room(app: &App, room: &RoomRecord) -> AssistantRoom {
@@ -29,6 +31,7 @@ pub fn assistant_room(app: &App, room: &RoomRecord) -> AssistantRoom {
         name: room.name.clone(),
         livekit_room_name: livekit::room_name(&room.id),
         language: crate::rooms::language_of(app, room),
+        started_at: room.started_at.map(crate::time::to_datetime),
     }
 }
 

@@ -45,6 +45,20 @@ enum AdminCommand {
     /// Manage the tokens `confctl agent` uses to reach this server.
     #[command(subcommand)]
     AgentToken(AgentTokenCommand),
+    /// Lecture artifacts: transcripts and summaries.
+    #[command(subcommand)]
+    Lecture(LectureCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LectureCommand {
+    /// Summarise an ended lecture again from its stored transcript, with the summariser configured now
+    /// ([agent] llm_url, or the extractive one), replacing its artifact. A failed attempt keeps a complete one.
+    #[command(after_help = "Example:\n  confctl admin lecture resummarize 2L3nmKq0SuG1pXw8y0Zl1A")]
+    Resummarize {
+        /// Room id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +211,18 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             );
             if manifest.database == "postgres" {
                 println!("note: the database itself was not in the archive: restore it with pg_restore");
+            }
+            Ok(())
+        }
+        AdminCommand::Lecture(LectureCommand::Resummarize { id }) => {
+            let app = open(global).await?;
+            let result = confctl::agent::resummarize(&app, &id).await;
+            app.store().close().await;
+            let artifact = result?;
+            let kind = artifact.summary_kind.as_deref().unwrap_or("none");
+            match &artifact.error {
+                None => println!("summarised lecture {id} again ({kind}, {})", artifact.model.as_deref().unwrap_or("")),
+                Some(error) => println!("lecture {id}: the summary failed, recorded on the artifact: {error}"),
             }
             Ok(())
         }

@@ -11,10 +11,11 @@ use super::{CmdResult, Failure, Global, init_logging};
 participant, posts live captions of every speaker, and when the lecture ends writes its transcript and summary. \
 It needs only the confctl server's URL and an agent token (confctl admin agent-token create), so it can run on \
 another machine. Several may run, each taking a share of the rooms ([agent] shard).",
-    after_help = "Examples:\n  confctl agent --server-url https://lectures.example.edu    # token: [agent] token or CONFCTL_AGENT__TOKEN_FILE\n  \
-CONFCTL_AGENT__STT_URL=http://gpu-box:8000/v1 confctl agent             # a self-hosted Whisper server\n  \
-confctl agent --stt deepgram                                      # with [agent] deepgram_api_key set\n  \
-confctl agent --shard 2/3                                         # the second of three workers"
+    after_help = "Examples:\n  \
+confctl agent --server-url https://lectures.example.edu     # token: CONFCTL_AGENT__TOKEN_FILE\n  \
+CONFCTL_AGENT__STT_URL=http://gpu-box:8000/v1 confctl agent   # a self-hosted Whisper\n  \
+confctl agent --stt deepgram                                # needs [agent] deepgram_api_key\n  \
+confctl agent --shard 2/3                                   # the second of three workers"
 )]
 pub struct Args {
     /// The confctl server to work for [config: agent.server_url].
