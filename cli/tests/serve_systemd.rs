@@ -39,10 +39,19 @@ fn self_signed(dir: &Path, name: &str) -> (String, String) {
     (cert.display().to_string(), key.display().to_string())
 }
 
-fn receive(socket: &UnixDatagram) -> String {
+/// The next notification; on a timeout, stops the server and fails with its log.
+fn receive(socket: &UnixDatagram, child: &mut std::process::Child) -> String {
     let mut buf = [0u8; 4096];
-    let n = socket.recv(&mut buf).expect("a notification within the timeout");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    match socket.recv(&mut buf) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Err(err) => {
+            let exited = child.try_wait().ok().flatten();
+            eprintln!("server exit status before kill: {exited:?}");
+            let _ = child.kill();
+            let log: Vec<String> = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok).collect();
+            panic!("no notification within the timeout ({err}); server log:\n{}", log.join("\n"));
+        }
+    }
 }
 
 #[test]
@@ -62,13 +71,13 @@ fn serve_over_https_tells_systemd_when_ready_and_when_stopping() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let ready = receive(&notify);
+    let ready = receive(&notify, &mut child);
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(ready.contains("STATUS=listening on https://127.0.0.1:"), "{ready}");
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let stopping = receive(&notify);
+    let stopping = receive(&notify, &mut child);
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
     let exit = child.wait().unwrap();
     let log: Vec<String> = BufReader::new(child.stderr.take().unwrap()).lines().map(Result::unwrap).collect();

@@ -43,8 +43,10 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         ));
     }
     init_logging(&config);
-    confctl::agent::run(&config, async {
-        shutdown_signal().await;
+    // Handlers first: the worker reports readiness to systemd, and a stop must find them installed.
+    let stop = shutdown_signal();
+    confctl::agent::run(&config, async move {
+        stop.await;
         confctl::systemd::notify_stopping();
     })
     .await?;

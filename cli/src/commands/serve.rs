@@ -94,10 +94,11 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
     let addr = server.local_addr().map_err(anyhow::Error::from)?;
     let scheme = if server.app().config().tls.enabled() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %server.app().config().data_dir.display(), database = server.app().store().dialect().name(), "confctl is listening on {scheme}://{addr}");
+    let stop = shutdown_signal();
     confctl::systemd::notify_ready(&format!("listening on {scheme}://{addr}"));
     server
         .run(async {
-            shutdown_signal().await;
+            stop.await;
             confctl::systemd::notify_stopping();
         })
         .await?;
