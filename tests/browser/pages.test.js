@@ -144,7 +144,8 @@ describe("pages beyond the lecture", { concurrency: false }, () => {
     const raised = await Promise.all([guest.waitForResponse((r) => r.url().endsWith("/hand")), hand.click()]).then(([r]) => r);
     if (raised.status() === 404 && (await raised.json()).error.code === "not_found") return t.skip("POST /api/rooms/{id}/hand is not built yet");
     assert.equal(raised.status(), 200);
-    assert.equal(await hand.getAttribute("aria-pressed"), "true");
+    // The page updates the button once it has read the answer, a moment after the response arrives.
+    await guest.waitForFunction(() => document.getElementById("btn-hand").getAttribute("aria-pressed") === "true", null, { timeout: 5000 });
     await h.shot(guest, "37-webinar-hand-raised");
     await host.click("#tab-people");
     const queued = host.locator("#hands li", { hasText: "Rosalind Franklin" });

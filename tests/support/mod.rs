@@ -80,7 +80,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, overrides: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Self {
-        confctl::telemetry::init(config::LogFormat::Human, "warn");
+        confctl::telemetry::init(config::LogFormat::Human, "error");
         let data_dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = vec![
             ("CONFCTL_DATA_DIR".into(), data_dir.path().display().to_string()),

@@ -94,6 +94,8 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
 
 fn build() -> Manifest {
     let mut sources: HashMap<String, Vec<u8>> = HashMap::new();
+    // Vendored files are self-contained bundles: their text is served as is, never scanned for imports.
+    let mut vendored = std::collections::HashSet::new();
     for name in Static::iter() {
         if let Some(file) = Static::get(&name) {
             sources.insert(name.to_string(), file.data.into_owned());
@@ -102,6 +104,7 @@ fn build() -> Manifest {
     for name in Vendor::iter() {
         if let Some(file) = Vendor::get(&name) {
             sources.insert(name.to_string(), file.data.into_owned());
+            vendored.insert(name.to_string());
         }
     }
     let mut manifest = Manifest::default();
@@ -109,24 +112,30 @@ fn build() -> Manifest {
     names.sort();
     for name in names {
         let mut visiting = Vec::new();
-        add(&name, &sources, &mut manifest, &mut visiting);
+        add(&name, &sources, &vendored, &mut manifest, &mut visiting);
     }
     manifest
 }
 
 /// Adds `name` after the modules it imports (their URLs go into its text, and so into its hash).
-fn add(name: &str, sources: &HashMap<String, Vec<u8>>, manifest: &mut Manifest, visiting: &mut Vec<String>) {
+fn add(
+    name: &str,
+    sources: &HashMap<String, Vec<u8>>,
+    vendored: &std::collections::HashSet<String>,
+    manifest: &mut Manifest,
+    visiting: &mut Vec<String>,
+) {
     if manifest.urls.contains_key(name) || visiting.iter().any(|v| v == name) {
         return;
     }
     let (Some(source), Some(content_type)) = (sources.get(name), content_type(name)) else { return };
     let mut body = source.clone();
-    if content_type.starts_with("text/javascript") {
+    if content_type.starts_with("text/javascript") && !vendored.contains(name) {
         if let Ok(text) = std::str::from_utf8(source) {
             visiting.push(name.to_owned());
             let mut text = text.to_owned();
             for dep in imports(&text.clone()) {
-                add(&dep, sources, manifest, visiting);
+                add(&dep, sources, vendored, manifest, visiting);
                 match manifest.urls.get(&dep) {
                     Some(url) => {
                         text = text.replace(&format!("\"./{dep}\""), &format!("\"{url}\""));
