@@ -166,6 +166,8 @@ async fn bad_bodies_get_clear_errors(db: Db) {
     assert_eq!((s, error_code(&body)), (404, "not_found"));
     let (s, body) = b.get("/api/auth/login").await;
     assert_eq!((s, error_code(&body)), (405, "method_not_allowed"));
+    let (s, body) = b.get("/api/rooms/some-room/lobby/stream?session=typo").await;
+    assert_eq!((s, error_code(&body)), (400, "invalid_query"), "query errors are JSON too");
     assert_eq!(t.app.store().count_users().await.unwrap(), 0, "nothing was created by bad input");
     t.stop().await;
 }
