@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod audio;
-pub mod rtc;
 pub mod session;
 pub mod stt;
 pub mod summary;

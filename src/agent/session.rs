@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 use super::Agent;
 use super::api::{ApiError, Caption, Room};
 use super::audio::SpeakerAudio;
-use super::rtc::{AudioTrack, RoomConnection, RoomEvent, Roster};
 use super::stt::{AudioEvent, Transcribed};
+use crate::livekit::subscriber::{AudioTrack, RoomConnection, RoomEvent, Roster};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

@@ -1,5 +1,8 @@
 //! Everything confctl says to LiveKit: access tokens for browsers, RoomService calls (Twirp, through
-//! `livekit-api`), and webhook verification. No other module talks to LiveKit.
+//! `livekit-api`), webhook verification, and (in `subscriber`) the assistant's media connection. No other
+//! module talks to LiveKit.
+
+pub mod subscriber;
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The assistant as a LiveKit participant (the media side; `crate::livekit` is the server API): LiveKit's own
+//! The assistant as a LiveKit participant (the media side, beside this module's server API): LiveKit's own
 //! signalling client (`livekit-signaling`) with a pure-Rust WebRTC subscriber (webrtc-rs). Subscribe-only:
 //! one peer connection on which LiveKit offers the audio tracks the assistant asks for, no publisher, no
 //! data channels of its own (captions go out through confctl). The official `livekit` client crate cannot
