@@ -619,14 +619,32 @@ async fn reconciliation_repairs_lost_webhooks(db: Db) {
     w.lk.add_room(&format!("confctl-{cid}"));
     w.lk.add_room("not-ours");
 
-    let (activated, ended, closed_n) = confctl::rooms::lifecycle::reconcile(&t.app).await.unwrap();
-    assert_eq!((activated, ended, closed_n), (1, 1, 1));
+    let mut reconciler = confctl::rooms::lifecycle::Reconciler::default();
+    let first = reconciler.pass(&t.app).await.unwrap();
+    assert_eq!((first.activated, first.ended, first.closed), (1, 0, 1), "a missing room is not ended at first sight");
+    assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "ACTIVE", "LiveKit may just be restarting");
+    // Missing for longer than the grace period (1 s here): now it is over.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = reconciler.pass(&t.app).await.unwrap();
+    assert_eq!((second.activated, second.ended, second.closed), (0, 1, 0));
     assert_eq!(ada.get(&format!("/api/rooms/{qid}")).await.1["status"], "ACTIVE");
     assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "ENDED");
     assert!(w.lk.room(&format!("confctl-{cid}")).is_none());
     assert!(w.lk.room("not-ours").is_some(), "rooms that are not confctl's are left alone");
     assert!(w.lk.calls_for("ListRooms").iter().all(|c| c.grants.room_list && c.status == 200));
-    assert_eq!(confctl::rooms::lifecycle::reconcile(&t.app).await.unwrap(), (0, 0, 0), "a second pass finds nothing");
+    assert_eq!(reconciler.pass(&t.app).await.unwrap(), Default::default(), "a further pass finds nothing");
+
+    // A room that comes back within the grace period is left alone.
+    let (_, back) = ada.post("/api/rooms", json!({"name": "Media server restart"})).await;
+    let bid = back["id"].as_str().unwrap();
+    let lk_back = w.lk.add_room(&format!("confctl-{bid}"));
+    w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_back)).await.unwrap();
+    w.lk.remove_room(&format!("confctl-{bid}"));
+    reconciler.pass(&t.app).await.unwrap();
+    w.lk.add_room(&format!("confctl-{bid}"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(reconciler.pass(&t.app).await.unwrap().ended, 0);
+    assert_eq!(ada.get(&format!("/api/rooms/{bid}")).await.1["status"], "ACTIVE");
 }
 
 async fn decisions_survive_a_restart(db: Db) {

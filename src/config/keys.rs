@@ -270,8 +270,8 @@ pub const KEYS: &[Key] = &[
         Text,
         Some("\"2m\""),
         "a duration such as 90s or 5m",
-        "An ACTIVE room that LiveKit no longer has is ended only after this long (a restarting media\n\
-         server is not a finished lecture).",
+        "An ACTIVE room is ended only after LiveKit has been without it this long, seen by reconciliation\n\
+         (a restarting media server is not a finished lecture).",
     ),
     key(
         "tls.listen",

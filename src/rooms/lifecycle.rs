@@ -2,7 +2,6 @@
 //! LiveKit's own list of rooms, so a dropped webhook cannot leave a room ACTIVE forever.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use livekit_protocol as proto;
 
@@ -141,22 +140,58 @@ async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
 }
 
 /// One reconciliation pass; returns (activated, ended, closed at LiveKit).
-pub async fn reconcile(app: &App) -> Result<(usize, usize, usize)> {
-    let live = app.livekit().list_rooms().await?;
+/// Reconciliation state: since when each ACTIVE room has been missing from LiveKit. A room is ended only
+/// after it has been missing for the whole grace period, so a media server that restarts in the middle of
+/// a lecture does not end it.
+#[derive(Debug, Default)]
+pub struct Reconciler {
+    absent_since: HashMap<String, i64>,
+}
+
+/// What one reconciliation pass changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// CREATED rooms LiveKit has open, now ACTIVE.
+    pub activated: usize,
+    /// ACTIVE rooms missing from LiveKit past the grace period, now ENDED.
+    pub ended: usize,
+    /// Rooms ENDED here (or deleted) that LiveKit still had open, now closed there.
+    pub closed: usize,
+}
+
+impl Reconciler {
+    /// One pass: compares confctl's rooms with LiveKit's list and repairs what lost webhooks left behind.
+    pub async fn pass(&mut self, app: &App) -> Result<Reconciled> {
+        let live = app.livekit().list_rooms().await?;
+        reconcile_rooms(app, &live, &mut self.absent_since).await
+    }
+}
+
+async fn reconcile_rooms(
+    app: &App,
+    live: &[proto::Room],
+    absent_since: &mut HashMap<String, i64>,
+) -> Result<Reconciled> {
     let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::room_id_of(&r.name)).collect();
     let now = crate::time::now_ms();
     let grace = i64::try_from(app.config().livekit.empty_room_grace.as_millis()).unwrap_or(i64::MAX / 2);
-    let (mut activated, mut ended, mut closed) = (0, 0, 0);
+    let mut done = Reconciled::default();
 
     for room in app.store().rooms_with_status(RoomStatus::Created).await? {
         if live_ids.contains(room.id.as_str()) && app.store().mark_room_active(&room.id, now).await? {
             announce_active(app, &room.id).await;
-            activated += 1;
+            done.activated += 1;
         }
     }
-    for room in app.store().rooms_with_status(RoomStatus::Active).await? {
-        let since = room.started_at.unwrap_or(room.created_at);
-        if !live_ids.contains(room.id.as_str()) && now - since > grace {
+    let active = app.store().rooms_with_status(RoomStatus::Active).await?;
+    absent_since.retain(|id, _| active.iter().any(|r| &r.id == id) && !live_ids.contains(id.as_str()));
+    for room in active {
+        if live_ids.contains(room.id.as_str()) {
+            continue;
+        }
+        let since = *absent_since.entry(room.id.clone()).or_insert(now);
+        if now - since > grace {
+            absent_since.remove(&room.id);
             let result = app.store().end_room(&room.id, now).await?;
             announce_end(app, &room, &result).await;
             audit(
@@ -168,7 +203,7 @@ pub async fn reconcile(app: &App) -> Result<(usize, usize, usize)> {
                 serde_json::json!({ "source": "reconciliation" }),
             )
             .await;
-            ended += 1;
+            done.ended += 1;
         }
     }
     // Rooms that ended here while LiveKit was unreachable are closed there now.
@@ -180,34 +215,41 @@ pub async fn reconcile(app: &App) -> Result<(usize, usize, usize)> {
             Err(err) => return Err(err),
         };
         if ended_here && app.livekit().delete_room(name).await.is_ok() {
-            closed += 1;
+            done.closed += 1;
         }
     }
-    Ok((activated, ended, closed))
+    Ok(done)
 }
 
 /// Reconciles at start-up and then every `livekit.reconcile_interval` until shutdown.
 pub async fn reconcile_forever(app: App) {
     let mut tick = tokio::time::interval(app.config().livekit.reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconciler = Reconciler::default();
     let mut warned = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = app.shutting_down() => return,
         }
-        match reconcile(&app).await {
-            Ok((a, e, c)) => {
+        match reconciler.pass(&app).await {
+            Ok(done) => {
                 warned = false;
-                if a + e + c > 0 {
-                    tracing::info!(activated = a, ended = e, closed_at_livekit = c, "reconciled rooms with LiveKit");
+                if done != Reconciled::default() {
+                    tracing::info!(
+                        activated = done.activated,
+                        ended = done.ended,
+                        closed_at_livekit = done.closed,
+                        "reconciled rooms with LiveKit"
+                    );
                 }
             }
+            // Said once per outage, not every interval.
             Err(err) if !warned => {
                 warned = true;
                 tracing::warn!(error = %err, "cannot reconcile rooms with LiveKit; will keep trying");
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(_) => {}
         }
     }
 }
