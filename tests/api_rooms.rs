@@ -414,6 +414,12 @@ async fn no_lobby_webinar_and_screen_share_shape_the_token(db: Db) {
     assert_eq!(claims["video"]["roomJoin"], true);
     assert!(claims["video"].get("roomAdmin").is_none_or(|v| v == false), "no server-API rights in a browser token");
     assert_eq!(host_token["identity"], claims["sub"]);
+    let created = w.lk.calls_for("CreateRoom");
+    assert_eq!(created.len(), 1, "the room is opened at LiveKit ahead of the host");
+    assert!(created[0].grants.room_create);
+    assert_eq!(created[0].request_json["name"], format!("confctl-{id}"));
+    assert_eq!(created[0].request_json["emptyTimeout"], 1800, "long enough for a host stepping out");
+    assert_eq!(created[0].request_json["departureTimeout"], 600);
 }
 
 async fn the_lobby_leaks_nothing_before_approval(db: Db) {

@@ -255,6 +255,11 @@ pub async fn host_token(app: &App, auth: &AuthUser, room: &RoomRecord, client: &
         })
         .await?;
     let livekit_room = livekit::room_name(&room.id);
+    // Best effort: without it LiveKit still opens the room when the host connects, only with its short
+    // default timeouts; an unreachable media server shows in the browser anyway.
+    if let Err(err) = app.livekit().ensure_room(&livekit_room, room.max_participants).await {
+        tracing::warn!(room = %room.id, error = %err, "could not open the room at LiveKit ahead of the host");
+    }
     let token = app.livekit().token(&Grant {
         livekit_room: &livekit_room,
         identity: &identity,

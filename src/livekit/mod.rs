@@ -7,7 +7,9 @@ pub mod subscriber;
 use std::time::Duration;
 
 use livekit_api::access_token::{AccessToken, TokenVerifier, VideoGrants};
-use livekit_api::services::room::{RemoveParticipantOptions, RoomClient, SendDataOptions, UpdateParticipantOptions};
+use livekit_api::services::room::{
+    CreateRoomOptions, RemoveParticipantOptions, RoomClient, SendDataOptions, UpdateParticipantOptions,
+};
 use livekit_api::services::{ServerError, ServiceError};
 use livekit_api::webhooks::WebhookReceiver;
 use livekit_protocol as proto;
@@ -19,6 +21,11 @@ use crate::secret::Secret;
 /// How long a browser token stays valid for joining. LiveKit checks expiry only at join, so this bounds how
 /// long a leaked token can be used to get in, not how long a lecture lasts.
 pub const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+/// How long LiveKit keeps a room nobody has joined yet open (seconds).
+const EMPTY_ROOM_TIMEOUT_SECS: u32 = 30 * 60;
+/// How long LiveKit keeps a room open after the last participant left (seconds).
+const DEPARTURE_TIMEOUT_SECS: u32 = 10 * 60;
 
 /// Every LiveKit room confctl manages carries this prefix, so reconciliation leaves other rooms alone.
 pub const ROOM_PREFIX: &str = "confctl-";
@@ -187,6 +194,20 @@ impl LiveKit {
             .with_grants(grants)
             .to_jwt()
             .map_err(|e| Error::internal(format!("cannot sign a LiveKit token: {e}")))
+    }
+
+    /// Opens the room at LiveKit ahead of the host (idempotent: an open room is left as it is), with
+    /// timeouts long enough that a host stepping out before the lecture, or a lecture hall whose Wi-Fi drops
+    /// for a few minutes, does not end the lecture: LiveKit's defaults close an empty room within seconds,
+    /// and its `room_finished` ends the lecture for good.
+    pub async fn ensure_room(&self, livekit_room: &str, max_participants: Option<i64>) -> Result<()> {
+        let options = CreateRoomOptions {
+            empty_timeout: EMPTY_ROOM_TIMEOUT_SECS,
+            departure_timeout: DEPARTURE_TIMEOUT_SECS,
+            max_participants: max_participants.and_then(|m| u32::try_from(m).ok()).unwrap_or(0),
+            ..Default::default()
+        };
+        self.rooms.create_room(livekit_room, options).await.map(|_| ()).map_err(|e| unavailable("CreateRoom", e))
     }
 
     /// Closes a room for everyone. A room LiveKit does not know is already gone: that is success.
