@@ -3,6 +3,7 @@
 
 mod invite;
 pub mod lifecycle;
+pub mod overview;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
