@@ -19,7 +19,40 @@ on_both_databases!(
     public_instance_needs_setup_code_for_first_account,
     readiness_reflects_the_database,
     idle_and_expired_sessions_end,
+    admins_manage_accounts_through_the_api,
 );
+
+async fn admins_manage_accounts_through_the_api(db: Db) {
+    let t = TestApp::spawn(db, &[]).await;
+    let admin = t.client();
+    let me = admin.register("ada@uni.edu", "Ada").await;
+    let (s, created) =
+        admin.post("/api/admin/users", json!({"email": "ta@uni.edu", "name": "TA", "role": "HOST"})).await;
+    assert_eq!(s, 201, "{created}");
+    let password = created["password"].as_str().expect("a generated password is returned once").to_owned();
+    let id = created["user"]["id"].as_str().unwrap().to_owned();
+    let ta = t.client();
+    let (s, _) = ta.post("/api/auth/login", json!({"email": "ta@uni.edu", "password": password})).await;
+    assert_eq!(s, 200);
+    assert_eq!(ta.get("/api/admin/users").await.0, 403, "hosts are not admins");
+
+    let (s, changed) = admin.patch(&format!("/api/admin/users/{id}"), json!({"role": "ADMIN"})).await;
+    assert_eq!((s, changed["user"]["role"].as_str()), (200, Some("ADMIN")));
+    let (s, changed) = admin.patch(&format!("/api/admin/users/{id}"), json!({"disabled": true})).await;
+    assert_eq!((s, changed["user"]["disabled"].as_bool()), (200, Some(true)));
+    assert_eq!(ta.get("/api/auth/me").await.0, 401, "disabling signs out at once");
+
+    let own = me["id"].as_str().unwrap();
+    let (s, body) = admin.patch(&format!("/api/admin/users/{own}"), json!({"role": "HOST"})).await;
+    assert_eq!((s, error_code(&body)), (409, "cannot_change_self"), "no self-lockout");
+    let (s, body) = admin.patch("/api/admin/users/nobody", json!({"disabled": true})).await;
+    assert_eq!((s, error_code(&body)), (404, "user_not_found"));
+    let (_, list) = admin.get("/api/admin/users").await;
+    assert_eq!(list["users"].as_array().unwrap().len(), 2);
+    let (_, audit) = admin.get("/api/admin/audit?action=user.role_changed").await;
+    assert_eq!(audit["entries"][0]["actorId"], me["id"], "the admin's change is audited under their name");
+    t.stop().await;
+}
 
 async fn idle_and_expired_sessions_end(db: Db) {
     let t = TestApp::spawn(db, &[]).await;

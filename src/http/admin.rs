@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::error::ApiResult;
 use super::extract::{Admin, Client, Json, Path, Query};
-use crate::accounts::{self, AuthUser, Role};
+use crate::accounts::{self, Role};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};
 use crate::error::{Error, Result};
@@ -69,14 +69,6 @@ pub struct UserPatch {
     disabled: Option<bool>,
 }
 
-/// An administrator may not lock themselves out: no disabling or demoting one's own account.
-fn refuse_self_lockout(admin: &AuthUser, user_id: &str, disabled: Option<bool>, role: Option<Role>) -> Result<()> {
-    if admin.user.id == user_id && (disabled == Some(true) || role == Some(Role::Host)) {
-        return Err(Error::conflict("cannot_change_self", "you cannot disable or demote your own account"));
-    }
-    Ok(())
-}
-
 /// `PATCH /api/admin/users/{userId}` `{role?, disabled?}` → `{user}`.
 pub async fn update_user(
     State(app): State<App>,
@@ -86,16 +78,8 @@ pub async fn update_user(
     Json(body): Json<UserPatch>,
 ) -> ApiResult<impl IntoResponse> {
     let role = body.role.as_deref().map(parse_role).transpose()?;
-    refuse_self_lockout(&admin, &user_id, body.disabled, role)?;
-    let actor = admin.user.actor(client.ip.clone());
-    let user = accounts::find_user(&app, &user_id).await?;
-    if let Some(role) = role.filter(|r| *r != user.role) {
-        accounts::set_role(&app, &actor, &user.id, role).await?;
-    }
-    if let Some(disabled) = body.disabled.filter(|d| *d != user.disabled) {
-        accounts::set_disabled(&app, &actor, &user.id, disabled).await?;
-    }
-    Ok(axum::Json(json!({ "user": accounts::find_user(&app, &user.id).await? })))
+    let user = accounts::update_user(&app, &admin, &user_id, role, body.disabled, client.ip.clone()).await?;
+    Ok(axum::Json(json!({ "user": user })))
 }
 
 #[derive(Debug, Default, Deserialize)]
