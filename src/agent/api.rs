@@ -58,21 +58,8 @@ pub struct JoinToken {
     pub identity: String,
 }
 
-/// One caption as confctl takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Caption {
-    pub segment_id: String,
-    pub speaker_identity: String,
-    pub speaker_name: String,
-    pub text: String,
-    #[serde(rename = "final")]
-    pub is_final: bool,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub language: String,
-    pub provider: String,
-}
+/// One caption as confctl takes it (the server's own wire type).
+pub use crate::artifacts::Caption;
 
 /// What the summariser may use.
 #[derive(Debug, Clone, Deserialize)]
@@ -356,7 +343,7 @@ mod tests {
             start_ms: 1,
             end_ms: 2,
             language: "en".into(),
-            provider: "whisper".into(),
+            provider: Some("whisper".into()),
         };
         assert_eq!(
             serde_json::to_value(&caption).unwrap(),

@@ -204,7 +204,7 @@ impl Speaker {
                         start_ms: (t.start_ms - base).max(0),
                         end_ms: (t.end_ms - base).max(0),
                         language: language.clone(),
-                        provider: provider.to_owned(),
+                        provider: Some(provider.to_owned()),
                     };
                     if captions.send(caption).is_err() {
                         break;

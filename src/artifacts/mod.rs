@@ -85,8 +85,9 @@ pub async fn assistant_token(app: &App, room_id: &str) -> Result<AssistantToken>
     })
 }
 
-/// One caption segment from the assistant.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// One caption segment: what the assistant posts (with its provider) and, without the provider, what the
+/// room receives on topic `transcription`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Caption {
     pub segment_id: String,
@@ -98,7 +99,7 @@ pub struct Caption {
     pub start_ms: i64,
     pub end_ms: i64,
     pub language: String,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
 }
 
@@ -145,7 +146,8 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     } else {
         false
     };
-    let payload = serde_json::to_value(&caption).unwrap_or_default();
+    // The room gets the caption without the provider: that is bookkeeping for the stored segment.
+    let payload = serde_json::to_value(Caption { provider: None, ..caption }).unwrap_or_default();
     let delivered = match app.livekit().send_data(&livekit::room_name(&room.id), TOPIC, &payload).await {
         Ok(()) => true,
         Err(err) => {
