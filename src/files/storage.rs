@@ -152,7 +152,11 @@ impl Storage {
                 Ok(c) => c,
                 Err(err) => {
                     let _ = writer.abort().await;
-                    return Err(Error::invalid("upload_interrupted", format!("the upload was interrupted: {err}")));
+                    tracing::info!(error = %err, "an upload's body ended with an error");
+                    return Err(Error::invalid(
+                        "upload_interrupted",
+                        "the upload was interrupted; send the file again",
+                    ));
                 }
             };
             written += chunk.len() as u64;
