@@ -33,6 +33,12 @@ fn is_blank_letter(c: char) -> bool {
     matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}')
 }
 
+/// The zero-width joiner and non-joiner are kept: emoji sequences (👩‍🏫) and Persian and Indic spelling
+/// need them. Label comparison ignores them (see `skeleton`).
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
+}
+
 /// Bidirectional formatting characters (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI, LRM, RLM, ALM).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
@@ -44,17 +50,18 @@ pub fn normalize(input: &str, max_chars: usize, code: &'static str) -> Result<St
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
     for c in input.nfc() {
+        // Tabs and newlines included: a name is one line.
+        if c.is_control() {
+            return Err(Error::invalid(code, "the name may not contain control characters"));
+        }
         if c.is_whitespace() || is_blank_letter(c) {
             pending_space = !out.is_empty();
             continue;
         }
-        if c.is_control() {
-            return Err(Error::invalid(code, "the name may not contain control characters"));
-        }
         if is_bidi_control(c) {
             return Err(Error::invalid(code, "the name may not contain characters that change the text direction"));
         }
-        if c.general_category() == GeneralCategory::Format {
+        if c.general_category() == GeneralCategory::Format && !is_joiner(c) {
             // Invisible: dropped, so "Ann\u{200B}" and "Ann" are one name.
             continue;
         }
@@ -65,7 +72,8 @@ pub fn normalize(input: &str, max_chars: usize, code: &'static str) -> Result<St
         out.push(c);
     }
     let n = out.chars().count();
-    if n == 0 || n > max_chars {
+    let visible = out.chars().any(|c| c.general_category() != GeneralCategory::Format);
+    if !visible || n > max_chars {
         return Err(Error::invalid(code, format!("the name must have 1 to {max_chars} visible characters")));
     }
     if let Some(label) = imitated_label(&out) {
@@ -124,7 +132,11 @@ fn words(text: &str) -> Vec<String> {
 /// NFKC (full-width and styled letters become plain ones), lower case, then look-alikes mapped to Latin. Both
 /// sides of a comparison go through this, so mapping a letter whose capital only looks Latin (в, н, т) is safe.
 fn skeleton(text: &str) -> String {
-    text.nfkc().flat_map(char::to_lowercase).map(latin_look_alike).collect()
+    text.nfkc()
+        .filter(|c| c.general_category() != GeneralCategory::Format)
+        .flat_map(char::to_lowercase)
+        .map(latin_look_alike)
+        .collect()
 }
 
 fn latin_look_alike(c: char) -> char {
@@ -169,19 +181,23 @@ mod tests {
 
     #[test]
     fn names_are_nfc_with_single_spaces_and_no_invisible_characters() {
-        assert_eq!(ok("  Ann \t\u{3000} Lee  "), "Ann Lee");
+        assert_eq!(ok("  Ann \u{2003}\u{3000} Lee  "), "Ann Lee");
         assert_eq!(ok("Ann\u{200B}\u{FEFF}\u{00AD}\u{2060}"), "Ann");
         assert_eq!(ok("Ame\u{0301}lie"), "Amélie", "NFC");
         assert_eq!(ok("Ann\u{3164}\u{3164}Lee"), "Ann Lee", "Hangul fillers are blanks");
         assert_eq!(ok("Борис"), "Борис");
         assert!(refused("\u{200B}\u{3164}").contains("1 to 64"));
+        assert!(refused("\u{200D}\u{200C}").contains("visible"), "joiners alone are not a name");
+        assert_eq!(ok("Елена 👩\u{200D}🏫"), "Елена 👩\u{200D}🏫", "emoji sequences keep their joiner");
         assert!(refused(&"a".repeat(65)).contains("1 to 64"));
     }
 
     #[test]
     fn control_and_direction_characters_are_refused() {
         assert!(refused("Ann\u{0007}").contains("control"));
-        assert_eq!(ok("Ann\u{0085}Lee"), "Ann Lee", "a next-line character is whitespace");
+        for c in ['\n', '\t', '\r', '\u{0085}'] {
+            assert!(refused(&format!("Ann{c}Lee")).contains("control"), "a name is one line: {c:?}");
+        }
         for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
             assert!(refused(&format!("Ann{c}Lee")).contains("direction"), "{c:?}");
         }
@@ -209,6 +225,7 @@ mod tests {
             "Eve (вы)",
             "Ann (Ноѕt)",
             "Ann (Ｈｏｓｔ)",
+            "Ann (Ho\u{200D}st)",
         ] {
             let _ = refused(name);
         }
