@@ -5,11 +5,11 @@
 //! start from the stored state and re-check it periodically, so a missed event (or another replica's
 //! decision) only delays a guest, never loses them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::store::{Admission, RoomRecord};
 
@@ -55,6 +55,10 @@ pub enum HostEvent {
     RoomUpdated { locked: bool, guests_muted: bool },
     /// The raised-hands queue changed (in order).
     Hands { hands: Vec<crate::moderation::Hand> },
+    /// A removal that LiveKit could not take at first went through on a retry.
+    RemovalConfirmed { identity: String, disconnected: bool },
+    /// LiveKit never took a removal: the person is refused by confctl but may still be connected.
+    RemovalFailed { identity: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,16 +77,72 @@ pub enum AgentEvent {
     RoomEnded { room_id: String },
 }
 
-/// Room id → channels, plus the instance-wide channel for assistants.
+/// Room id → channels, plus the instance-wide channel for assistants and the register of waiting guests'
+/// open streams.
 #[derive(Debug)]
 pub struct Hub {
     rooms: Mutex<HashMap<String, Channels>>,
     agents: broadcast::Sender<AgentEvent>,
+    waiting: Arc<Mutex<Waiting>>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Self { rooms: Mutex::default(), agents: broadcast::channel(CAPACITY).0 }
+        Self { rooms: Mutex::default(), agents: broadcast::channel(CAPACITY).0, waiting: Arc::default() }
+    }
+}
+
+/// Who waits with an open stream: one live stream per guest session (a newer one replaces the older), a cap
+/// per client address, and which guests hosts have been told about, so each arrival is announced once.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Participant id → the id of its live stream and the switch that ends it.
+    streams: HashMap<String, (u64, watch::Sender<bool>)>,
+    per_ip: HashMap<String, usize>,
+    /// Waiting guests the hosts have heard of (and not heard leave).
+    announced: HashSet<String>,
+    next_id: u64,
+}
+
+/// A waiting guest's open stream, registered with the hub. Dropping it frees its place.
+#[derive(Debug)]
+pub struct GuestStreamGuard {
+    waiting: Arc<Mutex<Waiting>>,
+    participant_id: String,
+    ip: String,
+    id: u64,
+    /// Turns true when a newer stream of the same guest took over.
+    pub replaced: watch::Receiver<bool>,
+    /// Whether hosts have to be told this guest is (back) waiting.
+    pub announce: bool,
+}
+
+impl GuestStreamGuard {
+    /// Ends the registration; true when this was still the guest's live stream (then hosts hear the guest
+    /// left, unless a decision ended it).
+    pub fn close(self) -> bool {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let current = w.streams.get(&self.participant_id).is_some_and(|(id, _)| *id == self.id);
+        if current {
+            w.streams.remove(&self.participant_id);
+            w.announced.remove(&self.participant_id);
+        }
+        current
+    }
+}
+
+impl Drop for GuestStreamGuard {
+    fn drop(&mut self) {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.per_ip.remove(&self.ip);
+            }
+        }
+        if w.streams.get(&self.participant_id).is_some_and(|(id, _)| *id == self.id) {
+            w.streams.remove(&self.participant_id);
+        }
     }
 }
 
@@ -131,10 +191,48 @@ impl Hub {
         let _ = self.channels(room_id).host.send(Arc::new(event));
     }
 
+    /// A guest arrived in the lobby: hosts hear of them now, and not again while they wait.
+    pub fn guest_arrived(&self, room_id: &str, entry: LobbyEntry) {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).announced.insert(entry.id.clone());
+        self.to_hosts(room_id, HostEvent::GuestWaiting { entry });
+    }
+
+    /// Registers a waiting guest's stream. An older stream of the same guest is told to end; more than
+    /// `per_ip` open streams from one address are refused (`None`).
+    pub fn open_guest_stream(&self, participant_id: &str, ip: &str, per_ip: usize) -> Option<GuestStreamGuard> {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let open = w.per_ip.get(ip).copied().unwrap_or(0);
+        if open >= per_ip {
+            return None;
+        }
+        w.per_ip.insert(ip.to_owned(), open + 1);
+        w.next_id += 1;
+        let id = w.next_id;
+        let (tx, replaced) = watch::channel(false);
+        if let Some((_, older)) = w.streams.insert(participant_id.to_owned(), (id, tx)) {
+            let _ = older.send(true);
+        }
+        let announce = w.announced.insert(participant_id.to_owned());
+        Some(GuestStreamGuard {
+            waiting: self.waiting.clone(),
+            participant_id: participant_id.to_owned(),
+            ip: ip.to_owned(),
+            id,
+            replaced,
+            announce,
+        })
+    }
+
     /// Tells guests and hosts about decisions.
     pub fn decided(&self, decisions: Decisions) {
         if decisions.entries.is_empty() {
             return;
+        }
+        {
+            let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            for id in decisions.entries.keys() {
+                w.announced.remove(id);
+            }
         }
         let channels = self.channels(&decisions.room.id);
         let entries =

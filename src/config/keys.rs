@@ -215,6 +215,14 @@ pub const KEYS: &[Key] = &[
         "Wrong room PINs per room and browser fingerprint per minute.",
     ),
     key(
+        "rate_limits.lobby_streams_per_ip",
+        Integer,
+        Some("2000"),
+        "a number from 1 to 100000",
+        "Waiting-room streams open at once from one client IP (each guest has one; a newer one replaces\n\
+         the older). High enough for a lecture hall behind one NAT address.",
+    ),
+    key(
         "rate_limits.invite_lookups_per_ip_per_minute",
         Integer,
         Some("120"),

@@ -81,6 +81,7 @@ pub struct RateLimitConfig {
     pub joins_per_ip_per_minute: u32,
     pub pin_failures_per_ip_per_minute: u32,
     pub pin_failures_per_guest_per_minute: u32,
+    pub lobby_streams_per_ip: u32,
     pub invite_lookups_per_ip_per_minute: u32,
     pub chat_messages_per_minute: u32,
 }
@@ -407,6 +408,7 @@ impl Config {
             ("rate_limits.joins_per_ip_per_minute", self.rate_limits.joins_per_ip_per_minute),
             ("rate_limits.pin_failures_per_ip_per_minute", self.rate_limits.pin_failures_per_ip_per_minute),
             ("rate_limits.pin_failures_per_guest_per_minute", self.rate_limits.pin_failures_per_guest_per_minute),
+            ("rate_limits.lobby_streams_per_ip", self.rate_limits.lobby_streams_per_ip),
             ("rate_limits.invite_lookups_per_ip_per_minute", self.rate_limits.invite_lookups_per_ip_per_minute),
             ("rate_limits.chat_messages_per_minute", self.rate_limits.chat_messages_per_minute),
         ] {

@@ -103,10 +103,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// Reads one cookie from the request.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// Reads one cookie from the request headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -128,7 +127,7 @@ impl FromRequestParts<App> for SignedIn {
             return Ok(Self(found.clone()));
         }
         let name = super::session_cookie_name(app.config());
-        let token = cookie(parts, name).unwrap_or_default();
+        let token = cookie(&parts.headers, name).unwrap_or_default();
         match accounts::authenticate(app, token).await? {
             Some(auth) => {
                 parts.extensions.insert(auth.clone());

@@ -61,12 +61,14 @@ fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
 /// `GET /api/rooms/{roomId}/lobby/stream?sessionId=…`: the waiting guest's status, live.
 pub async fn guest_stream(
     State(app): State<App>,
+    Client(client): Client,
     Path(room_id): Path<String>,
     Query(q): Query<StreamQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let participant = admission::guest_session(&app, &room_id, &q.session_id).await?;
     let room = app.store().room_by_id(&room_id).await?;
-    let updates = admission::stream::guest(&app, room, participant).await?;
+    let ip = client.ip.unwrap_or_default();
+    let updates = admission::stream::guest(&app, room, participant, &ip).await?;
     Ok(sse(updates.map(|status| json_event("status", &status)), app))
 }
 

@@ -17,7 +17,7 @@ pub use assistant::{AgentTokenRecord, ArtifactRecord, SegmentRecord};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;
 pub use files::FileRecord;
-pub use moderation::BanRecord;
+pub use moderation::{BanRecord, BannedRows};
 pub use participants::{Admission, ParticipantKind, ParticipantRecord};
 pub use rooms::{EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
