@@ -89,6 +89,9 @@ export class HostControls {
       this.hands = d.hands || [];
       this.renderHands();
     });
+    // A kick or ban answered "pending" (LiveKit did not answer): confctl already refuses the person.
+    on("removal_confirmed", () => this.pollRoster(true));
+    on("removal_failed", () => toast(t("host.removal_failed"), "error"));
     source.addEventListener("error", () => {
       if (source.readyState !== EventSource.CLOSED) {
         $("lobby-state").textContent = t("lobby.reconnecting");
@@ -225,8 +228,9 @@ export class HostControls {
     if (!answer.ok) return;
     showError($("host-error"), "");
     try {
-      await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/kick`));
+      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/kick`));
       toast(t("host.kicked", { name: person.name }));
+      if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
       this.roster = this.roster.filter((p) => p.identity !== person.identity);
       this.options.onPeopleChanged();
       this.pollRoster(true);
@@ -247,8 +251,9 @@ export class HostControls {
     showError($("host-error"), "");
     try {
       const body = answer.reason ? { reason: answer.reason } : {};
-      await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/ban`, body));
+      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/ban`, body));
       toast(t("host.banned", { name: person.name }));
+      if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
       this.roster = this.roster.filter((p) => p.identity !== person.identity);
       this.options.onPeopleChanged();
       this.pollRoster(true);
