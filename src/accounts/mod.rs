@@ -14,32 +14,8 @@ use crate::config::RegistrationPolicy;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::ratelimit;
+pub use crate::store::Role;
 use crate::store::{NewUser, UserRecord};
-
-/// What an account may do. Guests have no account at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    Admin,
-    Host,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Host => "HOST",
-        }
-    }
-    /// Parses `ADMIN`/`HOST` in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().as_str() {
-            "ADMIN" => Some(Role::Admin),
-            "HOST" => Some(Role::Host),
-            _ => None,
-        }
-    }
-}
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize)]

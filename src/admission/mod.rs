@@ -1,7 +1,6 @@
 //! Getting into a room: guests join with a name and a browser fingerprint (and the PIN, if set), wait in
 //! the lobby until the host decides, and only then receive a LiveKit token; hosts get theirs directly.
 
-pub mod hub;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -12,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{AuthUser, ClientInfo};
 use crate::app::{Actor, App, audit};
 use crate::error::{Error, Result};
+use crate::events::{Decision, Decisions, LobbyEntry};
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{Admission, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
 use crate::{ids, ratelimit, rooms};
-use hub::{Decision, Decisions, LobbyEntry};
 
 /// Join body.
 #[derive(Debug, Deserialize)]

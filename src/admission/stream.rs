@@ -7,10 +7,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::hub::{HostEvent, LobbyEntry};
 use super::{GuestStatus, current_status, lobby_entry};
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::events::{HostEvent, LobbyEntry};
 use crate::store::{Admission, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another

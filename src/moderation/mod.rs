@@ -6,9 +6,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::admission::Member;
-use crate::admission::hub::{Decision, Decisions, HostEvent};
 use crate::app::{Actor, App, audit};
 use crate::error::{Error, Result};
+pub use crate::events::Hand;
+use crate::events::{Decision, Decisions, HostEvent};
 use crate::ids;
 use crate::livekit::{self, ParticipantRole};
 use crate::store::{Admission, BanRecord, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
@@ -60,15 +61,6 @@ pub struct MuteReport {
 pub struct MuteFailure {
     pub identity: String,
     pub error: String,
-}
-
-/// One raised hand, in queue order.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Hand {
-    pub identity: String,
-    pub display_name: String,
-    pub raised_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn trimmed_reason(reason: Option<String>) -> Option<String> {

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use livekit_protocol as proto;
 
-use crate::admission::hub::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::app::{Actor, App, audit};
 use crate::error::Result;
+use crate::events::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::livekit;
 use crate::store::{Admission, EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 

@@ -165,18 +165,9 @@ fn validate_max(max: Option<i64>) -> Result<Option<i64>> {
     }
 }
 
-/// A short language code: `en`, `ru`, `pt-BR`.
-pub fn is_language_code(code: &str) -> bool {
-    let mut parts = code.split('-');
-    let primary = parts.next().unwrap_or_default();
-    (2..=3).contains(&primary.len())
-        && primary.chars().all(|c| c.is_ascii_lowercase())
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
 fn validate_language(code: &str) -> Result<String> {
     let code = code.trim();
-    if !is_language_code(code) {
+    if !crate::config::is_language_code(code) {
         return Err(Error::invalid("invalid_language", "language must be a code such as en or ru"));
     }
     Ok(code.to_owned())
@@ -335,7 +326,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
     }
     app.store().update_room_settings(&room).await?;
     if room.status == RoomStatus::Active && assistant_was_on != room.ai_assistant {
-        use crate::admission::hub::AgentEvent;
+        use crate::events::AgentEvent;
         app.hub().to_agents(if room.ai_assistant {
             AgentEvent::RoomActive(Box::new(room.clone()))
         } else {

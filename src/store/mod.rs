@@ -21,7 +21,7 @@ pub use moderation::{BanRecord, BannedRows};
 pub use participants::{Admission, ParticipantKind, ParticipantRecord};
 pub use rooms::{EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
-pub use users::{NewUser, UserRecord};
+pub use users::{NewUser, Role, UserRecord};
 
 use std::path::Path;
 use std::str::FromStr;

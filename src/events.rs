@@ -1,5 +1,6 @@
-//! In-process fan-out of lobby events: one channel per room for hosts (every lobby change) and one for
-//! waiting guests (decisions only), so approving 1,000 guests is one message, not 1,000 polls.
+//! The event hub: in-process fan-out of what streams deliver — one channel per room for hosts (lobby changes,
+//! room state, hands, removals), one for waiting guests (decisions only, so approving 1,000 guests is one
+//! message, not 1,000 polls), one instance-wide for assistants — and the register of open lobby streams.
 //!
 //! Events are a fast path, not the source of truth: every decision is in the database first, guest streams
 //! start from the stored state and re-check it periodically, so a missed event (or another replica's
@@ -22,6 +23,15 @@ pub struct LobbyEntry {
     pub status: Admission,
     pub waiting_since: chrono::DateTime<chrono::Utc>,
     pub waiting_seconds: i64,
+}
+
+/// One raised hand, in queue order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hand {
+    pub identity: String,
+    pub display_name: String,
+    pub raised_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A decision as a waiting guest learns it.
@@ -54,7 +64,7 @@ pub enum HostEvent {
     /// Lock or panic mute changed.
     RoomUpdated { locked: bool, guests_muted: bool },
     /// The raised-hands queue changed (in order).
-    Hands { hands: Vec<crate::moderation::Hand> },
+    Hands { hands: Vec<Hand> },
     /// A removal that LiveKit could not take at first went through on a retry.
     RemovalConfirmed { identity: String, disconnected: bool },
     /// LiveKit never took a removal: the person is refused by confctl but may still be connected.
