@@ -1,7 +1,7 @@
 // The host's controls inside the room: the lobby (live from the host event stream: approve, reject, approve
 // all), the people in the room with kick and ban, mute all (confirmed once), lock, the raised-hands queue
 // with "let speak" / "revoke", and the room's lock and panic-mute state.
-import { $, ApiError, api, busy, el, errorText, isMissingApi, showError, t, toast } from "./common.js";
+import { $, ApiError, api, busy, el, errorText, showError, t, toast } from "./common.js";
 import { confirmDialog } from "./room-dialog.js";
 import { onData } from "./room-data.js";
 
@@ -218,7 +218,7 @@ export class HostControls {
   }
 
   hostError(err) {
-    const text = isMissingApi(err) ? t("error.feature_missing", { feature: t("host.moderation") }) : errorText(err);
+    const text = errorText(err);
     showError($("host-error"), text);
     toast(text, "error");
   }
@@ -323,7 +323,7 @@ export class HostControls {
       this.hands = body.hands;
       $("hands-state").textContent = "";
     } catch (err) {
-      $("hands-state").textContent = isMissingApi(err) ? t("error.feature_missing", { feature: t("hands.heading") }) : errorText(err);
+      $("hands-state").textContent = errorText(err);
     }
     this.renderHands();
   }
