@@ -38,9 +38,10 @@ pub enum Error {
     /// Too many attempts; try again after `retry_after`.
     #[error("too many attempts, retry in {} s", retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
-    /// A dependency (database, LiveKit, storage) is not answering.
+    /// A dependency (database, LiveKit, storage) is not answering. The message is a fixed sentence: an
+    /// upstream error's text (URLs, host:port, paths) is logged where it happens and never sent to a client.
     #[error("{message}")]
-    Unavailable { code: &'static str, message: String },
+    Unavailable { code: &'static str, message: &'static str },
     /// A bug or an unexpected failure; details go to the log, not to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -68,8 +69,9 @@ impl Error {
     pub fn locked(code: &'static str, message: impl Into<String>) -> Self {
         Self::Locked { code, message: message.into() }
     }
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unavailable { code, message: message.into() }
+    /// Takes only a `&'static str`, so that no `format!` of an upstream error can end up in a response.
+    pub fn unavailable(code: &'static str, message: &'static str) -> Self {
+        Self::Unavailable { code, message }
     }
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("{message}"))

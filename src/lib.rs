@@ -19,6 +19,7 @@ pub mod files;
 pub mod ids;
 pub mod livekit;
 pub mod moderation;
+pub mod names;
 pub mod net;
 pub mod ratelimit;
 pub mod rooms;

@@ -84,6 +84,7 @@ impl Server {
         let app = self.app.clone();
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
+        let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));
         let reloader = self.reload_from.map(|sources| tokio::spawn(reload_on_sighup(app.clone(), sources)));
         let assistant = match (self.with_agent, self.listener.local_addr()) {
             (true, Ok(addr)) => Some(crate::agent::spawn_in_process(app.clone(), addr)),
@@ -105,6 +106,7 @@ impl Server {
         }
         sweeper.abort();
         reconciler.abort();
+        upload_sweeper.abort();
         if let Some(reloader) = reloader {
             reloader.abort();
         }

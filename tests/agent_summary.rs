@@ -57,11 +57,7 @@ fn summariser(double: &LlmDouble) -> LlmSummariser {
 }
 
 fn extras() -> Extras {
-    Extras {
-        title: "Биология".into(),
-        chat: vec!["Борис: слайды в файлах?".into()],
-        files: vec!["photosynthesis.pdf".into()],
-    }
+    Extras { title: "Биология".into(), speakers: vec!["Ada".into(), "Борис".into()] }
 }
 
 #[tokio::test]
@@ -85,7 +81,7 @@ async fn the_model_gets_the_transcript_with_times_and_answers_in_the_lectures_la
     assert!(system.contains("Russian") && system.contains("startMs"), "{system}");
     let user = double.user_message(0);
     assert!(user.contains("[9000] Ada: Почему листья зелёные?"), "{user}");
-    assert!(user.contains("photosynthesis.pdf") && user.contains("Борис: слайды в файлах?"), "{user}");
+    assert!(user.contains("Speakers: Ada, Борис"), "{user}");
     assert!(user.contains("Лекция: ") || user.contains("Lecture: Биология"), "{user}");
 }
 

@@ -66,6 +66,10 @@ async fn rooms_stream_tokens_captions_and_artifacts(db: Db) {
     let (name, first) = stream.next().await.unwrap();
     assert_eq!((name.as_str(), first["rooms"].as_array().unwrap().len()), ("rooms", 0));
 
+    // Before the lecture starts there is nothing to listen to: no token.
+    let (s, body) = agent_request(&w, &token, "POST", &format!("/api/agent/rooms/{id}/token"), None).await;
+    assert_eq!((s, error_code(&body)), (409, "room_not_live"), "a room that is not live gets no token");
+
     let lk_room = w.lk.add_room(&format!("confctl-{id}"));
     let quiet_lk = w.lk.add_room(&format!("confctl-{}", quiet["id"].as_str().unwrap()));
     w.lk.send_webhook(&w.webhook_url(), events::room_started(&quiet_lk)).await.unwrap();
@@ -147,7 +151,12 @@ async fn rooms_stream_tokens_captions_and_artifacts(db: Db) {
     assert_eq!(s, 200);
     let texts: Vec<&str> = ctx["segments"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["Plants convert sunlight into energy.", "Any questions about chlorophyll?"]);
-    assert_eq!(ctx["chat"][0]["text"], "Slides are in the files panel.");
+    assert_eq!(ctx["speakers"], json!(["Ada"]));
+    assert_eq!((ctx["room"]["name"].as_str(), ctx["room"]["language"].as_str()), (Some("Biology"), Some("ru")));
+    let mut keys: Vec<&str> = ctx.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["room", "segments", "speakers"], "no chat and no files for an agent token: {ctx}");
+    assert!(!ctx.to_string().contains("Slides are in the files panel."), "{ctx}");
 
     // The lecture ends; the assistant hears it and writes the artifact.
     host.post(&format!("/api/rooms/{id}/end"), json!({})).await;

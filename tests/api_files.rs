@@ -88,6 +88,18 @@ impl Setup {
         }
         req.send().await.unwrap().status().as_u16()
     }
+    /// The same PUT, with the answer's body.
+    async fn put_read(&self, ticket: &Value, bytes: Vec<u8>) -> (u16, Value) {
+        let mut req = reqwest::Client::new().put(self.abs(ticket["uploadUrl"].as_str().unwrap())).body(bytes);
+        for (k, v) in ticket["headers"].as_object().unwrap() {
+            req = req.header(k.as_str(), v.as_str().unwrap());
+        }
+        match req.send().await {
+            Ok(r) => support::read(r).await,
+            // A server may close the connection as soon as it has refused a body still being sent.
+            Err(err) => panic!("PUT failed without an answer: {err}"),
+        }
+    }
     async fn complete(&self, file_id: &str) -> (u16, Value) {
         self.host.post(&format!("/api/rooms/{}/files/{file_id}/complete", self.room), json!({})).await
     }
@@ -213,14 +225,31 @@ async fn share_and_download(db: Db, backend: Backend) {
 
 async fn bad_uploads_are_refused(db: Db, backend: Backend) {
     let s = setup(db, backend, &[("files.room_quota_bytes", "100")]).await;
-    // More bytes than declared: accepted by the store, refused at complete, and gone.
+    // More bytes than declared: confctl cuts the stream at the declared size (413), the store refuses a
+    // length other than the signed one (403); either way nothing is stored and nothing can be completed.
     let (_, ticket) = s.ticket(false, "notes.txt", "text/plain", 5).await;
-    let put = s.put(&ticket, b"0123456789".to_vec()).await;
-    let (status, body) = s.complete(ticket["fileId"].as_str().unwrap()).await;
-    if put == 200 {
-        assert_eq!((status, error_code(&body)), (409, "size_mismatch"), "{body}");
-    } else {
-        assert_eq!(status, 409, "a store that refused the oversized PUT leaves nothing to complete");
+    let file_id = ticket["fileId"].as_str().unwrap().to_owned();
+    let (put, body) = s.put_read(&ticket, vec![b'x'; 1024 * 1024]).await;
+    match backend {
+        Backend::Local => assert_eq!((put, error_code(&body)), (413, "upload_too_large"), "{body}"),
+        Backend::S3 => assert_eq!(put, 403, "Content-Length is signed: {body}"),
+    }
+    let key = format!("rooms/{}/{file_id}", s.room);
+    assert_eq!(s.w.t.app.storage().size(&key).await.unwrap(), None, "no byte of an oversized upload is kept");
+    let (status, body) = s.complete(&file_id).await;
+    assert_eq!((status, error_code(&body)), (409, "upload_missing"));
+    // Fewer bytes than declared: refused by the store, or (local) caught at complete and discarded.
+    let (put, _) = s.put_read(&ticket, b"abc".to_vec()).await;
+    let (status, body) = s.complete(&file_id).await;
+    match backend {
+        Backend::Local => {
+            assert_eq!(put, 200);
+            assert_eq!((status, error_code(&body)), (409, "size_mismatch"), "{body}");
+        }
+        Backend::S3 => {
+            assert_eq!(put, 403, "a shorter body does not match the signed length either");
+            assert_eq!((status, error_code(&body)), (409, "upload_missing"), "{body}");
+        }
     }
     assert_eq!(s.host.get(&format!("/api/rooms/{}/files", s.room)).await.1["files"], json!([]));
 
@@ -242,7 +271,8 @@ async fn bad_uploads_are_refused(db: Db, backend: Backend) {
     match backend {
         Backend::S3 => {
             let storage = s.w.t.app.storage();
-            let target = storage.upload_target("rooms/x/expired", "text/plain", Duration::from_secs(1)).await.unwrap();
+            let target =
+                storage.upload_target("rooms/x/expired", "text/plain", 4, Duration::from_secs(1)).await.unwrap();
             let confctl::files::storage::UploadTarget::Presigned(url) = target else { panic!("S3 presigns") };
             tokio::time::sleep(Duration::from_millis(2100)).await;
             let status = reqwest::Client::new()
@@ -279,6 +309,12 @@ async fn bad_uploads_are_refused(db: Db, backend: Backend) {
     assert_eq!((status, error_code(&body)), (400, "invalid_content_type"));
     let (status, body) = s.ticket(false, "quota.pdf", "application/pdf", 99).await;
     assert_eq!((status, error_code(&body)), (409, "room_quota_exceeded"), "pending uploads count against the quota");
+    // The unfinished tickets above hold their bytes until the sweep removes them.
+    let removed = confctl::files::sweep_unfinished(&s.w.t.app, far_future()).await.unwrap();
+    assert!(removed >= 1, "{removed}");
+    let (status, body) = s.ticket(false, "quota.pdf", "application/pdf", 99).await;
+    assert_eq!(status, 201, "the sweep freed the reservations: {body}");
+    confctl::files::sweep_unfinished(&s.w.t.app, far_future()).await.unwrap();
 
     // Guests upload only when the host allows it.
     let (status, body) = s.ticket(true, "mine.pdf", "application/pdf", 10).await;
@@ -286,6 +322,55 @@ async fn bad_uploads_are_refused(db: Db, backend: Backend) {
     s.host.patch(&format!("/api/rooms/{}", s.room), json!({"guestUploads": true})).await;
     let (status, _) = s.ticket(true, "mine.pdf", "application/pdf", 10).await;
     assert_eq!(status, 201);
+}
+
+/// A "now" past every unfinished upload's lifetime, for the sweep.
+fn far_future() -> i64 {
+    confctl::time::now_ms() + i64::try_from(confctl::files::PENDING_LIFETIME.as_millis()).unwrap() + 1
+}
+
+async fn quota_counts_reserved_and_stored_bytes_under_parallel_requests(db: Db, backend: Backend) {
+    let s = setup(db, backend, &[("files.room_quota_bytes", "100")]).await;
+    // One shared file of 10 bytes: 90 left.
+    let (_, ticket) = s.ticket(false, "a.txt", "text/plain", 10).await;
+    assert_eq!(s.put(&ticket, vec![b'a'; 10]).await, 200);
+    assert_eq!(s.complete(ticket["fileId"].as_str().unwrap()).await.0, 200);
+
+    // Twelve tickets of 20 bytes at once: exactly four fit (80 of the 90 bytes left).
+    let requests = (0..12).map(|i| s.ticket(false, if i % 2 == 0 { "p.txt" } else { "q.txt" }, "text/plain", 20));
+    let answers = futures::future::join_all(requests).await;
+    let granted: Vec<&Value> = answers.iter().filter(|(status, _)| *status == 201).map(|(_, t)| t).collect();
+    for (status, body) in &answers {
+        assert!(*status == 201 || (*status == 409 && error_code(body) == "room_quota_exceeded"), "{status} {body}");
+    }
+    assert_eq!(granted.len(), 4, "reservations cannot beat the quota: {answers:?}");
+    let (status, _) = s.ticket(false, "r.txt", "text/plain", 11).await;
+    assert_eq!(status, 409, "10 + 4 × 20 reserved or stored, 10 left");
+
+    // One of them is uploaded but never completed; the others never upload. The sweep deletes all four
+    // (objects and rows), leaves the shared file, and their bytes are free again.
+    assert_eq!(s.put(granted[0], vec![b'p'; 20]).await, 200);
+    let uploaded = format!("rooms/{}/{}", s.room, granted[0]["fileId"].as_str().unwrap());
+    assert_eq!(s.w.t.app.storage().size(&uploaded).await.unwrap(), Some(20));
+    assert_eq!(confctl::files::sweep_unfinished(&s.w.t.app, confctl::time::now_ms()).await.unwrap(), 0, "not yet");
+    assert_eq!(confctl::files::sweep_unfinished(&s.w.t.app, far_future()).await.unwrap(), 4);
+    assert_eq!(s.w.t.app.storage().size(&uploaded).await.unwrap(), None, "the object is gone");
+    for t in &granted {
+        let id = t["fileId"].as_str().unwrap();
+        assert!(s.w.t.app.store().file_by_id(id).await.is_err(), "the row is gone");
+        let (status, _) = s.complete(id).await;
+        assert_eq!(status, 404);
+    }
+    assert_eq!(s.host.get(&format!("/api/rooms/{}/files", s.room)).await.1["files"].as_array().unwrap().len(), 1);
+    let (status, body) = s.ticket(false, "big.txt", "text/plain", 90).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn local_quota_counts_reserved_and_stored_bytes(db: Db) {
+    quota_counts_reserved_and_stored_bytes_under_parallel_requests(db, Backend::Local).await
+}
+async fn s3_quota_counts_reserved_and_stored_bytes(db: Db) {
+    quota_counts_reserved_and_stored_bytes_under_parallel_requests(db, Backend::S3).await
 }
 
 async fn local_share_and_download(db: Db) {
@@ -305,5 +390,7 @@ on_both_databases!(
     local_share_and_download,
     s3_share_and_download,
     local_bad_uploads_are_refused,
-    s3_bad_uploads_are_refused
+    s3_bad_uploads_are_refused,
+    local_quota_counts_reserved_and_stored_bytes,
+    s3_quota_counts_reserved_and_stored_bytes
 );

@@ -95,6 +95,46 @@ async fn own_certificate_is_served_and_reloaded_when_the_files_change() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_over_https_is_host_prefixed_secure_httponly_and_same_site() {
+    let ca = TestCa::new();
+    let root = ca.cert.pem().into_bytes();
+    let files = tempfile::tempdir().unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    write_pair(files.path(), &ca.leaf(1));
+    let env = files_env(files.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = tls_support::config(data_dir.path(), "127.0.0.1:0".parse().unwrap(), &env).unwrap();
+    let server = TlsServer::start(config).await;
+    let origin = format!("https://{DOMAIN}:{}", server.https.port());
+    let client = https_client(&root, server.https);
+    // The first account of a public instance needs the one-time setup code from the log.
+    let code = confctl::accounts::setup_code(&server.app).await.unwrap().unwrap();
+    let response = client
+        .post(format!("{origin}/api/auth/register"))
+        .header("origin", &origin)
+        .json(&serde_json::json!({"email": "ada@uni.edu", "password": "correct horse battery", "name": "Ada",
+            "setupCode": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookies: Vec<String> =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("__Host-confctl_session=")).expect("a __Host- session cookie");
+    let attributes: Vec<String> = session.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+    for wanted in ["secure", "httponly", "samesite=lax", "path=/"] {
+        assert!(attributes.iter().any(|a| a == wanted), "{wanted} missing: {session}");
+    }
+    assert!(!attributes.iter().any(|a| a.starts_with("domain")), "__Host- cookies carry no Domain: {session}");
+    assert!(!cookies.iter().any(|c| c.starts_with("confctl_session=")), "no unprefixed cookie over HTTPS");
+
+    let value = session.split(';').next().unwrap();
+    let me = client.get(format!("{origin}/api/auth/me")).header("cookie", value).send().await.unwrap();
+    assert_eq!(me.status(), 200, "the cookie signs in");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn unusable_certificate_files_stop_the_start_with_the_reason() {
     let ca = TestCa::new();

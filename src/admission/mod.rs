@@ -64,15 +64,8 @@ pub struct HostToken {
 }
 
 fn validate_display_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    let n = name.chars().count();
-    if n == 0 || n > 64 {
-        return Err(Error::invalid("invalid_display_name", "the name must have 1 to 64 characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid("invalid_display_name", "the name may not contain control characters"));
-    }
-    Ok(name.to_owned())
+    // The shared normaliser: the lobby and chat show guests and accounts side by side.
+    crate::names::normalize(name, 64, "invalid_display_name")
 }
 
 fn validate_fingerprint(fp: &str) -> Result<()> {

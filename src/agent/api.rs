@@ -61,34 +61,14 @@ pub struct JoinToken {
 /// One caption as confctl takes it (the server's own wire type).
 pub use crate::artifacts::Caption;
 
-/// What the summariser may use.
+/// What the summariser may use: the room, the stored final segments and the speakers' names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
     pub room: Room,
     pub segments: Vec<Segment>,
     #[serde(default)]
-    pub chat: Vec<ChatLine>,
-    #[serde(default)]
-    pub files: Vec<SharedFile>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatLine {
-    #[serde(default)]
-    pub sender_name: String,
-    #[serde(default)]
-    pub text: String,
-    #[serde(default)]
-    pub deleted: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SharedFile {
-    #[serde(default)]
-    pub file_name: String,
+    pub speakers: Vec<String>,
 }
 
 /// The lecture artifact as the assistant uploads it.

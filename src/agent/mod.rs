@@ -137,16 +137,7 @@ pub async fn run_in_process(app: App, addr: SocketAddr) -> anyhow::Result<()> {
 /// Shared by the worker and `resummarize`.
 pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Context, language: &str) -> api::Artifact {
     let segments = transcript::ordered(&context.segments);
-    let extras = summary::Extras {
-        title: context.room.name.clone(),
-        chat: context
-            .chat
-            .iter()
-            .filter(|m| !m.deleted && !m.text.trim().is_empty())
-            .map(|m| format!("{}: {}", m.sender_name, m.text))
-            .collect(),
-        files: context.files.iter().map(|f| f.file_name.clone()).collect(),
-    };
+    let extras = summary::Extras { title: context.room.name.clone(), speakers: context.speakers.clone() };
     let language = if context.room.language.is_empty() { language } else { context.room.language.as_str() };
     let outcome = summariser.summarise(&segments, &extras, language).await;
     api::Artifact {

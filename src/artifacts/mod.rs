@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
-use crate::files::FileView;
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{ArtifactRecord, RoomRecord, RoomStatus, SegmentRecord};
 
@@ -64,10 +62,16 @@ async fn assistant_room_record(app: &App, room_id: &str) -> Result<RoomRecord> {
     Ok(room)
 }
 
+/// A hidden listen-only token, for a live lecture only: the assistant has no business in a room before it
+/// starts or after it ends, and a leaked agent token must not be a way to listen in on one.
 pub async fn assistant_token(app: &App, room_id: &str) -> Result<AssistantToken> {
     let room = assistant_room_record(app, room_id).await?;
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    match room.status {
+        RoomStatus::Active => {}
+        RoomStatus::Ended => return Err(Error::gone("room_ended", "this lecture has ended")),
+        RoomStatus::Created => {
+            return Err(Error::conflict("room_not_live", "this lecture has not started; join when it is announced"));
+        }
     }
     let livekit_room = livekit::room_name(&room.id);
     let token = app.livekit().token(&Grant {
@@ -158,24 +162,28 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     Ok(CaptionReceipt { stored, delivered })
 }
 
-/// Everything the summariser may use.
+/// What the summariser needs, and nothing more: the room's name and language, the final caption segments the
+/// assistant itself posted, and the names of the people who spoke. Not the chat and not the shared files: an
+/// agent token works for every room, so whatever this returns, a leaked token reads.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryContext {
     pub room: AssistantRoom,
     pub segments: Vec<SegmentRecord>,
-    pub chat: Vec<ChatMessage>,
-    pub files: Vec<FileView>,
+    /// Speakers' display names, in the order they first spoke.
+    pub speakers: Vec<String>,
 }
 
 pub async fn context(app: &App, room_id: &str) -> Result<SummaryContext> {
     let room = assistant_room_record(app, room_id).await?;
-    Ok(SummaryContext {
-        room: assistant_room(app, &room),
-        segments: app.store().segments(&room.id).await?,
-        chat: crate::chat::history(app, &room, None, Some(500)).await?,
-        files: crate::files::list(app, &room).await?,
-    })
+    let segments = app.store().segments(&room.id).await?;
+    let mut speakers: Vec<String> = Vec::new();
+    for segment in &segments {
+        if !segment.speaker_name.is_empty() && !speakers.contains(&segment.speaker_name) {
+            speakers.push(segment.speaker_name.clone());
+        }
+    }
+    Ok(SummaryContext { room: assistant_room(app, &room), segments, speakers })
 }
 
 /// The artifact as the assistant writes it.

@@ -2,6 +2,7 @@
 //! confctl checks the result and announces it on LiveKit topic `files`; downloads are signed the same way.
 //! Object keys are the server's; the uploader's file name is only ever shown and sent back on download.
 
+mod sigv4;
 pub mod storage;
 
 use serde::{Deserialize, Serialize};
@@ -159,37 +160,36 @@ pub async fn request_upload(
     }
     let size = i64::try_from(request.size).map_err(|_| Error::invalid("file_too_large", "file too large"))?;
     let now = crate::time::now_ms();
-    let ttl_ms = i64::try_from(storage::UPLOAD_TTL.as_millis()).unwrap_or(900_000);
-    let used = app.store().room_file_bytes(&room.id, now - ttl_ms).await?;
-    if used.saturating_add(size) > i64::try_from(limits.room_quota_bytes).unwrap_or(i64::MAX) {
-        return Err(Error::conflict(
-            "room_quota_exceeded",
-            "this lecture's file space is full; the host can remove files",
-        ));
-    }
     let id = ids::new_id();
     let object_key = format!("rooms/{}/{}", room.id, id);
     let (participant_id, user_id) = match member {
         Member::Guest(p) => (Some(p.id.clone()), None),
         Member::Host(auth) => (None, Some(auth.user.id.clone())),
     };
-    let target = app.storage().upload_target(&object_key, &content_type, storage::UPLOAD_TTL).await?;
-    app.store()
-        .insert_file(&FileRecord {
-            id: id.clone(),
-            room_id: room.id.clone(),
-            object_key,
-            file_name,
-            content_type: content_type.clone(),
-            size,
-            participant_id,
-            user_id,
-            uploader_name: member.display_name().to_owned(),
-            shared: false,
-            created_at: now,
-            completed_at: None,
-        })
-        .await?;
+    // Signed before the reservation: a presigning failure then leaves no reserved bytes behind.
+    let target = app.storage().upload_target(&object_key, &content_type, request.size, storage::UPLOAD_TTL).await?;
+    let record = FileRecord {
+        id: id.clone(),
+        room_id: room.id.clone(),
+        object_key,
+        file_name,
+        content_type: content_type.clone(),
+        size,
+        participant_id,
+        user_id,
+        uploader_name: member.display_name().to_owned(),
+        shared: false,
+        created_at: now,
+        completed_at: None,
+    };
+    // Stored and reserved bytes together, checked and reserved in one step (parallel tickets queue).
+    let quota = i64::try_from(limits.room_quota_bytes).unwrap_or(i64::MAX);
+    if !app.store().reserve_file(&record, quota).await? {
+        return Err(Error::conflict(
+            "room_quota_exceeded",
+            "this lecture's file space is full; the host can remove files",
+        ));
+    }
     let expires = now / 1000 + i64::try_from(storage::UPLOAD_TTL.as_secs()).unwrap_or(900);
     let upload_url = match target {
         UploadTarget::Presigned(url) => url.to_string(),
@@ -232,8 +232,16 @@ where
     if file.shared {
         return Err(Error::conflict("already_uploaded", "this file was already shared"));
     }
-    // The hard cap is the configured maximum; the declared size is checked at "complete", like for S3.
-    app.storage().write_stream(&file.object_key, body, app.config().files.max_size_bytes).await?;
+    let declared = u64::try_from(file.size).unwrap_or(0);
+    // At most the declared size is ever stored: the stream is cut (413) at the first byte past it, and the
+    // partial object is discarded. Fewer bytes are caught at "complete", as for S3.
+    app.storage().write_stream(&file.object_key, body, declared).await?;
+    // The sweep may have removed an upload that outlived its reservation while it streamed: then the object
+    // it left must go too, or it would take space that no quota counts.
+    if app.store().file_by_id(file_id).await.is_err() {
+        app.storage().delete(&file.object_key).await?;
+        return Err(Error::gone("upload_expired", "this upload took too long and was discarded; start it again"));
+    }
     Ok(())
 }
 
@@ -251,6 +259,10 @@ pub async fn complete(app: &App, room: &RoomRecord, member: &Member, file_id: &s
     if file.shared {
         return Ok(FileView::from(&file));
     }
+    if crate::time::now_ms() >= file.created_at.saturating_add(pending_lifetime_ms()) {
+        discard(app, &file).await?;
+        return Err(Error::gone("upload_expired", "this upload took too long and was discarded; start it again"));
+    }
     match app.storage().size(&file.object_key).await? {
         None => {
             return Err(Error::conflict(
@@ -259,8 +271,7 @@ pub async fn complete(app: &App, room: &RoomRecord, member: &Member, file_id: &s
             ));
         }
         Some(actual) if i64::try_from(actual).ok() != Some(file.size) => {
-            app.storage().delete(&file.object_key).await?;
-            app.store().mark_file_deleted(&file.id).await?;
+            discard(app, &file).await?;
             return Err(Error::conflict(
                 "size_mismatch",
                 format!("the uploaded file has {actual} bytes but {} were declared; it was discarded", file.size),
@@ -275,6 +286,57 @@ pub async fn complete(app: &App, room: &RoomRecord, member: &Member, file_id: &s
         tracing::warn!(error = %err, "file shared but not announced live; it is in the list");
     }
     Ok(view)
+}
+
+/// How long an unfinished upload keeps its reserved bytes: the link's lifetime, and as long again for an
+/// upload that started just before the link expired to finish. Then the sweep deletes it.
+pub const PENDING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2 * storage::UPLOAD_TTL.as_secs());
+
+fn pending_lifetime_ms() -> i64 {
+    i64::try_from(PENDING_LIFETIME.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Removes an unfinished upload: its object (if any arrived), then its row, which frees its reservation.
+async fn discard(app: &App, file: &FileRecord) -> Result<()> {
+    app.storage().delete(&file.object_key).await?;
+    app.store().delete_pending_file(&file.id).await?;
+    Ok(())
+}
+
+/// Deletes the objects and rows of uploads unfinished for longer than [`PENDING_LIFETIME`] as of `now_ms`
+/// (a parameter, so tests need not wait); returns how many went. A storage failure leaves that row for the
+/// next sweep, so no object is orphaned.
+pub async fn sweep_unfinished(app: &App, now_ms: i64) -> Result<usize> {
+    let mut removed = 0;
+    loop {
+        let stale = app.store().stale_pending_files(now_ms.saturating_sub(pending_lifetime_ms()), 100).await?;
+        let batch = stale.len();
+        for file in &stale {
+            match discard(app, file).await {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    tracing::warn!(error = %err, file = %file.id, "could not remove an unfinished upload; retrying later");
+                    return Ok(removed);
+                }
+            }
+        }
+        if batch < 100 {
+            return Ok(removed);
+        }
+    }
+}
+
+/// The background sweep of unfinished uploads, every few minutes for the life of the server.
+pub async fn sweep_forever(app: App) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match sweep_unfinished(&app, crate::time::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "removed unfinished uploads"),
+            Err(err) => tracing::warn!(error = %err, "could not sweep unfinished uploads"),
+        }
+    }
 }
 
 pub async fn list(app: &App, room: &RoomRecord) -> Result<Vec<FileView>> {

@@ -34,7 +34,17 @@ pub struct Storage {
 #[derive(Debug, Clone)]
 enum Kind {
     Local,
-    S3(Arc<object_store::aws::AmazonS3>),
+    S3(Arc<object_store::aws::AmazonS3>, Arc<S3Upload>),
+}
+
+/// What the upload link's own SigV4 presigning needs (see `sigv4`).
+#[derive(Debug)]
+struct S3Upload {
+    /// The bucket's base URL: `endpoint/bucket/` (path style) or `scheme://bucket.host/`.
+    base: url::Url,
+    region: String,
+    access_key_id: String,
+    secret_access_key: Secret,
 }
 
 /// How the browser uploads a file.
@@ -70,7 +80,18 @@ impl Storage {
                     builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
                 }
                 let s3 = Arc::new(builder.build().map_err(|e| anyhow::anyhow!("invalid S3 settings: {e}"))?);
-                Ok(Self { store: s3.clone(), kind: Kind::S3(s3) })
+                let upload = S3Upload {
+                    base: bucket_url(
+                        files.s3_endpoint.as_ref(),
+                        &files.s3_bucket,
+                        &files.s3_region,
+                        files.s3_path_style,
+                    )?,
+                    region: files.s3_region.clone(),
+                    access_key_id: files.s3_access_key_id.clone(),
+                    secret_access_key: files.s3_secret_access_key.clone(),
+                };
+                Ok(Self { store: s3.clone(), kind: Kind::S3(s3, Arc::new(upload)) })
             }
         }
     }
@@ -79,20 +100,29 @@ impl Storage {
         matches!(self.kind, Kind::Local)
     }
 
-    /// Where the browser sends the bytes of `key`, declared as `content_type`, within `ttl`.
-    pub async fn upload_target(&self, key: &str, content_type: &str, ttl: Duration) -> Result<UploadTarget> {
+    /// Where the browser sends the `size` bytes of `key`, declared as `content_type`, within `ttl`.
+    pub async fn upload_target(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> Result<UploadTarget> {
         match &self.kind {
             Kind::Local => Ok(UploadTarget::Local),
-            Kind::S3(s3) => {
-                let value = HeaderValue::from_str(content_type)
-                    .map_err(|_| Error::invalid("invalid_content_type", "invalid content type"))?;
-                // The content type is part of the signature, so the stored object has the declared type.
-                let options = SignedUrlOptions::new().with_signed_header(axum::http::header::CONTENT_TYPE, value);
-                let url = s3
-                    .signed_url_opts(axum::http::Method::PUT, &ObjectPath::from(key), ttl, &options)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(UploadTarget::Presigned(url))
+            Kind::S3(_, upload) => {
+                if HeaderValue::from_str(content_type).is_err() {
+                    return Err(Error::invalid("invalid_content_type", "invalid content type"));
+                }
+                let url = upload.base.join(key).map_err(|_| Error::internal("an object key is not a URL path"))?;
+                // The content type and the exact length are part of the signature: the store refuses a PUT
+                // of any other length (a browser sets Content-Length from the body itself), and the stored
+                // object has the declared type.
+                let headers = [("content-type", content_type.to_owned()), ("content-length", size.to_string())];
+                Ok(UploadTarget::Presigned(super::sigv4::presign(&super::sigv4::Presign {
+                    method: "PUT",
+                    url: &url,
+                    region: &upload.region,
+                    access_key_id: &upload.access_key_id,
+                    secret_access_key: upload.secret_access_key.expose(),
+                    now: chrono::Utc::now(),
+                    expires_secs: ttl.as_secs(),
+                    headers: &headers,
+                })))
             }
         }
     }
@@ -107,7 +137,7 @@ impl Storage {
     ) -> Result<Option<url::Url>> {
         match &self.kind {
             Kind::Local => Ok(None),
-            Kind::S3(s3) => {
+            Kind::S3(s3, _) => {
                 let options = SignedUrlOptions::new().with_query([
                     ("response-content-disposition", content_disposition),
                     ("response-content-type", content_type),
@@ -137,7 +167,8 @@ impl Storage {
         }
     }
 
-    /// Streams an upload into the store, refusing more than `max` bytes (the local backend's PUT).
+    /// Streams an upload into the store, refusing more than `max` bytes (the local backend's PUT, where `max`
+    /// is the declared size).
     pub async fn write_stream<S, E>(&self, key: &str, mut body: S, max: u64) -> Result<u64>
     where
         S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
@@ -152,15 +183,20 @@ impl Storage {
                 Ok(c) => c,
                 Err(err) => {
                     let _ = writer.abort().await;
-                    return Err(Error::invalid("upload_interrupted", format!("the upload was interrupted: {err}")));
+                    tracing::info!(error = %err, "an upload's body ended with an error");
+                    return Err(Error::invalid(
+                        "upload_interrupted",
+                        "the upload was interrupted; send the file again",
+                    ));
                 }
             };
             written += chunk.len() as u64;
             if written > max {
+                // Aborting discards the parts written so far: nothing past the limit is ever kept.
                 let _ = writer.abort().await;
                 return Err(Error::TooLarge {
-                    code: "file_too_large",
-                    message: format!("the file is larger than {max} bytes"),
+                    code: "upload_too_large",
+                    message: format!("the upload has more than the {max} bytes declared for it; it was discarded"),
                 });
             }
             writer.put(chunk);
@@ -214,6 +250,26 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// The bucket's base URL as object_store addresses it: `endpoint/bucket/` in path style, else the bucket as a
+/// subdomain of the endpoint (AWS itself when no endpoint is set).
+fn bucket_url(endpoint: Option<&url::Url>, bucket: &str, region: &str, path_style: bool) -> anyhow::Result<url::Url> {
+    let endpoint = match endpoint {
+        Some(url) => url.clone(),
+        None => format!("https://s3.{region}.amazonaws.com").parse()?,
+    };
+    let mut base = endpoint.clone();
+    if path_style {
+        let path = format!("{}/{bucket}/", endpoint.path().trim_end_matches('/'));
+        base.set_path(&path);
+    } else {
+        let host = endpoint.host_str().ok_or_else(|| anyhow::anyhow!("files.s3_endpoint has no host"))?;
+        base.set_host(Some(&format!("{bucket}.{host}")))
+            .map_err(|e| anyhow::anyhow!("files.s3_bucket cannot be a host name: {e}"))?;
+        base.set_path("/");
+    }
+    Ok(base)
 }
 
 fn unavailable(err: object_store::Error) -> Error {

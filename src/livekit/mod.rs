@@ -291,9 +291,10 @@ fn is_not_found(err: &ServiceError) -> bool {
     matches!(err, ServiceError::Twirp(ServerError::Twirp(code)) if code.code == "not_found")
 }
 
+/// Logs the call and LiveKit's error (which names its URL and host:port) and answers with a plain sentence.
 fn unavailable(call: &str, err: ServiceError) -> Error {
     tracing::warn!(call, error = %err, "LiveKit call failed");
-    Error::unavailable("livekit_unavailable", format!("the media server did not answer ({call}): {err}"))
+    Error::unavailable("livekit_unavailable", "the media server is not answering; try again shortly")
 }
 
 #[cfg(test)]

@@ -48,29 +48,96 @@ fn from_row(row: &AnyRow) -> std::result::Result<FileRecord, sqlx::Error> {
     })
 }
 
+/// Inserts a file row on `conn` (the pool or a transaction).
+async fn insert_file_on<'c, E>(conn: E, f: &FileRecord) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO shared_files (",
+        file_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&f.id)
+    .bind(&f.room_id)
+    .bind(&f.object_key)
+    .bind(&f.file_name)
+    .bind(&f.content_type)
+    .bind(f.size)
+    .bind(f.participant_id.as_deref())
+    .bind(f.user_id.as_deref())
+    .bind(&f.uploader_name)
+    .bind(if f.shared { "SHARED" } else { "PENDING" })
+    .bind(f.created_at)
+    .bind(f.completed_at)
+    .execute(conn)
+    .await
+    .map_err(map_err("file"))?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_file(&self, f: &FileRecord) -> Result<()> {
-        sqlx::query(concat!(
-            "INSERT INTO shared_files (",
-            file_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&f.id)
+        insert_file_on(self.pool(), f).await
+    }
+
+    /// Records a pending upload only if the room's stored and reserved bytes leave room for it under
+    /// `quota`; false (and nothing recorded) when they do not. The check and the insert are one transaction
+    /// that first writes the room's row: that takes PostgreSQL's row lock and SQLite's write lock, so
+    /// parallel reservations for one room queue there and each one counts the rows of those before it.
+    pub async fn reserve_file(&self, f: &FileRecord, quota: i64) -> Result<bool> {
+        let mut tx = self.pool().begin().await.map_err(map_err("file"))?;
+        let locked = sqlx::query("UPDATE rooms SET id = id WHERE id = $1")
+            .bind(&f.room_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err("room"))?
+            .rows_affected();
+        if locked != 1 {
+            return Err(Error::not_found("room_not_found", "no such room"));
+        }
+        let used: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files \
+             WHERE room_id = $1 AND deleted_at IS NULL",
+        )
         .bind(&f.room_id)
-        .bind(&f.object_key)
-        .bind(&f.file_name)
-        .bind(&f.content_type)
-        .bind(f.size)
-        .bind(f.participant_id.as_deref())
-        .bind(f.user_id.as_deref())
-        .bind(&f.uploader_name)
-        .bind(if f.shared { "SHARED" } else { "PENDING" })
-        .bind(f.created_at)
-        .bind(f.completed_at)
-        .execute(self.pool())
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(map_err("file"))?;
+        if used.saturating_add(f.size) > quota {
+            tx.rollback().await.map_err(map_err("file"))?;
+            return Ok(false);
+        }
+        insert_file_on(&mut *tx, f).await?;
+        tx.commit().await.map_err(map_err("file"))?;
+        Ok(true)
+    }
+
+    /// Unfinished uploads started before `before` (deleted or not): what the sweep removes.
+    pub async fn stale_pending_files(&self, before: i64, limit: i64) -> Result<Vec<FileRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM shared_files WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at LIMIT $2"
+        ))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
         .await
         .map_err(map_err("file"))?;
-        Ok(())
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+    }
+
+    /// Removes an unfinished upload's row; false when it was completed meanwhile (then it stays).
+    pub async fn delete_pending_file(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM shared_files WHERE id = $1 AND status = 'PENDING'")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(map_err("file"))?
+            .rows_affected()
+            == 1)
     }
 
     /// A file that has not been deleted.
@@ -97,20 +164,6 @@ impl Store {
         .await
         .map_err(map_err("file"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
-    }
-
-    /// Bytes a room uses or has reserved: shared files, and uploads started since `pending_since`.
-    pub async fn room_file_bytes(&self, room_id: &str, pending_since: i64) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files WHERE room_id = $1 AND deleted_at IS NULL \
-             AND (status = 'SHARED' OR created_at >= $2)",
-        )
-        .bind(room_id)
-        .bind(pending_since)
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err("file"))?;
-        row.try_get::<i64, _>("n").map_err(map_err("file"))
     }
 
     /// PENDING → SHARED; false when it was not pending.

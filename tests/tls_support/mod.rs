@@ -29,6 +29,8 @@ pub fn config(data_dir: &Path, https: SocketAddr, env: &[(&str, &str)]) -> Resul
 
 /// A running TLS instance.
 pub struct TlsServer {
+    /// The running application (for what a test must read or set up behind the API).
+    pub app: confctl::app::App,
     pub https: SocketAddr,
     pub redirect: Option<SocketAddr>,
     pub status: StatusHandle,
@@ -44,11 +46,12 @@ impl TlsServer {
         let https = server.local_addr().unwrap();
         let redirect = server.redirect_addr();
         let status = server.certificate_status().expect("TLS is on");
+        let app = server.app().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Self { https, redirect, status, stop: Some(tx), task: Some(task) }
+        Self { app, https, redirect, status, stop: Some(tx), task: Some(task) }
     }
 
     /// Waits until `done` holds for the certificate status, or fails showing the status.

@@ -227,14 +227,8 @@ fn context_text(extras: &Extras) -> String {
     if !extras.title.trim().is_empty() {
         out.push_str(&format!("Lecture: {}\n", extras.title.trim()));
     }
-    if !extras.files.is_empty() {
-        out.push_str(&format!("Files shared in the lecture: {}\n", extras.files.join(", ")));
-    }
-    if !extras.chat.is_empty() {
-        out.push_str("Chat messages during the lecture:\n");
-        for line in extras.chat.iter().take(200) {
-            out.push_str(&format!("- {line}\n"));
-        }
+    if !extras.speakers.is_empty() {
+        out.push_str(&format!("Speakers: {}\n", extras.speakers.join(", ")));
     }
     if !out.is_empty() {
         out.push('\n');

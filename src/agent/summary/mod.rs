@@ -48,13 +48,13 @@ pub struct QuestionAnswer {
     pub start_ms: i64,
 }
 
-/// What else the lecture left besides speech, for a model to use.
+/// What else a model may know of the lecture besides its speech (the agent API gives no more: no chat, no
+/// files).
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
     pub title: String,
-    /// `Name: text` per chat message.
-    pub chat: Vec<String>,
-    pub files: Vec<String>,
+    /// The speakers' display names, in the order they first spoke.
+    pub speakers: Vec<String>,
 }
 
 /// A summary attempt's result, as the artifact records it.
