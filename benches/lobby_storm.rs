@@ -25,6 +25,7 @@ async fn main() {
     host.register("host@uni.edu", "Host").await;
     let (_, room) = host.post("/api/rooms", json!({"name": "Storm", "pin": "4711"})).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
+    let invite_code = room["inviteCode"].as_str().unwrap().to_owned();
     let http = reqwest::Client::builder().pool_max_idle_per_host(2000).build().unwrap();
 
     println!("lobby storm: {guests} guests, SQLite, PIN + lobby");
@@ -34,8 +35,9 @@ async fn main() {
         .map(|i| {
             let http = http.clone();
             let url = join_url.clone();
+            let code = invite_code.clone();
             async move {
-                let body = json!({"displayName": format!("Student {i}"), "sessionFingerprint": format!("bench-fingerprint-{i:08}"), "pin": "4711"});
+                let body = json!({"displayName": format!("Student {i}"), "sessionFingerprint": format!("bench-fingerprint-{i:08}"), "pin": "4711", "inviteCode": code});
                 let r = http.post(url).json(&body).send().await.unwrap();
                 assert_eq!(r.status(), 201);
                 let v: serde_json::Value = r.json().await.unwrap();

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::admission::hub::Hub;
-use crate::config::Config;
+use crate::config::live::Live;
+use crate::config::{Config, LiveSettings, Reload};
+use crate::events::Hub;
 use crate::files::storage::Storage;
 use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
@@ -20,7 +21,7 @@ pub struct App {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    live: std::sync::RwLock<Arc<LiveSettings>>,
+    live: Live,
     store: Store,
     limiter: Arc<dyn RateLimiter>,
     livekit: LiveKit,
@@ -36,7 +37,7 @@ impl App {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let livekit = LiveKit::new(&config);
         let storage = Storage::from_config(&config)?;
-        let live = std::sync::RwLock::new(Arc::new(LiveSettings::of(&config)));
+        let live = Live::new(&config);
         Ok(Self {
             inner: Arc::new(Inner {
                 live,
@@ -59,20 +60,17 @@ impl App {
 
     /// The settings a SIGHUP can change without a restart.
     pub fn live(&self) -> Arc<LiveSettings> {
-        self.inner.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.live.get()
     }
 
     /// Applies a reloaded configuration: live settings take effect now; the keys that need a restart are
     /// returned so the operator is told.
     pub fn reload(&self, new: &Config) -> Reload {
-        let changed = self.inner.config.changed_keys(new);
-        let (applied, need_restart): (Vec<&'static str>, Vec<&'static str>) =
-            changed.into_iter().partition(|k| LiveSettings::is_live(k));
-        *self.inner.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(LiveSettings::of(new));
-        if applied.contains(&"log_level") {
+        let reload = self.inner.live.apply(&self.inner.config, new);
+        if reload.applied.contains(&"log_level") {
             crate::telemetry::set_level(&new.log_level);
         }
-        Reload { applied, need_restart }
+        reload
     }
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -100,31 +98,6 @@ impl App {
         let mut rx = self.inner.shutdown.clone();
         let _ = rx.wait_for(|stop| *stop).await;
     }
-}
-
-/// Settings that change live on SIGHUP: limits against abuse and who may register.
-#[derive(Debug, Clone)]
-pub struct LiveSettings {
-    pub rate_limits: crate::config::RateLimitConfig,
-    pub registration: crate::config::RegistrationPolicy,
-}
-
-impl LiveSettings {
-    fn of(config: &Config) -> Self {
-        Self { rate_limits: config.rate_limits.clone(), registration: config.auth.registration }
-    }
-
-    /// Keys a reload applies without a restart (TLS certificate files are re-read on their own).
-    pub fn is_live(key: &str) -> bool {
-        key.starts_with("rate_limits.") || key == "auth.registration" || key == "log_level"
-    }
-}
-
-/// What a reload did.
-#[derive(Debug, Default)]
-pub struct Reload {
-    pub applied: Vec<&'static str>,
-    pub need_restart: Vec<&'static str>,
 }
 
 /// Who is acting, for authorisation and the audit log.

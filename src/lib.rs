@@ -14,6 +14,7 @@ pub mod chat;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod ids;
 pub mod livekit;

@@ -1,56 +1,100 @@
-//! Attempt limits (logins, registrations, PIN guesses) behind a small interface, so a shared backend can
-//! replace the in-memory one when several `confctl serve` replicas run.
+//! Attempt limits (logins, registrations, PIN guesses, joins, chat) behind a small interface, so a shared
+//! backend can replace the in-memory one when several `confctl serve` replicas run.
+//!
+//! A limit is *reserved* before the work it guards: [`RateLimiter::acquire`] takes a slot atomically, so 40
+//! parallel guesses get exactly `limit` evaluations, never more. Where only failures should count (a right
+//! PIN, so a lecture hall behind one NAT is not locked out), the caller hands the slot back with
+//! [`RateLimiter::release`] once the attempt turned out fine — while the attempt runs, it counts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A slot taken by [`RateLimiter::acquire`]: kept, it counts; released, it does not.
+#[derive(Debug)]
+#[must_use = "a slot either counts (drop it) or is handed back with release()"]
+pub struct Slot {
+    key: String,
+    /// Which window the slot was taken in, so a late release never refunds a newer window.
+    window: u64,
+}
+
 /// Counts attempts per key in fixed windows.
+#[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
-    /// Records one attempt for `key`. Over `limit` attempts within `window`: `Err(time until the window ends)`.
-    fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<(), Duration>;
-    /// Like [`RateLimiter::hit`] without counting: is `key` already at its limit? Used where only failures
-    /// count (wrong PINs), so a crowd behind one campus NAT is not locked out by successful joins.
-    fn peek(&self, key: &str, limit: u32) -> Result<(), Duration>;
+    /// Takes one slot for `key`. With `limit` slots already taken within `window`: `Err(time until the
+    /// window ends)`, and nothing is counted.
+    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> Result<Slot, Duration>;
+    /// Hands a slot back (the attempt it guarded should not count).
+    async fn release(&self, slot: Slot);
 }
 
 /// The single-process limiter.
 #[derive(Debug, Default)]
 pub struct InMemoryRateLimiter {
-    windows: Mutex<HashMap<String, (Instant, Duration, u32)>>,
+    state: Mutex<Windows>,
 }
 
-/// Past this many keys, expired windows are swept on the next hit so an attacker rotating keys cannot grow
-/// memory without bound.
+#[derive(Debug, Default)]
+struct Windows {
+    by_key: HashMap<String, Window>,
+    /// Numbers windows so a slot knows which one it belongs to.
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Window {
+    id: u64,
+    start: Instant,
+    len: Duration,
+    taken: u32,
+}
+
+/// Past this many keys, expired windows are swept on the next acquire so an attacker rotating keys cannot
+/// grow memory without bound.
 const SWEEP_THRESHOLD: usize = 10_000;
 
-impl RateLimiter for InMemoryRateLimiter {
-    fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<(), Duration> {
+impl InMemoryRateLimiter {
+    fn take(&self, key: &str, limit: u32, window: Duration) -> Result<Slot, Duration> {
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if windows.len() > SWEEP_THRESHOLD {
-            windows.retain(|_, (start, len, _)| now.duration_since(*start) < *len);
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Windows { by_key, next_id } = &mut *state;
+        if by_key.len() > SWEEP_THRESHOLD {
+            by_key.retain(|_, w| now.duration_since(w.start) < w.len);
         }
-        let entry = windows.entry(key.to_owned()).or_insert((now, window, 0));
-        if now.duration_since(entry.0) >= entry.1 {
-            *entry = (now, window, 0);
+        let fresh = |next_id: &mut u64| {
+            *next_id += 1;
+            Window { id: *next_id, start: now, len: window, taken: 0 }
+        };
+        let entry = by_key.entry(key.to_owned()).or_insert_with(|| fresh(next_id));
+        if now.duration_since(entry.start) >= entry.len {
+            *entry = fresh(next_id);
         }
-        if entry.2 >= limit {
-            return Err(entry.1.saturating_sub(now.duration_since(entry.0)));
+        if entry.taken >= limit {
+            return Err(entry.len.saturating_sub(now.duration_since(entry.start)));
         }
-        entry.2 += 1;
-        Ok(())
+        entry.taken += 1;
+        Ok(Slot { key: key.to_owned(), window: entry.id })
     }
 
-    fn peek(&self, key: &str, limit: u32) -> Result<(), Duration> {
-        let now = Instant::now();
-        let windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match windows.get(key) {
-            Some((start, len, count)) if now.duration_since(*start) < *len && *count >= limit => {
-                Err(len.saturating_sub(now.duration_since(*start)))
+    fn give_back(&self, slot: Slot) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(entry) = state.by_key.get_mut(&slot.key) {
+            if entry.id == slot.window {
+                entry.taken = entry.taken.saturating_sub(1);
             }
-            _ => Ok(()),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for InMemoryRateLimiter {
+    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> Result<Slot, Duration> {
+        self.take(key, limit, window)
+    }
+
+    async fn release(&self, slot: Slot) {
+        self.give_back(slot);
     }
 }
 
@@ -59,41 +103,100 @@ pub fn refused(retry_after: Duration) -> crate::Error {
     crate::Error::RateLimited { retry_after: retry_after.max(Duration::from_secs(1)) }
 }
 
-/// Hits `limiter` and turns a refusal into the domain's 429 error.
-pub fn check(limiter: &dyn RateLimiter, key: &str, limit: u32, window: Duration) -> crate::Result<()> {
-    limiter.hit(key, limit, window).map_err(refused)
+/// Takes a slot that always counts, or answers 429.
+pub async fn check(limiter: &dyn RateLimiter, key: &str, limit: u32, window: Duration) -> crate::Result<()> {
+    limiter.acquire(key, limit, window).await.map(drop).map_err(refused)
+}
+
+/// Takes one slot under each `(key, limit)` pair, all or none: when one is refused, the slots already
+/// taken are handed back and the answer is 429.
+pub async fn acquire_all(
+    limiter: &dyn RateLimiter,
+    keys: &[(&str, u32)],
+    window: Duration,
+) -> crate::Result<Vec<Slot>> {
+    let mut slots = Vec::with_capacity(keys.len());
+    for (key, limit) in keys {
+        match limiter.acquire(key, *limit, window).await {
+            Ok(slot) => slots.push(slot),
+            Err(retry) => {
+                for slot in slots {
+                    limiter.release(slot).await;
+                }
+                return Err(refused(retry));
+            }
+        }
+    }
+    Ok(slots)
+}
+
+/// Hands every slot back.
+pub async fn release_all(limiter: &dyn RateLimiter, slots: Vec<Slot>) {
+    for slot in slots {
+        limiter.release(slot).await;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn allows_up_to_limit_then_refuses_with_retry_after() {
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn allows_up_to_limit_then_refuses_with_retry_after() {
         let l = InMemoryRateLimiter::default();
         for _ in 0..3 {
-            assert!(l.hit("k", 3, Duration::from_secs(60)).is_ok());
+            assert!(l.acquire("k", 3, MINUTE).await.is_ok());
         }
-        let retry = l.hit("k", 3, Duration::from_secs(60)).unwrap_err();
-        assert!(retry <= Duration::from_secs(60) && retry > Duration::from_secs(50));
-        assert!(l.hit("other", 3, Duration::from_secs(60)).is_ok(), "keys are independent");
+        let retry = l.acquire("k", 3, MINUTE).await.unwrap_err();
+        assert!(retry <= MINUTE && retry > Duration::from_secs(50));
+        assert!(l.acquire("other", 3, MINUTE).await.is_ok(), "keys are independent");
     }
 
-    #[test]
-    fn peek_does_not_count() {
+    #[tokio::test]
+    async fn released_slots_do_not_count() {
         let l = InMemoryRateLimiter::default();
         for _ in 0..10 {
-            assert!(l.peek("k", 1).is_ok());
+            let slot = l.acquire("k", 1, MINUTE).await.unwrap();
+            l.release(slot).await;
         }
-        l.hit("k", 1, Duration::from_secs(60)).unwrap();
-        assert!(l.peek("k", 1).is_err());
+        let _kept = l.acquire("k", 1, MINUTE).await.unwrap();
+        assert!(l.acquire("k", 1, MINUTE).await.is_err());
     }
 
-    #[test]
-    fn window_resets() {
+    #[tokio::test]
+    async fn a_held_slot_counts_while_its_work_runs() {
         let l = InMemoryRateLimiter::default();
-        assert!(l.hit("k", 1, Duration::from_millis(1)).is_ok());
+        let held = l.acquire("k", 1, MINUTE).await.unwrap();
+        assert!(l.acquire("k", 1, MINUTE).await.is_err(), "a parallel attempt must not get in");
+        l.release(held).await;
+        assert!(l.acquire("k", 1, MINUTE).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_late_release_does_not_refund_a_newer_window() {
+        let l = InMemoryRateLimiter::default();
+        let old = l.acquire("k", 1, Duration::from_millis(1)).await.unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        assert!(l.hit("k", 1, Duration::from_millis(1)).is_ok());
+        let _new = l.acquire("k", 1, MINUTE).await.unwrap();
+        l.release(old).await;
+        assert!(l.acquire("k", 1, MINUTE).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn acquire_all_is_all_or_nothing() {
+        let l = InMemoryRateLimiter::default();
+        let _full = l.acquire("b", 1, MINUTE).await.unwrap();
+        assert!(acquire_all(&l, &[("a", 1), ("b", 1)], MINUTE).await.is_err());
+        assert!(l.acquire("a", 1, MINUTE).await.is_ok(), "the slot on `a` was handed back");
+    }
+
+    #[tokio::test]
+    async fn window_resets() {
+        let l = InMemoryRateLimiter::default();
+        let _a = l.acquire("k", 1, Duration::from_millis(1)).await.unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(l.acquire("k", 1, Duration::from_millis(1)).await.is_ok());
     }
 }

@@ -46,8 +46,11 @@ async fn serve_with_agent_joins_rooms_with_its_own_token() {
     let dir = tempfile::tempdir().unwrap();
     let (base, app, stop, task) = serve_with_agent(&lk, dir.path()).await;
 
-    let host =
-        support::Browser { http: reqwest::Client::builder().cookie_store(true).build().unwrap(), base: base.clone() };
+    let host = support::Browser {
+        http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+        base: base.clone(),
+        app: app.clone(),
+    };
     host.register("ada@uni.edu", "Ada").await;
     let (_, room) = host.post("/api/rooms", json!({"name": "Biology", "lobbyEnabled": false})).await;
     let id = room["id"].as_str().unwrap().to_owned();

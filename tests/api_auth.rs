@@ -20,7 +20,111 @@ on_both_databases!(
     readiness_reflects_the_database,
     idle_and_expired_sessions_end,
     admins_manage_accounts_through_the_api,
+    limits_are_reserved_before_parallel_attempts_run,
+    a_stranger_cannot_lock_the_owner_out,
 );
+
+/// Fires `n` copies of a request at once and counts the answers by status.
+async fn parallel(n: usize, send: impl Fn() -> reqwest::RequestBuilder) -> std::collections::BTreeMap<u16, usize> {
+    let requests: Vec<_> = (0..n).map(|_| send().send()).collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for r in futures::future::join_all(requests).await {
+        *counts.entry(r.unwrap().status().as_u16()).or_default() += 1;
+    }
+    counts
+}
+
+async fn audit_count(t: &TestApp, action: &str) -> usize {
+    t.app
+        .store()
+        .list_audit(&confctl::store::AuditFilter { action: Some(action.into()), limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn limits_are_reserved_before_parallel_attempts_run(db: Db) {
+    let t = TestApp::spawn(
+        db,
+        &[
+            ("rate_limits.login_per_account_per_minute", "5"),
+            ("rate_limits.login_per_ip_per_minute", "1000"),
+            ("rate_limits.register_per_ip_per_hour", "3"),
+        ],
+    )
+    .await;
+    let ada = t.client();
+    ada.register("ada@uni.edu", "Ada").await;
+
+    // 40 wrong passwords at once from a fresh browser: exactly 5 are checked, the rest wait.
+    let stranger = reqwest::Client::new();
+    let url = format!("{}/api/auth/login", t.base);
+    let counts =
+        parallel(40, || stranger.post(&url).json(&json!({"email": "ada@uni.edu", "password": "wrong password"}))).await;
+    assert_eq!((counts.get(&401), counts.get(&429)), (Some(&5), Some(&35)), "{counts:?}");
+    assert_eq!(audit_count(&t, "auth.login_failed").await, 5, "only five passwords were evaluated");
+
+    // A stolen session guessing the current password is limited the same way.
+    let url = format!("{}/api/auth/password", t.base);
+    let counts = parallel(20, || {
+        ada.http.post(&url).json(&json!({"currentPassword": "guess guess", "newPassword": "new password 123"}))
+    })
+    .await;
+    assert_eq!((counts.get(&403), counts.get(&429)), (Some(&5), Some(&15)), "{counts:?}");
+    assert_eq!(audit_count(&t, "user.password_change_failed").await, 5);
+
+    // Registrations: the first one above used one of three slots.
+    let url = format!("{}/api/auth/register", t.base);
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let counts = parallel(20, || {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        stranger
+            .post(&url)
+            .json(&json!({"email": format!("r{i}@uni.edu"), "password": "correct horse battery", "name": "R"}))
+    })
+    .await;
+    assert_eq!((counts.get(&201), counts.get(&429)), (Some(&2), Some(&18)), "{counts:?}");
+}
+
+async fn a_stranger_cannot_lock_the_owner_out(db: Db) {
+    let t =
+        TestApp::spawn(db, &[("trusted_proxies", "127.0.0.1/32"), ("rate_limits.login_per_account_per_minute", "3")])
+            .await;
+    let owner = t.client();
+    owner.register("ada@uni.edu", "Ada").await;
+    owner.post("/api/auth/logout", json!({})).await;
+    let login = |b: &reqwest::Client, ip: &str, password: &str| {
+        b.post(format!("{}/api/auth/login", t.base))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": "ada@uni.edu", "password": password}))
+            .send()
+    };
+    // Someone elsewhere burns the account's budget, from a new address every time.
+    let stranger = reqwest::Client::new();
+    for i in 0..3 {
+        assert_eq!(login(&stranger, &format!("203.0.113.{i}"), "wrong password").await.unwrap().status(), 401);
+    }
+    let r = login(&stranger, "203.0.113.9", "correct horse battery").await.unwrap();
+    assert_eq!(r.status(), 429, "the account's limit holds for browsers that never signed in");
+    let forged = reqwest::Client::new();
+    let r = forged
+        .post(format!("{}/api/auth/login", t.base))
+        .header(
+            "cookie",
+            "confctl_device=AAAAAAAAAAAAAAAAAAAAAA.0000000000000000000000000000000000000000000000000000000000000000",
+        )
+        .json(&json!({"email": "ada@uni.edu", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "a forged device cookie counts for nothing");
+    // The owner's browser signed in before: it carries a signed device cookie and gets in.
+    let r = login(&owner.http, "198.51.100.7", "correct horse battery").await.unwrap();
+    assert_eq!(r.status(), 200, "the owner is not locked out");
+    let cookies: Vec<_> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let device = cookies.iter().find(|c| c.starts_with("confctl_device=")).expect("the device cookie is renewed");
+    assert!(device.contains("HttpOnly") && device.contains("SameSite=Lax"), "{device}");
+}
 
 async fn admins_manage_accounts_through_the_api(db: Db) {
     let t = TestApp::spawn(db, &[]).await;

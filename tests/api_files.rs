@@ -51,7 +51,7 @@ async fn setup(db: Db, backend: Backend, extra: &[(&str, &str)]) -> Setup {
     let (_, joined) = guest
         .post(
             &format!("/api/rooms/{room}/join"),
-            json!({"displayName": "Ann", "sessionFingerprint": "fp-ann-0123456789abcdef"}),
+            json!({"displayName": "Ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "inviteCode": w.t.invite_code(&room).await}),
         )
         .await;
     let session = joined["sessionId"].as_str().unwrap().to_owned();
@@ -182,7 +182,7 @@ async fn share_and_download(db: Db, backend: Backend) {
             .client()
             .post(
                 &format!("/api/rooms/{}/join", other_room["id"].as_str().unwrap()),
-                json!({"displayName": "Eve", "sessionFingerprint": "fp-eve-0123456789abcdef"}),
+                json!({"displayName": "Eve", "sessionFingerprint": "fp-eve-0123456789abcdef", "inviteCode": other_room["inviteCode"]}),
             )
             .await;
     let r = reqwest::Client::new()
@@ -198,7 +198,7 @@ async fn share_and_download(db: Db, backend: Backend) {
             .client()
             .post(
                 &format!("/api/rooms/{}/join", s.room),
-                json!({"displayName": "Wait", "sessionFingerprint": "fp-wait-0123456789abcd"}),
+                json!({"displayName": "Wait", "sessionFingerprint": "fp-wait-0123456789abcd", "inviteCode": s.w.t.invite_code(&s.room).await}),
             )
             .await;
     let r = reqwest::Client::new()

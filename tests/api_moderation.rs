@@ -10,6 +10,8 @@ use support::{Browser, Db, Sse, WithLiveKit, error_code, jwt_claims};
 on_both_databases!(
     kick_removes_and_closes_the_session,
     ban_refuses_the_browser_everywhere_it_applies,
+    bans_and_kicks_hold_in_confctl_when_livekit_fails,
+    approvals_recheck_bans_that_raced_the_join,
     panic_mute_sends_whole_permission_objects,
     lock_keeps_people_inside_and_newcomers_out,
     hands_queue_and_speaking_rights,
@@ -46,7 +48,7 @@ impl Room {
         let (s, joined) = browser
             .post(
                 &format!("/api/rooms/{}/join", self.id),
-                json!({"displayName": name, "sessionFingerprint": fingerprint}),
+                json!({"displayName": name, "sessionFingerprint": fingerprint, "inviteCode": self.w.t.invite_code(&self.id).await}),
             )
             .await;
         assert_eq!(s, 201, "{joined}");
@@ -151,7 +153,7 @@ async fn ban_refuses_the_browser_everywhere_it_applies(db: Db) {
         .browser
         .post(
             &format!("/api/rooms/{}/join", r.id),
-            json!({"displayName": "troll2", "sessionFingerprint": troll.fingerprint}),
+            json!({"displayName": "troll2", "sessionFingerprint": troll.fingerprint, "inviteCode": r.w.t.invite_code(&r.id).await}),
         )
         .await;
     let mut waiting = Sse::open(
@@ -180,12 +182,13 @@ async fn ban_refuses_the_browser_everywhere_it_applies(db: Db) {
     assert_eq!(list["bans"][0]["displayName"], "troll");
     assert!(!list.to_string().contains(&troll.fingerprint), "fingerprints stay server-side");
 
+    let code = r.w.t.invite_code(&r.id).await;
     let join = |fp: String, session: Option<String>| {
         let mut req = troll
             .browser
             .http
             .post(format!("{}/api/rooms/{}/join", r.w.t.base, r.id))
-            .json(&json!({"displayName": "innocent", "sessionFingerprint": fp}));
+            .json(&json!({"displayName": "innocent", "sessionFingerprint": fp, "inviteCode": code}));
         if let Some(s) = session {
             req = req.header("x-confctl-session", s);
         }
@@ -219,7 +222,7 @@ async fn ban_refuses_the_browser_everywhere_it_applies(db: Db) {
         .browser
         .post(
             &format!("/api/rooms/{}/join", room2["id"].as_str().unwrap()),
-            json!({"displayName": "x", "sessionFingerprint": other.fingerprint}),
+            json!({"displayName": "x", "sessionFingerprint": other.fingerprint, "inviteCode": room2["inviteCode"]}),
         )
         .await;
     assert_eq!((s, error_code(&body)), (403, "banned"));
@@ -228,6 +231,141 @@ async fn ban_refuses_the_browser_everywhere_it_applies(db: Db) {
         .post(&format!("/api/rooms/{}/participants/{}/ban", r.id, other.identity), json!({"scope": "galaxy"}))
         .await;
     assert_eq!(s, 400, "{body}");
+}
+
+async fn bans_and_kicks_hold_in_confctl_when_livekit_fails(db: Db) {
+    let r = Room::new(db, json!({"name": "Outage"})).await;
+    let troll = r.guest("troll", true).await;
+    let code = r.w.t.invite_code(&r.id).await;
+    // The same browser waits in the lobby in a second tab.
+    let (_, tab2) = troll
+        .browser
+        .post(
+            &format!("/api/rooms/{}/join", r.id),
+            json!({"displayName": "troll2", "sessionFingerprint": troll.fingerprint, "inviteCode": code}),
+        )
+        .await;
+    let tab2_session = tab2["sessionId"].as_str().unwrap().to_owned();
+    let mut tab2_stream = Sse::open(
+        &troll.browser.http,
+        &format!("{}/api/rooms/{}/lobby/stream?sessionId={tab2_session}", r.w.t.base, r.id),
+    )
+    .await;
+    assert_eq!(tab2_stream.next().await.unwrap().1["status"], "PENDING");
+    let mut host_events = Sse::open(&r.host.http, &format!("{}/api/rooms/{}/events", r.w.t.base, r.id)).await;
+    assert_eq!(host_events.next().await.unwrap().0, "lobby");
+
+    r.w.lk.fail_method("RemoveParticipant", true);
+    let (s, removal) = r
+        .host
+        .post(&format!("/api/rooms/{}/participants/{}/ban", r.id, troll.identity), json!({"reason": "spam"}))
+        .await;
+    assert_eq!(s, 201, "a LiveKit outage does not fail the ban: {removal}");
+    assert_eq!((removal["pending"].as_bool(), removal["disconnected"].as_bool()), (Some(true), Some(false)));
+    let text = removal.to_string();
+    assert!(!text.contains("http://") && !text.contains("twirp"), "no internals reach the host: {text}");
+
+    // confctl refuses the browser everywhere at once.
+    let (_, decided) = tab2_stream.next().await.unwrap();
+    assert_eq!((decided["status"].as_str(), decided.get("token")), (Some("REJECTED"), None), "{decided}");
+    let (s, all) = r.host.post(&format!("/api/rooms/{}/lobby/approve-all", r.id), json!({})).await;
+    assert_eq!((s, all["approved"].as_u64()), (200, Some(0)), "approve-all does not let the second tab in");
+    for session in [&troll.session, &tab2_session] {
+        let (s, body) = support::read(
+            troll
+                .browser
+                .http
+                .post(format!("{}/api/rooms/{}/guest-token", r.w.t.base, r.id))
+                .header("x-confctl-session", session.as_str())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((s, error_code(&body)), (403, "banned"), "no token for any session of the browser");
+    }
+    let mut again = Sse::open(
+        &troll.browser.http,
+        &format!("{}/api/rooms/{}/lobby/stream?sessionId={tab2_session}", r.w.t.base, r.id),
+    )
+    .await;
+    let (_, status) = again.next().await.unwrap();
+    assert_eq!(
+        (status["status"].as_str(), status.get("token")),
+        (Some("REJECTED"), None),
+        "a new stream mints nothing"
+    );
+
+    // LiveKit comes back: the disconnect goes through in the background and the host hears of it.
+    assert!(r.w.lk.participant(&r.lk_room(), &troll.identity).is_some(), "still connected during the outage");
+    r.w.lk.fail_method("RemoveParticipant", false);
+    let confirmed = loop {
+        let (name, data) = host_events.next().await.unwrap();
+        if name == "removal_confirmed" {
+            break data;
+        }
+    };
+    assert_eq!(
+        (confirmed["identity"].as_str(), confirmed["disconnected"].as_bool()),
+        (Some(troll.identity.as_str()), Some(true))
+    );
+    assert!(r.w.lk.participant(&r.lk_room(), &troll.identity).is_none(), "disconnected once LiveKit answered");
+
+    // A kick during an outage is the same: refused here first, disconnect pending.
+    let ann = r.guest("ann", true).await;
+    r.w.lk.fail_method("RemoveParticipant", true);
+    let (s, removal) = r.host.post(&format!("/api/rooms/{}/participants/{}/kick", r.id, ann.identity), json!({})).await;
+    assert_eq!((s, removal["pending"].as_bool()), (200, Some(true)), "{removal}");
+    let (s, body) = r.as_guest(&ann, "POST", &format!("/api/rooms/{}/guest-token", r.id), None).await;
+    assert_eq!((s, error_code(&body)), (403, "removed"));
+    r.w.lk.fail_method("RemoveParticipant", false);
+}
+
+async fn approvals_recheck_bans_that_raced_the_join(db: Db) {
+    let r = Room::new(db, json!({"name": "Race"})).await;
+    let code = r.w.t.invite_code(&r.id).await;
+    let g = r.w.t.client();
+    let mut sessions = Vec::new();
+    for (name, fp) in [("one", "fp-race-one-00000000"), ("two", "fp-race-two-00000000")] {
+        let (s, j) = g
+            .post(
+                &format!("/api/rooms/{}/join", r.id),
+                json!({"displayName": name, "sessionFingerprint": fp, "inviteCode": code}),
+            )
+            .await;
+        assert_eq!((s, j["status"].as_str()), (201, Some("PENDING")));
+        sessions.push(j["sessionId"].as_str().unwrap().to_owned());
+    }
+    // Bans written without the sweep that a ban through the API does: as if each raced its guest's join.
+    let host_id = r.host.get("/api/auth/me").await.1["user"]["id"].as_str().unwrap().to_owned();
+    for (i, fp) in ["fp-race-one-00000000", "fp-race-two-00000000"].iter().enumerate() {
+        sqlx::query("INSERT INTO bans (id, room_id, host_id, fingerprint, created_at) VALUES ($1, $2, $3, $4, 0)")
+            .bind(format!("race-{i}"))
+            .bind(&r.id)
+            .bind(&host_id)
+            .bind(*fp)
+            .execute(r.w.t.app.store().raw_pool_for_tests())
+            .await
+            .unwrap();
+    }
+    let (_, lobby) = r.host.get(&format!("/api/rooms/{}/lobby", r.id)).await;
+    let first = lobby["entries"][0]["id"].as_str().unwrap().to_owned();
+    let (s, body) = r.host.post(&format!("/api/rooms/{}/lobby/{first}/approve", r.id), json!({})).await;
+    assert_eq!((s, error_code(&body)), (409, "guest_banned"), "{body}");
+    let (s, all) = r.host.post(&format!("/api/rooms/{}/lobby/approve-all", r.id), json!({})).await;
+    assert_eq!((s, all["approved"].as_u64()), (200, Some(0)));
+    for session in &sessions {
+        let p =
+            r.w.t
+                .app
+                .store()
+                .participant_by_session(&r.id, &confctl::ids::secret_hash(session))
+                .await
+                .unwrap()
+                .unwrap();
+        assert_ne!(p.admission, confctl::store::Admission::Approved);
+    }
+    assert!(r.w.lk.calls().iter().all(|c| c.method != "UpdateParticipant"));
 }
 
 async fn panic_mute_sends_whole_permission_objects(db: Db) {
@@ -311,7 +449,7 @@ async fn lock_keeps_people_inside_and_newcomers_out(db: Db) {
     let (s, body) = newcomer
         .post(
             &format!("/api/rooms/{}/join", r.id),
-            json!({"displayName": "Late", "sessionFingerprint": "fp-late-000000000000"}),
+            json!({"displayName": "Late", "sessionFingerprint": "fp-late-000000000000", "inviteCode": r.w.t.invite_code(&r.id).await}),
         )
         .await;
     assert_eq!((s, error_code(&body)), (423, "room_locked"));
@@ -323,7 +461,7 @@ async fn lock_keeps_people_inside_and_newcomers_out(db: Db) {
     let (s, _) = newcomer
         .post(
             &format!("/api/rooms/{}/join", r.id),
-            json!({"displayName": "Late", "sessionFingerprint": "fp-late-000000000000"}),
+            json!({"displayName": "Late", "sessionFingerprint": "fp-late-000000000000", "inviteCode": r.w.t.invite_code(&r.id).await}),
         )
         .await;
     assert_eq!(s, 201);
@@ -528,12 +666,19 @@ impl Room {
     async fn guest_with_pin_failure(&self) -> String {
         let b = self.w.t.client();
         let url = format!("/api/rooms/{}/join", self.id);
+        let code = self.w.t.invite_code(&self.id).await;
         let (s, _) = b
-            .post(&url, json!({"displayName": "ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "pin": "0000"}))
+            .post(
+                &url,
+                json!({"displayName": "ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "pin": "0000", "inviteCode": code}),
+            )
             .await;
         assert_eq!(s, 403);
         let (s, joined) = b
-            .post(&url, json!({"displayName": "ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "pin": "1357"}))
+            .post(
+                &url,
+                json!({"displayName": "ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "pin": "1357", "inviteCode": code}),
+            )
             .await;
         assert_eq!(s, 201);
         let p = self

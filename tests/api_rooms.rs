@@ -24,7 +24,146 @@ on_both_databases!(
     reconciliation_repairs_lost_webhooks,
     decisions_survive_a_restart,
     lobby_flooding_is_limited_per_ip,
+    parallel_wrong_pins_meet_the_limit_exactly,
+    a_new_invite_code_locks_the_old_link_out,
+    one_lobby_stream_per_guest_and_a_cap_per_address,
 );
+
+async fn parallel_wrong_pins_meet_the_limit_exactly(db: Db) {
+    let w = WithLiveKit::spawn(db, &[("trusted_proxies", "127.0.0.1/32")]).await;
+    let ada = host(&w.t, "ada@uni.edu").await;
+    let room = create_room(&ada, json!({"name": "PIN storm", "pin": "97531"})).await;
+    let id = room["id"].as_str().unwrap();
+    let code = room["inviteCode"].as_str().unwrap();
+    let url = format!("{}/api/rooms/{id}/join", w.t.base);
+    let http = reqwest::Client::new();
+    let fire = |ip: String, fp: String| {
+        http.post(&url)
+            .header("x-forwarded-for", ip)
+            .json(&json!({"displayName": "Mallory", "sessionFingerprint": fp, "pin": "11111", "inviteCode": code}))
+            .send()
+    };
+    let count = |answers: Vec<reqwest::Result<reqwest::Response>>| {
+        let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+        for r in answers {
+            *by_status.entry(r.unwrap().status().as_u16()).or_default() += 1;
+        }
+        by_status
+    };
+    // One address, a new browser each time: the per-address limit (5) holds while bcrypt runs.
+    let answers =
+        futures::future::join_all((0..40).map(|i| fire("198.51.100.1".into(), format!("fp-storm-{i:04}-0000000"))))
+            .await;
+    let by_status = count(answers);
+    assert_eq!((by_status.get(&403), by_status.get(&429)), (Some(&5), Some(&35)), "{by_status:?}");
+    // One browser from many addresses: the per-guest limit (5) holds the same way.
+    let answers =
+        futures::future::join_all((0..40).map(|i| fire(format!("203.0.113.{i}"), "fp-one-browser-000000".into())))
+            .await;
+    let by_status = count(answers);
+    assert_eq!((by_status.get(&403), by_status.get(&429)), (Some(&5), Some(&35)), "{by_status:?}");
+    let audit =
+        w.t.app
+            .store()
+            .list_audit(&confctl::store::AuditFilter {
+                action: Some("room.pin_failed".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    assert_eq!(audit.len(), 10, "exactly ten PINs were checked");
+}
+
+async fn a_new_invite_code_locks_the_old_link_out(db: Db) {
+    let w = WithLiveKit::spawn(db, &[]).await;
+    let t = &w.t;
+    let ada = host(t, "ada@uni.edu").await;
+    let room = create_room(&ada, json!({"name": "Rotated"})).await;
+    let id = room["id"].as_str().unwrap();
+    let old_code = room["inviteCode"].as_str().unwrap().to_owned();
+    let g = t.client();
+    let (_, admitted) = join(&g, id, "Ann", FP, None).await;
+    let session = admitted["sessionId"].as_str().unwrap().to_owned();
+    let entry = ada.get(&format!("/api/rooms/{id}/lobby")).await.1["entries"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ada.post(&format!("/api/rooms/{id}/lobby/{entry}/approve"), json!({})).await.0, 200);
+
+    let (s, rotated) = ada.post(&format!("/api/rooms/{id}/invite-code"), json!({})).await;
+    assert_eq!(s, 200);
+    let new_code = rotated["inviteCode"].as_str().unwrap().to_owned();
+    assert_ne!(new_code, old_code);
+    let body =
+        |code: &str| json!({"displayName": "Eve", "sessionFingerprint": "fp-eve-000000000000", "inviteCode": code});
+    let (s, err) = g.post(&format!("/api/rooms/{id}/join"), body(&old_code)).await;
+    assert_eq!((s, error_code(&err)), (404, "invite_not_found"), "the old link no longer opens the room");
+    let (s, err) = g.post(&format!("/api/rooms/{id}/join"), body("")).await;
+    assert_eq!((s, error_code(&err)), (404, "invite_not_found"), "the room id alone opens nothing");
+    let (s, err) = g.post(&format!("/api/rooms/{id}/join"), body(&new_code.to_uppercase())).await;
+    assert_eq!(s, 201, "the current code, as typed, works: {err}");
+    // Someone let in before the change reconnects through their session.
+    let r = g
+        .http
+        .post(format!("{}/api/rooms/{id}/guest-token", t.base))
+        .header("x-confctl-session", &session)
+        .send()
+        .await
+        .unwrap();
+    let (s, token) = support::read(r).await;
+    assert_eq!((s, token["status"].as_str()), (200, Some("APPROVED")), "{token}");
+}
+
+async fn one_lobby_stream_per_guest_and_a_cap_per_address(db: Db) {
+    let w = WithLiveKit::spawn(db, &[("rate_limits.lobby_streams_per_ip", "3")]).await;
+    let t = &w.t;
+    let ada = host(t, "ada@uni.edu").await;
+    let room = create_room(&ada, json!({"name": "Streams"})).await;
+    let id = room["id"].as_str().unwrap();
+    let mut events = Sse::open(&ada.http, &format!("{}/api/rooms/{id}/events", t.base)).await;
+    assert_eq!(events.next().await.unwrap().0, "lobby");
+    let g = t.client();
+    let (_, joined) = join(&g, id, "Ann", FP, None).await;
+    let session = joined["sessionId"].as_str().unwrap().to_owned();
+    assert_eq!(events.next().await.unwrap().0, "guest_waiting");
+
+    // The same guest opens stream after stream: each new one replaces the older, which ends.
+    let mut older = Sse::open(&g.http, &guest_stream_url(t, id, &session)).await;
+    assert_eq!(older.next().await.unwrap().1["status"], "PENDING");
+    for _ in 0..5 {
+        let mut newer = Sse::open(&g.http, &guest_stream_url(t, id, &session)).await;
+        assert_eq!(newer.next().await.unwrap().1["status"], "PENDING");
+        assert!(older.next().await.is_none(), "the replaced stream ends");
+        older = newer;
+    }
+    // Other guests from the same address fill the cap (3 open streams per address here).
+    let mut kept = Vec::new();
+    for i in 0..2 {
+        let (_, j) = join(&t.client(), id, "Bot", &format!("fp-bot-{i}-000000000000"), None).await;
+        let mut s = Sse::open(&g.http, &guest_stream_url(t, id, j["sessionId"].as_str().unwrap())).await;
+        assert_eq!(s.next().await.unwrap().1["status"], "PENDING");
+        kept.push(s);
+    }
+    let (_, j) = join(&t.client(), id, "Bot", "fp-bot-9-000000000000", None).await;
+    let r = g.http.get(guest_stream_url(t, id, j["sessionId"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(r.status(), 429, "past the cap of open streams per address");
+
+    // The host heard of each guest once: Ann's six streams announced nothing more.
+    let (s, _) = ada.post(&format!("/api/rooms/{id}/lobby/approve-all"), json!({})).await;
+    assert_eq!(s, 200);
+    let mut names = Vec::new();
+    loop {
+        let (name, _) = events.next().await.unwrap();
+        if name == "lobby_decided" {
+            break;
+        }
+        names.push(name);
+    }
+    assert_eq!(
+        names,
+        ["guest_waiting", "guest_waiting", "guest_waiting"],
+        "the three bots' joins, nothing for Ann's streams"
+    );
+    assert_eq!(older.next().await.unwrap().1["status"], "APPROVED", "the live stream gets the decision");
+}
 
 async fn lobby_flooding_is_limited_per_ip(db: Db) {
     let w = WithLiveKit::spawn(db, &[("rate_limits.joins_per_ip_per_minute", "3")]).await;
@@ -54,7 +193,8 @@ async fn create_room(b: &Browser, body: Value) -> Value {
 }
 
 async fn join(b: &Browser, room_id: &str, name: &str, fp: &str, pin: Option<&str>) -> (u16, Value) {
-    let mut body = json!({"displayName": name, "sessionFingerprint": fp});
+    let code = support::invite_code(&b.app, room_id).await;
+    let mut body = json!({"displayName": name, "sessionFingerprint": fp, "inviteCode": code});
     if let Some(pin) = pin {
         body["pin"] = json!(pin);
     }
@@ -327,19 +467,24 @@ async fn join_checks_run_in_order_with_clear_errors(db: Db) {
         .http
         .post(format!("{}/api/rooms/{bid}/join", t.base))
         .header("x-confctl-session", j["sessionId"].as_str().unwrap())
-        .json(&json!({"displayName": "New Me", "sessionFingerprint": "fp-fresh-browser-0000"}))
+        .json(&json!({"displayName": "New Me", "sessionFingerprint": "fp-fresh-browser-0000", "inviteCode": banned_room["inviteCode"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "a known banned session with a new fingerprint is refused too");
 
+    let code = banned_room["inviteCode"].as_str().unwrap();
     for (body, code) in [
-        (json!({"displayName": "", "sessionFingerprint": FP}), "invalid_display_name"),
-        (json!({"displayName": "x".repeat(65), "sessionFingerprint": FP}), "invalid_display_name"),
-        (json!({"displayName": "new\nline", "sessionFingerprint": FP}), "invalid_display_name"),
-        (json!({"displayName": "Ann", "sessionFingerprint": "short"}), "invalid_fingerprint"),
-        (json!({"displayName": "Ann"}), "invalid_body"),
-        (json!({"displayName": "Ann", "sessionFingerprint": FP, "status": "APPROVED"}), "invalid_body"),
+        (json!({"displayName": "", "sessionFingerprint": FP, "inviteCode": code}), "invalid_display_name"),
+        (json!({"displayName": "x".repeat(65), "sessionFingerprint": FP, "inviteCode": code}), "invalid_display_name"),
+        (json!({"displayName": "new\nline", "sessionFingerprint": FP, "inviteCode": code}), "invalid_display_name"),
+        (json!({"displayName": "Ann", "sessionFingerprint": "short", "inviteCode": code}), "invalid_fingerprint"),
+        (json!({"displayName": "Ann", "inviteCode": code}), "invalid_body"),
+        (json!({"displayName": "Ann", "sessionFingerprint": FP}), "invalid_body"),
+        (
+            json!({"displayName": "Ann", "sessionFingerprint": FP, "inviteCode": code, "status": "APPROVED"}),
+            "invalid_body",
+        ),
     ] {
         let (s, err) = g.post(&format!("/api/rooms/{bid}/join"), body.clone()).await;
         assert_eq!((s, error_code(&err)), (400, code), "{body}");
@@ -365,7 +510,7 @@ async fn wrong_pins_are_limited_with_retry_after(db: Db) {
     let r = g
         .http
         .post(format!("{}/api/rooms/{id}/join", t.base))
-        .json(&json!({"displayName": "Mallory", "sessionFingerprint": "fp-mallory-0000000000", "pin": "97531"}))
+        .json(&json!({"displayName": "Mallory", "sessionFingerprint": "fp-mallory-0000000000", "pin": "97531", "inviteCode": room["inviteCode"]}))
         .send()
         .await
         .unwrap();
@@ -478,15 +623,17 @@ async fn host_sees_the_lobby_live_and_approve_all_respects_the_cap(db: Db) {
     let (_, lobby) = ada.get(&format!("/api/rooms/{id}/lobby")).await;
     assert_eq!(lobby["entries"][0]["displayName"], "Cy", "the latest arrival still waits");
 
-    // A waiting guest whose page goes away is shown as gone.
+    // A waiting guest whose page goes away is shown as gone, and announced again on coming back.
+    let mut cy = Sse::open(&t.client().http, &guest_stream_url(t, id, &sessions[2])).await;
+    cy.next().await.unwrap();
+    drop(cy);
+    let (event, data) = events.next().await.unwrap();
+    assert_eq!(event, "guest_left", "Cy was announced at the join, not again by the stream");
+    assert_eq!(data["entryId"], lobby["entries"][0]["id"]);
     let mut cy = Sse::open(&t.client().http, &guest_stream_url(t, id, &sessions[2])).await;
     cy.next().await.unwrap();
     let (event, _) = events.next().await.unwrap();
     assert_eq!(event, "guest_waiting", "a reconnecting guest is announced again");
-    drop(cy);
-    let (event, data) = events.next().await.unwrap();
-    assert_eq!(event, "guest_left");
-    assert_eq!(data["entryId"], lobby["entries"][0]["id"]);
 }
 
 async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {

@@ -5,7 +5,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 /// Self-hosted video lectures around LiveKit: accounts, rooms, admission, moderation, chat, files, captions
 /// and summaries.
@@ -25,16 +25,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
     /// Log line format [config: log_format].
-    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
-    log_format: Option<LogFormatArg>,
+    // The text goes to the configuration layer, which owns the one LogFormat type; clap only lists the values.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["human", "json"])]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormatArg {
-    Human,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! Host and admin accounts: registration, sign-in sessions, roles, and the administrator's user commands.
 
 pub mod agent_tokens;
+pub mod devices;
 pub mod password;
 
 use std::time::Duration;
@@ -13,32 +14,8 @@ use crate::config::RegistrationPolicy;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::ratelimit;
+pub use crate::store::Role;
 use crate::store::{NewUser, UserRecord};
-
-/// What an account may do. Guests have no account at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    Admin,
-    Host,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Host => "HOST",
-        }
-    }
-    /// Parses `ADMIN`/`HOST` in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().as_str() {
-            "ADMIN" => Some(Role::Admin),
-            "HOST" => Some(Role::Host),
-            _ => None,
-        }
-    }
-}
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +100,9 @@ pub struct NewSession {
     pub user: User,
     pub token: String,
     pub expires_at: i64,
+    /// The signed device cookie to set (after a password login): this browser has signed in to the
+    /// account before.
+    pub device: Option<String>,
 }
 
 /// A signed-in user, resolved from a session cookie.
@@ -154,7 +134,8 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
         &format!("register:ip:{ip}"),
         app.live().rate_limits.register_per_ip_per_hour,
         Duration::from_secs(3600),
-    )?;
+    )
+    .await?;
     let email = validate_email(&input.email)?;
     let name = validate_name(&input.name)?;
     password::validate(&input.password)?;
@@ -193,27 +174,38 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
         serde_json::json!({ "role": user.role }),
     )
     .await;
-    start_session(app, &user.id, client).await
+    let mut session = start_session(app, &user.id, client).await?;
+    session.device = Some(devices::issue(app, &email.to_lowercase(), None).await?);
+    Ok(session)
 }
 
 /// Signs in with email and password. Unknown email and wrong password answer the same, after the same work.
-pub async fn login(app: &App, email: &str, password: &str, client: &ClientInfo) -> Result<NewSession> {
+///
+/// Both limits are taken before the password is checked. The per-account limit is one a stranger can
+/// exhaust from anywhere, so a browser that signed in to this account before (`device`, the signed cookie
+/// of [`NewSession::device`]) is counted under a limit of its own instead: the owner is never locked out.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+    client: &ClientInfo,
+) -> Result<NewSession> {
     let live = app.live();
     let limits = &live.rate_limits;
     let ip = client.ip.clone().unwrap_or_default();
-    ratelimit::check(
-        app.limiter(),
-        &format!("login:ip:{ip}"),
-        limits.login_per_ip_per_minute,
-        Duration::from_secs(60),
-    )?;
+    let minute = Duration::from_secs(60);
+    ratelimit::check(app.limiter(), &format!("login:ip:{ip}"), limits.login_per_ip_per_minute, minute).await?;
     let email_key = email.trim().to_lowercase();
-    ratelimit::check(
-        app.limiter(),
-        &format!("login:account:{email_key}"),
-        limits.login_per_account_per_minute,
-        Duration::from_secs(60),
-    )?;
+    let known_device = match device {
+        Some(cookie) => devices::verify(app, cookie, &email_key).await?,
+        None => None,
+    };
+    let account_key = match &known_device {
+        Some(device_id) => format!("login:device:{device_id}"),
+        None => format!("login:account:{email_key}"),
+    };
+    ratelimit::check(app.limiter(), &account_key, limits.login_per_account_per_minute, minute).await?;
     let invalid = || Error::unauthenticated("invalid_credentials", "wrong email or password");
     if password.chars().count() > password::MAX_LEN || email_key.chars().count() > 254 {
         return Err(invalid());
@@ -231,7 +223,8 @@ pub async fn login(app: &App, email: &str, password: &str, client: &ClientInfo) 
     if record.disabled {
         return Err(Error::forbidden("account_disabled", "this account is disabled; contact an administrator"));
     }
-    let session = start_session(app, &record.id, client).await?;
+    let mut session = start_session(app, &record.id, client).await?;
+    session.device = Some(devices::issue(app, &email_key, known_device).await?);
     audit(
         app,
         &session.user.actor(client.ip.clone()),
@@ -260,7 +253,7 @@ async fn start_session(app: &App, user_id: &str, client: &ClientInfo) -> Result<
         )
         .await?;
     let user = User::from(app.store().user_by_id(user_id).await?);
-    Ok(NewSession { user, token, expires_at })
+    Ok(NewSession { user, token, expires_at, device: None })
 }
 
 /// Last-seen times are written at most this often, so every request is not a database write.
@@ -309,10 +302,24 @@ pub async fn change_password(
     new: String,
     client: &ClientInfo,
 ) -> Result<NewSession> {
+    // Limited like a login: a stolen session must not be able to guess the password at argon2 speed.
+    let slot = app
+        .limiter()
+        .acquire(
+            &format!("password:user:{}", auth.user.id),
+            app.live().rate_limits.login_per_account_per_minute,
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(ratelimit::refused)?;
     let record = app.store().user_by_id(&auth.user.id).await?;
     if !password::verify(current.to_owned(), Some(record.password_hash)).await? {
+        let actor = auth.user.actor(client.ip.clone());
+        audit(app, &actor, "user.password_change_failed", Some(("user", &auth.user.id)), None, serde_json::json!({}))
+            .await;
         return Err(Error::forbidden("invalid_credentials", "the current password is wrong"));
     }
+    app.limiter().release(slot).await;
     password::validate(&new)?;
     let hash = password::hash(new).await?;
     app.store().set_user_password_hash(&auth.user.id, &hash).await?;
@@ -417,7 +424,16 @@ pub async fn set_disabled(app: &App, actor: &Actor, user_id: &str, disabled: boo
 }
 
 /// Sets a user's password (administrator reset); every session of that user ends.
+///
+/// Limited per acting administrator like a login, so a stolen admin session cannot take over accounts in bulk.
 pub async fn set_password(app: &App, actor: &Actor, user_id: &str, password: String) -> Result<()> {
+    ratelimit::check(
+        app.limiter(),
+        &format!("password-reset:{}", actor.label),
+        app.live().rate_limits.login_per_account_per_minute,
+        Duration::from_secs(60),
+    )
+    .await?;
     password::validate(&password)?;
     let hash = password::hash(password).await?;
     app.store().set_user_password_hash(user_id, &hash).await?;

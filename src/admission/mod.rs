@@ -1,7 +1,6 @@
 //! Getting into a room: guests join with a name and a browser fingerprint (and the PIN, if set), wait in
 //! the lobby until the host decides, and only then receive a LiveKit token; hosts get theirs directly.
 
-pub mod hub;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -12,15 +11,18 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{AuthUser, ClientInfo};
 use crate::app::{Actor, App, audit};
 use crate::error::{Error, Result};
+use crate::events::{Decision, Decisions, LobbyEntry};
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{Admission, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
 use crate::{ids, ratelimit, rooms};
-use hub::{Decision, Decisions, HostEvent, LobbyEntry};
 
 /// Join body.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JoinRequest {
+    /// The room's current invite code: the room id alone is public (it is in the room page's address), so a
+    /// replaced code locks out the old link's holders.
+    pub invite_code: String,
     pub display_name: String,
     pub session_fingerprint: String,
     #[serde(default)]
@@ -85,7 +87,8 @@ fn banned() -> Error {
     Error::forbidden("banned", "you have been removed from this lecture by the host and cannot rejoin")
 }
 
-/// A guest asks to join. Checks, in order: the room exists and has not ended (410), is not locked (423), is
+/// A guest asks to join. Checks, in order: the room exists and the invite code is its current one (404), it
+/// has not ended (410), is not locked (423), is
 /// not full, the guest is not banned, the PIN. Then the guest waits in the lobby or, without a lobby, gets a
 /// token at once.
 pub async fn join(
@@ -100,10 +103,14 @@ pub async fn join(
         &format!("join:ip:{}", client.ip.as_deref().unwrap_or_default()),
         app.live().rate_limits.joins_per_ip_per_minute,
         Duration::from_secs(60),
-    )?;
+    )
+    .await?;
     let display_name = validate_display_name(&request.display_name)?;
     validate_fingerprint(&request.session_fingerprint)?;
     let room = app.store().room_by_id(room_id).await?;
+    if !rooms::invite_code_matches(&room, &request.invite_code) {
+        return Err(rooms::invite_not_found());
+    }
     if room.status == RoomStatus::Ended {
         return Err(gone());
     }
@@ -147,7 +154,7 @@ pub async fn join(
             livekit_url: Some(app.livekit().browser_url().to_owned()),
         });
     }
-    app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
+    app.hub().guest_arrived(&room.id, lobby_entry(&participant));
     Ok(JoinResponse { session_id, status: Admission::Pending, token: None, livekit_url: None })
 }
 
@@ -188,7 +195,8 @@ fn arriving(
 }
 
 /// Only wrong PINs count towards the limits (per IP, and per room and browser), so a lecture hall behind
-/// one NAT address is not locked out by the students who type it right.
+/// one NAT address is not locked out by the students who type it right. Both slots are taken before bcrypt
+/// runs and handed back only for a right PIN, so parallel guesses cannot outrun the limit.
 async fn check_pin(
     app: &App,
     room: &RoomRecord,
@@ -200,15 +208,19 @@ async fn check_pin(
     let limits = &live.rate_limits;
     let ip_key = format!("pin:ip:{}", client.ip.as_deref().unwrap_or_default());
     let guest_key = format!("pin:guest:{}:{}", room.id, request.session_fingerprint);
-    app.limiter().peek(&ip_key, limits.pin_failures_per_ip_per_minute).map_err(ratelimit::refused)?;
-    app.limiter().peek(&guest_key, limits.pin_failures_per_guest_per_minute).map_err(ratelimit::refused)?;
+    let slots = ratelimit::acquire_all(
+        app.limiter(),
+        &[(&ip_key, limits.pin_failures_per_ip_per_minute), (&guest_key, limits.pin_failures_per_guest_per_minute)],
+        Duration::from_secs(60),
+    )
+    .await?;
     let given = request.pin.clone().unwrap_or_default();
-    if !given.is_empty() && given.len() <= 12 && rooms::verify_pin(given, pin_hash).await? {
+    let right = !given.is_empty() && given.len() <= 12 && rooms::verify_pin(given, pin_hash).await?;
+    if right {
+        ratelimit::release_all(app.limiter(), slots).await;
         return Ok(());
     }
-    let minute = Duration::from_secs(60);
-    let _ = app.limiter().hit(&ip_key, limits.pin_failures_per_ip_per_minute, minute);
-    let _ = app.limiter().hit(&guest_key, limits.pin_failures_per_guest_per_minute, minute);
+    drop(slots);
     let actor = Actor { user_id: None, label: format!("guest:{}", request.display_name.trim()), ip: client.ip.clone() };
     audit(app, &actor, "room.pin_failed", Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
     let message =
@@ -430,7 +442,19 @@ pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor
             return Err(Error::conflict("room_full", "the room is at its participant limit"));
         }
     }
-    let entry = app.store().decide_entry(&room.id, entry_id, Admission::Approved, None, &actor.label).await?;
+    let entry = match app.store().decide_entry(&room.id, entry_id, Admission::Approved, None, &actor.label).await {
+        Ok(entry) => entry,
+        Err(err @ Error::Conflict { code: "guest_banned", .. }) => {
+            // A ban that raced this guest's join: turn the entry away instead of leaving it waiting.
+            if let Ok(e) =
+                app.store().decide_entry(&room.id, entry_id, Admission::Rejected, Some("banned"), "ban").await
+            {
+                publish(app, room, [(e.id, Decision { status: Admission::Rejected, reason: Some("banned".into()) })]);
+            }
+            return Err(err);
+        }
+        Err(other) => return Err(other),
+    };
     publish(app, room, [(entry.id.clone(), Decision { status: Admission::Approved, reason: None })]);
     audit(
         app,

@@ -7,10 +7,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::hub::{HostEvent, LobbyEntry};
-use super::{GuestStatus, current_status, lobby_entry, status_for};
+use super::{GuestStatus, current_status, lobby_entry};
 use crate::app::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::events::{HostEvent, LobbyEntry};
 use crate::store::{Admission, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
@@ -18,8 +18,21 @@ use crate::store::{Admission, ParticipantRecord, RoomRecord};
 const RECHECK: Duration = Duration::from_secs(30);
 
 /// A guest's status updates: the current state first (with a token if already admitted), then the decision;
-/// the stream ends once the guest is approved or rejected.
-pub async fn guest(app: &App, room: RoomRecord, participant: ParticipantRecord) -> Result<ReceiverStream<GuestStatus>> {
+/// the stream ends once the guest is approved or rejected, or when a newer stream of the same guest takes
+/// over. Hosts hear of a waiting guest once, however many streams it opens.
+///
+/// A decision on the hub only wakes the stream: the guest's row is read again before a token is minted, so
+/// a ban or removal that raced the approval still wins.
+pub async fn guest(
+    app: &App,
+    room: RoomRecord,
+    participant: ParticipantRecord,
+    client_ip: &str,
+) -> Result<ReceiverStream<GuestStatus>> {
+    let per_ip = usize::try_from(app.live().rate_limits.lobby_streams_per_ip).unwrap_or(usize::MAX);
+    let Some(mut registration) = app.hub().open_guest_stream(&participant.id, client_ip, per_ip) else {
+        return Err(Error::RateLimited { retry_after: Duration::from_secs(10) });
+    };
     // Subscribe before reading the stored state, so a decision made in between is not missed.
     let mut decisions = app.hub().subscribe_guest(&room.id);
     let first = current_status(app, &room, &participant).await?;
@@ -28,30 +41,25 @@ pub async fn guest(app: &App, room: RoomRecord, participant: ParticipantRecord) 
     tokio::spawn(async move {
         let waiting = first.status == Admission::Pending;
         if tx.send(first).await.is_err() || !waiting {
+            if registration.close() && waiting {
+                app.hub().to_hosts(&room.id, HostEvent::GuestLeft { entry_id: participant.id.clone() });
+            }
             return;
         }
-        app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
+        if registration.announce {
+            app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
+        }
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.tick().await;
         let decided = loop {
             let reread = tokio::select! {
                 _ = tx.closed() => break false,
                 _ = app.shutting_down() => break false,
+                // A newer stream of this guest took over: this one ends quietly.
+                _ = registration.replaced.changed() => return,
                 _ = recheck.tick() => true,
                 msg = decisions.recv() => match msg {
-                    Ok(batch) => match batch.entries.get(&participant.id) {
-                        Some(d) => match status_for(&app, &batch.room, d.status, d.reason.clone(), &participant) {
-                            Ok(status) => {
-                                let _ = tx.send(status).await;
-                                break true;
-                            }
-                            Err(err) => {
-                                tracing::error!(error = %err, "cannot mint a token for an approved guest");
-                                true
-                            }
-                        },
-                        None => false,
-                    },
+                    Ok(batch) => batch.entries.contains_key(&participant.id),
                     Err(broadcast::error::RecvError::Lagged(_)) => true,
                     Err(broadcast::error::RecvError::Closed) => break false,
                 },
@@ -67,7 +75,7 @@ pub async fn guest(app: &App, room: RoomRecord, participant: ParticipantRecord) 
                 }
             }
         };
-        if !decided {
+        if registration.close() && !decided {
             app.hub().to_hosts(&room.id, HostEvent::GuestLeft { entry_id: participant.id.clone() });
         }
     });

@@ -128,7 +128,7 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     if caption.start_ms < 0 || caption.end_ms < caption.start_ms {
         return Err(bad("startMs and endMs must be non-negative and in order"));
     }
-    if !crate::rooms::is_language_code(&caption.language) {
+    if !crate::config::is_language_code(&caption.language) {
         return Err(bad("language must be a code such as en or ru"));
     }
     let stored = if caption.is_final && !caption.text.trim().is_empty() {

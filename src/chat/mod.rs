@@ -69,7 +69,8 @@ pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> 
         &format!("chat:{}:{}", room.id, member.key()),
         app.live().rate_limits.chat_messages_per_minute,
         Duration::from_secs(60),
-    )?;
+    )
+    .await?;
     let (participant_id, user_id) = match member {
         Member::Guest(p) => (Some(p.id.clone()), None),
         Member::Host(auth) => (None, Some(auth.user.id.clone())),

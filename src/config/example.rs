@@ -38,7 +38,7 @@ pub fn example_toml(packaged: bool) -> String {
                     out.push_str("data_dir = \"/var/lib/confctl\"   # set by the Debian package\n");
                 }
                 Some(default) => out.push_str(&format!("#{} = {default}\n", key.name())),
-                None => out.push_str(&format!("#{} =   # unset; allowed: {}\n", key.name(), key.allowed)),
+                None => out.push_str(&format!("#{} =   # unset; allowed: {}\n", key.name(), key.allowed())),
             }
         }
     }
@@ -71,7 +71,7 @@ pub fn reference_markdown() -> String {
                 "| `{}` | {default} | {env} | {} Allowed: {}. |\n",
                 key.name(),
                 help.replace('|', "\\|"),
-                key.allowed
+                key.allowed()
             ));
         }
     }

@@ -21,8 +21,11 @@ pub struct Key {
     pub kind: Kind,
     /// The default as a TOML literal; `None` means unset.
     pub default: Option<&'static str>,
-    /// What values are allowed, for error messages.
-    pub allowed: &'static str,
+    /// What values are allowed, for error messages and the docs; for integers, what the number counts (the
+    /// range is in `range`).
+    allowed: &'static str,
+    /// The inclusive range of an integer key, checked once for every key that has one.
+    pub range: Option<(i64, i64)>,
     /// One or more lines of explanation for the example config and the docs.
     pub help: &'static str,
 }
@@ -40,6 +43,13 @@ impl Key {
     pub fn name(&self) -> &'static str {
         self.path.rsplit_once('.').map(|(_, n)| n).unwrap_or(self.path)
     }
+    /// What values are allowed, as the docs and error messages say it.
+    pub fn allowed(&self) -> std::borrow::Cow<'static, str> {
+        match self.range {
+            Some((min, max)) => format!("{} from {min} to {max}", self.allowed).into(),
+            None => self.allowed.into(),
+        }
+    }
 }
 
 const fn key(
@@ -49,7 +59,19 @@ const fn key(
     allowed: &'static str,
     help: &'static str,
 ) -> Key {
-    Key { path, kind, default, allowed, help }
+    Key { path, kind, default, allowed, range: None, help }
+}
+
+/// An integer key: `what` the number counts (`a number`, `a number of bytes`) and its inclusive range.
+const fn int(
+    path: &'static str,
+    default: Option<&'static str>,
+    what: &'static str,
+    min: i64,
+    max: i64,
+    help: &'static str,
+) -> Key {
+    Key { path, kind: Kind::Integer, default, allowed: what, range: Some((min, max)), help }
 }
 
 use Kind::*;
@@ -141,13 +163,7 @@ pub const KEYS: &[Key] = &[
         "Protects a development instance without a domain: every browser must open a URL with ?key=…\n\
          once (then a cookie remembers it). Ignored when `domains` is set.",
     ),
-    key(
-        "max_body_bytes",
-        Integer,
-        Some("65536"),
-        "a number of bytes between 1024 and 16777216",
-        "Largest JSON request body accepted.",
-    ),
+    int("max_body_bytes", Some("65536"), "a number of bytes", 1024, 16777216, "Largest JSON request body accepted."),
     key(
         "auth.registration",
         Text,
@@ -170,62 +186,79 @@ pub const KEYS: &[Key] = &[
         "a duration such as 12h or 30d",
         "A sign-in session ends this long after login, however active.",
     ),
-    key(
+    int(
         "rate_limits.login_per_ip_per_minute",
-        Integer,
         Some("20"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Login attempts per client IP per minute.",
     ),
-    key(
+    int(
         "rate_limits.login_per_account_per_minute",
-        Integer,
         Some("5"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Login attempts per email address per minute.",
     ),
-    key(
+    int(
         "rate_limits.register_per_ip_per_hour",
-        Integer,
         Some("10"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Registrations per client IP per hour.",
     ),
-    key(
+    int(
         "rate_limits.joins_per_ip_per_minute",
-        Integer,
         Some("600"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Guest join attempts per client IP per minute: stops one machine from flooding a lobby, while a\n\
          lecture hall of students behind one NAT address still gets in.",
     ),
-    key(
+    int(
         "rate_limits.pin_failures_per_ip_per_minute",
-        Integer,
         Some("5"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Wrong room PINs per client IP per minute before further tries get 429. Only failures count, so\n\
          a lecture hall behind one NAT address is not locked out by students who type the PIN right.",
     ),
-    key(
+    int(
         "rate_limits.pin_failures_per_guest_per_minute",
-        Integer,
         Some("5"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Wrong room PINs per room and browser fingerprint per minute.",
     ),
-    key(
+    int(
+        "rate_limits.lobby_streams_per_ip",
+        Some("2000"),
+        "a number",
+        1,
+        100000,
+        "Waiting-room streams open at once from one client IP (each guest has one; a newer one replaces\n\
+         the older). High enough for a lecture hall behind one NAT address.",
+    ),
+    int(
         "rate_limits.invite_lookups_per_ip_per_minute",
-        Integer,
         Some("120"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Invite-code lookups per client IP per minute (slows down guessing codes).",
     ),
-    key(
+    int(
         "rate_limits.chat_messages_per_minute",
-        Integer,
         Some("30"),
-        "a number from 1 to 100000",
+        "a number",
+        1,
+        100000,
         "Chat messages one person may send per room and minute.",
     ),
     key(
@@ -370,18 +403,20 @@ pub const KEYS: &[Key] = &[
         "true or false",
         "Path-style URLs (http://host/bucket/key), as MinIO and SeaweedFS expect; false for virtual-hosted style.",
     ),
-    key(
+    int(
         "files.max_size_bytes",
-        Integer,
         Some("104857600"),
-        "a number of bytes from 1 to 10737418240",
+        "a number of bytes",
+        1,
+        10737418240,
         "Largest file one upload may be (default 100 MB).",
     ),
-    key(
+    int(
         "files.room_quota_bytes",
-        Integer,
         Some("1073741824"),
-        "a number of bytes from 1 to 1099511627776",
+        "a number of bytes",
+        1,
+        1099511627776,
         "Total size of the files shared in one room (default 1 GB).",
     ),
     key(

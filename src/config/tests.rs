@@ -1,5 +1,6 @@
 use super::*;
 use std::io::Write;
+use toml::Value;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Admin, Client, Json, Path, Query};
+use super::extract::{Admin, Client, Json, OptionalJson, Path, Query};
 use crate::accounts::{self, Role};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};
@@ -96,14 +96,9 @@ pub async fn reset_password(
     Client(client): Client,
     Admin(admin): Admin,
     Path(user_id): Path<String>,
-    body: axum::body::Bytes,
+    // No body means "generate one".
+    OptionalJson(body): OptionalJson<PasswordBody>,
 ) -> ApiResult<impl IntoResponse> {
-    // The body is optional: none means "generate one".
-    let body: PasswordBody = if body.iter().all(u8::is_ascii_whitespace) {
-        PasswordBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Error::invalid("invalid_body", e.to_string()))?
-    };
     let user = accounts::find_user(&app, &user_id).await?;
     let given = body.password.filter(|p| !p.is_empty());
     let generated = given.is_none();

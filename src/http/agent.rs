@@ -12,9 +12,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path};
 use crate::accounts::agent_tokens;
-use crate::admission::hub::AgentEvent;
 use crate::app::App;
 use crate::artifacts::{self, ArtifactUpload, Caption};
+use crate::events::AgentEvent;
 use crate::store::AgentTokenRecord;
 
 /// A request from an assistant holding a valid agent token.

@@ -36,6 +36,22 @@ fn session_cookie(app: &App, session: &NewSession) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Browsers cap cookie lifetimes at 400 days.
+const DEVICE_COOKIE_MAX_AGE_SECS: u64 = 400 * 24 * 3600;
+
+fn device_cookie_name(app: &App) -> &'static str {
+    if super::serves_https(app.config()) { "__Host-confctl_device" } else { "confctl_device" }
+}
+
+fn device_cookie(app: &App, value: &str) -> HeaderValue {
+    let name = device_cookie_name(app);
+    let secure = if super::serves_https(app.config()) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={DEVICE_COOKIE_MAX_AGE_SECS}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 fn clear_cookie(app: &App) -> HeaderValue {
     let name = super::session_cookie_name(app.config());
     let secure = if super::serves_https(app.config()) { "; Secure" } else { "" };
@@ -45,7 +61,10 @@ fn clear_cookie(app: &App) -> HeaderValue {
 
 fn signed_in_response(app: &App, status: StatusCode, session: NewSession) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie(app, &session));
+    headers.append(header::SET_COOKIE, session_cookie(app, &session));
+    if let Some(device) = &session.device {
+        headers.append(header::SET_COOKIE, device_cookie(app, device));
+    }
     (status, headers, axum::Json(json!({ "user": session.user }))).into_response()
 }
 
@@ -60,8 +79,14 @@ pub async fn register(
 }
 
 /// `POST /api/auth/login`: a fresh session (a new cookie every time: the token rotates at login).
-pub async fn login(State(app): State<App>, Client(client): Client, Json(body): Json<LoginBody>) -> ApiResult<Response> {
-    let session = accounts::login(&app, &body.email, &body.password, &client).await?;
+pub async fn login(
+    State(app): State<App>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
+    let device = super::extract::cookie(&headers, device_cookie_name(&app));
+    let session = accounts::login(&app, &body.email, &body.password, device, &client).await?;
     Ok(signed_in_response(&app, StatusCode::OK, session))
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Client, Json, Path, Query};
+use super::extract::{Json, Path, Query};
 use super::rooms::{HostedRoom, RoomMember};
 use crate::app::App;
 use crate::chat;
@@ -51,10 +51,8 @@ pub async fn history(
 
 pub async fn delete(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<MessagePath>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip);
-    Ok(axum::Json(json!({ "message": chat::delete(&app, &hosted.room, &p.message_id, &actor).await? })))
+    Ok(axum::Json(json!({ "message": chat::delete(&app, &hosted.room, &p.message_id, &hosted.actor).await? })))
 }

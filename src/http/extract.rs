@@ -51,6 +51,29 @@ fn json_rejection(rejection: JsonRejection) -> Error {
     }
 }
 
+/// A JSON body that may be left out: an empty (or all-whitespace) body is `T::default()`; anything else must
+/// parse, with the same errors as [`Json`].
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(Error::TooLarge { code: "body_too_large", message: "the request body is too large".into() })
+            } else {
+                ApiError(Error::invalid("invalid_body", rejection.body_text()))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| ApiError(Error::invalid("invalid_body", e.to_string())))
+    }
+}
+
 /// A query string whose decoding failures are JSON errors like every other.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -103,10 +126,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// Reads one cookie from the request.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// Reads one cookie from the request headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -128,7 +150,7 @@ impl FromRequestParts<App> for SignedIn {
             return Ok(Self(found.clone()));
         }
         let name = super::session_cookie_name(app.config());
-        let token = cookie(parts, name).unwrap_or_default();
+        let token = cookie(&parts.headers, name).unwrap_or_default();
         match accounts::authenticate(app, token).await? {
             Some(auth) => {
                 parts.extensions.insert(auth.clone());

@@ -1,29 +1,23 @@
 //! Guest admission over HTTP: join, the waiting guest's event stream, a fresh token after reload; and the
 //! host's lobby: list, approve, reject, approve all, and the host event stream.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Client, Json, Path, Query};
+use super::extract::{Client, Json, OptionalJson, Path, Query};
 use super::rooms::HostedRoom;
+use super::sse::{self, json_event};
 use crate::admission::stream::HostStreamItem;
 use crate::admission::{self, JoinRequest};
 use crate::app::App;
 
 /// Header carrying a guest's session secret on guest routes.
 pub const SESSION_HEADER: &str = "x-confctl-session";
-
-/// Proxies close idle connections after a minute or so; a comment every 15 s keeps streams open.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn session_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok())
@@ -46,28 +40,18 @@ pub struct StreamQuery {
     session_id: String,
 }
 
-fn sse<S>(stream: S, app: App) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
-where
-    S: Stream<Item = Event> + Send + 'static,
-{
-    let until_shutdown = stream.take_until(async move { app.shutting_down().await }).map(Ok);
-    Sse::new(until_shutdown).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
-}
-
-fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
-    Event::default().event(name).json_data(data).unwrap_or_else(|_| Event::default().event(name).data("{}"))
-}
-
 /// `GET /api/rooms/{roomId}/lobby/stream?sessionId=…`: the waiting guest's status, live.
 pub async fn guest_stream(
     State(app): State<App>,
+    Client(client): Client,
     Path(room_id): Path<String>,
     Query(q): Query<StreamQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let participant = admission::guest_session(&app, &room_id, &q.session_id).await?;
     let room = app.store().room_by_id(&room_id).await?;
-    let updates = admission::stream::guest(&app, room, participant).await?;
-    Ok(sse(updates.map(|status| json_event("status", &status)), app))
+    let ip = client.ip.unwrap_or_default();
+    let updates = admission::stream::guest(&app, room, participant, &ip).await?;
+    Ok(sse::respond(updates.map(|status| json_event("status", &status)), app))
 }
 
 /// `POST /api/rooms/{roomId}/guest-token`: a fresh token for an admitted guest (session in the header).
@@ -93,12 +77,10 @@ pub struct RejectBody {
 
 pub async fn approve(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<EntryPathWithRoom>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip.clone());
-    Ok(axum::Json(admission::approve(&app, &hosted.room, &p.entry_id, &actor).await?))
+    Ok(axum::Json(admission::approve(&app, &hosted.room, &p.entry_id, &hosted.actor).await?))
 }
 
 /// Both path segments of `/rooms/{roomId}/lobby/{entryId}/…`.
@@ -112,30 +94,15 @@ pub struct EntryPathWithRoom {
 
 pub async fn reject(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<EntryPathWithRoom>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<RejectBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip.clone());
-    // The body is optional: an empty one means "no reason given".
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<RejectBody>(&body)
-            .map_err(|e| crate::Error::invalid("invalid_body", format!("invalid reject body: {e}")))?
-            .reason
-    };
-    Ok(axum::Json(admission::reject(&app, &hosted.room, &p.entry_id, reason, &actor).await?))
+    Ok(axum::Json(admission::reject(&app, &hosted.room, &p.entry_id, body.reason, &hosted.actor).await?))
 }
 
-pub async fn approve_all(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip.clone());
-    let (approved, still_waiting) = admission::approve_all(&app, &hosted.room, &actor).await?;
+pub async fn approve_all(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    let (approved, still_waiting) = admission::approve_all(&app, &hosted.room, &hosted.actor).await?;
     Ok(axum::Json(json!({ "approved": approved, "stillWaiting": still_waiting })))
 }
 
@@ -152,5 +119,5 @@ pub async fn host_events(State(app): State<App>, hosted: HostedRoom) -> ApiResul
             json_event(&name, event.as_ref())
         }
     });
-    Ok(sse(events, app))
+    Ok(sse::respond(events, app))
 }

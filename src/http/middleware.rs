@@ -43,14 +43,8 @@ pub async fn access(State(app): State<App>, mut req: Request, next: Next) -> Res
         return next.run(req).await;
     };
     let expected_cookie = dev_cookie_value(key.expose());
-    let has_cookie = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(k, v)| k == DEV_COOKIE && bool::from(v.as_bytes().ct_eq(expected_cookie.as_bytes())));
+    let has_cookie = super::extract::cookie(req.headers(), DEV_COOKIE)
+        .is_some_and(|v| bool::from(v.as_bytes().ct_eq(expected_cookie.as_bytes())));
     if has_cookie {
         return next.run(req).await;
     }
@@ -101,13 +95,7 @@ fn dev_cookie_value(key: &str) -> String {
 /// Refuses cross-site state-changing requests that would ride on a browser's session cookie.
 pub async fn csrf(State(app): State<App>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let cookie_name = super::session_cookie_name(app.config());
-    let has_session_cookie = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(';').any(|pair| pair.trim().starts_with(&format!("{cookie_name}="))));
+    let has_session_cookie = super::extract::cookie(req.headers(), super::session_cookie_name(app.config())).is_some();
     if safe || !has_session_cookie || same_origin(&app, &req) {
         return next.run(req).await;
     }

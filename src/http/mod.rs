@@ -13,6 +13,7 @@ mod middleware;
 mod moderation;
 mod pages;
 mod rooms;
+mod sse;
 mod webhooks;
 
 pub use lobby::SESSION_HEADER;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Client, Json, Path, Query};
+use super::extract::{Json, OptionalJson, Path, Query};
 use super::rooms::{HostedRoom, RoomMember};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};
@@ -30,76 +30,50 @@ pub struct BanPath {
 }
 
 /// An optional JSON body: empty means the defaults.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, crate::Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| crate::Error::invalid("invalid_body", e.to_string()))
-}
-
 pub async fn kick(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<IdentityPath>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip);
-    Ok(axum::Json(moderation::kick(&app, &hosted.room, &p.identity, &actor).await?))
+    Ok(axum::Json(moderation::kick(&app, &hosted.room, &p.identity, &hosted.actor).await?))
 }
 
 pub async fn ban(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<IdentityPath>,
-    body: axum::body::Bytes,
+    OptionalJson(request): OptionalJson<BanRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let request: BanRequest = optional_body(&body)?;
-    let actor = hosted.auth.user.actor(client.ip);
-    Ok((StatusCode::CREATED, axum::Json(moderation::ban(&app, &hosted.room, &p.identity, request, &actor).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(moderation::ban(&app, &hosted.room, &p.identity, request, &hosted.actor).await?),
+    ))
 }
 
 pub async fn bans(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(json!({ "bans": moderation::bans(&app, &hosted.room).await? })))
 }
 
-pub async fn unban(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-    Path(p): Path<BanPath>,
-) -> ApiResult<StatusCode> {
-    moderation::unban(&app, &hosted.room, &p.ban_id, &hosted.auth.user.actor(client.ip)).await?;
+pub async fn unban(State(app): State<App>, hosted: HostedRoom, Path(p): Path<BanPath>) -> ApiResult<StatusCode> {
+    moderation::unban(&app, &hosted.room, &p.ban_id, &hosted.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn mute_all(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(moderation::mute_all(&app, &hosted.room, &hosted.auth.user.actor(client.ip)).await?))
+pub async fn mute_all(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(moderation::mute_all(&app, &hosted.room, &hosted.actor).await?))
 }
 
-pub async fn unmute_all(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(moderation::unmute_all(&app, &hosted.room, &hosted.auth.user.actor(client.ip)).await?))
+pub async fn unmute_all(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(moderation::unmute_all(&app, &hosted.room, &hosted.actor).await?))
 }
 
-pub async fn lock(State(app): State<App>, Client(client): Client, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
-    moderation::set_locked(&app, &hosted.room, true, &hosted.auth.user.actor(client.ip)).await?;
+pub async fn lock(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    moderation::set_locked(&app, &hosted.room, true, &hosted.actor).await?;
     Ok(axum::Json(json!({ "locked": true })))
 }
 
-pub async fn unlock(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-) -> ApiResult<impl IntoResponse> {
-    moderation::set_locked(&app, &hosted.room, false, &hosted.auth.user.actor(client.ip)).await?;
+pub async fn unlock(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    moderation::set_locked(&app, &hosted.room, false, &hosted.actor).await?;
     Ok(axum::Json(json!({ "locked": false })))
 }
 
@@ -130,13 +104,11 @@ pub struct PermissionsBody {
 
 pub async fn permissions(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Path(p): Path<IdentityPath>,
     Json(body): Json<PermissionsBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip);
-    Ok(axum::Json(moderation::set_can_publish(&app, &hosted.room, &p.identity, body.can_publish, &actor).await?))
+    Ok(axum::Json(moderation::set_can_publish(&app, &hosted.room, &p.identity, body.can_publish, &hosted.actor).await?))
 }
 
 pub async fn room_audit(

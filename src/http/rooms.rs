@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Client, Json, Path, Query, SignedIn};
 use crate::accounts::AuthUser;
 use crate::admission;
-use crate::app::App;
+use crate::app::{Actor, App};
 use crate::rooms::{self, NewRoom, RoomPatch, RoomView, lifecycle};
 use crate::store::RoomRecord;
 
@@ -22,6 +22,8 @@ use crate::store::RoomRecord;
 pub struct HostedRoom {
     pub room: RoomRecord,
     pub auth: AuthUser,
+    /// The signed-in user as the actor of what the handler does (for the audit log).
+    pub actor: Actor,
 }
 
 impl FromRequestParts<App> for HostedRoom {
@@ -31,7 +33,9 @@ impl FromRequestParts<App> for HostedRoom {
         let SignedIn(auth) = SignedIn::from_request_parts(parts, app).await?;
         let room_id = room_id_from_path(parts, app).await?;
         let room = rooms::get_for_host(app, &auth, &room_id).await?;
-        Ok(Self { room, auth })
+        let Client(client) = Client::from_request_parts(parts, app).await?;
+        let actor = auth.user.actor(client.ip);
+        Ok(Self { room, auth, actor })
     }
 }
 
@@ -98,31 +102,25 @@ pub async fn get(hosted: HostedRoom) -> impl IntoResponse {
 
 pub async fn patch(
     State(app): State<App>,
-    Client(client): Client,
     hosted: HostedRoom,
     Json(body): Json<RoomPatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = hosted.auth.user.actor(client.ip.clone());
-    let room = rooms::update(&app, hosted.room, body, &actor).await?;
+    let room = rooms::update(&app, hosted.room, body, &hosted.actor).await?;
     Ok(axum::Json(RoomView::from(&room)))
 }
 
-pub async fn delete(State(app): State<App>, Client(client): Client, hosted: HostedRoom) -> ApiResult<StatusCode> {
-    rooms::delete(&app, hosted.room, &hosted.auth.user.actor(client.ip.clone())).await?;
+pub async fn delete(State(app): State<App>, hosted: HostedRoom) -> ApiResult<StatusCode> {
+    rooms::delete(&app, hosted.room, &hosted.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn regenerate_invite_code(
-    State(app): State<App>,
-    Client(client): Client,
-    hosted: HostedRoom,
-) -> ApiResult<impl IntoResponse> {
-    let room = rooms::regenerate_invite_code(&app, hosted.room, &hosted.auth.user.actor(client.ip.clone())).await?;
+pub async fn regenerate_invite_code(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    let room = rooms::regenerate_invite_code(&app, hosted.room, &hosted.actor).await?;
     Ok(axum::Json(RoomView::from(&room)))
 }
 
-pub async fn end(State(app): State<App>, Client(client): Client, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
-    let closed = lifecycle::end(&app, &hosted.room, &hosted.auth.user.actor(client.ip.clone())).await?;
+pub async fn end(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    let closed = lifecycle::end(&app, &hosted.room, &hosted.actor).await?;
     let room = app.store().room_by_id(&hosted.room.id).await?;
     Ok(axum::Json(json!({ "room": RoomView::from(&room), "livekitClosed": closed })))
 }

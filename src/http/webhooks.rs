@@ -11,9 +11,6 @@ use crate::rooms::lifecycle;
 /// Unknown events are acknowledged and ignored, so LiveKit does not retry them.
 pub async fn livekit(State(app): State<App>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| crate::Error::unauthenticated("invalid_webhook", "webhook body is not UTF-8"))?;
-    let event = app.livekit().verify_webhook(text, authorization)?;
-    lifecycle::apply_webhook(&app, &event).await?;
+    lifecycle::receive_webhook(&app, &body, authorization).await?;
     Ok(StatusCode::OK)
 }

@@ -6,9 +6,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::admission::Member;
-use crate::admission::hub::{Decision, Decisions, HostEvent};
 use crate::app::{Actor, App, audit};
 use crate::error::{Error, Result};
+pub use crate::events::Hand;
+use crate::events::{Decision, Decisions, HostEvent};
 use crate::ids;
 use crate::livekit::{self, ParticipantRole};
 use crate::store::{Admission, BanRecord, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
@@ -38,8 +39,11 @@ pub struct BanRequest {
 #[serde(rename_all = "camelCase")]
 pub struct Removal {
     pub identity: String,
-    /// False when they were not connected to LiveKit at that moment.
+    /// False when they were not connected to LiveKit at that moment (or LiveKit has not answered yet).
     pub disconnected: bool,
+    /// True when LiveKit could not be told yet: confctl already refuses them, and the disconnect is retried
+    /// in the background (the host's event stream says when it went through).
+    pub pending: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban: Option<BanRecord>,
 }
@@ -57,15 +61,6 @@ pub struct MuteReport {
 pub struct MuteFailure {
     pub identity: String,
     pub error: String,
-}
-
-/// One raised hand, in queue order.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Hand {
-    pub identity: String,
-    pub display_name: String,
-    pub raised_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn trimmed_reason(reason: Option<String>) -> Option<String> {
@@ -87,37 +82,83 @@ async fn guest_by_identity(app: &App, room: &RoomRecord, identity: &str) -> Resu
 /// Removes a participant now; they may come back through the invite link (and the lobby).
 pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -> Result<Removal> {
     let participant = guest_by_identity(app, room, identity).await?;
-    let disconnected = remove(app, room, &participant, "kicked").await?;
+    // confctl refuses them first: their session no longer opens the room and a waiting entry is turned away.
+    app.store().mark_removed(&room.id, &participant.id, "kicked").await?;
+    if participant.admission == Admission::Pending
+        && app
+            .store()
+            .decide_entry(&room.id, &participant.id, Admission::Rejected, Some("kicked"), "moderation")
+            .await
+            .is_ok()
+    {
+        notify_rejected(app, room, [participant.id.clone()], "kicked");
+    }
+    if participant.hand_raised_at.is_some() {
+        publish_hands(app, room).await;
+    }
+    let connection = disconnect(app, &room.id, &participant.identity).await;
     audit(
         app,
         actor,
         "moderation.kick",
         Some(("participant", identity)),
         Some(&room.id),
-        serde_json::json!({ "displayName": participant.display_name, "disconnected": disconnected }),
+        serde_json::json!({ "displayName": participant.display_name, "disconnected": connection.disconnected, "pending": connection.pending }),
     )
     .await;
-    Ok(Removal { identity: identity.to_owned(), disconnected, ban: None })
+    Ok(Removal {
+        identity: identity.to_owned(),
+        disconnected: connection.disconnected,
+        pending: connection.pending,
+        ban: None,
+    })
 }
 
-async fn remove(app: &App, room: &RoomRecord, participant: &ParticipantRecord, reason: &str) -> Result<bool> {
-    app.store().mark_removed(&room.id, &participant.id, reason).await?;
-    if participant.admission == Admission::Pending {
-        // Someone still in the lobby is turned away there.
-        if app
-            .store()
-            .decide_entry(&room.id, &participant.id, Admission::Rejected, Some(reason), "moderation")
-            .await
-            .is_ok()
-        {
-            notify_rejected(app, room, [participant.id.clone()], reason);
+/// What LiveKit said to a disconnect.
+#[derive(Debug, Clone, Copy)]
+struct Connection {
+    disconnected: bool,
+    pending: bool,
+}
+
+/// How often, and how far apart, a failed disconnect is tried again: about five minutes in all, after which
+/// the `participant_joined` webhook and the revoked tokens still keep the person out.
+const DISCONNECT_RETRIES: [u64; 7] = [1, 2, 5, 10, 30, 60, 180];
+
+/// Disconnects someone confctl has already refused. LiveKit being down must not undo or fail the removal:
+/// the call is retried in the background and reported as pending, and the host hears when it went through.
+async fn disconnect(app: &App, room_id: &str, identity: &str) -> Connection {
+    let livekit_room = livekit::room_name(room_id);
+    match app.livekit().remove_participant(&livekit_room, identity).await {
+        Ok(was_connected) => Connection { disconnected: was_connected, pending: false },
+        Err(err) => {
+            tracing::warn!(room = %room_id, identity, error = %err, "LiveKit did not take a removal; retrying in the background");
+            let (app, room_id, identity) = (app.clone(), room_id.to_owned(), identity.to_owned());
+            tokio::spawn(async move { retry_disconnect(app, room_id, identity).await });
+            Connection { disconnected: false, pending: true }
         }
     }
-    let disconnected = app.livekit().remove_participant(&livekit::room_name(&room.id), &participant.identity).await?;
-    if participant.hand_raised_at.is_some() {
-        publish_hands(app, room).await;
+}
+
+async fn retry_disconnect(app: App, room_id: String, identity: String) {
+    let livekit_room = livekit::room_name(&room_id);
+    for delay in DISCONNECT_RETRIES {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(delay)) => {}
+            _ = app.shutting_down() => return,
+        }
+        match app.livekit().remove_participant(&livekit_room, &identity).await {
+            Ok(disconnected) => {
+                app.hub().to_hosts(&room_id, HostEvent::RemovalConfirmed { identity: identity.clone(), disconnected });
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(room = %room_id, identity, error = %err, "LiveKit still does not take a removal")
+            }
+        }
     }
-    Ok(disconnected)
+    tracing::error!(room = %room_id, identity, "gave up disconnecting a removed participant at LiveKit; their tokens stay refused");
+    app.hub().to_hosts(&room_id, HostEvent::RemovalFailed { identity });
 }
 
 fn notify_rejected(app: &App, room: &RoomRecord, ids: impl IntoIterator<Item = String>, reason: &str) {
@@ -129,7 +170,8 @@ fn notify_rejected(app: &App, room: &RoomRecord, ids: impl IntoIterator<Item = S
 }
 
 /// Bans a participant's browser (fingerprint; the session as a second key) from this room or all of the
-/// host's rooms, removes them, and turns away any waiting lobby entry of the same browser.
+/// host's rooms. The ban, the removal of every row it covers and the rejection of that browser's waiting
+/// entries are one transaction, so the ban holds in confctl before LiveKit is even asked to disconnect.
 pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanRequest, actor: &Actor) -> Result<Removal> {
     let participant = guest_by_identity(app, room, identity).await?;
     let fingerprint = participant
@@ -140,7 +182,7 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         id: ids::new_id(),
         room_id: (request.scope == BanScope::Room).then(|| room.id.clone()),
         host_id: room.host_id.clone(),
-        fingerprint: fingerprint.clone(),
+        fingerprint,
         session_hash: participant.session_hash.clone(),
         ip: participant.ip.clone(),
         display_name: Some(participant.display_name.clone()),
@@ -148,13 +190,24 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         created_by: Some(actor.label.clone()),
         created_at: crate::time::now_ms(),
     };
-    app.store().insert_ban(&record).await?;
-    let disconnected = remove(app, room, &participant, "banned").await?;
-    let turned_away =
-        app.store().reject_pending_fingerprint(record.room_id.as_deref(), &room.host_id, &fingerprint).await?;
-    for (room_id, entry_id) in &turned_away {
-        if let Ok(other) = app.store().room_by_id(room_id).await {
-            notify_rejected(app, &other, [entry_id.clone()], "banned");
+    let changed = app.store().insert_ban_and_refuse(&record).await?;
+    for (room_id, entry_id) in changed.rejected_entries {
+        if room_id == room.id {
+            notify_rejected(app, room, [entry_id], "banned");
+        } else if let Ok(other) = app.store().room_by_id(&room_id).await {
+            notify_rejected(app, &other, [entry_id], "banned");
+        }
+    }
+    if participant.hand_raised_at.is_some() {
+        publish_hands(app, room).await;
+    }
+    let mut connection = Connection { disconnected: false, pending: false };
+    for (room_id, other) in &changed.removed_identities {
+        let c = disconnect(app, room_id, other).await;
+        if other == identity && *room_id == room.id {
+            connection = c;
+        } else {
+            connection.pending |= c.pending;
         }
     }
     audit(
@@ -163,10 +216,15 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         "moderation.ban",
         Some(("participant", identity)),
         Some(&room.id),
-        serde_json::json!({ "displayName": participant.display_name, "scope": if record.room_id.is_some() { "room" } else { "host" }, "reason": record.reason, "banId": record.id, "disconnected": disconnected }),
+        serde_json::json!({ "displayName": participant.display_name, "scope": if record.room_id.is_some() { "room" } else { "host" }, "reason": record.reason, "banId": record.id, "disconnected": connection.disconnected, "pending": connection.pending }),
     )
     .await;
-    Ok(Removal { identity: identity.to_owned(), disconnected, ban: Some(record) })
+    Ok(Removal {
+        identity: identity.to_owned(),
+        disconnected: connection.disconnected,
+        pending: connection.pending,
+        ban: Some(record),
+    })
 }
 
 pub async fn bans(app: &App, room: &RoomRecord) -> Result<Vec<BanRecord>> {

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use livekit_protocol as proto;
 
-use crate::admission::hub::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::app::{Actor, App, audit};
 use crate::error::Result;
+use crate::events::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::livekit;
 use crate::store::{Admission, EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 
@@ -66,9 +66,18 @@ fn event_time_ms(event: &proto::WebhookEvent) -> i64 {
     if event.created_at > 0 { event.created_at.saturating_mul(1000) } else { crate::time::now_ms() }
 }
 
+/// A webhook as LiveKit delivers it: the signature (`Authorization`) is checked over the raw body before
+/// anything is applied (401 on any mismatch).
+pub async fn receive_webhook(app: &App, body: &[u8], authorization: &str) -> Result<()> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| crate::Error::unauthenticated("invalid_webhook", "webhook body is not UTF-8"))?;
+    let event = app.livekit().verify_webhook(text, authorization)?;
+    apply_webhook(app, &event).await
+}
+
 /// Applies a verified LiveKit webhook. Unknown events and rooms that are not ours are ignored; a repeated
 /// event id changes nothing.
-pub async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
+async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
     let room_name = event.room.as_ref().map(|r| r.name.as_str()).unwrap_or_default();
     let Some(room_id) = livekit::room_id_of(room_name) else {
         return Ok(());

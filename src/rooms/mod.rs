@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod overview;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use subtle::ConstantTimeEq;
 
 use crate::accounts::AuthUser;
 use crate::app::{Actor, App, audit};
@@ -164,18 +165,9 @@ fn validate_max(max: Option<i64>) -> Result<Option<i64>> {
     }
 }
 
-/// A short language code: `en`, `ru`, `pt-BR`.
-pub fn is_language_code(code: &str) -> bool {
-    let mut parts = code.split('-');
-    let primary = parts.next().unwrap_or_default();
-    (2..=3).contains(&primary.len())
-        && primary.chars().all(|c| c.is_ascii_lowercase())
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
 fn validate_language(code: &str) -> Result<String> {
     let code = code.trim();
-    if !is_language_code(code) {
+    if !crate::config::is_language_code(code) {
         return Err(Error::invalid("invalid_language", "language must be a code such as en or ru"));
     }
     Ok(code.to_owned())
@@ -334,7 +326,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
     }
     app.store().update_room_settings(&room).await?;
     if room.status == RoomStatus::Active && assistant_was_on != room.ai_assistant {
-        use crate::admission::hub::AgentEvent;
+        use crate::events::AgentEvent;
         app.hub().to_agents(if room.ai_assistant {
             AgentEvent::RoomActive(Box::new(room.clone()))
         } else {
@@ -393,17 +385,26 @@ pub async fn delete(app: &App, room: RoomRecord, actor: &Actor) -> Result<()> {
 }
 
 /// The public face of a room, by invite code (rate limited per IP against code guessing).
+/// The answer to an invite code that is not (or no longer) a room's.
+pub fn invite_not_found() -> Error {
+    Error::not_found("invite_not_found", "this invite link is not valid; ask the lecturer for a new one")
+}
+
+/// Whether `given` (as typed: any case, dashes optional) is the room's current invite code.
+pub fn invite_code_matches(room: &RoomRecord, given: &str) -> bool {
+    normalize_invite_code(given).is_some_and(|code| bool::from(code.as_bytes().ct_eq(room.invite_code.as_bytes())))
+}
+
 pub async fn by_invite_code(app: &App, code: &str, ip: Option<&str>) -> Result<PublicRoomView> {
     ratelimit::check(
         app.limiter(),
         &format!("invite:ip:{}", ip.unwrap_or_default()),
         app.live().rate_limits.invite_lookups_per_ip_per_minute,
         std::time::Duration::from_secs(60),
-    )?;
-    let not_found =
-        || Error::not_found("invite_not_found", "this invite link is not valid; ask the lecturer for a new one");
-    let code = normalize_invite_code(code).ok_or_else(not_found)?;
-    let room = app.store().room_by_invite_code(&code).await?.ok_or_else(not_found)?;
+    )
+    .await?;
+    let code = normalize_invite_code(code).ok_or_else(invite_not_found)?;
+    let room = app.store().room_by_invite_code(&code).await?.ok_or_else(invite_not_found)?;
     let host = app.store().user_by_id(&room.host_id).await?;
     Ok(PublicRoomView {
         id: room.id,

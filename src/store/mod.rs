@@ -17,11 +17,11 @@ pub use assistant::{AgentTokenRecord, ArtifactRecord, SegmentRecord};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;
 pub use files::FileRecord;
-pub use moderation::BanRecord;
+pub use moderation::{BanRecord, BannedRows};
 pub use participants::{Admission, ParticipantKind, ParticipantRecord};
 pub use rooms::{EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
-pub use users::{NewUser, UserRecord};
+pub use users::{NewUser, Role, UserRecord};
 
 use std::path::Path;
 use std::str::FromStr;

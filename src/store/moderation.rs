@@ -28,6 +28,14 @@ pub struct BanRecord {
     pub created_at: i64,
 }
 
+/// What a ban changed: (room id, entry id) of waiting entries turned away, and (room id, LiveKit identity)
+/// of admitted participants to disconnect.
+#[derive(Debug, Default)]
+pub struct BannedRows {
+    pub rejected_entries: Vec<(String, String)>,
+    pub removed_identities: Vec<(String, String)>,
+}
+
 fn as_datetime<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&crate::time::to_datetime(*ms), s)
 }
@@ -47,6 +55,16 @@ fn ban_from_row(row: &AnyRow) -> std::result::Result<BanRecord, sqlx::Error> {
     })
 }
 
+/// The guest rows a new ban covers: $1 its room (NULL: all rooms of host $2), $3 the fingerprint, $4 the
+/// session hash.
+macro_rules! covered_by_ban {
+    () => {
+        "kind = 'GUEST' AND (fingerprint = $3 OR (CAST($4 AS TEXT) IS NOT NULL AND session_hash = $4)) \
+         AND room_id IN (SELECT id FROM rooms WHERE (CAST($1 AS TEXT) IS NOT NULL AND id = $1) \
+         OR (CAST($1 AS TEXT) IS NULL AND host_id = $2))"
+    };
+}
+
 impl Store {
     /// Marks a participant as removed from the room (kick or ban); their session no longer opens it.
     pub async fn mark_removed(&self, room_id: &str, participant_id: &str, reason: &str) -> Result<()> {
@@ -64,7 +82,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn insert_ban(&self, ban: &BanRecord) -> Result<()> {
+    /// Stores a ban and, in the same transaction, refuses every guest row it covers: waiting entries of that
+    /// browser (fingerprint) or session are rejected, and every such row — waiting or admitted, in the room or
+    /// across the host's rooms — is marked removed, so no stream, token route or approval admits them again.
+    /// Returns the rows it changed, as they are now.
+    pub async fn insert_ban_and_refuse(&self, ban: &BanRecord) -> Result<BannedRows> {
+        let now = crate::time::now_ms();
+        let mut tx = self.pool().begin().await.map_err(map_err("ban"))?;
         sqlx::query(
             "INSERT INTO bans (id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -79,10 +103,52 @@ impl Store {
         .bind(ban.reason.as_deref())
         .bind(ban.created_by.as_deref())
         .bind(ban.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(map_err("ban"))?;
-        Ok(())
+        let rejected = sqlx::query(concat!(
+            "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, decided_by = 'ban' \
+             WHERE admission = 'PENDING' AND ",
+            covered_by_ban!(),
+            " RETURNING room_id, id"
+        ))
+        .bind(ban.room_id.as_deref())
+        .bind(&ban.host_id)
+        .bind(&ban.fingerprint)
+        .bind(ban.session_hash.as_deref())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err("participant"))?;
+        let removed = sqlx::query(concat!(
+            "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
+             WHERE removed_at IS NULL AND ",
+            covered_by_ban!(),
+            " RETURNING room_id, identity, admission"
+        ))
+        .bind(ban.room_id.as_deref())
+        .bind(&ban.host_id)
+        .bind(&ban.fingerprint)
+        .bind(ban.session_hash.as_deref())
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err("participant"))?;
+        tx.commit().await.map_err(map_err("ban"))?;
+        let pair = |r: &AnyRow, b: &str| -> std::result::Result<(String, String), sqlx::Error> {
+            Ok((r.try_get("room_id")?, r.try_get(b)?))
+        };
+        let rejected = rejected.iter().map(|r| pair(r, "id")).collect::<std::result::Result<_, _>>();
+        // Only admitted rows can be connected to LiveKit.
+        let admitted = removed
+            .iter()
+            .filter(|r| r.try_get::<String, _>("admission").is_ok_and(|a| a == "APPROVED"))
+            .map(|r| pair(r, "identity"))
+            .collect::<std::result::Result<_, _>>();
+        Ok(BannedRows {
+            rejected_entries: rejected.map_err(map_err("participant"))?,
+            removed_identities: admitted.map_err(map_err("participant"))?,
+        })
     }
 
     /// Bans that apply to a room: its own and its host's all-rooms bans, newest first.
@@ -110,32 +176,6 @@ impl Store {
             .map_err(map_err("ban"))?
             .rows_affected();
         if n == 0 { Err(Error::not_found("ban_not_found", "no such ban in this room")) } else { Ok(()) }
-    }
-
-    /// Turns away waiting lobby entries of a banned browser (in one room, or in all of a host's rooms).
-    /// Returns (room id, entry id) pairs.
-    pub async fn reject_pending_fingerprint(
-        &self,
-        room_id: Option<&str>,
-        host_id: &str,
-        fingerprint: &str,
-    ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $4, decided_by = 'ban' \
-             WHERE admission = 'PENDING' AND fingerprint = $3 AND room_id IN (SELECT id FROM rooms WHERE \
-             (CAST($1 AS TEXT) IS NOT NULL AND id = $1) OR (CAST($1 AS TEXT) IS NULL AND host_id = $2)) RETURNING room_id, id",
-        )
-        .bind(room_id)
-        .bind(host_id)
-        .bind(fingerprint)
-        .bind(crate::time::now_ms())
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err("participant"))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("room_id")?, r.try_get("id")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("participant"))
     }
 
     /// Raises (`Some(time)`) or lowers (`None`) a participant's hand.

@@ -76,6 +76,16 @@ macro_rules! participant_columns {
     };
 }
 
+/// A participant row no ban covers (by browser fingerprint or session, in its room or across its host's
+/// rooms) and the host has not removed: approvals re-check this in the same statement that admits.
+macro_rules! admissible {
+    () => {
+        "removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM bans b, rooms r WHERE r.id = participants.room_id \
+         AND (b.room_id = r.id OR (b.room_id IS NULL AND b.host_id = r.host_id)) \
+         AND (b.fingerprint = participants.fingerprint OR b.session_hash = participants.session_hash))"
+    };
+}
+
 fn from_row(row: &AnyRow) -> std::result::Result<ParticipantRecord, sqlx::Error> {
     let admission: String = row.try_get("admission")?;
     let kind: String = row.try_get("kind")?;
@@ -253,10 +263,12 @@ impl Store {
         by: &str,
     ) -> Result<ParticipantRecord> {
         let now = crate::time::now_ms();
-        let changed = sqlx::query(
+        let changed = sqlx::query(concat!(
             "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
-             WHERE room_id = $1 AND id = $2 AND admission = 'PENDING'",
-        )
+             WHERE room_id = $1 AND id = $2 AND admission = 'PENDING' AND ($3 <> 'APPROVED' OR ",
+            admissible!(),
+            ")"
+        ))
         .bind(room_id)
         .bind(id)
         .bind(admission.as_str())
@@ -268,6 +280,9 @@ impl Store {
         .map_err(map_err("participant"))?
         .rows_affected();
         let entry = self.participant_by_id(room_id, id).await?;
+        if changed == 0 && entry.admission == Admission::Pending {
+            return Err(Error::conflict("guest_banned", "this guest is banned or was removed and cannot be let in"));
+        }
         if changed == 0 {
             return Err(Error::conflict(
                 "already_decided",
@@ -283,8 +298,9 @@ impl Store {
         let now = crate::time::now_ms();
         let rows = sqlx::query(concat!(
             "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
-             SELECT id FROM participants WHERE room_id = $1 AND admission = 'PENDING' ORDER BY created_at, id LIMIT $2) \
-             AND admission = 'PENDING' RETURNING ",
+             SELECT id FROM participants WHERE room_id = $1 AND admission = 'PENDING' AND ",
+            admissible!(),
+            " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
             participant_columns!()
         ))
         .bind(room_id)

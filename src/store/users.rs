@@ -1,11 +1,36 @@
 //! Queries on `users`.
 
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, map_err};
-use crate::accounts::Role;
 use crate::error::{Error, Result};
+
+/// What an account may do. Guests have no account at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    Admin,
+    Host,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Host => "HOST",
+        }
+    }
+    /// Parses `ADMIN`/`HOST` in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "ADMIN" => Some(Role::Admin),
+            "HOST" => Some(Role::Host),
+            _ => None,
+        }
+    }
+}
 
 /// A user row as stored.
 #[derive(Debug, Clone)]

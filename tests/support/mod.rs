@@ -74,6 +74,11 @@ impl WithLiveKit {
 }
 
 impl TestApp {
+    /// A room's current invite code (empty for an unknown room), which every join must present.
+    pub async fn invite_code(&self, room_id: &str) -> String {
+        invite_code(&self.app, room_id).await
+    }
+
     /// Starts an instance with default configuration plus `env`-style overrides (`("auth.registration", "closed")`).
     pub async fn spawn(db: Db, overrides: &[(&str, &str)]) -> Self {
         Self::spawn_with(db, overrides, |_| {}).await
@@ -127,7 +132,11 @@ impl TestApp {
 
     /// A client with its own cookie jar (one browser).
     pub fn client(&self) -> Browser {
-        Browser { http: reqwest::Client::builder().cookie_store(true).build().unwrap(), base: self.base.clone() }
+        Browser {
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            base: self.base.clone(),
+            app: self.app.clone(),
+        }
     }
 
     /// Stops the server and starts a new one on the same data and database (a new port).
@@ -154,6 +163,8 @@ impl TestApp {
 pub struct Browser {
     pub http: reqwest::Client,
     pub base: String,
+    /// The instance behind `base`, for reading what a real guest would have been given (an invite link).
+    pub app: App,
 }
 
 impl Browser {
@@ -274,4 +285,9 @@ macro_rules! on_both_databases {
             )+
         }
     };
+}
+
+/// A room's current invite code (empty for an unknown room).
+pub async fn invite_code(app: &App, room_id: &str) -> String {
+    app.store().room_by_id(room_id).await.map(|r| r.invite_code).unwrap_or_default()
 }

@@ -1,10 +1,6 @@
 // The admin area: users (list, create, role, disable, password reset), all rooms with live counts, and the
 // audit log with filters and paging.
-import { $, ApiError, api, busy, data, el, errorText, formatDateTime, isMissingApi, setState, showError, statusPill, t, toast, user } from "./common.js";
-
-function missingOr(err, feature) {
-  return isMissingApi(err) ? t("error.feature_missing", { feature }) : errorText(err);
-}
+import { $, ApiError, api, busy, data, el, errorText, formatDateTime, setState, showError, statusPill, t, toast, user } from "./common.js";
 
 function handleAuth(err) {
   if (err instanceof ApiError && err.status === 401) {
@@ -44,7 +40,7 @@ async function loadUsers() {
     $("users").hidden = false;
   } catch (err) {
     if (handleAuth(err)) return;
-    setState(state, "error", missingOr(err, t("admin.users.title")), loadUsers);
+    setState(state, "error", errorText(err), loadUsers);
   }
 }
 
@@ -82,7 +78,7 @@ async function update(u, patch, control) {
     await busy(control, () => api("PATCH", `/api/admin/users/${u.id}`, patch));
     toast(t("admin.users.updated", { name: u.name }));
   } catch (err) {
-    toast(missingOr(err, t("admin.users.title")), "error");
+    toast(errorText(err), "error");
   }
   loadUsers();
 }
@@ -94,7 +90,7 @@ async function resetPassword(u, button) {
     if (body && body.password) showSecret(t("admin.users.reset_done", { name: u.name }), body.password);
     else toast(t("admin.users.updated", { name: u.name }));
   } catch (err) {
-    toast(missingOr(err, t("admin.users.title")), "error");
+    toast(errorText(err), "error");
   }
 }
 
@@ -121,7 +117,7 @@ function setupUsers() {
       else toast(t("admin.users.created", { name: created.user.name }));
       loadUsers();
     } catch (err) {
-      showError(box, missingOr(err, t("admin.users.title")));
+      showError(box, errorText(err));
     }
   });
   loadUsers();
@@ -212,7 +208,7 @@ async function loadAudit(append) {
     $("known-actions").replaceChildren(...[...knownActions].sort().map((a) => el("option", { value: a })));
   } catch (err) {
     if (handleAuth(err)) return;
-    setState(state, "error", missingOr(err, t("admin.audit.title")), () => loadAudit(append));
+    setState(state, "error", errorText(err), () => loadAudit(append));
   }
 }
 

@@ -78,11 +78,6 @@ export async function api(method, path, body, { headers = {}, signal } = {}) {
   return parsed;
 }
 
-/** True when an API route does not exist on this server (yet): 404 with the router's generic code. */
-export function isMissingApi(err) {
-  return err instanceof ApiError && err.status === 404 && err.code === "not_found";
-}
-
 /** Creates an element: `el("p", { class: "x", text: "hi" }, child, …)`. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

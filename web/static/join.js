@@ -94,7 +94,8 @@ $("join-form").addEventListener("submit", async (event) => {
   showError($("form-error"), "");
   rememberName(name);
   const previous = loadSession(room.id);
-  const body = { displayName: name, sessionFingerprint: browserId() };
+  // The invite code proves the guest holds the current link: a replaced code locks out the old one.
+  const body = { inviteCode: code, displayName: name, sessionFingerprint: browserId() };
   if (room.requiresPin) body.pin = pin;
   let answer;
   try {
@@ -105,6 +106,9 @@ $("join-form").addEventListener("submit", async (event) => {
     if (err instanceof ApiError && err.code === "wrong_pin") {
       $("pin").value = "";
       return invalid($("pin"), "error.code.wrong_pin");
+    }
+    if (err instanceof ApiError && err.code === "invite_not_found") {
+      return problem("join.invalid_code.title", t("join.invalid_code.text"));
     }
     if (err instanceof ApiError && finalProblem(err.code)) return;
     if (err instanceof ApiError && err.code === "room_locked") return showError($("form-error"), t("error.code.room_locked"));

@@ -1,5 +1,5 @@
 // The lecture page (placeholder for the full artifacts page): an ended room's chat history and shared files.
-import { $, api, data, errorText, formatDateTime, isMissingApi, setState, statusPill, t } from "./common.js";
+import { $, api, data, errorText, formatDateTime, setState, statusPill, t } from "./common.js";
 import { messageNode } from "./room-chat.js";
 import { Files } from "./room-files.js";
 import { loadSession, sessionHeaders } from "./guest.js";
@@ -21,21 +21,15 @@ function start() {
     return;
   }
   setState($("lecture-state"));
-  const problem = (err) => {
-    if (isMissingApi(err)) return false;
-    if (err && err.status && err.status !== 410) {
-      setState($("lecture-state"), "error", errorText(err));
-      return false;
-    }
-    return false;
-  };
-  new ChatHistory().start(problem);
-  new Files({ roomId, headers, isHost, onProblem: problem, readOnly: true }).start();
+  // Errors show where they happened (the chat or file list); nothing here ends the page.
+  const showInPlace = () => false;
+  new ChatHistory().start();
+  new Files({ roomId, headers, isHost, onProblem: showInPlace, readOnly: true }).start();
 }
 
 /** Read-only chat: the same rendering as the room, all pages of the history. */
 class ChatHistory {
-  async start(problem) {
+  async start() {
     const state = $("chat-state");
     setState(state, "loading");
     const log = $("chat-log");
@@ -53,8 +47,7 @@ class ChatHistory {
       }
       setState(state, "", total ? "" : t("chat.empty"));
     } catch (err) {
-      problem(err);
-      setState(state, "error", isMissingApi(err) ? t("error.feature_missing", { feature: t("chat.heading") }) : errorText(err), () => this.start(problem));
+      setState(state, "error", errorText(err), () => this.start());
     }
   }
 }

@@ -1,6 +1,6 @@
 // The room's chat: history from the API, live messages from data topic `chat`, a send box. While the media
 // connection is down the panel polls the history instead, so chat keeps working without the media server.
-import { $, ApiError, api, el, errorText, formatTime, isMissingApi, setState, t } from "./common.js";
+import { $, ApiError, api, el, errorText, formatTime, setState, t } from "./common.js";
 import { onData } from "./room-data.js";
 
 const POLL_MS = 4000;
@@ -71,12 +71,7 @@ export class Chat {
       setState(this.state, "", this.messages.size ? "" : t("chat.empty"));
     } catch (err) {
       if (this.options.onProblem(err)) return;
-      const text = isMissingApi(err) ? t("error.feature_missing", { feature: t("chat.heading") }) : errorText(err);
-      setState(this.state, "error", text, () => this.start());
-      if (isMissingApi(err)) {
-        this.form.hidden = true;
-        return;
-      }
+      setState(this.state, "error", errorText(err), () => this.start());
     }
     this.setLive(this.live);
   }
@@ -91,7 +86,6 @@ export class Chat {
       if (this.loaded) setState(this.state, "", this.messages.size ? "" : t("chat.empty"));
     } catch (err) {
       if (this.options.onProblem(err)) return;
-      if (isMissingApi(err)) return;
     }
     if (!this.live) this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
   }
@@ -147,8 +141,7 @@ export class Chat {
       this.log.scrollTop = this.log.scrollHeight;
     } catch (err) {
       if (this.options.onProblem(err)) return;
-      if (isMissingApi(err)) this.showError(t("error.feature_missing", { feature: t("chat.heading") }));
-      else if (err instanceof ApiError && err.code === "rate_limited") this.showError(t("chat.too_fast"));
+      if (err instanceof ApiError && err.code === "rate_limited") this.showError(t("chat.too_fast"));
       else this.showError(errorText(err));
     } finally {
       button.disabled = false;

@@ -1,7 +1,7 @@
 // Shared files: the list (API, plus announcements on data topic `files`), uploads through a signed URL with
 // a progress bar (request → PUT → complete), and downloads (guests prove their session with a header, so
 // their downloads go through fetch).
-import { $, ApiError, api, el, errorText, formatBytes, formatDateTime, isMissingApi, setState, t } from "./common.js";
+import { $, ApiError, api, el, errorText, formatBytes, formatDateTime, setState, t } from "./common.js";
 import { onData } from "./room-data.js";
 
 export class Files {
@@ -40,14 +40,7 @@ export class Files {
       setState(this.state, "", this.files.size ? "" : t("files.empty"));
     } catch (err) {
       if (this.options.onProblem?.(err)) return;
-      const missing = isMissingApi(err);
-      if (first || missing) {
-        setState(this.state, "error", missing ? t("error.feature_missing", { feature: t("files.heading") }) : errorText(err), missing ? undefined : () => this.start());
-      }
-      if (missing) {
-        if ($("upload-form")) $("upload-form").hidden = true;
-        return;
-      }
+      if (first) setState(this.state, "error", errorText(err), () => this.start());
     }
     this.setLive(this.live);
   }
@@ -148,7 +141,7 @@ export class Files {
       this.status.textContent = t("files.uploaded", { name: file.name });
     } catch (err) {
       if (this.options.onProblem?.(err)) return;
-      this.status.textContent = isMissingApi(err) ? t("error.feature_missing", { feature: t("files.heading") }) : errorText(err);
+      this.status.textContent = errorText(err);
     } finally {
       this.progress.hidden = true;
       this.input.value = "";

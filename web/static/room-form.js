@@ -1,5 +1,5 @@
 // New room and room settings: one form, plus (for settings) the invite link, bans and the danger zone.
-import { $, ApiError, api, busy, copyText, data, el, errorText, formatDateTime, inviteUrl, isMissingApi, setState, showError, t, toast } from "./common.js";
+import { $, ApiError, api, busy, copyText, data, el, errorText, formatDateTime, inviteUrl, setState, showError, t, toast } from "./common.js";
 
 const form = $("room-form");
 const box = $("form-error");
@@ -116,7 +116,7 @@ async function loadBans() {
       listNode.append(el("li", { class: "ban" }, el("span", { class: "person-name" }, el("strong", { text: who }), " ", el("span", { class: "muted small", text: detail })), lift));
     }
   } catch (err) {
-    setState(state, "error", isMissingApi(err) ? t("error.feature_missing", { feature: t("bans.heading") }) : errorText(err), loadBans);
+    setState(state, "error", errorText(err), loadBans);
   }
 }
 

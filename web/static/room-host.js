@@ -1,7 +1,7 @@
 // The host's controls inside the room: the lobby (live from the host event stream: approve, reject, approve
 // all), the people in the room with kick and ban, mute all (confirmed once), lock, the raised-hands queue
 // with "let speak" / "revoke", and the room's lock and panic-mute state.
-import { $, ApiError, api, busy, el, errorText, isMissingApi, showError, t, toast } from "./common.js";
+import { $, ApiError, api, busy, el, errorText, showError, t, toast } from "./common.js";
 import { confirmDialog } from "./room-dialog.js";
 import { onData } from "./room-data.js";
 
@@ -89,6 +89,9 @@ export class HostControls {
       this.hands = d.hands || [];
       this.renderHands();
     });
+    // A kick or ban answered "pending" (LiveKit did not answer): confctl already refuses the person.
+    on("removal_confirmed", () => this.pollRoster(true));
+    on("removal_failed", () => toast(t("host.removal_failed"), "error"));
     source.addEventListener("error", () => {
       if (source.readyState !== EventSource.CLOSED) {
         $("lobby-state").textContent = t("lobby.reconnecting");
@@ -215,7 +218,7 @@ export class HostControls {
   }
 
   hostError(err) {
-    const text = isMissingApi(err) ? t("error.feature_missing", { feature: t("host.moderation") }) : errorText(err);
+    const text = errorText(err);
     showError($("host-error"), text);
     toast(text, "error");
   }
@@ -225,8 +228,9 @@ export class HostControls {
     if (!answer.ok) return;
     showError($("host-error"), "");
     try {
-      await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/kick`));
+      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/kick`));
       toast(t("host.kicked", { name: person.name }));
+      if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
       this.roster = this.roster.filter((p) => p.identity !== person.identity);
       this.options.onPeopleChanged();
       this.pollRoster(true);
@@ -247,8 +251,9 @@ export class HostControls {
     showError($("host-error"), "");
     try {
       const body = answer.reason ? { reason: answer.reason } : {};
-      await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/ban`, body));
+      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/ban`, body));
       toast(t("host.banned", { name: person.name }));
+      if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
       this.roster = this.roster.filter((p) => p.identity !== person.identity);
       this.options.onPeopleChanged();
       this.pollRoster(true);
@@ -318,7 +323,7 @@ export class HostControls {
       this.hands = body.hands;
       $("hands-state").textContent = "";
     } catch (err) {
-      $("hands-state").textContent = isMissingApi(err) ? t("error.feature_missing", { feature: t("hands.heading") }) : errorText(err);
+      $("hands-state").textContent = errorText(err);
     }
     this.renderHands();
   }

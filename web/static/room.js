@@ -13,7 +13,7 @@ import "./room-captions.js";
 const roomId = data.roomId;
 const isHost = data.role === "host";
 const roomInfo = data.room || null;
-let session = isHost ? null : loadSession(roomId);
+const session = isHost ? null : loadSession(roomId);
 let lk = null;
 let room = null;
 let stage = null;
@@ -191,7 +191,7 @@ function livePeople() {
   if (!room) return [];
   const people = [];
   for (const p of [room.localParticipant, ...room.remoteParticipants.values()]) {
-    let role = null;
+    let role;
     try {
       role = JSON.parse(p.metadata || "{}").role || null;
     } catch {
@@ -495,7 +495,7 @@ async function fillDevices() {
   }
   for (const select of document.querySelectorAll("#devices-dialog select")) {
     const kind = select.dataset.kind;
-    let devices = [];
+    let devices;
     try {
       devices = await lk.Room.getLocalDevices(kind, false);
     } catch {

@@ -11,7 +11,7 @@ pub mod serve;
 use confctl::config::{self, Config, Sources};
 use toml::Value;
 
-use crate::{Cli, Command, LogFormatArg};
+use crate::{Cli, Command};
 
 /// A failure to report: the message (one line) and the process exit status.
 #[derive(Debug)]
@@ -91,11 +91,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         flags.push(("database_url".into(), Value::String(url.clone()), "--database-url".into()));
     }
     if let Some(format) = cli.log_format {
-        let text = match format {
-            LogFormatArg::Human => "human",
-            LogFormatArg::Json => "json",
-        };
-        flags.push(("log_format".into(), Value::String(text.into()), "--log-format".into()));
+        flags.push(("log_format".into(), Value::String(format), "--log-format".into()));
     }
     let global = Global { file: cli.config, flags };
     match cli.command {

@@ -37,9 +37,9 @@ impl FromRequestParts<App> for PageCtx {
         let asked =
             url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").map(|(_, v)| v.into_owned());
         let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-        let lang = i18n::negotiate(asked.as_deref(), cookie(parts, LANG_COOKIE), accept);
+        let lang = i18n::negotiate(asked.as_deref(), cookie(&parts.headers, LANG_COOKIE), accept);
         let remember_lang = asked.as_deref().and_then(Lang::parse).is_some();
-        let token = cookie(parts, crate::http::session_cookie_name(app.config())).unwrap_or_default();
+        let token = cookie(&parts.headers, crate::http::session_cookie_name(app.config())).unwrap_or_default();
         let user = match accounts::authenticate(app, token).await {
             Ok(found) => found.map(|auth| auth.user),
             Err(err) => {

@@ -96,6 +96,9 @@ pub(crate) struct Shared {
     sender: WebhookSender,
     /// The signalling and media side (`/rtc`).
     pub(crate) rtc: rtc::RtcState,
+    /// RoomService methods that answer 503 `unavailable`, as a server behind a failing proxy or in the
+    /// middle of a restart does: the failure a real server cannot be made to produce on demand.
+    pub(crate) failing: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -172,6 +175,7 @@ impl LiveKitDouble {
             notifier,
             sender,
             rtc: rtc::RtcState::default(),
+            failing: Mutex::default(),
         });
         let app = Router::new()
             .route("/twirp/{service}/{method}", any(twirp::handle))
@@ -355,6 +359,16 @@ impl LiveKitDouble {
 
     /// Forgets all rooms, participants, recorded calls, sent data and webhook deliveries
     /// without announcing anything.
+    /// Makes a RoomService method fail with 503 `unavailable` (`true`) or work again (`false`).
+    pub fn fail_method(&self, method: &str, failing: bool) {
+        let mut set = lock(&self.shared.failing);
+        if failing {
+            set.insert(method.to_owned());
+        } else {
+            set.remove(method);
+        }
+    }
+
     pub fn reset(&self) {
         lock(&self.shared.store).clear();
         lock(&self.shared.recorder).clear();

@@ -279,6 +279,9 @@ fn respond(
         None => return Err(TwirpError::internal("request was not decoded").into()),
     };
     call.authorize(caller.grants())?;
+    if lock(&shared.failing).contains(rpc) {
+        return Err(TwirpError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "service unavailable").into());
+    }
     Ok(execute(shared, call, enc)?)
 }
 
