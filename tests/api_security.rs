@@ -26,8 +26,12 @@ async fn host_with_room(w: &WithLiveKit, settings: Value) -> (Browser, String) {
 }
 
 async fn join(w: &WithLiveKit, room: &str, name: &str, fingerprint: &str) -> (u16, Value) {
+    let code = w.t.invite_code(room).await;
     w.t.client()
-        .post(&format!("/api/rooms/{room}/join"), json!({"displayName": name, "sessionFingerprint": fingerprint}))
+        .post(
+            &format!("/api/rooms/{room}/join"),
+            json!({"displayName": name, "sessionFingerprint": fingerprint, "inviteCode": code}),
+        )
         .await
 }
 
