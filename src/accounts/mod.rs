@@ -79,7 +79,7 @@ pub fn validate_email(email: &str) -> Result<String> {
 /// Normalises and checks a person's display name (1–100 characters; the rules are in `crate::names`).
 pub fn validate_name(name: &str) -> Result<String> {
     // The shared normaliser: account names are shown beside guests' display names.
-    crate::names::normalize(name, 100, "invalid_name")
+    crate::names::normalize(name, 100, "invalid_name", crate::names::Labels::Allowed)
 }
 
 /// A registration request.

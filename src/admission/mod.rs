@@ -65,7 +65,7 @@ pub struct HostToken {
 
 fn validate_display_name(name: &str) -> Result<String> {
     // The shared normaliser: the lobby and chat show guests and accounts side by side.
-    crate::names::normalize(name, 64, "invalid_display_name")
+    crate::names::normalize(name, 64, "invalid_display_name", crate::names::Labels::Refused)
 }
 
 fn validate_fingerprint(fp: &str) -> Result<()> {
