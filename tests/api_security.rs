@@ -198,7 +198,7 @@ async fn ids_and_secrets_carry_at_least_128_random_bits(db: Db) {
     let room_id = room["id"].as_str().unwrap().to_owned();
     let (_, joined) = join(&w, &room_id, "Ann", "fp-ann-0123456789abcdef").await;
     let (_, agent_token) =
-        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "gpu").await.unwrap();
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "gpu").await.unwrap();
     let cookie = {
         let r = reqwest::Client::new()
             .post(format!("{}/api/auth/login", w.t.base))
