@@ -109,10 +109,13 @@ impl RealLiveKit {
         // A free port can be taken between choosing and binding it: then start again on other ports.
         for _ in 0..3 {
             let (port, tcp, udp) = (free_port(), free_port(), free_port());
+            // LiveKit hands clients public STUN servers unless told others: point them at itself, so no
+            // client looks anything up outside this machine.
             let config = format!(
                 "port: {port}\n\
                  bind_addresses: [\"127.0.0.1\"]\n\
                  rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
+                 \x20 stun_servers: [\"127.0.0.1:{udp}\"]\n\
                  keys:\n  {API_KEY}: {API_SECRET}\n\
                  webhook:\n  api_key: {API_KEY}\n  urls: [\"http://{}/api/webhooks/livekit\"]\n\
                  logging:\n  level: info\n",

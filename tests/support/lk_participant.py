@@ -4,7 +4,9 @@ Run with the venv `scripts/livekit-server python` prints:
     python lk_participant.py URL TOKEN [--audio tone|silence|WAV_PATH] [--video]
 
 Reports what happens to it as one JSON object a line on stdout ({"event": ...}); reads commands from stdin,
-one a line: `publish-audio`, `publish-video`, `unpublish`, `leave`. Exits when disconnected or stdin closes.
+one a line: `publish-audio`, `publish-video`, `play WAV_PATH` (a new microphone track speaking the file),
+`unpublish`, `leave`. Every event carries `t`, this process's wall clock in seconds, so a test can relate
+events to each other (when a clip started playing, when a caption arrived) without its own read delays. Exits when disconnected or stdin closes.
 The Rust tests (tests/support/livekit.rs) drive it.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 import json
 import math
 import sys
+import time
 import wave
 
 from livekit import rtc
@@ -22,7 +25,7 @@ FRAME = RATE // 100  # 10 ms
 
 
 def say(event, **fields):
-    print(json.dumps({"event": event, **fields}), flush=True)
+    print(json.dumps({"event": event, "t": time.time(), **fields}), flush=True)
 
 
 def permission_json(p):
@@ -144,7 +147,7 @@ async def main():
     me = room.local_participant
     say("connected", identity=me.identity, sid=me.sid, **permission_json(me.permissions))
 
-    async def publish_audio():
+    async def publish_audio(audio=audio):
         source = rtc.AudioSource(RATE, 1)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
@@ -160,8 +163,11 @@ async def main():
             tasks.append(asyncio.create_task(silence_forever(source)))
         else:
 
+            samples = wav_samples(audio)
+
             async def speak_then_silence():
-                await play(source, wav_samples(audio))
+                say("playing", path=audio)
+                await play(source, samples)
                 say("played", path=audio)
                 await silence_forever(source)
 
@@ -196,6 +202,8 @@ async def main():
             command = line.decode().strip()
             if command == "publish-audio":
                 await publish_audio()
+            elif command.startswith("play "):
+                await publish_audio(command[len("play ") :])
             elif command == "publish-video":
                 await publish_video()
             elif command == "unpublish":
