@@ -102,8 +102,14 @@ async function startLiveKitServer(dir, webhookUrl) {
         `  udp_port: ${udp}`,
         "  use_external_ip: false",
         "  node_ip: 127.0.0.1",
-        // Without this LiveKit hands browsers public STUN servers; nothing here may leave the machine.
-        `  stun_servers: ["127.0.0.1:${udp}"]`,
+        // Without this LiveKit hands browsers public STUN servers; nothing here may leave the machine. The
+        // TCP port's number on UDP: nobody answers there (STUN sent to LiveKit's own UDP port upsets the
+        // assistant's ICE), and loopback host candidates need no STUN.
+        `  stun_servers: ["127.0.0.1:${tcp}"]`,
+        // Media over UDP on loopback only (LiveKit leaves loopback out by default).
+        "  enable_loopback_candidate: true",
+        "  ips:",
+        '    includes: ["127.0.0.1/32"]',
         "keys:",
         `  ${API_KEY}: ${API_SECRET}`,
         "webhook:",

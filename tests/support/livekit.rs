@@ -110,12 +110,16 @@ impl RealLiveKit {
         for _ in 0..3 {
             let (port, tcp, udp) = (free_port(), free_port(), free_port());
             // LiveKit hands clients public STUN servers unless told others: point them at itself, so no
-            // client looks anything up outside this machine.
+            // client looks anything up outside this machine: the TCP port's number, on UDP, where nobody
+            // answers (loopback host candidates need no STUN; STUN sent to LiveKit's own UDP port makes the
+            // assistant's webrtc-rs ICE fail). Its UDP media socket leaves out loopback unless told, and
+            // would sit on the machine's other addresses: loopback only.
             let config = format!(
                 "port: {port}\n\
                  bind_addresses: [\"127.0.0.1\"]\n\
                  rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
-                 \x20 stun_servers: [\"127.0.0.1:{udp}\"]\n\
+                 \x20 stun_servers: [\"127.0.0.1:{tcp}\"]\n\
+                 \x20 enable_loopback_candidate: true\n  ips:\n    includes: [\"127.0.0.1/32\"]\n\
                  keys:\n  {API_KEY}: {API_SECRET}\n\
                  webhook:\n  api_key: {API_KEY}\n  urls: [\"http://{}/api/webhooks/livekit\"]\n\
                  logging:\n  level: info\n",
