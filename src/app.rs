@@ -7,9 +7,9 @@ use tokio::sync::watch;
 use crate::config::live::Live;
 use crate::config::{Config, LiveSettings, Reload};
 use crate::events::Hub;
-use crate::files::storage::Storage;
 use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use crate::storage::Storage;
 use crate::store::Store;
 
 /// Shared application state; cheap to clone.
@@ -97,51 +97,5 @@ impl App {
     pub async fn shutting_down(&self) {
         let mut rx = self.inner.shutdown.clone();
         let _ = rx.wait_for(|stop| *stop).await;
-    }
-}
-
-/// Who is acting, for authorisation and the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct Actor {
-    pub user_id: Option<String>,
-    /// An email, `cli`, `guest:<name>` or `system`.
-    pub label: String,
-    pub ip: Option<String>,
-}
-
-impl Actor {
-    /// The administrator at the terminal (`confctl admin …`).
-    pub fn cli() -> Self {
-        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-        Self { user_id: None, label: format!("cli:{who}"), ip: None }
-    }
-
-    /// confctl itself (reconciliation, webhooks).
-    pub fn system() -> Self {
-        Self { user_id: None, label: "system".into(), ip: None }
-    }
-}
-
-/// Records an audit entry; a failure to record is logged but does not undo the action it describes.
-pub async fn audit(
-    app: &App,
-    actor: &Actor,
-    action: &str,
-    target: Option<(&str, &str)>,
-    room_id: Option<&str>,
-    details: serde_json::Value,
-) {
-    let entry = crate::store::NewAuditEntry {
-        actor_id: actor.user_id.clone(),
-        actor_label: actor.label.clone(),
-        action: action.to_owned(),
-        target_type: target.map(|(t, _)| t.to_owned()),
-        target_id: target.map(|(_, id)| id.to_owned()),
-        room_id: room_id.map(str::to_owned),
-        ip: actor.ip.clone(),
-        details,
-    };
-    if let Err(err) = app.store().insert_audit(&entry).await {
-        tracing::error!(action, error = %err, "could not write the audit log");
     }
 }

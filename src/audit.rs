@@ -1,5 +1,5 @@
-//! Reading the audit log: who did what, newest first, filtered and paged. (Entries are written with
-//! `app::audit` by the domain that acts.)
+//! The audit log: who acts ([`Actor`]), writing an entry ([`record`], called by the domain that acts) and
+//! reading them back, newest first, filtered and paged.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,4 +51,50 @@ pub async fn list(app: &App, query: AuditQuery, room_scope: Option<&str>) -> Res
     let next_before =
         if entries.len() as i64 == limit { entries.last().map(|e| e.at.timestamp_millis()) } else { None };
     Ok(AuditPage { entries, next_before })
+}
+
+/// Who is acting, for authorisation and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    /// An email, `cli`, `guest:<name>` or `system`.
+    pub label: String,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The administrator at the terminal (`confctl admin …`).
+    pub fn cli() -> Self {
+        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+        Self { user_id: None, label: format!("cli:{who}"), ip: None }
+    }
+
+    /// confctl itself (reconciliation, webhooks).
+    pub fn system() -> Self {
+        Self { user_id: None, label: "system".into(), ip: None }
+    }
+}
+
+/// Records an audit entry; a failure to record is logged but does not undo the action it describes.
+pub async fn record(
+    app: &App,
+    actor: &Actor,
+    action: &str,
+    target: Option<(&str, &str)>,
+    room_id: Option<&str>,
+    details: serde_json::Value,
+) {
+    let entry = crate::store::NewAuditEntry {
+        actor_id: actor.user_id.clone(),
+        actor_label: actor.label.clone(),
+        action: action.to_owned(),
+        target_type: target.map(|(t, _)| t.to_owned()),
+        target_id: target.map(|(_, id)| id.to_owned()),
+        room_id: room_id.map(str::to_owned),
+        ip: actor.ip.clone(),
+        details,
+    };
+    if let Err(err) = app.store().insert_audit(&entry).await {
+        tracing::error!(action, error = %err, "could not write the audit log");
+    }
 }

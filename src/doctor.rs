@@ -116,7 +116,7 @@ async fn storage_check(config: &Config) -> Check {
         StorageBackend::Local => "local directory".to_owned(),
         StorageBackend::S3 => format!("S3 bucket {}", config.files.s3_bucket),
     };
-    let storage = match crate::files::storage::Storage::from_config(config) {
+    let storage = match crate::storage::Storage::from_config(config) {
         Ok(s) => s,
         Err(err) => return Check::fail("storage", format!("{what}: {err:#}"), "check the [files] settings"),
     };

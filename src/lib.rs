@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod rooms;
 pub mod secret;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;

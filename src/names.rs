@@ -1,7 +1,7 @@
 //! The one normaliser for names people show to each other: guests' display names and account names.
 //!
 //! A name is put in Unicode NFC, its whitespace runs (and invisible "blank" letters such as the Hangul filler)
-//! become one space, invisible format characters (zero-width spaces and joiners, soft hyphens, the BOM, tag
+//! become one space, invisible format characters (zero-width spaces, soft hyphens, the BOM, tag
 //! characters: general category Cf) are removed, and names with control characters or direction-changing
 //! characters (bidi embeddings, overrides, isolates and marks) are refused outright, since no real name needs
 //! them and they reorder what is shown around them. Finally a name may not end in a role label that the pages
@@ -44,14 +44,23 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
+/// Whether a name may end in a role label: guests' names may not (that is how one poses as the host); an
+/// account's name is the person's own, shown with their real role, so "Admin" stays a valid account name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    Refused,
+    Allowed,
+}
+
 /// Normalises `input` as a name of at most `max_chars` characters, or refuses it with `code` and a message
-/// that names the problem.
-pub fn normalize(input: &str, max_chars: usize, code: &'static str) -> Result<String> {
+/// that names the problem. Surrounding whitespace is trimmed first; a line break or other control character
+/// inside is refused, not folded into a space.
+pub fn normalize(input: &str, max_chars: usize, code: &'static str, labels: Labels) -> Result<String> {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
-    for c in input.nfc() {
-        // Tabs and newlines included: a name is one line.
-        if c.is_control() {
+    for c in input.trim().nfc() {
+        // A tab is only a wide space; a line break or any other control character has no place in a name.
+        if c.is_control() && c != '\t' {
             return Err(Error::invalid(code, "the name may not contain control characters"));
         }
         if c.is_whitespace() || is_blank_letter(c) {
@@ -76,7 +85,7 @@ pub fn normalize(input: &str, max_chars: usize, code: &'static str) -> Result<St
     if !visible || n > max_chars {
         return Err(Error::invalid(code, format!("the name must have 1 to {max_chars} visible characters")));
     }
-    if let Some(label) = imitated_label(&out) {
+    if let Some(label) = imitated_label(&out).filter(|_| labels == Labels::Refused) {
         return Err(Error::invalid(
             code,
             format!("the name may not end in “{label}”: the pages show that beside the host's or your own name"),
@@ -166,11 +175,11 @@ mod tests {
     use super::*;
 
     fn ok(name: &str) -> String {
-        normalize(name, 64, "invalid_display_name").unwrap()
+        normalize(name, 64, "invalid_display_name", Labels::Refused).unwrap()
     }
 
     fn refused(name: &str) -> String {
-        match normalize(name, 64, "invalid_display_name") {
+        match normalize(name, 64, "invalid_display_name", Labels::Refused) {
             Err(Error::Invalid { code, message }) => {
                 assert_eq!(code, "invalid_display_name");
                 message
@@ -195,9 +204,9 @@ mod tests {
     #[test]
     fn control_and_direction_characters_are_refused() {
         assert!(refused("Ann\u{0007}").contains("control"));
-        for c in ['\n', '\t', '\r', '\u{0085}'] {
-            assert!(refused(&format!("Ann{c}Lee")).contains("control"), "a name is one line: {c:?}");
-        }
+        assert!(refused("Ann\u{0085}Lee").contains("control"), "a next-line character is a line break");
+        assert!(refused("new\nline").contains("control"));
+        assert_eq!(ok("Ann\n"), "Ann", "surrounding whitespace is trimmed first");
         for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
             assert!(refused(&format!("Ann{c}Lee")).contains("direction"), "{c:?}");
         }
@@ -232,6 +241,12 @@ mod tests {
         for name in ["Host A", "Ghost", "Ann Hostess", "Ann You", "Вы Ли", "Ann (guest)", "Prof. Ada"] {
             assert_eq!(ok(name), name);
         }
+    }
+
+    #[test]
+    fn account_names_may_carry_a_label() {
+        assert_eq!(normalize("Admin", 100, "invalid_name", Labels::Allowed).unwrap(), "Admin");
+        assert!(normalize("Ada\u{202e}", 100, "invalid_name", Labels::Allowed).is_err());
     }
 
     #[test]

@@ -31,8 +31,9 @@ struct RunningAgent {
 
 impl RunningAgent {
     async fn start(w: &WithLiveKit) -> Self {
-        let (_, token) =
-            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "test agent").await.unwrap();
+        let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent")
+            .await
+            .unwrap();
         let env = vec![
             ("CONFCTL_AGENT__STT_URL".to_owned(), speech::stt_url()),
             // webrtc-rs gathers no loopback candidates on a wildcard address.
@@ -117,7 +118,7 @@ impl Captions {
 
 async fn agent_get(w: &WithLiveKit, path: &str) -> (u16, Value) {
     let (_, token) =
-        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "reader").await.unwrap();
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "reader").await.unwrap();
     let r = reqwest::Client::new().get(format!("{}{path}", w.t.base)).bearer_auth(token).send().await.unwrap();
     support::read(r).await
 }

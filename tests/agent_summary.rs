@@ -165,7 +165,8 @@ async fn overload_and_malformed_answers_are_retried_and_failures_are_readable() 
 
 /// A worker with the configured LLM (and whatever speech-to-text; no audio is played here).
 async fn start_agent(w: &WithLiveKit, llm: &LlmDouble) -> tokio::sync::oneshot::Sender<()> {
-    let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "t").await.unwrap();
+    let (_, token) =
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "t").await.unwrap();
     let env = vec![
         ("CONFCTL_AGENT__LLM_URL".to_owned(), llm.url()),
         ("CONFCTL_AGENT__LLM_MODEL".to_owned(), "gpt-4o-mini".to_owned()),
@@ -198,7 +199,8 @@ async fn lecture_with_captions(w: &WithLiveKit) -> (String, Value) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Captions as the assistant posted them during the lecture.
-    let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "c").await.unwrap();
+    let (_, token) =
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "c").await.unwrap();
     let http = reqwest::Client::new();
     for s in lecture() {
         let caption = json!({"segmentId": s.segment_id, "speakerIdentity": "h_ada", "speakerName": "Ada", "text": s.text,

@@ -23,7 +23,7 @@ async fn agent_request(w: &WithLiveKit, token: &str, method: &str, path: &str, b
 async fn agent_tokens_gate_the_api(db: Db) {
     let w = WithLiveKit::spawn(db, &[]).await;
     let (record, token) =
-        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "gpu-box").await.unwrap();
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "gpu-box").await.unwrap();
     assert!(token.starts_with("cfa_") && token.len() > 40);
     let (s, _) = agent_request(&w, &token, "GET", "/api/agent/rooms/x/context", None).await;
     assert_eq!(s, 404, "a valid token passes the gate (then the room is unknown)");
@@ -36,7 +36,7 @@ async fn agent_tokens_gate_the_api(db: Db) {
     host.register("ada@uni.edu", "Ada").await;
     assert_eq!(host.get("/api/agent/rooms/x/context").await.0, 401);
 
-    confctl::accounts::agent_tokens::revoke(&w.t.app, &confctl::app::Actor::cli(), &record.id).await.unwrap();
+    confctl::accounts::agent_tokens::revoke(&w.t.app, &confctl::audit::Actor::cli(), &record.id).await.unwrap();
     let (s, _) = agent_request(&w, &token, "GET", "/api/agent/rooms/x/context", None).await;
     assert_eq!(s, 401, "revoked at once");
     let listed = confctl::accounts::agent_tokens::list(&w.t.app).await.unwrap();
@@ -47,7 +47,7 @@ async fn agent_tokens_gate_the_api(db: Db) {
 async fn rooms_stream_tokens_captions_and_artifacts(db: Db) {
     let w = WithLiveKit::spawn(db, &[("agent.default_language", "ru")]).await;
     let (_, token) =
-        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "local").await.unwrap();
+        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "local").await.unwrap();
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada").await;
     let (_, room) = host.post("/api/rooms", json!({"name": "Biology", "lobbyEnabled": false})).await;

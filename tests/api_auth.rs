@@ -366,7 +366,7 @@ async fn disabled_user_is_signed_out_at_once(db: Db) {
     let bob = t.client();
     let user = bob.register("bob@uni.edu", "Bob").await;
     let id = user["id"].as_str().unwrap();
-    confctl::accounts::set_disabled(&t.app, &confctl::app::Actor::cli(), id, true).await.unwrap();
+    confctl::accounts::set_disabled(&t.app, &confctl::audit::Actor::cli(), id, true).await.unwrap();
     let (s, body) = bob.get("/api/auth/me").await;
     assert_eq!((s, error_code(&body)), (401, "not_signed_in"));
     let (s, body) =

@@ -273,7 +273,7 @@ async fn bad_uploads_are_refused(db: Db, backend: Backend) {
             let storage = s.w.t.app.storage();
             let target =
                 storage.upload_target("rooms/x/expired", "text/plain", 4, Duration::from_secs(1)).await.unwrap();
-            let confctl::files::storage::UploadTarget::Presigned(url) = target else { panic!("S3 presigns") };
+            let confctl::storage::UploadTarget::Presigned(url) = target else { panic!("S3 presigns") };
             tokio::time::sleep(Duration::from_millis(2100)).await;
             let status = reqwest::Client::new()
                 .put(url)
@@ -289,7 +289,7 @@ async fn bad_uploads_are_refused(db: Db, backend: Backend) {
             let key = s.w.t.app.store().instance_value("files_signing_key").await.unwrap().unwrap();
             let id = ticket["fileId"].as_str().unwrap();
             let past = confctl::time::now_ms() / 1000 - 10;
-            let sig = confctl::files::storage::local_signature(&confctl::secret::Secret::new(key), "PUT", id, past);
+            let sig = confctl::storage::local_signature(&confctl::secret::Secret::new(key), "PUT", id, past);
             let r = reqwest::Client::new()
                 .put(format!("{}/api/files/{id}/content?expires={past}&sig={sig}", s.w.t.base))
                 .body("abc")

@@ -290,8 +290,7 @@ async fn room_crud_and_invite_codes(db: Db) {
 async fn other_hosts_cannot_touch_a_room(db: Db) {
     let w = WithLiveKit::spawn(db, &[]).await;
     let t = &w.t;
-    // First account: ADMIN. Not named "admin": names may not end in a role label (src/names.rs).
-    let admin = host(t, "root@uni.edu").await;
+    let admin = host(t, "admin@uni.edu").await; // first account: ADMIN
     let ada = host(t, "ada@uni.edu").await;
     let bob = host(t, "bob@uni.edu").await;
     let room = create_room(&ada, json!({"name": "Ada's lecture"})).await;

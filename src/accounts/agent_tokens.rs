@@ -1,7 +1,8 @@
 //! Agent tokens: the credentials `confctl agent` uses to reach `confctl serve`. Created by an administrator,
 //! shown once, stored as a hash, revocable.
 
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::store::AgentTokenRecord;
@@ -26,7 +27,7 @@ pub async fn create(app: &App, actor: &Actor, name: &str) -> Result<(AgentTokenR
         revoked_at: None,
     };
     app.store().insert_agent_token(&record).await?;
-    audit(
+    audit::record(
         app,
         actor,
         "agent_token.create",
@@ -44,7 +45,7 @@ pub async fn list(app: &App) -> Result<Vec<AgentTokenRecord>> {
 
 pub async fn revoke(app: &App, actor: &Actor, id: &str) -> Result<()> {
     app.store().revoke_agent_token(id).await?;
-    audit(app, actor, "agent_token.revoke", Some(("agent_token", id)), None, serde_json::json!({})).await;
+    audit::record(app, actor, "agent_token.revoke", Some(("agent_token", id)), None, serde_json::json!({})).await;
     Ok(())
 }
 

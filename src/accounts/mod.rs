@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::config::RegistrationPolicy;
 use crate::error::{Error, Result};
 use crate::ids;
@@ -79,7 +80,7 @@ pub fn validate_email(email: &str) -> Result<String> {
 /// Normalises and checks a person's display name (1–100 characters; the rules are in `crate::names`).
 pub fn validate_name(name: &str) -> Result<String> {
     // The shared normaliser: account names are shown beside guests' display names.
-    crate::names::normalize(name, 100, "invalid_name")
+    crate::names::normalize(name, 100, "invalid_name", crate::names::Labels::Allowed)
 }
 
 /// A registration request.
@@ -165,7 +166,7 @@ pub async fn register(app: &App, input: Registration, client: &ClientInfo) -> Re
         .create_user(NewUser { id: &id, email: &email, display_name: &name, password_hash: &hash, role: None })
         .await?;
     let user = User::from(record);
-    audit(
+    audit::record(
         app,
         &user.actor(client.ip.clone()),
         "user.register",
@@ -216,7 +217,7 @@ pub async fn login(
         (true, Some(record)) => record,
         (_, record) => {
             let actor = Actor { user_id: record.map(|r| r.id), label: email_key.clone(), ip: client.ip.clone() };
-            audit(app, &actor, "auth.login_failed", None, None, serde_json::json!({})).await;
+            audit::record(app, &actor, "auth.login_failed", None, None, serde_json::json!({})).await;
             return Err(invalid());
         }
     };
@@ -225,7 +226,7 @@ pub async fn login(
     }
     let mut session = start_session(app, &record.id, client).await?;
     session.device = Some(devices::issue(app, &email_key, known_device).await?);
-    audit(
+    audit::record(
         app,
         &session.user.actor(client.ip.clone()),
         "auth.login",
@@ -282,7 +283,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<AuthUser>> {
 /// Ends one session.
 pub async fn logout(app: &App, auth: &AuthUser, client: &ClientInfo) -> Result<()> {
     app.store().delete_session(&auth.session_id).await?;
-    audit(
+    audit::record(
         app,
         &auth.user.actor(client.ip.clone()),
         "auth.logout",
@@ -315,8 +316,15 @@ pub async fn change_password(
     let record = app.store().user_by_id(&auth.user.id).await?;
     if !password::verify(current.to_owned(), Some(record.password_hash)).await? {
         let actor = auth.user.actor(client.ip.clone());
-        audit(app, &actor, "user.password_change_failed", Some(("user", &auth.user.id)), None, serde_json::json!({}))
-            .await;
+        audit::record(
+            app,
+            &actor,
+            "user.password_change_failed",
+            Some(("user", &auth.user.id)),
+            None,
+            serde_json::json!({}),
+        )
+        .await;
         return Err(Error::forbidden("invalid_credentials", "the current password is wrong"));
     }
     app.limiter().release(slot).await;
@@ -324,7 +332,7 @@ pub async fn change_password(
     let hash = password::hash(new).await?;
     app.store().set_user_password_hash(&auth.user.id, &hash).await?;
     app.store().delete_user_sessions(&auth.user.id).await?;
-    audit(
+    audit::record(
         app,
         &auth.user.actor(client.ip.clone()),
         "user.password_changed",
@@ -368,15 +376,22 @@ pub async fn create_user(
         .store()
         .create_user(NewUser { id: &id, email: &email, display_name: &name, password_hash: &hash, role: Some(role) })
         .await?;
-    audit(app, actor, "user.create", Some(("user", &id)), None, serde_json::json!({ "email": email, "role": role }))
-        .await;
+    audit::record(
+        app,
+        actor,
+        "user.create",
+        Some(("user", &id)),
+        None,
+        serde_json::json!({ "email": email, "role": role }),
+    )
+    .await;
     Ok(record.into())
 }
 
 pub async fn set_role(app: &App, actor: &Actor, user_id: &str, role: Role) -> Result<()> {
     let before = app.store().user_by_id(user_id).await?;
     app.store().set_user_role(user_id, role).await?;
-    audit(
+    audit::record(
         app,
         actor,
         "user.role_changed",
@@ -419,7 +434,7 @@ pub async fn set_disabled(app: &App, actor: &Actor, user_id: &str, disabled: boo
         app.store().delete_user_sessions(user_id).await?;
     }
     let action = if disabled { "user.disabled" } else { "user.enabled" };
-    audit(app, actor, action, Some(("user", user_id)), None, serde_json::json!({})).await;
+    audit::record(app, actor, action, Some(("user", user_id)), None, serde_json::json!({})).await;
     Ok(())
 }
 
@@ -438,7 +453,7 @@ pub async fn set_password(app: &App, actor: &Actor, user_id: &str, password: Str
     let hash = password::hash(password).await?;
     app.store().set_user_password_hash(user_id, &hash).await?;
     app.store().delete_user_sessions(user_id).await?;
-    audit(app, actor, "user.password_reset", Some(("user", user_id)), None, serde_json::json!({})).await;
+    audit::record(app, actor, "user.password_reset", Some(("user", user_id)), None, serde_json::json!({})).await;
     Ok(())
 }
 
@@ -446,7 +461,15 @@ pub async fn set_password(app: &App, actor: &Actor, user_id: &str, password: Str
 pub async fn revoke_sessions(app: &App, actor: &Actor, user_id: &str) -> Result<u64> {
     app.store().user_by_id(user_id).await?;
     let n = app.store().delete_user_sessions(user_id).await?;
-    audit(app, actor, "user.sessions_revoked", Some(("user", user_id)), None, serde_json::json!({ "count": n })).await;
+    audit::record(
+        app,
+        actor,
+        "user.sessions_revoked",
+        Some(("user", user_id)),
+        None,
+        serde_json::json!({ "count": n }),
+    )
+    .await;
     Ok(n)
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AuthUser, ClientInfo};
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::events::{Decision, Decisions, LobbyEntry};
 use crate::livekit::{self, Grant, ParticipantRole};
@@ -65,7 +66,7 @@ pub struct HostToken {
 
 fn validate_display_name(name: &str) -> Result<String> {
     // The shared normaliser: the lobby and chat show guests and accounts side by side.
-    crate::names::normalize(name, 64, "invalid_display_name")
+    crate::names::normalize(name, 64, "invalid_display_name", crate::names::Labels::Refused)
 }
 
 fn validate_fingerprint(fp: &str) -> Result<()> {
@@ -222,7 +223,8 @@ async fn check_pin(
     }
     drop(slots);
     let actor = Actor { user_id: None, label: format!("guest:{}", request.display_name.trim()), ip: client.ip.clone() };
-    audit(app, &actor, "room.pin_failed", Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+    audit::record(app, &actor, "room.pin_failed", Some(("room", &room.id)), Some(&room.id), serde_json::json!({}))
+        .await;
     let message =
         if request.pin.as_deref().unwrap_or_default().is_empty() { "this lecture needs a PIN" } else { "wrong PIN" };
     Err(Error::forbidden("wrong_pin", message))
@@ -456,7 +458,7 @@ pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor
         Err(other) => return Err(other),
     };
     publish(app, room, [(entry.id.clone(), Decision { status: Admission::Approved, reason: None })]);
-    audit(
+    audit::record(
         app,
         actor,
         "lobby.approve",
@@ -480,7 +482,7 @@ pub async fn reject(
     let entry =
         app.store().decide_entry(&room.id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label).await?;
     publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
-    audit(
+    audit::record(
         app,
         actor,
         "lobby.reject",
@@ -505,7 +507,7 @@ pub async fn approve_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<
     let approved = app.store().approve_all(&room.id, limit, &actor.label).await?;
     let remaining = if limit.is_some() { app.store().pending_lobby(&room.id).await?.len() } else { 0 };
     let ids: Vec<&str> = approved.iter().map(|p| p.id.as_str()).collect();
-    audit(
+    audit::record(
         app,
         actor,
         "lobby.approve_all",

@@ -103,7 +103,7 @@ pub fn spawn_in_process(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<(
 /// `confctl serve --with-agent`: the same worker inside the server, talking to it over loopback (HTTPS with the
 /// server's own name when TLS is on) with an agent token made for this process.
 pub async fn run_in_process(app: App, addr: SocketAddr) -> anyhow::Result<()> {
-    let actor = crate::app::Actor::system();
+    let actor = crate::audit::Actor::system();
     for old in crate::accounts::agent_tokens::list(&app).await? {
         if old.name == IN_PROCESS_TOKEN && old.revoked_at.is_none() {
             crate::accounts::agent_tokens::revoke(&app, &actor, &old.id).await?;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::admission::Member;
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::store::{ChatRecord, RoomRecord, RoomStatus};
 use crate::{ids, livekit, ratelimit};
@@ -118,7 +119,7 @@ pub async fn delete(app: &App, room: &RoomRecord, message_id: &str, actor: &Acto
     let original = app.store().chat_by_id(&room.id, message_id).await?;
     if original.deleted_at.is_none() {
         app.store().delete_chat(&room.id, message_id, &actor.label).await?;
-        audit(
+        audit::record(
             app,
             actor,
             "chat.delete",

@@ -2,18 +2,16 @@
 //! confctl checks the result and announces it on LiveKit topic `files`; downloads are signed the same way.
 //! Object keys are the server's; the uploader's file name is only ever shown and sent back on download.
 
-mod sigv4;
-pub mod storage;
-
 use serde::{Deserialize, Serialize};
 
 use crate::admission::Member;
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::storage::{self, UploadTarget};
 use crate::store::{FileRecord, RoomRecord, RoomStatus};
 use crate::{ids, livekit};
-use storage::UploadTarget;
 
 pub const TOPIC: &str = "files";
 
@@ -373,7 +371,7 @@ pub async fn delete(app: &App, room: &RoomRecord, file_id: &str, actor: &Actor) 
     }
     app.store().mark_file_deleted(&file.id).await?;
     app.storage().delete(&file.object_key).await?;
-    audit(
+    audit::record(
         app,
         actor,
         "file.delete",

@@ -12,7 +12,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Client, Json, Path, Query, SignedIn};
 use crate::accounts::AuthUser;
 use crate::admission;
-use crate::app::{Actor, App};
+use crate::app::App;
+use crate::audit::Actor;
 use crate::rooms::{self, NewRoom, RoomPatch, RoomView, lifecycle};
 use crate::store::RoomRecord;
 

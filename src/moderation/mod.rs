@@ -6,7 +6,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::admission::Member;
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 pub use crate::events::Hand;
 use crate::events::{Decision, Decisions, HostEvent};
@@ -97,7 +98,7 @@ pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -
         publish_hands(app, room).await;
     }
     let connection = disconnect(app, &room.id, &participant.identity).await;
-    audit(
+    audit::record(
         app,
         actor,
         "moderation.kick",
@@ -210,7 +211,7 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
             connection.pending |= c.pending;
         }
     }
-    audit(
+    audit::record(
         app,
         actor,
         "moderation.ban",
@@ -233,7 +234,7 @@ pub async fn bans(app: &App, room: &RoomRecord) -> Result<Vec<BanRecord>> {
 
 pub async fn unban(app: &App, room: &RoomRecord, ban_id: &str, actor: &Actor) -> Result<()> {
     app.store().delete_ban(ban_id, &room.id, &room.host_id).await?;
-    audit(app, actor, "moderation.unban", Some(("ban", ban_id)), Some(&room.id), serde_json::json!({})).await;
+    audit::record(app, actor, "moderation.unban", Some(("ban", ban_id)), Some(&room.id), serde_json::json!({})).await;
     Ok(())
 }
 
@@ -291,7 +292,7 @@ async fn set_guest_publishing(app: &App, room: &RoomRecord, restore: bool, actor
     }
     report.muted.sort();
     let action = if restore { "moderation.unmute_all" } else { "moderation.mute_all" };
-    audit(
+    audit::record(
         app,
         actor,
         action,
@@ -311,7 +312,7 @@ pub async fn set_locked(app: &App, room: &RoomRecord, locked: bool, actor: &Acto
     app.store().set_room_locked(&room.id, locked).await?;
     app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked, guests_muted: room.guests_muted });
     let action = if locked { "moderation.lock" } else { "moderation.unlock" };
-    audit(app, actor, action, Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+    audit::record(app, actor, action, Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
     Ok(())
 }
 
@@ -404,7 +405,7 @@ pub async fn set_can_publish(
         publish_hands(app, room).await;
     }
     let action = if can_publish { "moderation.grant_speak" } else { "moderation.revoke_speak" };
-    audit(
+    audit::record(
         app,
         actor,
         action,

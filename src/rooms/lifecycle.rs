@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use livekit_protocol as proto;
 
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::Result;
 use crate::events::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::livekit;
@@ -24,7 +25,7 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
     };
     let ended = app.store().end_room(&room.id, crate::time::now_ms()).await?;
     announce_end(app, room, &ended).await;
-    audit(
+    audit::record(
         app,
         actor,
         "room.end",
@@ -108,7 +109,7 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
         Some(WebhookOutcome::RoomFinished(ended)) => {
             announce_end(app, &room, &ended).await;
             if ended.newly_ended {
-                audit(
+                audit::record(
                     app,
                     &Actor::system(),
                     "room.finished",
@@ -136,7 +137,7 @@ async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
         }
     };
     if removed && app.livekit().remove_participant(&livekit::room_name(room_id), identity).await.is_ok() {
-        audit(
+        audit::record(
             app,
             &Actor::system(),
             "moderation.removed_again",
@@ -203,7 +204,7 @@ async fn reconcile_rooms(
             absent_since.remove(&room.id);
             let result = app.store().end_room(&room.id, now).await?;
             announce_end(app, &room, &result).await;
-            audit(
+            audit::record(
                 app,
                 &Actor::system(),
                 "room.finished",

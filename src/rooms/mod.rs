@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::AuthUser;
-use crate::app::{Actor, App, audit};
+use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::store::{RoomRecord, RoomStatus};
 use crate::{ids, livekit, ratelimit};
@@ -241,7 +242,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         record.invite_code = invite::new_invite_code();
         match app.store().insert_room(&record).await {
             Ok(()) => {
-                audit(
+                audit::record(
                     app,
                     actor,
                     "room.create",
@@ -333,7 +334,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
             AgentEvent::RoomEnded { room_id: room.id.clone() }
         });
     }
-    audit(
+    audit::record(
         app,
         actor,
         "room.update",
@@ -352,7 +353,7 @@ pub async fn regenerate_invite_code(app: &App, mut room: RoomRecord, actor: &Act
         match app.store().set_invite_code(&room.id, &code).await {
             Ok(()) => {
                 room.invite_code = code;
-                audit(
+                audit::record(
                     app,
                     actor,
                     "room.invite_code_regenerated",
@@ -380,7 +381,8 @@ pub async fn delete(app: &App, room: RoomRecord, actor: &Actor) -> Result<()> {
         app.storage().delete(&key).await?;
     }
     app.store().delete_room(&room.id).await?;
-    audit(app, actor, "room.delete", Some(("room", &room.id)), None, serde_json::json!({ "name": room.name })).await;
+    audit::record(app, actor, "room.delete", Some(("room", &room.id)), None, serde_json::json!({ "name": room.name }))
+        .await;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 // binaries built by scripts/test-browser) on free loopback ports with a throwaway data directory, launches
 // Debian's Chromium through playwright-core, and offers the helpers the flows need.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,6 +47,96 @@ function start(command, args, { env, ready, name, timeoutMs = 30000 }) {
   });
 }
 
+/** A free loopback TCP port (closed again at once; the caller binds it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A TCP relay on a free port to whatever `target` port is set (none: connections are closed). LiveKit's
+ * webhook URL is static configuration, but confctl gets its port only once it runs: LiveKit posts to the
+ * relay, which passes the bytes on untouched (signature included).
+ */
+function startRelay() {
+  const relay = { target: null };
+  relay.server = net.createServer((inbound) => {
+    if (!relay.target) return inbound.destroy();
+    const outbound = net.connect(relay.target, "127.0.0.1");
+    inbound.pipe(outbound).pipe(inbound);
+    outbound.on("error", () => inbound.destroy());
+    inbound.on("error", () => outbound.destroy());
+  });
+  return new Promise((resolve) =>
+    relay.server.listen(0, "127.0.0.1", () => {
+      relay.port = relay.server.address().port;
+      resolve(relay);
+    }),
+  );
+}
+
+/**
+ * The real livekit-server (TEST_LIVEKIT_SERVER_BIN, built by scripts/livekit-server) on free loopback ports
+ * with a generated config whose webhooks go to `webhookUrl`. Fails loudly when the binary is not configured.
+ */
+async function startLiveKitServer(dir, webhookUrl) {
+  const server = process.env.TEST_LIVEKIT_SERVER_BIN;
+  if (!server) throw new Error("TEST_LIVEKIT_SERVER_BIN is not set: run scripts/test-browser (it builds livekit-server once)");
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [port, tcp, udp] = [await freePort(), await freePort(), await freePort()];
+    const config = path.join(dir, "livekit.yaml");
+    writeFileSync(
+      config,
+      [
+        `port: ${port}`,
+        `bind_addresses: ["127.0.0.1"]`,
+        "rtc:",
+        `  tcp_port: ${tcp}`,
+        `  udp_port: ${udp}`,
+        "  use_external_ip: false",
+        "  node_ip: 127.0.0.1",
+        // Without this LiveKit hands browsers public STUN servers; nothing here may leave the machine. The
+        // TCP port's number on UDP: nobody answers there (STUN sent to LiveKit's own UDP port upsets the
+        // assistant's ICE), and loopback host candidates need no STUN.
+        `  stun_servers: ["127.0.0.1:${tcp}"]`,
+        // Media over UDP on loopback only (LiveKit leaves loopback out by default).
+        "  enable_loopback_candidate: true",
+        "  ips:",
+        '    includes: ["127.0.0.1/32"]',
+        "keys:",
+        `  ${API_KEY}: ${API_SECRET}`,
+        "webhook:",
+        `  api_key: ${API_KEY}`,
+        `  urls: ["${webhookUrl}"]`,
+        "logging:",
+        "  level: info",
+        "",
+      ].join("\n"),
+    );
+    try {
+      const proc = await start(server, ["--config", config], { name: "livekit-server", ready: /starting LiveKit server/ });
+      const url = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 100; i++) {
+        const ok = await fetch(url).then((r) => r.text(), () => "");
+        if (ok === "OK") return { proc, url };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await stop(proc);
+      lastError = new Error(`livekit-server does not answer on ${url}:\n${proc.log()}`);
+    } catch (err) {
+      lastError = err; // a port taken meanwhile: try others
+    }
+  }
+  throw lastError;
+}
+
 function stop(proc) {
   if (!proc || proc.child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -63,15 +154,34 @@ function stop(proc) {
 
 /** One running confctl + LiveKit double + Chromium, for one test file. */
 export class Harness {
-  async start({ env = {} } = {}) {
+  /**
+   * `media: "double"` (default) runs the LiveKit double; `media: "real"` the real livekit-server, with
+   * `withAgent` for `confctl serve --with-agent` (the Whisper server at TEST_STT_URL) and `fakeAudio` a WAV
+   * file every page of this browser uses as its microphone.
+   */
+  async start({ env = {}, media = "double", withAgent = false, fakeAudio = null } = {}) {
     mkdirSync(screenshotDir, { recursive: true });
     this.dataDir = mkdtempSync(path.join(tmpdir(), "confctl-browser-"));
-    this.livekit = await start(bin("livekit-double"), ["--listen", "127.0.0.1:0", "--api-key", API_KEY, "--api-secret", API_SECRET], {
-      name: "livekit-double",
-      ready: /LIVEKIT_DOUBLE_URL=(\S+)/,
-    });
-    this.livekitUrl = this.livekit.match[1];
-    this.server = await start(bin("confctl"), ["--data-dir", path.join(this.dataDir, "data"), "serve", "--listen", "127.0.0.1:0"], {
+    this.media = media;
+    if (media === "real") {
+      this.relay = await startRelay();
+      const real = await startLiveKitServer(this.dataDir, `http://127.0.0.1:${this.relay.port}/api/webhooks/livekit`);
+      this.livekit = real.proc;
+      this.livekitUrl = real.url;
+    } else {
+      this.livekit = await start(bin("livekit-double"), ["--listen", "127.0.0.1:0", "--api-key", API_KEY, "--api-secret", API_SECRET], {
+        name: "livekit-double",
+        ready: /LIVEKIT_DOUBLE_URL=(\S+)/,
+      });
+      this.livekitUrl = this.livekit.match[1];
+    }
+    const serveArgs = ["--data-dir", path.join(this.dataDir, "data"), "serve", "--listen", "127.0.0.1:0"];
+    if (withAgent) {
+      if (!process.env.TEST_STT_URL) throw new Error("TEST_STT_URL is not set: run scripts/test-browser (it starts the Whisper server)");
+      serveArgs.push("--with-agent");
+      env = { CONFCTL_AGENT__STT_URL: process.env.TEST_STT_URL, CONFCTL_AGENT__WEBRTC_UDP_ADDR: "127.0.0.1:0", ...env };
+    }
+    this.server = await start(bin("confctl"), serveArgs, {
       name: "confctl serve",
       ready: /listening on (http:\/\/[0-9.:]+)/,
       env: {
@@ -83,8 +193,24 @@ export class Harness {
       },
     });
     this.base = this.server.match[1];
-    // The double announces rooms and participants to confctl, as LiveKit would.
-    await this.double("PUT", "/_double/webhook-url", { url: `${this.base}/api/webhooks/livekit` });
+    if (media === "real") {
+      this.relay.target = Number(new URL(this.base).port);
+    } else {
+      // The double announces rooms and participants to confctl, as LiveKit would.
+      await this.double("PUT", "/_double/webhook-url", { url: `${this.base}/api/webhooks/livekit` });
+    }
+    const mediaArgs =
+      media === "real"
+        ? [
+            // Media flows over 127.0.0.1, which Chromium leaves out of WebRTC unless told otherwise.
+            "--allow-loopback-in-peer-connection",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+            // Screen sharing without a picker: the fake capture device.
+            "--auto-accept-this-tab-capture",
+            "--auto-select-desktop-capture-source=Entire screen",
+          ]
+        : [];
+    if (fakeAudio) mediaArgs.push(`--use-file-for-fake-audio-capture=${fakeAudio}`);
     this.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
       headless: true,
@@ -98,6 +224,7 @@ export class Harness {
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
+        ...mediaArgs,
       ],
     });
     this.contexts = [];
@@ -110,6 +237,7 @@ export class Harness {
     await this.browser?.close().catch(() => {});
     await stop(this.server);
     await stop(this.livekit);
+    this.relay?.server.close();
     if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 

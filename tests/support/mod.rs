@@ -103,7 +103,8 @@ impl TestApp {
         Self::start(config, std::sync::Arc::new(data_dir)).await
     }
 
-    async fn start(config: Config, data_dir: std::sync::Arc<tempfile::TempDir>) -> Self {
+    /// Starts an instance with this configuration on existing data (see `restart`).
+    pub async fn start(config: Config, data_dir: std::sync::Arc<tempfile::TempDir>) -> Self {
         let server = Server::bind(config.clone(), &ServeOptions::default()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let app = server.app().clone();

@@ -21,7 +21,8 @@ function line(message, isInterim) {
 }
 
 function render() {
-  box.replaceChildren(...finals.map((m) => line(m, false)), interim ? line(interim, true) : null);
+  // replaceChildren turns a null argument into the text "null": pass only real lines.
+  box.replaceChildren(...finals.map((m) => line(m, false)), ...(interim ? [line(interim, true)] : []));
   box.hidden = finals.length === 0 && !interim;
   clearTimeout(hideTimer);
   hideTimer = setTimeout(() => {

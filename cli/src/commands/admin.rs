@@ -5,7 +5,8 @@ use std::io::Read;
 
 use clap::{Subcommand, ValueEnum};
 use confctl::accounts::{self, Role, User};
-use confctl::app::{Actor, App};
+use confctl::app::App;
+use confctl::audit::Actor;
 
 use super::{CmdResult, Failure, Global, init_logging};
 

@@ -1,6 +1,8 @@
-//! Where shared files live: a directory inside the data dir (default) or any S3-compatible store, behind
+//! Object storage for shared files, transcripts and artifacts: a directory inside the data dir (default) or any S3-compatible store, behind
 //! one `object_store` interface. S3 uploads and downloads go straight between browser and store through
 //! presigned URLs; the local backend gets the same shape through HMAC-signed URLs on confctl itself.
+
+mod sigv4;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +115,7 @@ impl Storage {
                 // of any other length (a browser sets Content-Length from the body itself), and the stored
                 // object has the declared type.
                 let headers = [("content-type", content_type.to_owned()), ("content-length", size.to_string())];
-                Ok(UploadTarget::Presigned(super::sigv4::presign(&super::sigv4::Presign {
+                Ok(UploadTarget::Presigned(sigv4::presign(&sigv4::Presign {
                     method: "PUT",
                     url: &url,
                     region: &upload.region,
@@ -143,7 +145,7 @@ impl Storage {
                     ("response-content-type", content_type),
                 ]);
                 let url = s3
-                    .signed_url_opts(axum::http::Method::GET, &ObjectPath::from(key), DOWNLOAD_TTL, &options)
+                    .signed_url_opts(http::Method::GET, &ObjectPath::from(key), DOWNLOAD_TTL, &options)
                     .await
                     .map_err(unavailable)?;
                 Ok(Some(url))
