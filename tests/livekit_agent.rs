@@ -33,7 +33,7 @@ struct RunningAgent {
 impl RunningAgent {
     async fn start(w: &WithRealLiveKit) -> Self {
         let (_, token) =
-            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "test agent").await.unwrap();
+            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent").await.unwrap();
         let env = vec![
             ("CONFCTL_AGENT__STT_URL".to_owned(), speech::stt_url()),
             // webrtc-rs gathers no loopback candidates on a wildcard address.
@@ -187,7 +187,7 @@ async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let artifact = loop {
         let (_, token) =
-            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::app::Actor::cli(), "reader").await.unwrap();
+            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "reader").await.unwrap();
         let r = reqwest::Client::new()
             .get(format!("{}/api/agent/rooms/{id}/artifact", w.t.base))
             .bearer_auth(token)

@@ -233,8 +233,9 @@ impl LiveKit {
         }
     }
 
-    /// Disconnects a participant and revokes every token issued to them until now, so neither a saved
-    /// token nor LiveKit's own token refresh lets them back in. `Ok(false)` when LiveKit does not know them
+    /// Disconnects a participant and asks LiveKit to revoke every token issued to them until now. Not every
+    /// server honours the revocation (livekit-server 1.9.11 does not): a saved token can reconnect, which the
+    /// `participant_joined` webhook answers with another removal. `Ok(false)` when LiveKit does not know them
     /// (already gone).
     pub async fn remove_participant(&self, livekit_room: &str, identity: &str) -> Result<bool> {
         let options = RemoveParticipantOptions { revoke_token_ts: crate::time::now_ms() };
