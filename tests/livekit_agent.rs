@@ -32,8 +32,9 @@ struct RunningAgent {
 
 impl RunningAgent {
     async fn start(w: &WithRealLiveKit) -> Self {
-        let (_, token) =
-            confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent").await.unwrap();
+        let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent")
+            .await
+            .unwrap();
         let env = vec![
             ("CONFCTL_AGENT__STT_URL".to_owned(), speech::stt_url()),
             // webrtc-rs gathers no loopback candidates on a wildcard address.
