@@ -171,4 +171,15 @@ pub async fn audit(
     if let Err(err) = app.store().insert_audit(&entry).await {
         tracing::error!(action, error = %err, "could not write the audit log");
     }
+    app.hub().admin().publish(
+        "audit",
+        room_id,
+        serde_json::json!({
+            "action": action,
+            "actor": entry.actor_label,
+            "targetType": entry.target_type,
+            "targetId": entry.target_id,
+            "details": entry.details,
+        }),
+    );
 }

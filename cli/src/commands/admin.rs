@@ -48,6 +48,12 @@ enum AdminCommand {
     /// Lecture artifacts: transcripts and summaries.
     #[command(subcommand)]
     Lecture(LectureCommand),
+    /// Manage the bearer tokens of the admin API (`confctl admin monitor`, scripts).
+    #[command(subcommand)]
+    ApiToken(super::admin_rooms::ApiTokenCommand),
+    /// Rooms across the instance: list, show, end, lock, unlock.
+    #[command(subcommand)]
+    Room(super::admin_rooms::RoomCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +238,18 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             app.store().close().await;
             result
         }
+        AdminCommand::ApiToken(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::api_token(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Room(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::room(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
         AdminCommand::User(cmd) => {
             let app = open(global).await?;
             let result = user(&app, cmd).await;
@@ -241,7 +259,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
     }
 }
 
-async fn open(global: &Global) -> Result<App, Failure> {
+pub(super) async fn open(global: &Global) -> Result<App, Failure> {
     let config = global.load(Vec::new())?;
     init_logging(&config);
     let store = confctl::server::open_store(&config, true).await?;

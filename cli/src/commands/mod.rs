@@ -1,6 +1,7 @@
 //! Subcommand dispatch and what every subcommand shares: loading the configuration and exit codes.
 
 pub mod admin;
+pub mod admin_rooms;
 pub mod agent;
 pub mod doctor;
 pub mod export;
