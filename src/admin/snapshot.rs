@@ -203,7 +203,7 @@ pub async fn rooms(app: &App, state: RoomState) -> Result<Snapshot> {
     for record in &records {
         rows.push(row(app, record, live.as_ref(), &mut hosts).await?);
     }
-    rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     Ok(Snapshot { instance: instance(app, reachable || records.is_empty()), rooms: rows, last_event_id })
 }
 

@@ -51,6 +51,8 @@ enum AdminCommand {
     /// Manage the bearer tokens of the admin API (`confctl admin monitor`, scripts).
     #[command(subcommand)]
     ApiToken(super::admin_rooms::ApiTokenCommand),
+    /// A live terminal view of every room: lobby, participants, events; approve, kick, lock, end.
+    Monitor(super::monitor::Args),
     /// Rooms across the instance: list, show, end, lock, unlock.
     #[command(subcommand)]
     Room(super::admin_rooms::RoomCommand),
@@ -244,6 +246,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             app.store().close().await;
             result
         }
+        AdminCommand::Monitor(args) => super::monitor::run(global, args).await,
         AdminCommand::Room(cmd) => {
             let app = open(global).await?;
             let result = super::admin_rooms::room(&app, cmd).await;

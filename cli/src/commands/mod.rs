@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod export;
 pub mod generate;
 pub mod migrate;
+pub mod monitor;
 pub mod serve;
 
 use confctl::config::{self, Config, Sources};
