@@ -11,7 +11,12 @@ use confctl::store::ApiTokenScope;
 use serde_json::{Value, json};
 use support::{Browser, Db, Sse, TestApp, WithLiveKit, error_code};
 
-on_both_databases!(tokens_gate_the_admin_api, snapshot_actions_and_audit, events_resume_with_last_event_id);
+on_both_databases!(
+    tokens_gate_the_admin_api,
+    snapshot_actions_and_audit,
+    events_resume_with_last_event_id,
+    bans_are_listed_and_lifted,
+);
 
 /// A reqwest client that presents `token` (and optionally `Last-Event-ID`) on every request.
 fn bearer(token: &str, last_event_id: Option<&str>) -> reqwest::Client {
@@ -196,4 +201,55 @@ async fn events_resume_with_last_event_id(db: Db) {
     assert_eq!((name.as_str(), updated["data"]["locked"].as_bool()), ("room_updated", Some(true)), "{updated}");
     let (s, body) = call(&bearer(&read, Some("soon")), reqwest::Method::GET, events).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_last_event_id"));
+}
+
+async fn bans_are_listed_and_lifted(db: Db) {
+    let w = WithLiveKit::spawn(db, &[]).await;
+    let t = &w.t;
+    let (admin, _host, room_id) = instance(t).await;
+    w.lk.add_room(&format!("confctl-{room_id}"));
+    let (_, full) = token(t, "ops", ApiTokenScope::Admin).await;
+    let (_, read) = token(t, "eyes", ApiTokenScope::Read).await;
+    let http = bearer(&full, None);
+    let joined = guest_joins(t, &room_id, "Mallory").await;
+    let session = joined["sessionId"].as_str().unwrap();
+    let record =
+        t.app.store().participant_by_session(&room_id, &confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+    let base = format!("{}/api/admin/rooms/{room_id}", t.base);
+    let (s, _) = call(&http, reqwest::Method::POST, format!("{base}/lobby/{}/approve", record.id)).await;
+    assert_eq!(s, 200);
+    w.lk.add_participant(
+        &format!("confctl-{room_id}"),
+        &record.identity,
+        "Mallory",
+        r#"{"role":"guest"}"#,
+        Some(confctl_doubles::default_join_permission()),
+    );
+    let r = http
+        .post(format!("{base}/participants/{}/ban", record.identity))
+        .json(&json!({"reason": "spam"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let (s, all) = call(&bearer(&read, None), reqwest::Method::GET, format!("{}/api/admin/bans", t.base)).await;
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(all["bans"].as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all["bans"][0]["reason"], "spam");
+    let ban_id = all["bans"][0]["id"].as_str().unwrap().to_owned();
+    let (_, in_room) = admin.get(&format!("/api/admin/bans?room={room_id}")).await;
+    assert_eq!(in_room["bans"][0]["id"], ban_id.as_str());
+    let (s, body) = admin.get("/api/admin/bans?room=nope").await;
+    assert_eq!((s, error_code(&body)), (404, "room_not_found"));
+
+    let lift = format!("{}/api/admin/bans/{ban_id}", t.base);
+    let (s, body) = call(&bearer(&read, None), reqwest::Method::DELETE, lift.clone()).await;
+    assert_eq!((s, error_code(&body)), (403, "read_only_token"));
+    let (s, body) = call(&http, reqwest::Method::DELETE, lift.clone()).await;
+    assert_eq!((s, body["lifted"]["id"].as_str()), (200, Some(ban_id.as_str())), "{body}");
+    let (s, body) = call(&http, reqwest::Method::DELETE, lift).await;
+    assert_eq!((s, error_code(&body)), (404, "ban_not_found"));
+    let (_, audit) = admin.get("/api/admin/audit?action=moderation.unban").await;
+    assert_eq!(audit["entries"][0]["actorLabel"], "token:ops", "{audit}");
 }

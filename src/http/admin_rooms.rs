@@ -19,6 +19,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, Client, Path, Query};
+use crate::admin::bans;
 use crate::admin::feed::{AdminEvent, Resume};
 use crate::admin::snapshot::{self, RoomState};
 use crate::admin::tokens;
@@ -260,4 +261,36 @@ pub async fn ban(
 ) -> ApiResult<impl IntoResponse> {
     let request: BanRequest = optional_body(&body)?;
     Ok((StatusCode::CREATED, axum::Json(moderation::ban(&app, &on.room, &p.identity, request, &on.actor).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BansQuery {
+    #[serde(default)]
+    room: Option<String>,
+}
+
+/// `GET /api/admin/bans?room=` → `{bans}`: every ban, or those that apply to one room.
+pub async fn bans(
+    State(app): State<App>,
+    _caller: AdminCaller,
+    Query(q): Query<BansQuery>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(json!({ "bans": bans::list(&app, q.room.as_deref()).await? })))
+}
+
+/// `DELETE /api/admin/bans/{banId}` → `{lifted}`.
+pub async fn lift_ban(
+    State(app): State<App>,
+    caller: AdminCaller,
+    Path(ban_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    if caller.scope != ApiTokenScope::Admin {
+        return Err(ApiError(Error::forbidden(
+            "read_only_token",
+            "this API token has the read scope: it may look but not act",
+        )));
+    }
+    let ban = bans::lift(&app, &caller.actor, &ban_id).await?;
+    Ok(axum::Json(json!({ "lifted": ban })))
 }

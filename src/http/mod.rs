@@ -104,6 +104,8 @@ pub fn router(app: App) -> Router {
         .route("/admin/rooms/{roomId}/lobby/{entryId}/reject", post(admin_rooms::reject))
         .route("/admin/rooms/{roomId}/participants/{identity}/kick", post(admin_rooms::kick))
         .route("/admin/rooms/{roomId}/participants/{identity}/ban", post(admin_rooms::ban))
+        .route("/admin/bans", get(admin_rooms::bans))
+        .route("/admin/bans/{banId}", axum::routing::delete(admin_rooms::lift_ban))
         .route("/webhooks/livekit", post(webhooks::livekit))
         .merge(pages::api())
         .fallback(api_not_found);

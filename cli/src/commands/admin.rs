@@ -56,6 +56,9 @@ enum AdminCommand {
     /// Rooms across the instance: list, show, end, lock, unlock.
     #[command(subcommand)]
     Room(super::admin_rooms::RoomCommand),
+    /// Bans across the instance: list, lift.
+    #[command(subcommand)]
+    Ban(super::admin_rooms::BanCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +253,12 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         AdminCommand::Room(cmd) => {
             let app = open(global).await?;
             let result = super::admin_rooms::room(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Ban(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::ban(&app, cmd).await;
             app.store().close().await;
             result
         }

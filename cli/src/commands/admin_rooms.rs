@@ -280,3 +280,54 @@ pub async fn room(app: &App, cmd: RoomCommand) -> CmdResult {
     }
     Ok(())
 }
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// List bans: every one, or those that apply to a room.
+    #[command(
+        after_help = "Examples:\n  confctl admin ban list\n  confctl admin ban list --room 2L3nmKq0SuG1pXw8y0Zl1A --json"
+    )]
+    List {
+        /// Only the bans that apply to this room (its own and its host's all-rooms bans).
+        #[arg(long, value_name = "ID")]
+        room: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a ban: the browser it covered may join again.
+    Lift {
+        /// Ban id (from `list`).
+        id: String,
+    },
+}
+
+pub async fn ban(app: &App, cmd: BanCommand) -> CmdResult {
+    match cmd {
+        BanCommand::List { room, json } => {
+            let bans = confctl::admin::bans::list(app, room.as_deref()).await?;
+            if json {
+                return json_out(&bans);
+            }
+            println!("{:<22}  {:<22}  {:<24}  {:<16}  REASON", "ID", "ROOM", "NAME", "CREATED");
+            for b in &bans {
+                println!(
+                    "{:<22}  {:<22}  {:<24}  {:<16}  {}",
+                    b.id,
+                    b.room_id.as_deref().unwrap_or("(all host's rooms)"),
+                    b.display_name.as_deref().unwrap_or("-").chars().take(24).collect::<String>(),
+                    when(Some(b.created_at), ""),
+                    b.reason.as_deref().unwrap_or("")
+                );
+            }
+            if bans.is_empty() {
+                println!("(no bans)");
+            }
+        }
+        BanCommand::Lift { id } => {
+            let ban = confctl::admin::bans::lift(app, &Actor::cli(), &id).await?;
+            println!("lifted ban {id} ({})", ban.display_name.as_deref().unwrap_or("unnamed guest"));
+        }
+    }
+    Ok(())
+}
