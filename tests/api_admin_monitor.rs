@@ -129,6 +129,11 @@ async fn snapshot_actions_and_audit(db: Db) {
     assert_eq!((row["name"].as_str(), row["host"].as_str()), (Some("Algebra"), Some("Ada")));
     assert_eq!(row["lobby"].as_array().unwrap().len(), 2, "{row}");
     assert_eq!(snap["instance"]["database"], if db == Db::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(snap["instance"]["livekitReachable"], true, "{snap}");
+    assert_eq!(
+        (snap["instance"]["assistantWorkers"].as_u64(), snap["instance"]["certificateExpiresAt"].is_null()),
+        (Some(0), true)
+    );
     let (s, body) = call(&http, reqwest::Method::GET, format!("{}/api/admin/rooms?state=sideways", t.base)).await;
     assert_eq!((s, error_code(&body)), (400, "invalid_state"));
 

@@ -68,6 +68,10 @@ pub struct Instance {
     pub livekit_reachable: bool,
     /// Admin event streams open right now (the monitor's own included).
     pub event_streams: usize,
+    /// Assistant workers connected (`confctl agent` or `serve --with-agent`).
+    pub assistant_workers: usize,
+    /// When the certificate confctl serves expires; `None` without TLS served by confctl.
+    pub certificate_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub generated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -128,6 +132,12 @@ fn instance(app: &App, livekit_reachable: bool) -> Instance {
         database: app.store().dialect().name(),
         livekit_reachable,
         event_streams: app.hub().admin().open_streams(),
+        assistant_workers: app.hub().agent_streams(),
+        certificate_expires_at: if app.config().tls.enabled() {
+            crate::tls::CertificateStatus::saved(&app.config().data_dir).and_then(|c| c.not_after)
+        } else {
+            None
+        },
         generated_at: chrono::Utc::now(),
     }
 }

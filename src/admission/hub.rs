@@ -187,6 +187,11 @@ impl Hub {
         self.channels(room_id).guests.subscribe()
     }
 
+    /// Assistant workers connected right now (each holds one room stream).
+    pub fn agent_streams(&self) -> usize {
+        self.agents.receiver_count()
+    }
+
     pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentEvent> {
         self.agents.subscribe()
     }

@@ -15,6 +15,10 @@ pub struct Instance {
     pub database: String,
     pub livekit_reachable: bool,
     pub event_streams: usize,
+    #[serde(default)]
+    pub assistant_workers: usize,
+    #[serde(default)]
+    pub certificate_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A waiting guest.

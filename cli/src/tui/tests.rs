@@ -25,7 +25,8 @@ fn at(min_ago: i64) -> String {
 
 fn snapshot() -> Snapshot {
     serde_json::from_value(json!({
-        "instance": {"version": "0.1.0", "database": "postgres", "livekitReachable": true, "eventStreams": 2},
+        "instance": {"version": "0.1.0", "database": "postgres", "livekitReachable": true, "eventStreams": 2,
+                     "assistantWorkers": 1, "certificateExpiresAt": "2026-05-01T00:00:00Z"},
         "lastEventId": 100,
         "rooms": [
             {"id": "r1", "name": "Linear Algebra", "host": "Prof. Ada", "status": "ACTIVE", "createdAt": at(90),
@@ -143,6 +144,7 @@ fn rooms_list_at_both_sizes() {
     assert!(small.contains("Linear Algebra") && small.contains("LOBBY") && !small.contains("HOST"), "{small}");
     let big = snap("rooms_200x50", &s, 200, 50);
     assert!(big.contains("Prof. Ada") && big.contains("ACTIVITY") && big.contains("locked"), "{big}");
+    assert!(big.contains("1 assistant worker(s)") && big.contains("certificate until 2026-05-01 (59 d)"), "{big}");
     // Sorted by activity: the busy lecture first.
     assert!(big.find("Linear Algebra").unwrap() < big.find("Organic Chemistry").unwrap());
 }

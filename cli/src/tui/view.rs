@@ -74,7 +74,16 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         first.push(Span::raw(format!("v{} · {} · ", i.version, i.database)));
         first.push(livekit);
         if area.width >= 100 {
-            first.push(Span::raw(format!(" · {} event stream(s) open", i.event_streams)));
+            first.push(Span::raw(format!(
+                " · {} assistant worker(s) · {} event stream(s) open",
+                i.assistant_workers, i.event_streams
+            )));
+            if let Some(until) = i.certificate_expires_at {
+                let days = (until - state.now).num_days();
+                let style = if days < 14 { theme.warn() } else { Style::new() };
+                first
+                    .push(Span::styled(format!(" · certificate until {} ({days} d)", until.format("%Y-%m-%d")), style));
+            }
         }
     }
     let live = state.rooms.iter().filter(|r| r.status != "ENDED").count();
