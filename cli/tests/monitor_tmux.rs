@@ -183,6 +183,28 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     let token_file: PathBuf = f.data.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
 
+    // On the server itself, with no flags: the listen address from the configuration and a token minted in
+    // the database. `--once --json` for scripts, `--once` as a table.
+    let local = |extra: &[&str]| {
+        let mut cmd = confctl(f.data.path());
+        cmd.env("CONFCTL_LISTEN", format!("127.0.0.1:{}", f.port)).env("HOME", f.data.path());
+        cmd.args(["admin", "monitor", "--once"]).args(extra).output().unwrap()
+    };
+    let once = local(&["--json"]);
+    assert!(once.status.success(), "{}", String::from_utf8_lossy(&once.stderr));
+    let snap: Value = serde_json::from_slice(&once.stdout).unwrap();
+    assert_eq!(snap["rooms"][0]["name"], "Quantum Optics", "{snap}");
+    let table = String::from_utf8_lossy(&local(&[]).stdout).into_owned();
+    assert!(table.contains("Quantum Optics") && table.contains("LOBBY"), "{table}");
+    let bad = confctl(f.data.path())
+        .env("CONFCTL_MONITOR_URL", f.base())
+        .env("CONFCTL_MONITOR_TOKEN_FILE", f.data.path().join("missing"))
+        .args(["admin", "monitor", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read the token file"));
+
     f.monitor("mon", "", &token_file);
     f.wait_for("mon", "Quantum Optics").await;
     f.wait_for("mon", "0 waiting").await;

@@ -203,6 +203,10 @@ fn disconnected_state_keeps_the_place() {
     let small = snap("disconnected_80x24", &s, 80, 24);
     assert!(small.contains("disconnected — retrying"), "{small}");
     snap("disconnected_200x50", &s, 200, 50);
+    // A revoked token: said plainly, not retried.
+    let mut refused = s.clone();
+    handle_msg(&mut refused, Msg::Refused("this API token was revoked (api_token_revoked)".into()));
+    assert!(text(&render(&refused, Theme { color: true }, 80, 24)).contains("refused: this API token was revoked"));
     // The server is back: a fresh snapshot, same selection, connected again.
     handle_msg(&mut s, Msg::Snapshot(Box::new(snapshot())));
     assert_eq!((s.selected.clone(), s.link.clone()), (selected, Link::Live));
