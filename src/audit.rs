@@ -97,4 +97,16 @@ pub async fn record(
     if let Err(err) = app.store().insert_audit(&entry).await {
         tracing::error!(action, error = %err, "could not write the audit log");
     }
+    // Admins watching the instance (`confctl admin monitor`) see every audited action as it happens.
+    app.hub().admin().publish(
+        "audit",
+        room_id,
+        serde_json::json!({
+            "action": action,
+            "actor": entry.actor_label,
+            "targetType": entry.target_type,
+            "targetId": entry.target_id,
+            "details": entry.details,
+        }),
+    );
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
+use crate::admin::feed::AdminFeed;
 use crate::store::{Admission, RoomRecord};
 
 /// A lobby entry as the host sees it (never the guest's session id or fingerprint).
@@ -94,11 +95,18 @@ pub struct Hub {
     rooms: Mutex<HashMap<String, Channels>>,
     agents: broadcast::Sender<AgentEvent>,
     waiting: Arc<Mutex<Waiting>>,
+    /// Everything hosts hear, instance wide, for administrators (`/api/admin/events`).
+    admin: AdminFeed,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Self { rooms: Mutex::default(), agents: broadcast::channel(CAPACITY).0, waiting: Arc::default() }
+        Self {
+            rooms: Mutex::default(),
+            agents: broadcast::channel(CAPACITY).0,
+            waiting: Arc::default(),
+            admin: AdminFeed::default(),
+        }
     }
 }
 
@@ -189,6 +197,11 @@ impl Hub {
         self.channels(room_id).guests.subscribe()
     }
 
+    /// Assistant workers connected right now (each holds one room stream).
+    pub fn agent_streams(&self) -> usize {
+        self.agents.receiver_count()
+    }
+
     pub fn subscribe_agents(&self) -> broadcast::Receiver<AgentEvent> {
         self.agents.subscribe()
     }
@@ -198,7 +211,20 @@ impl Hub {
     }
 
     pub fn to_hosts(&self, room_id: &str, event: HostEvent) {
+        self.to_admins(room_id, &event);
         let _ = self.channels(room_id).host.send(Arc::new(event));
+    }
+
+    /// The instance-wide feed administrators watch.
+    pub fn admin(&self) -> &AdminFeed {
+        &self.admin
+    }
+
+    fn to_admins(&self, room_id: &str, event: &HostEvent) {
+        let mut data = serde_json::to_value(event).unwrap_or_default();
+        let kind = data.as_object_mut().and_then(|o| o.remove("type"));
+        let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or("update");
+        self.admin.publish(kind, Some(room_id), data);
     }
 
     /// A guest arrived in the lobby: hosts hear of them now, and not again while they wait.
@@ -247,7 +273,9 @@ impl Hub {
         let channels = self.channels(&decisions.room.id);
         let entries =
             decisions.entries.iter().map(|(id, d)| DecidedEntry { id: id.clone(), status: d.status }).collect();
-        let _ = channels.host.send(Arc::new(HostEvent::LobbyDecided { entries }));
+        let event = HostEvent::LobbyDecided { entries };
+        self.to_admins(&decisions.room.id, &event);
+        let _ = channels.host.send(Arc::new(event));
         let _ = channels.guests.send(Arc::new(decisions));
     }
 }

@@ -4,6 +4,7 @@
 //! `store`.
 
 pub mod accounts;
+pub mod admin;
 pub mod admission;
 pub mod agent;
 pub mod app;

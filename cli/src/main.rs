@@ -1,6 +1,7 @@
 //! The `confctl` command: parses arguments, calls the library, prints. One module per subcommand.
 
 mod commands;
+mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, layers and the translation between HTTP and domain calls. Handlers stay thin.
 
 mod admin;
+mod admin_rooms;
 mod agent;
 mod auth;
 mod chat;
@@ -90,6 +91,22 @@ pub fn router(app: App) -> Router {
         .route("/admin/users/{userId}", axum::routing::patch(admin::update_user))
         .route("/admin/users/{userId}/password", post(admin::reset_password))
         .route("/admin/users/{userId}/revoke-sessions", post(admin::revoke_sessions))
+        // The monitor's API: admins' sessions or admin API tokens (`Authorization: Bearer`).
+        .route("/admin/rooms", get(admin_rooms::rooms))
+        .route("/admin/events", get(admin_rooms::events))
+        .route("/admin/rooms/{roomId}", get(admin_rooms::room))
+        .route("/admin/rooms/{roomId}/end", post(admin_rooms::end))
+        .route("/admin/rooms/{roomId}/lock", post(admin_rooms::lock))
+        .route("/admin/rooms/{roomId}/unlock", post(admin_rooms::unlock))
+        .route("/admin/rooms/{roomId}/mute-all", post(admin_rooms::mute_all))
+        .route("/admin/rooms/{roomId}/unmute-all", post(admin_rooms::unmute_all))
+        .route("/admin/rooms/{roomId}/lobby/approve-all", post(admin_rooms::approve_all))
+        .route("/admin/rooms/{roomId}/lobby/{entryId}/approve", post(admin_rooms::approve))
+        .route("/admin/rooms/{roomId}/lobby/{entryId}/reject", post(admin_rooms::reject))
+        .route("/admin/rooms/{roomId}/participants/{identity}/kick", post(admin_rooms::kick))
+        .route("/admin/rooms/{roomId}/participants/{identity}/ban", post(admin_rooms::ban))
+        .route("/admin/bans", get(admin_rooms::bans))
+        .route("/admin/bans/{banId}", axum::routing::delete(admin_rooms::lift_ban))
         .route("/webhooks/livekit", post(webhooks::livekit))
         .merge(pages::api())
         .fallback(api_not_found);

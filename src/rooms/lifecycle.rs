@@ -120,7 +120,21 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
                 .await;
             }
         }
-        Some(_) => {}
+        Some(_) => {
+            let kind = event.event.as_str();
+            if matches!(kind, "participant_joined" | "participant_left") && !identity.is_empty() {
+                let info = event.participant.as_ref();
+                app.hub().admin().publish(
+                    kind,
+                    Some(room_id),
+                    serde_json::json!({
+                        "identity": identity,
+                        "name": info.map(|p| p.name.as_str()).unwrap_or_default(),
+                        "role": info.and_then(livekit::role_of),
+                    }),
+                );
+            }
+        }
     }
     Ok(())
 }

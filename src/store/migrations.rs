@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_rooms"),
     migration!(3, "0003_room_content"),
     migration!(4, "0004_assistant"),
+    migration!(5, "0005_admin"),
 ];
 
 /// The newest schema version this binary knows.

@@ -1,6 +1,7 @@
 //! The database: one query layer over SQLite and PostgreSQL (sqlx's `Any` driver with portable SQL), its
 //! migrations, and the mapping of database failures to domain errors. No SQL lives outside this module.
 
+mod api_tokens;
 mod assistant;
 mod audit;
 mod chat;
@@ -13,6 +14,7 @@ mod rooms;
 mod sessions;
 mod users;
 
+pub use api_tokens::{ApiTokenRecord, ApiTokenScope};
 pub use assistant::{AgentTokenRecord, ArtifactRecord, SegmentRecord};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;

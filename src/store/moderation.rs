@@ -165,6 +165,30 @@ impl Store {
         rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
     }
 
+    /// Every ban of the instance, newest first (for administrators).
+    pub async fn all_bans(&self) -> Result<Vec<BanRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
+             FROM bans ORDER BY created_at DESC, id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("ban"))?;
+        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
+    }
+
+    pub async fn ban_by_id(&self, ban_id: &str) -> Result<Option<BanRecord>> {
+        let row = sqlx::query(
+            "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
+             FROM bans WHERE id = $1",
+        )
+        .bind(ban_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err("ban"))?;
+        row.as_ref().map(ban_from_row).transpose().map_err(map_err("ban"))
+    }
+
     /// Lifts a ban that applies to this room; "not found" for any other ban id.
     pub async fn delete_ban(&self, ban_id: &str, room_id: &str, host_id: &str) -> Result<()> {
         let n = sqlx::query("DELETE FROM bans WHERE id = $1 AND (room_id = $2 OR (room_id IS NULL AND host_id = $3))")

@@ -49,6 +49,17 @@ enum AdminCommand {
     /// Lecture artifacts: transcripts and summaries.
     #[command(subcommand)]
     Lecture(LectureCommand),
+    /// Manage the bearer tokens of the admin API (`confctl admin monitor`, scripts).
+    #[command(subcommand)]
+    ApiToken(super::admin_rooms::ApiTokenCommand),
+    /// A live terminal view of every room: lobby, participants, events; approve, kick, lock, end.
+    Monitor(super::monitor::Args),
+    /// Rooms across the instance: list, show, end, lock, unlock.
+    #[command(subcommand)]
+    Room(super::admin_rooms::RoomCommand),
+    /// Bans across the instance: list, lift.
+    #[command(subcommand)]
+    Ban(super::admin_rooms::BanCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +244,25 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             app.store().close().await;
             result
         }
+        AdminCommand::ApiToken(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::api_token(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Monitor(args) => super::monitor::run(global, args).await,
+        AdminCommand::Room(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::room(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Ban(cmd) => {
+            let app = open(global).await?;
+            let result = super::admin_rooms::ban(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
         AdminCommand::User(cmd) => {
             let app = open(global).await?;
             let result = user(&app, cmd).await;
@@ -242,7 +272,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
     }
 }
 
-async fn open(global: &Global) -> Result<App, Failure> {
+pub(super) async fn open(global: &Global) -> Result<App, Failure> {
     let config = global.load(Vec::new())?;
     init_logging(&config);
     let store = confctl::server::open_store(&config, true).await?;

@@ -1,11 +1,13 @@
 //! Subcommand dispatch and what every subcommand shares: loading the configuration and exit codes.
 
 pub mod admin;
+pub mod admin_rooms;
 pub mod agent;
 pub mod doctor;
 pub mod export;
 pub mod generate;
 pub mod migrate;
+pub mod monitor;
 pub mod serve;
 
 use confctl::config::{self, Config, Sources};

@@ -1,0 +1,195 @@
+//! The admin event feed: every room's lifecycle, lobby, participant, moderation and audit events, instance
+//! wide, each with an increasing id. A bounded replay buffer lets a client that reconnects with
+//! `Last-Event-ID` pick up where it was; one that fell too far behind (or reconnects to a restarted server)
+//! is told to reload its snapshot instead.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// How many recent events are kept for resuming clients and for a room's "recent events".
+pub const REPLAY: usize = 2048;
+
+/// One event of the instance.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminEvent {
+    pub id: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `guest_waiting`, `lobby_decided`, `participant_joined`, `room_status`, `audit`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub room_id: Option<String>,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug)]
+struct Ring {
+    next_id: u64,
+    events: VecDeque<Arc<AdminEvent>>,
+}
+
+/// The feed; lives in the hub, cheap to publish to when nobody listens.
+#[derive(Debug)]
+pub struct AdminFeed {
+    ring: Mutex<Ring>,
+    tx: broadcast::Sender<Arc<AdminEvent>>,
+    streams: Arc<AtomicUsize>,
+}
+
+impl Default for AdminFeed {
+    fn default() -> Self {
+        // Ids start from the clock, so ids of a restarted server are above the old ones: a client resuming
+        // across a restart is told to reload instead of being handed unrelated events.
+        let start = u64::try_from(crate::time::now_ms()).unwrap_or(0).saturating_mul(1000) + 1;
+        Self {
+            ring: Mutex::new(Ring { next_id: start, events: VecDeque::with_capacity(REPLAY) }),
+            tx: broadcast::channel(REPLAY).0,
+            streams: Arc::default(),
+        }
+    }
+}
+
+/// Where a new subscriber starts.
+#[derive(Debug)]
+pub enum Resume {
+    /// The events after the client's last one, to send before the live ones.
+    Replay(Vec<Arc<AdminEvent>>),
+    /// The client's last event is no longer (or never was) in the buffer: it must reload its snapshot.
+    Reset,
+    /// A fresh client: live events only.
+    Fresh,
+}
+
+/// A subscriber: what to replay, then the live channel. Counts as an open stream until dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    pub resume: Resume,
+    pub live: broadcast::Receiver<Arc<AdminEvent>>,
+    /// Keep it as long as the stream is open.
+    pub open: StreamGuard,
+}
+
+/// Counts one open stream while it lives.
+#[derive(Debug)]
+pub struct StreamGuard(Arc<AtomicUsize>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AdminFeed {
+    /// Records an event and sends it to every subscriber.
+    pub fn publish(&self, kind: &str, room_id: Option<&str>, data: serde_json::Value) {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let event = Arc::new(AdminEvent {
+            id: ring.next_id,
+            at: chrono::Utc::now(),
+            kind: kind.to_owned(),
+            room_id: room_id.map(str::to_owned),
+            data,
+        });
+        ring.next_id += 1;
+        if ring.events.len() == REPLAY {
+            ring.events.pop_front();
+        }
+        ring.events.push_back(event.clone());
+        // Sent under the lock, so a subscriber that takes the lock sees each event exactly once: in its
+        // replay or on its channel.
+        let _ = self.tx.send(event);
+    }
+
+    /// Subscribes after the event `last_id` (the client's `Last-Event-ID`), or fresh.
+    pub fn subscribe(&self, last_id: Option<u64>) -> Subscription {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let live = self.tx.subscribe();
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        let resume = match last_id {
+            None => Resume::Fresh,
+            Some(last) => {
+                let newest = ring.next_id - 1;
+                let oldest = ring.events.front().map_or(ring.next_id, |e| e.id);
+                if last > newest || last + 1 < oldest {
+                    Resume::Reset
+                } else {
+                    Resume::Replay(ring.events.iter().filter(|e| e.id > last).cloned().collect())
+                }
+            }
+        };
+        Subscription { resume, live, open: StreamGuard(self.streams.clone()) }
+    }
+
+    /// The id of the newest event (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.events.back().map_or(0, |e| e.id)
+    }
+
+    /// The newest `limit` events of one room, oldest first.
+    pub fn recent(&self, room_id: &str, limit: usize) -> Vec<Arc<AdminEvent>> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> =
+            ring.events.iter().rev().filter(|e| e.room_id.as_deref() == Some(room_id)).take(limit).cloned().collect();
+        out.reverse();
+        out
+    }
+
+    /// Event streams open right now.
+    pub fn open_streams(&self) -> usize {
+        self.streams.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(resume: &Resume) -> Vec<u64> {
+        match resume {
+            Resume::Replay(events) => events.iter().map(|e| e.id).collect(),
+            other => panic!("expected a replay, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resumes_after_the_last_event_and_resets_when_too_far_behind() {
+        let feed = AdminFeed::default();
+        feed.publish("a", Some("r1"), serde_json::json!({}));
+        let first = feed.last_id();
+        feed.publish("b", Some("r2"), serde_json::json!({}));
+        feed.publish("c", Some("r1"), serde_json::json!({}));
+        assert_eq!(ids(&feed.subscribe(Some(first)).resume), vec![first + 1, first + 2]);
+        assert_eq!(ids(&feed.subscribe(Some(first + 2)).resume), Vec::<u64>::new());
+        assert!(matches!(feed.subscribe(None).resume, Resume::Fresh));
+        // An id from the future (a restarted server) or from before the buffer: reload.
+        assert!(matches!(feed.subscribe(Some(first + 100)).resume, Resume::Reset));
+        for _ in 0..REPLAY {
+            feed.publish("x", None, serde_json::json!({}));
+        }
+        assert!(matches!(feed.subscribe(Some(first)).resume, Resume::Reset));
+        let recent: Vec<String> = feed.recent("r1", 10).iter().map(|e| e.kind.clone()).collect();
+        assert!(recent.is_empty(), "r1's events fell out of the buffer: {recent:?}");
+    }
+
+    #[test]
+    fn counts_open_streams_and_keeps_a_rooms_recent_events_in_order() {
+        let feed = AdminFeed::default();
+        let one = feed.subscribe(None);
+        let two = feed.subscribe(None);
+        assert_eq!(feed.open_streams(), 2);
+        drop(one);
+        assert_eq!(feed.open_streams(), 1);
+        drop(two);
+        for kind in ["a", "b", "c"] {
+            feed.publish(kind, Some("r"), serde_json::json!({}));
+            feed.publish("other", Some("q"), serde_json::json!({}));
+        }
+        let recent: Vec<String> = feed.recent("r", 2).iter().map(|e| e.kind.clone()).collect();
+        assert_eq!(recent, vec!["b", "c"]);
+    }
+}
