@@ -1,6 +1,8 @@
 //! What a lecture leaves behind: caption segments stored as they arrive, and after the lecture the
 //! transcript files and the summary written by the assistant.
 
+pub mod stream;
+
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;

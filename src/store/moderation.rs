@@ -106,34 +106,36 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(map_err("ban"))?;
-        let rejected = sqlx::query(concat!(
-            "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, decided_by = 'ban' \
-             WHERE admission = 'PENDING' AND ",
-            covered_by_ban!(),
-            " RETURNING room_id, id"
-        ))
-        .bind(ban.room_id.as_deref())
-        .bind(&ban.host_id)
-        .bind(&ban.fingerprint)
-        .bind(ban.session_hash.as_deref())
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err("participant"))?;
-        let removed = sqlx::query(concat!(
-            "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
-             WHERE removed_at IS NULL AND ",
-            covered_by_ban!(),
-            " RETURNING room_id, identity, admission"
-        ))
-        .bind(ban.room_id.as_deref())
-        .bind(&ban.host_id)
-        .bind(&ban.fingerprint)
-        .bind(ban.session_hash.as_deref())
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err("participant"))?;
+        // First the waiting entries are turned away, then every covered row is marked removed.
+        let statements: [&'static str; 2] = [
+            concat!(
+                "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, decided_by = 'ban' \
+                 WHERE admission = 'PENDING' AND ",
+                covered_by_ban!(),
+                " RETURNING room_id, id"
+            ),
+            concat!(
+                "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
+                 WHERE removed_at IS NULL AND ",
+                covered_by_ban!(),
+                " RETURNING room_id, identity, admission"
+            ),
+        ];
+        let mut results = Vec::with_capacity(2);
+        for sql in statements {
+            let rows = sqlx::query(sql)
+                .bind(ban.room_id.as_deref())
+                .bind(&ban.host_id)
+                .bind(&ban.fingerprint)
+                .bind(ban.session_hash.as_deref())
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err("participant"))?;
+            results.push(rows);
+        }
+        let removed = results.pop().unwrap_or_default();
+        let rejected = results.pop().unwrap_or_default();
         tx.commit().await.map_err(map_err("ban"))?;
         let pair = |r: &AnyRow, b: &str| -> std::result::Result<(String, String), sqlx::Error> {
             Ok((r.try_get("room_id")?, r.try_get(b)?))
