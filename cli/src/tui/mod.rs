@@ -238,14 +238,10 @@ async fn network(client: Client, tx: mpsc::UnboundedSender<Msg>) {
                 let _ = tx.send(Msg::Snapshot(Box::new(snap)));
                 id
             }
-            Err(ClientError::Refused { code, message }) => {
-                let _ = tx.send(Msg::Refused(format!("{message} ({code})")));
-                return;
-            }
             Err(err) => {
-                attempt += 1;
-                let _ = tx.send(Msg::Down { attempt, reason: err.to_string() });
-                tokio::time::sleep(backoff(attempt)).await;
+                if gave_up(&tx, err, &mut attempt).await {
+                    return;
+                }
                 continue;
             }
         };
@@ -268,17 +264,26 @@ async fn network(client: Client, tx: mpsc::UnboundedSender<Msg>) {
         }
         match result {
             Ok(()) => return,
-            Err(ClientError::Refused { code, message }) => {
-                let _ = tx.send(Msg::Refused(format!("{message} ({code})")));
-                return;
-            }
             Err(err) => {
-                attempt += 1;
-                let _ = tx.send(Msg::Down { attempt, reason: err.to_string() });
-                tokio::time::sleep(backoff(attempt)).await;
+                if gave_up(&tx, err, &mut attempt).await {
+                    return;
+                }
             }
         }
     }
+}
+
+/// Reports a failed snapshot or stream to the screen. A refusal (bad or revoked token) ends the loop: `true`.
+/// Anything else is a server that went away: say so, wait the back-off, and try again (`false`).
+async fn gave_up(tx: &mpsc::UnboundedSender<Msg>, err: ClientError, attempt: &mut u32) -> bool {
+    if let ClientError::Refused { code, message } = err {
+        let _ = tx.send(Msg::Refused(format!("{message} ({code})")));
+        return true;
+    }
+    *attempt += 1;
+    let _ = tx.send(Msg::Down { attempt: *attempt, reason: err.to_string() });
+    tokio::time::sleep(backoff(*attempt)).await;
+    false
 }
 
 /// 0.5 s, 1 s, 2 s, then every 3 s: a restarted server is found within seconds, a dead one is not hammered.
