@@ -60,8 +60,10 @@ pub enum HostEvent {
     GuestLeft { entry_id: String },
     /// Entries were decided.
     LobbyDecided { entries: Vec<DecidedEntry> },
-    /// The room's status changed.
+    /// The room's status changed (its lecture went live).
     RoomStatus { status: crate::store::RoomStatus },
+    /// The lecture under way ended; the room is ready for its next one (same invite link).
+    LectureEnded { lecture_id: String },
     /// Lock or panic mute changed.
     RoomUpdated { locked: bool, guests_muted: bool },
     /// The raised-hands queue changed (in order).
@@ -79,13 +81,14 @@ pub struct DecidedEntry {
     pub status: Admission,
 }
 
-/// What the assistant's room stream carries.
+/// What the assistant's lecture stream carries.
 #[derive(Debug, Clone)]
 pub enum AgentEvent {
-    /// A room with the assistant on became ACTIVE (or had the assistant switched on while active).
-    RoomActive(Box<RoomRecord>),
-    /// A room ended, or the assistant was switched off.
-    RoomEnded { room_id: String },
+    /// A room with the assistant on has a lecture that went live (or had the assistant switched on while
+    /// live); the record's `lecture_id` names it.
+    LectureLive(Box<RoomRecord>),
+    /// A lecture ended, or the assistant was switched off in its room.
+    LectureEnded { lecture_id: String },
 }
 
 /// Room id → channels, plus the instance-wide channel for assistants and the register of waiting guests'

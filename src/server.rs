@@ -87,7 +87,7 @@ impl Server {
         let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));
         let reloader = self.reload_from.map(|sources| tokio::spawn(reload_on_sighup(app.clone(), sources)));
         let assistant = match (self.with_agent, self.listener.local_addr()) {
-            (true, Ok(addr)) => Some(crate::agent::spawn_in_process(app.clone(), addr)),
+            (true, Ok(addr)) => Some(spawn_assistant(app.clone(), addr)),
             _ => None,
         };
         let router = crate::http::router(app.clone());
@@ -218,4 +218,49 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     async {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Name of the agent token `serve --with-agent` makes for itself at every start (revoking the last one).
+const IN_PROCESS_TOKEN: &str = "serve --with-agent";
+
+/// Starts [`run_assistant`] for the server listening at `addr`; failures are logged.
+fn spawn_assistant(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(err) = run_assistant(app, addr).await {
+            tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped");
+        }
+    })
+}
+
+/// `confctl serve --with-agent`: the same worker inside the server, talking to it over loopback (HTTPS with the
+/// server's own name when TLS is on) with an agent token made for this process.
+async fn run_assistant(app: App, addr: SocketAddr) -> anyhow::Result<()> {
+    let actor = crate::audit::Actor::system();
+    for old in crate::accounts::agent_tokens::list(&app).await? {
+        if old.name == IN_PROCESS_TOKEN && old.revoked_at.is_none() {
+            crate::accounts::agent_tokens::revoke(&app, &actor, &old.id).await?;
+        }
+    }
+    let (_, token) = crate::accounts::agent_tokens::create(&app, &actor, IN_PROCESS_TOKEN).await?;
+    let config = app.config();
+    let loopback = SocketAddr::new(
+        if addr.ip().is_unspecified() {
+            if addr.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() }
+        } else {
+            addr.ip()
+        },
+        addr.port(),
+    );
+    let api = match (config.tls.enabled(), config.domains.first()) {
+        (true, Some(domain)) => {
+            let url: url::Url = format!("https://{domain}:{}", addr.port()).parse()?;
+            crate::agent::api::AgentApi::with_resolve(&url, crate::secret::Secret::new(token), domain, loopback)?
+        }
+        _ => crate::agent::api::AgentApi::new(&format!("http://{loopback}").parse()?, crate::secret::Secret::new(token))?,
+    };
+    let agent = crate::agent::Agent::new(&config.agent, api)?;
+    tracing::info!(stt = agent.stt.provider(), "the AI assistant runs inside this server (--with-agent)");
+    let stopping = app.clone();
+    crate::agent::worker::run(std::sync::Arc::new(agent), async move { stopping.shutting_down().await }).await;
+    Ok(())
 }

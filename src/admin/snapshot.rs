@@ -1,5 +1,5 @@
-//! What the monitor loads on (re)connect: every live or recently ended room with its live counts, one room in
-//! detail, and the instance header. The event feed keeps it current from there.
+//! What the monitor loads on (re)connect: every room in use or with a recently ended lecture, with its live
+//! counts, one room in detail, and the instance header. The event feed keeps it current from there.
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -17,14 +17,14 @@ use crate::store::{BanRecord, RoomRecord, RoomStatus};
 /// Which rooms a snapshot lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomState {
-    /// Not ended: created (`ready`) or active.
+    /// Not archived and not `recent`: a lecture under way, or a room ready for its next one.
     Live,
-    /// Created, nobody has joined the media room yet.
+    /// No lecture under way (archived rooms excluded).
     Ready,
+    /// A lecture under way.
     Active,
-    /// Ended within the last 24 hours.
+    /// Ready again after a lecture that ended within the last 24 hours.
     Recent,
-    /// Every ended room.
     Archived,
     All,
 }
@@ -48,12 +48,13 @@ impl RoomState {
     }
 
     fn includes(self, room: &RoomRecord, now: i64) -> bool {
+        let recent = room.status == RoomStatus::Ready && room.last_ended_at.is_some_and(|at| now - at < 86_400_000);
         match self {
-            Self::Live => room.status != RoomStatus::Ended,
-            Self::Ready => room.status == RoomStatus::Created,
-            Self::Active => room.status == RoomStatus::Active,
-            Self::Recent => room.status == RoomStatus::Ended && room.ended_at.is_some_and(|at| now - at < 86_400_000),
-            Self::Archived => room.status == RoomStatus::Ended,
+            Self::Live => room.status != RoomStatus::Archived && !recent,
+            Self::Ready => room.status == RoomStatus::Ready,
+            Self::Active => room.status == RoomStatus::Live,
+            Self::Recent => recent,
+            Self::Archived => room.status == RoomStatus::Archived,
             Self::All => true,
         }
     }
@@ -160,7 +161,7 @@ async fn row(
     live: Option<&HashMap<String, (u32, u32)>>,
     hosts: &mut HashMap<String, String>,
 ) -> Result<RoomRow> {
-    let ended = room.status == RoomStatus::Ended;
+    let archived = room.status == RoomStatus::Archived;
     let host = match hosts.get(&room.host_id) {
         Some(name) => name.clone(),
         None => {
@@ -173,14 +174,14 @@ async fn row(
             name
         }
     };
-    let counts = if ended {
+    let counts = if archived {
         Some((0, 0))
     } else {
-        live.map(|m| m.get(&livekit::room_name(&room.id)).copied().unwrap_or((0, 0)))
+        live.map(|m| m.get(&livekit::room_name(&room.lecture_id)).copied().unwrap_or((0, 0)))
     };
-    let mut lobby = if ended { Vec::new() } else { admission::lobby(app, room).await? };
+    let mut lobby = if archived { Vec::new() } else { admission::lobby(app, room).await? };
     lobby.sort_by_key(|e| e.waiting_since);
-    let hands = if ended { 0 } else { app.store().raised_hands(&room.id).await?.len() };
+    let hands = if archived { 0 } else { app.store().raised_hands(&room.lecture_id).await?.len() };
     Ok(RoomRow {
         id: room.id.clone(),
         name: room.name.clone(),
@@ -189,7 +190,7 @@ async fn row(
         status: room.status,
         created_at: crate::time::to_datetime(room.created_at),
         started_at: room.started_at.map(crate::time::to_datetime),
-        ended_at: room.ended_at.map(crate::time::to_datetime),
+        ended_at: room.last_ended_at.map(crate::time::to_datetime),
         participants: counts.map(|c| c.0),
         publishers: counts.map(|c| c.1),
         lobby,
@@ -207,7 +208,8 @@ pub async fn rooms(app: &App, state: RoomState) -> Result<Snapshot> {
     let now = crate::time::now_ms();
     let records: Vec<RoomRecord> =
         app.store().list_rooms(None).await?.into_iter().filter(|r| state.includes(r, now)).collect();
-    let live = if records.iter().any(|r| r.status != RoomStatus::Ended) { live_counts(app).await } else { None };
+    let live =
+        if records.iter().any(|r| r.status != RoomStatus::Archived) { live_counts(app).await } else { None };
     let reachable = live.is_some();
     let mut hosts = HashMap::new();
     let mut rows = Vec::with_capacity(records.len());
@@ -222,7 +224,7 @@ pub async fn rooms(app: &App, state: RoomState) -> Result<Snapshot> {
 pub async fn room(app: &App, room_id: &str) -> Result<RoomDetail> {
     let last_event_id = app.hub().admin().last_id();
     let record = find_room(app, room_id).await?;
-    let live = if record.status == RoomStatus::Ended { None } else { live_counts(app).await };
+    let live = if record.status == RoomStatus::Archived { None } else { live_counts(app).await };
     let row = row(app, &record, live.as_ref(), &mut HashMap::new()).await?;
     let participants = match overview::present(app, &record).await {
         Ok(list) => Some(list),
@@ -231,7 +233,8 @@ pub async fn room(app: &App, room_id: &str) -> Result<RoomDetail> {
             None
         }
     };
-    let hands = if record.status == RoomStatus::Ended { Vec::new() } else { moderation::hands(app, &record).await? };
+    let hands =
+        if record.status == RoomStatus::Archived { Vec::new() } else { moderation::hands(app, &record).await? };
     Ok(RoomDetail {
         room: row,
         participants,

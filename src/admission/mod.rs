@@ -80,6 +80,12 @@ fn gone() -> Error {
     Error::gone("room_ended", "this lecture has ended")
 }
 
+/// Why a guest row no longer admits anyone: the room was archived, or its lecture ended (a session admits to
+/// one lecture only; the next one starts at the invite link again).
+fn session_over(room: &RoomRecord, participant: &ParticipantRecord) -> bool {
+    room.status == RoomStatus::Archived || participant.lecture_id != room.lecture_id
+}
+
 fn removed() -> Error {
     Error::forbidden("removed", "the host removed you from this lecture; join again through the invite link")
 }
@@ -88,8 +94,8 @@ fn banned() -> Error {
     Error::forbidden("banned", "you have been removed from this lecture by the host and cannot rejoin")
 }
 
-/// A guest asks to join. Checks, in order: the room exists and the invite code is its current one (404), it
-/// has not ended (410), is not locked (423), is
+/// A guest asks to join the room's current lecture. Checks, in order: the room exists and the invite code is
+/// its current one (404), it is not archived (410), is not locked (423), is
 /// not full, the guest is not banned, the PIN. Then the guest waits in the lobby or, without a lobby, gets a
 /// token at once.
 pub async fn join(
@@ -112,14 +118,14 @@ pub async fn join(
     if !rooms::invite_code_matches(&room, &request.invite_code) {
         return Err(rooms::invite_not_found());
     }
-    if room.status == RoomStatus::Ended {
-        return Err(gone());
+    if room.status == RoomStatus::Archived {
+        return Err(rooms::archived());
     }
     if room.locked {
         return Err(Error::locked("room_locked", "the host has locked this lecture; no one new can join right now"));
     }
     if let Some(max) = room.max_participants {
-        if app.store().count_admitted(&room.id).await? >= max {
+        if app.store().count_admitted(&room.lecture_id).await? >= max {
             return Err(Error::conflict("room_full", "this lecture is full"));
         }
     }
@@ -137,7 +143,7 @@ pub async fn join(
         fingerprint: Some(request.session_fingerprint),
         session_hash: Some(ids::secret_hash(&session_id)),
         ..arriving(
-            &room.id,
+            &room,
             format!("g_{}", ids::new_id()),
             ParticipantKind::Guest,
             display_name,
@@ -162,7 +168,7 @@ pub async fn join(
 /// A participant row for someone arriving now: admitted already when `admitted_by` names who let them in,
 /// otherwise waiting in the lobby.
 fn arriving(
-    room_id: &str,
+    room: &RoomRecord,
     identity: String,
     kind: ParticipantKind,
     display_name: String,
@@ -172,7 +178,8 @@ fn arriving(
     let now = crate::time::now_ms();
     ParticipantRecord {
         id: ids::new_id(),
-        room_id: room_id.to_owned(),
+        room_id: room.id.clone(),
+        lecture_id: room.lecture_id.clone(),
         identity,
         kind,
         user_id: None,
@@ -238,7 +245,7 @@ pub fn guest_may_publish(room: &RoomRecord, participant: &ParticipantRecord) -> 
 
 /// The LiveKit token of an admitted guest, with the room's current rules.
 fn guest_token(app: &App, room: &RoomRecord, participant: &ParticipantRecord) -> Result<String> {
-    let livekit_room = livekit::room_name(&room.id);
+    let livekit_room = livekit::room_name(&room.lecture_id);
     app.livekit().token(&Grant {
         livekit_room: &livekit_room,
         identity: &participant.identity,
@@ -249,19 +256,20 @@ fn guest_token(app: &App, room: &RoomRecord, participant: &ParticipantRecord) ->
     })
 }
 
-/// A host (of this room) or an admin enters: no lobby, full publishing rights.
+/// A host (of this room) or an admin enters the current lecture (opening it at LiveKit, which makes it
+/// live): no lobby, full publishing rights.
 pub async fn host_token(app: &App, auth: &AuthUser, room: &RoomRecord, client: &ClientInfo) -> Result<HostToken> {
-    if room.status == RoomStatus::Ended {
-        return Err(gone());
+    if room.status == RoomStatus::Archived {
+        return Err(rooms::archived());
     }
     let identity = format!("h_{}", auth.user.id);
     app.store()
         .upsert_host_participant(&ParticipantRecord {
             user_id: Some(auth.user.id.clone()),
-            ..arriving(&room.id, identity.clone(), ParticipantKind::Host, auth.user.name.clone(), client, Some("host"))
+            ..arriving(room, identity.clone(), ParticipantKind::Host, auth.user.name.clone(), client, Some("host"))
         })
         .await?;
-    let livekit_room = livekit::room_name(&room.id);
+    let livekit_room = livekit::room_name(&room.lecture_id);
     // Best effort: without it LiveKit still opens the room when the host connects, only with its short
     // default timeouts; an unreachable media server shows in the browser anyway.
     if let Err(err) = app.livekit().ensure_room(&livekit_room, room.max_participants).await {
@@ -278,18 +286,23 @@ pub async fn host_token(app: &App, auth: &AuthUser, room: &RoomRecord, client: &
     Ok(HostToken { token, livekit_url: app.livekit().browser_url().to_owned(), identity })
 }
 
-/// Looks up a guest session in a room (404 when the secret does not belong to this room).
+/// Looks up a guest session of a room, made for any of its lectures (404 when the secret does not belong to
+/// this room). Whether it still admits anyone is `current_status`'s question.
 pub async fn guest_session(app: &App, room_id: &str, session_id: &str) -> Result<ParticipantRecord> {
     let not_found = || Error::not_found("session_not_found", "no such guest session in this room; join again");
     if session_id.is_empty() || session_id.len() > 100 {
         return Err(not_found());
     }
-    app.store().participant_by_session(room_id, &ids::secret_hash(session_id)).await?.ok_or_else(not_found)
+    app.store()
+        .participant_by_session(&ids::secret_hash(session_id))
+        .await?
+        .filter(|p| p.room_id == room_id)
+        .ok_or_else(not_found)
 }
 
 /// The stored state of a guest, with a fresh token when admitted and still allowed in.
 pub async fn current_status(app: &App, room: &RoomRecord, participant: &ParticipantRecord) -> Result<GuestStatus> {
-    if room.status == RoomStatus::Ended {
+    if session_over(room, participant) {
         return Ok(GuestStatus {
             status: Admission::Rejected,
             token: None,
@@ -344,7 +357,7 @@ pub async fn refresh_guest_token(app: &App, room_id: &str, session_id: &str) -> 
     match status.status {
         Admission::Approved => Ok(status),
         Admission::Pending => Err(Error::forbidden("not_admitted", "the host has not let you in yet")),
-        Admission::Rejected if room.status == RoomStatus::Ended => Err(gone()),
+        Admission::Rejected if session_over(&room, &participant) => Err(gone()),
         Admission::Rejected if status.reason.as_deref() == Some("banned") => Err(banned()),
         Admission::Rejected if status.reason.as_deref() == Some("removed") => Err(removed()),
         Admission::Rejected => Err(Error::forbidden("rejected", "the host did not let you in")),
@@ -414,7 +427,7 @@ pub async fn member(app: &App, room: &RoomRecord, auth: Option<AuthUser>, sessio
         (Admission::Pending, _) => Err(Error::forbidden("not_admitted", "the host has not let you in yet")),
         (_, Some("banned")) => Err(banned()),
         (_, Some("removed")) => Err(removed()),
-        _ if room.status == RoomStatus::Ended => Err(gone()),
+        _ if session_over(room, &participant) => Err(gone()),
         _ => Err(Error::forbidden("rejected", "the host did not let you in")),
     }
 }
@@ -429,27 +442,27 @@ pub(crate) fn lobby_entry(p: &ParticipantRecord) -> LobbyEntry {
     }
 }
 
-/// Guests waiting in a room's lobby, longest-waiting first.
+/// Guests waiting in the lobby of a room's current lecture, longest-waiting first.
 pub async fn lobby(app: &App, room: &RoomRecord) -> Result<Vec<LobbyEntry>> {
-    Ok(app.store().pending_lobby(&room.id).await?.iter().map(lobby_entry).collect())
+    Ok(app.store().pending_lobby(&room.lecture_id).await?.iter().map(lobby_entry).collect())
 }
 
 /// Lets one waiting guest in (409 if already decided; refused when the room is full).
 pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor) -> Result<LobbyEntry> {
-    if room.status == RoomStatus::Ended {
-        return Err(gone());
+    if room.status == RoomStatus::Archived {
+        return Err(rooms::archived());
     }
     if let Some(max) = room.max_participants {
-        if app.store().count_admitted(&room.id).await? >= max {
+        if app.store().count_admitted(&room.lecture_id).await? >= max {
             return Err(Error::conflict("room_full", "the room is at its participant limit"));
         }
     }
-    let entry = match app.store().decide_entry(&room.id, entry_id, Admission::Approved, None, &actor.label).await {
+    let entry = match app.store().decide_entry(&room.lecture_id, entry_id, Admission::Approved, None, &actor.label).await {
         Ok(entry) => entry,
         Err(err @ Error::Conflict { code: "guest_banned", .. }) => {
             // A ban that raced this guest's join: turn the entry away instead of leaving it waiting.
             if let Ok(e) =
-                app.store().decide_entry(&room.id, entry_id, Admission::Rejected, Some("banned"), "ban").await
+                app.store().decide_entry(&room.lecture_id, entry_id, Admission::Rejected, Some("banned"), "ban").await
             {
                 publish(app, room, [(e.id, Decision { status: Admission::Rejected, reason: Some("banned".into()) })]);
             }
@@ -480,7 +493,7 @@ pub async fn reject(
 ) -> Result<LobbyEntry> {
     let reason = reason.map(|r| r.trim().chars().take(300).collect::<String>()).filter(|r| !r.is_empty());
     let entry =
-        app.store().decide_entry(&room.id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label).await?;
+        app.store().decide_entry(&room.lecture_id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label).await?;
     publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
     audit::record(
         app,
@@ -497,15 +510,15 @@ pub async fn reject(
 /// Lets everyone waiting in, in arrival order, up to the room's participant limit: one transaction, one
 /// broadcast. Returns how many were admitted and how many still wait.
 pub async fn approve_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<(usize, usize)> {
-    if room.status == RoomStatus::Ended {
-        return Err(gone());
+    if room.status == RoomStatus::Archived {
+        return Err(rooms::archived());
     }
     let limit = match room.max_participants {
-        Some(max) => Some((max - app.store().count_admitted(&room.id).await?).max(0)),
+        Some(max) => Some((max - app.store().count_admitted(&room.lecture_id).await?).max(0)),
         None => None,
     };
-    let approved = app.store().approve_all(&room.id, limit, &actor.label).await?;
-    let remaining = if limit.is_some() { app.store().pending_lobby(&room.id).await?.len() } else { 0 };
+    let approved = app.store().approve_all(&room.lecture_id, limit, &actor.label).await?;
+    let remaining = if limit.is_some() { app.store().pending_lobby(&room.lecture_id).await?.len() } else { 0 };
     let ids: Vec<&str> = approved.iter().map(|p| p.id.as_str()).collect();
     audit::record(
         app,

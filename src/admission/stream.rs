@@ -65,7 +65,7 @@ pub async fn guest(
                 },
             };
             if reread {
-                match reread_status(&app, &room.id, &participant.id).await {
+                match reread_status(&app, &room.id, &participant).await {
                     Ok(status) if status.status != Admission::Pending => {
                         let _ = tx.send(status).await;
                         break true;
@@ -82,9 +82,9 @@ pub async fn guest(
     Ok(ReceiverStream::new(rx))
 }
 
-async fn reread_status(app: &App, room_id: &str, participant_id: &str) -> Result<GuestStatus> {
+async fn reread_status(app: &App, room_id: &str, participant: &ParticipantRecord) -> Result<GuestStatus> {
     let room = app.store().room_by_id(room_id).await?;
-    let participant = app.store().participant_by_id(room_id, participant_id).await?;
+    let participant = app.store().participant_by_id(&participant.lecture_id, &participant.id).await?;
     current_status(app, &room, &participant).await
 }
 

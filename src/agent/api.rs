@@ -1,90 +1,36 @@
-//! The client of confctl's agent API (`/api/agent/*`, docs/agent-api.md): the live list of rooms to join,
+//! The client of confctl's agent API (`/api/agent/*`, docs/agent-api.md): the live list of lectures to join,
 //! join tokens, captions, the summary context and the lecture artifact. The assistant's only way to confctl.
+//! The wire types are the server's own (`crate::artifacts`), so the two ends cannot drift apart.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::transcript::Segment;
 use crate::secret::Secret;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// confctl sends a heartbeat every 15 s; a stream silent for this long is dead.
 const STREAM_SILENCE: Duration = Duration::from_secs(45);
 
-/// A room the assistant should be in.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Room {
-    pub room_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub livekit_room_name: String,
-    pub language: String,
-    /// When the lecture started (Unix ms), if confctl says; caption times count from here.
-    #[serde(default, alias = "startedAt", deserialize_with = "de_time")]
-    pub started_at_ms: Option<i64>,
-}
-
-/// A time as Unix ms or RFC 3339 text; anything else is "unknown" rather than an unreadable room.
-fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_i64(),
-        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(&s).ok().map(|t| t.timestamp_millis()),
-        _ => None,
-    })
-}
-
-/// What the room stream says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomEvent {
-    /// The complete list of rooms to be in (first event, and after confctl fell behind).
-    Rooms(Vec<Room>),
-    Active(Room),
-    Ended {
-        room_id: String,
-    },
-}
-
-/// A way into a room.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinToken {
-    pub token: String,
-    pub livekit_url: String,
-    #[serde(default)]
-    pub identity: String,
-}
-
-/// One caption as confctl takes it (the server's own wire type).
+/// A live lecture the assistant should be in.
+pub use crate::artifacts::AssistantLecture as Lecture;
+/// One caption as confctl takes it.
 pub use crate::artifacts::Caption;
-
-/// What the summariser may use: the room, the stored final segments and the speakers' names.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Context {
-    pub room: Room,
-    pub segments: Vec<Segment>,
-    #[serde(default)]
-    pub speakers: Vec<String>,
-}
-
+/// A way into a lecture.
+pub use crate::artifacts::AssistantToken as JoinToken;
+/// What the summariser may use: the lecture, the stored final segments and the speakers' names.
+pub use crate::artifacts::SummaryContext as Context;
 /// The lecture artifact as the assistant uploads it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Artifact {
-    pub transcript_text: String,
-    pub transcript_vtt: String,
-    pub summary: Option<serde_json::Value>,
-    /// `llm` or `extractive`.
-    pub summary_kind: Option<String>,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    /// `complete` or `failed`.
-    pub status: String,
-    pub error: Option<String>,
+pub use crate::artifacts::{ArtifactStatus, ArtifactUpload as Artifact};
+
+/// What the lecture stream says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LectureEvent {
+    /// The complete list of lectures to be in (first event, and after confctl fell behind).
+    Lectures(Vec<Lecture>),
+    Live(Lecture),
+    Ended { lecture_id: String },
 }
 
 /// Why a call failed, as far as the caller must tell the cases apart.
@@ -93,8 +39,8 @@ pub enum ApiError {
     /// The lecture is over (410).
     #[error("the lecture has ended")]
     Gone,
-    /// Not a room for the assistant (404: unknown, or the assistant was switched off).
-    #[error("confctl does not want the assistant in this room: {0}")]
+    /// Not a lecture for the assistant (404: unknown, or the assistant was switched off).
+    #[error("confctl does not want the assistant in this lecture: {0}")]
     NotFound(String),
     /// The agent token is wrong or revoked (401).
     #[error("confctl refused the agent token: {0}")]
@@ -176,33 +122,33 @@ impl AgentApi {
         serde_json::from_str(body).map_err(|e| ApiError::Rejected(format!("unexpected answer from confctl: {e}")))
     }
 
-    /// `POST /rooms/{id}/token`.
-    pub async fn join_token(&self, room_id: &str) -> Result<JoinToken, ApiError> {
-        let body = self.send(self.http.post(self.url(&format!("/rooms/{room_id}/token")))).await?;
+    /// `POST /lectures/{id}/token`.
+    pub async fn join_token(&self, lecture_id: &str) -> Result<JoinToken, ApiError> {
+        let body = self.send(self.http.post(self.url(&format!("/lectures/{lecture_id}/token")))).await?;
         Self::parse(&body)
     }
 
-    /// `POST /rooms/{id}/captions`.
-    pub async fn post_caption(&self, room_id: &str, caption: &Caption) -> Result<(), ApiError> {
-        self.send(self.http.post(self.url(&format!("/rooms/{room_id}/captions"))).json(caption)).await.map(drop)
+    /// `POST /lectures/{id}/captions`.
+    pub async fn post_caption(&self, lecture_id: &str, caption: &Caption) -> Result<(), ApiError> {
+        self.send(self.http.post(self.url(&format!("/lectures/{lecture_id}/captions"))).json(caption)).await.map(drop)
     }
 
-    /// `GET /rooms/{id}/context`.
-    pub async fn context(&self, room_id: &str) -> Result<Context, ApiError> {
-        let body = self.send(self.http.get(self.url(&format!("/rooms/{room_id}/context")))).await?;
+    /// `GET /lectures/{id}/context`.
+    pub async fn context(&self, lecture_id: &str) -> Result<Context, ApiError> {
+        let body = self.send(self.http.get(self.url(&format!("/lectures/{lecture_id}/context")))).await?;
         Self::parse(&body)
     }
 
-    /// `PUT /rooms/{id}/artifact`.
-    pub async fn put_artifact(&self, room_id: &str, artifact: &Artifact) -> Result<(), ApiError> {
-        self.send(self.http.put(self.url(&format!("/rooms/{room_id}/artifact"))).json(artifact)).await.map(drop)
+    /// `PUT /lectures/{id}/artifact`.
+    pub async fn put_artifact(&self, lecture_id: &str, artifact: &Artifact) -> Result<(), ApiError> {
+        self.send(self.http.put(self.url(&format!("/lectures/{lecture_id}/artifact"))).json(artifact)).await.map(drop)
     }
 
-    /// `GET /rooms/stream`: sends each event to `events` until the stream ends or goes silent.
-    pub async fn room_events(&self, events: &tokio::sync::mpsc::Sender<RoomEvent>) -> Result<(), ApiError> {
+    /// `GET /lectures/stream`: sends each event to `events` until the stream ends or goes silent.
+    pub async fn lecture_events(&self, events: &tokio::sync::mpsc::Sender<LectureEvent>) -> Result<(), ApiError> {
         let response = self
             .http
-            .get(self.url("/rooms/stream"))
+            .get(self.url("/lectures/stream"))
             .bearer_auth(self.token.expose())
             .header("accept", "text/event-stream")
             .send()
@@ -221,8 +167,8 @@ impl AgentApi {
         let mut parser = SseParser::default();
         loop {
             let chunk = match tokio::time::timeout(STREAM_SILENCE, body.next()).await {
-                Err(_) => return Err(ApiError::Unavailable("the room stream went silent".into())),
-                Ok(None) => return Err(ApiError::Unavailable("confctl closed the room stream".into())),
+                Err(_) => return Err(ApiError::Unavailable("the lecture stream went silent".into())),
+                Ok(None) => return Err(ApiError::Unavailable("confctl closed the lecture stream".into())),
                 Ok(Some(Err(e))) => return Err(ApiError::Unavailable(e.to_string())),
                 Ok(Some(Ok(chunk))) => chunk,
             };
@@ -233,27 +179,29 @@ impl AgentApi {
                             return Ok(());
                         }
                     }
-                    None => tracing::debug!(event = %name, "ignoring an unknown room-stream event"),
+                    None => tracing::debug!(event = %name, "ignoring an unknown lecture-stream event"),
                 }
             }
         }
     }
 }
 
-fn parse_event(name: &str, data: &str) -> Option<RoomEvent> {
+fn parse_event(name: &str, data: &str) -> Option<LectureEvent> {
     #[derive(Deserialize)]
-    struct Rooms {
-        rooms: Vec<Room>,
+    struct Lectures {
+        lectures: Vec<Lecture>,
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Ended {
-        room_id: String,
+        lecture_id: String,
     }
     match name {
-        "rooms" => serde_json::from_str::<Rooms>(data).ok().map(|r| RoomEvent::Rooms(r.rooms)),
-        "room_active" => serde_json::from_str::<Room>(data).ok().map(RoomEvent::Active),
-        "room_ended" => serde_json::from_str::<Ended>(data).ok().map(|e| RoomEvent::Ended { room_id: e.room_id }),
+        "lectures" => serde_json::from_str::<Lectures>(data).ok().map(|r| LectureEvent::Lectures(r.lectures)),
+        "lecture_live" => serde_json::from_str::<Lecture>(data).ok().map(LectureEvent::Live),
+        "lecture_ended" => {
+            serde_json::from_str::<Ended>(data).ok().map(|e| LectureEvent::Ended { lecture_id: e.lecture_id })
+        }
         _ => None,
     }
 }
@@ -299,17 +247,22 @@ mod tests {
     #[test]
     fn sse_events_are_parsed_across_chunks_and_comments_are_skipped() {
         let mut p = SseParser::default();
-        assert!(p.push(b": heartbeat\n\nevent: rooms\ndata: {\"rooms\":[{\"roomId\":\"r1\",").is_empty());
-        let events = p.push(b"\"language\":\"ru\"}]}\n\nevent: room_ended\r\ndata: {\"roomId\":\"r1\"}\r\n\r\n");
+        assert!(p.push(b": heartbeat\n\nevent: lectures\ndata: {\"lectures\":[{\"lectureId\":\"l1\",").is_empty());
+        let events = p.push(
+            b"\"roomId\":\"r1\",\"name\":\"Bio\",\"livekitRoomName\":\"confctl-l1\",\"language\":\"ru\"}]}\n\n\
+              event: lecture_ended\r\ndata: {\"lectureId\":\"l1\"}\r\n\r\n",
+        );
         assert_eq!(events.len(), 2);
-        let parsed: Vec<RoomEvent> = events.iter().filter_map(|(n, d)| parse_event(n, d)).collect();
-        assert_eq!(parsed[1], RoomEvent::Ended { room_id: "r1".into() });
-        let RoomEvent::Rooms(rooms) = &parsed[0] else { panic!("{parsed:?}") };
-        assert_eq!(rooms[0].language, "ru");
-        assert_eq!(rooms[0].started_at_ms, None);
-        let room: Room =
-            serde_json::from_str(r#"{"roomId":"r","language":"en","startedAt":"2026-01-01T00:00:01Z"}"#).unwrap();
-        assert_eq!(room.started_at_ms, Some(1_767_225_601_000));
+        let parsed: Vec<LectureEvent> = events.iter().filter_map(|(n, d)| parse_event(n, d)).collect();
+        assert_eq!(parsed[1], LectureEvent::Ended { lecture_id: "l1".into() });
+        let LectureEvent::Lectures(lectures) = &parsed[0] else { panic!("{parsed:?}") };
+        assert_eq!(lectures[0].language, "ru");
+        assert_eq!(lectures[0].started_at, None);
+        let lecture: Lecture = serde_json::from_str(
+            r#"{"lectureId":"l","roomId":"r","name":"n","livekitRoomName":"x","language":"en","startedAt":"2026-01-01T00:00:01Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(lecture.started_at.map(|t| t.timestamp_millis()), Some(1_767_225_601_000));
     }
 
     #[test]

@@ -15,9 +15,7 @@ pub mod worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::app::App;
 use crate::config::{AgentConfig, Config};
-use crate::secret::Secret;
 
 /// Everything a worker shares between its rooms.
 pub struct Agent {
@@ -88,57 +86,16 @@ pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()
     Ok(())
 }
 
-/// Name of the agent token `serve --with-agent` makes for itself at every start (revoking the last one).
-const IN_PROCESS_TOKEN: &str = "serve --with-agent";
-
-/// Starts [`run_in_process`] for the server listening at `addr`; failures are logged.
-pub fn spawn_in_process(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(err) = run_in_process(app, addr).await {
-            tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped");
-        }
-    })
-}
-
-/// `confctl serve --with-agent`: the same worker inside the server, talking to it over loopback (HTTPS with the
-/// server's own name when TLS is on) with an agent token made for this process.
-pub async fn run_in_process(app: App, addr: SocketAddr) -> anyhow::Result<()> {
-    let actor = crate::audit::Actor::system();
-    for old in crate::accounts::agent_tokens::list(&app).await? {
-        if old.name == IN_PROCESS_TOKEN && old.revoked_at.is_none() {
-            crate::accounts::agent_tokens::revoke(&app, &actor, &old.id).await?;
-        }
-    }
-    let (_, token) = crate::accounts::agent_tokens::create(&app, &actor, IN_PROCESS_TOKEN).await?;
-    let config = app.config();
-    let loopback = SocketAddr::new(
-        if addr.ip().is_unspecified() {
-            if addr.is_ipv6() { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() }
-        } else {
-            addr.ip()
-        },
-        addr.port(),
-    );
-    let api = match (config.tls.enabled(), config.domains.first()) {
-        (true, Some(domain)) => {
-            let url: url::Url = format!("https://{domain}:{}", addr.port()).parse()?;
-            api::AgentApi::with_resolve(&url, Secret::new(token), domain, loopback)?
-        }
-        _ => api::AgentApi::new(&format!("http://{loopback}").parse()?, Secret::new(token))?,
-    };
-    let agent = Agent::new(&config.agent, api)?;
-    tracing::info!(stt = agent.stt.provider(), "the AI assistant runs inside this server (--with-agent)");
-    let stopping = app.clone();
-    worker::run(Arc::new(agent), async move { stopping.shutting_down().await }).await;
-    Ok(())
-}
-
 /// A finished lecture's artifact from what confctl stored: the transcript as text and WebVTT, and a summary.
-/// Shared by the worker and `resummarize`.
-pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Context, language: &str) -> api::Artifact {
+/// Shared by the worker and the server's `artifacts::resummarize`.
+pub async fn artifact_for(
+    summariser: &summary::Summariser,
+    context: &api::Context,
+    language: &str,
+) -> api::Artifact {
     let segments = transcript::ordered(&context.segments);
-    let extras = summary::Extras { title: context.room.name.clone(), speakers: context.speakers.clone() };
-    let language = if context.room.language.is_empty() { language } else { context.room.language.as_str() };
+    let extras = summary::Extras { title: context.lecture.name.clone(), speakers: context.speakers.clone() };
+    let language = if context.lecture.language.is_empty() { language } else { context.lecture.language.as_str() };
     let outcome = summariser.summarise(&segments, &extras, language).await;
     api::Artifact {
         transcript_text: transcript::to_text(&segments),
@@ -147,34 +104,7 @@ pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Conte
         summary_kind: outcome.kind.map(str::to_owned),
         provider: Some(outcome.provider),
         model: Some(outcome.model),
-        status: if outcome.error.is_none() { "complete" } else { "failed" }.to_owned(),
+        status: if outcome.error.is_none() { api::ArtifactStatus::Complete } else { api::ArtifactStatus::Failed },
         error: outcome.error,
     }
-}
-
-/// `confctl admin lecture resummarize ID`: summarises an ended lecture again from its stored transcript,
-/// with the summariser configured now, and replaces its artifact. Safely: a summary that fails does not
-/// replace a complete artifact (the error is returned instead), so a good summary is never lost to a retry.
-pub async fn resummarize(app: &App, room_id: &str) -> anyhow::Result<crate::artifacts::Artifact> {
-    use crate::artifacts::{self, ArtifactStatus, ArtifactUpload};
-    // The same context the worker reads over HTTP, converted through its JSON form.
-    let context: api::Context = serde_json::from_value(serde_json::to_value(artifacts::context(app, room_id).await?)?)?;
-    let summariser = summary::Summariser::from_config(&app.config().agent)?;
-    let artifact = artifact_for(&summariser, &context, &app.config().agent.default_language).await;
-    if let Some(error) = &artifact.error {
-        if artifacts::get(app, room_id).await?.is_some_and(|a| a.status == ArtifactStatus::Complete) {
-            anyhow::bail!("{error} (the existing summary is kept)");
-        }
-    }
-    let upload = ArtifactUpload {
-        transcript_text: artifact.transcript_text,
-        transcript_vtt: artifact.transcript_vtt,
-        summary: artifact.summary,
-        summary_kind: artifact.summary_kind,
-        provider: artifact.provider,
-        model: artifact.model,
-        status: if artifact.error.is_none() { ArtifactStatus::Complete } else { ArtifactStatus::Failed },
-        error: artifact.error,
-    };
-    Ok(artifacts::save(app, room_id, upload).await?)
 }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::Agent;
-use super::api::{ApiError, Caption, Room};
+use super::api::{ApiError, Caption, Lecture};
 use super::audio::SpeakerAudio;
 use super::stt::{AudioEvent, Transcribed};
 use crate::livekit::subscriber::{AudioTrack, RoomConnection, RoomEvent, Roster};
@@ -35,11 +35,12 @@ pub enum Stop {
 }
 
 /// Runs the room until `stop` says otherwise (or confctl says the lecture is over).
-pub async fn run(agent: Arc<Agent>, room: Room, mut stop: watch::Receiver<Option<Stop>>) {
-    let room_id = room.room_id.clone();
+pub async fn run(agent: Arc<Agent>, room: Lecture, mut stop: watch::Receiver<Option<Stop>>) {
+    // Every agent route addresses the lecture; the logs still say "room" for the LiveKit room it is in.
+    let room_id = room.lecture_id.clone();
     let (captions, poster) = caption_poster(agent.clone(), room_id.clone());
     let roster = Arc::new(Mutex::new(Roster::default()));
-    let mut time_base = room.started_at_ms;
+    let mut time_base = room.started_at.map(|t| t.timestamp_millis());
     let mut speakers: JoinSet<()> = JoinSet::new();
     let mut backoff = MIN_BACKOFF;
     let reason = 'session: loop {
@@ -296,8 +297,8 @@ where
 }
 
 /// After the lecture: the stored transcript as text and WebVTT, the summary, saved as the artifact.
-async fn write_artifact(agent: &Agent, room: &Room) {
-    let room_id = &room.room_id;
+async fn write_artifact(agent: &Agent, room: &Lecture) {
+    let room_id = &room.lecture_id;
     let context = match retry(ATTEMPTS, || agent.api.context(room_id)).await {
         Ok(c) => c,
         Err(err) => {

@@ -1,31 +1,7 @@
 //! The lecture transcript built from final caption segments: one ordering, rendered as plain text and WebVTT.
 
-use serde::{Deserialize, Serialize};
-
 /// One final caption segment, as confctl stores it and hands it back in the summary context.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Segment {
-    pub segment_id: String,
-    pub speaker_identity: String,
-    pub speaker_name: String,
-    pub text: String,
-    /// Milliseconds since the room started.
-    pub start_ms: i64,
-    pub end_ms: i64,
-    #[serde(default)]
-    pub language: String,
-    #[serde(default)]
-    pub provider: String,
-}
-
-impl Segment {
-    /// Who spoke, for people: the display name, else the identity.
-    pub fn speaker(&self) -> &str {
-        let name = self.speaker_name.trim();
-        if name.is_empty() { self.speaker_identity.trim() } else { name }
-    }
-}
+pub use crate::store::SegmentRecord as Segment;
 
 /// The segments in transcript order (by start, then end, then id), without empty or repeated segments.
 /// Segments can arrive out of order (several speakers at once, retries after a reconnect), and a retried

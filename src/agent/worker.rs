@@ -1,5 +1,6 @@
-//! The worker loop: follows confctl's live list of rooms that want the assistant, starts a session for each
-//! (of this worker's shard) and tells it when the lecture ended, reconnecting to confctl with backoff.
+//! The worker loop: follows confctl's live list of lectures that want the assistant, starts a session for
+//! each (of this worker's shard of rooms) and tells it when the lecture ended, reconnecting to confctl with
+//! backoff.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::Agent;
-use super::api::{ApiError, Room, RoomEvent};
+use super::api::{ApiError, Lecture, LectureEvent};
 use super::session::{self, Stop};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -22,10 +23,10 @@ struct Running {
 
 /// Runs until `shutdown` resolves.
 pub async fn run(agent: Arc<Agent>, shutdown: impl std::future::Future<Output = ()>) {
-    let (events_tx, mut events) = mpsc::channel::<RoomEvent>(64);
+    let (events_tx, mut events) = mpsc::channel::<LectureEvent>(64);
     let stream = {
         let agent = agent.clone();
-        tokio::spawn(async move { follow_rooms(agent, events_tx).await })
+        tokio::spawn(async move { follow_lectures(agent, events_tx).await })
     };
     let mut rooms: HashMap<String, Running> = HashMap::new();
     tokio::pin!(shutdown);
@@ -36,10 +37,13 @@ pub async fn run(agent: Arc<Agent>, shutdown: impl std::future::Future<Output = 
                 let Some(event) = event else { break };
                 rooms.retain(|_, r| !r.task.is_finished());
                 match event {
-                    RoomEvent::Rooms(list) => {
-                        let wanted: HashMap<String, Room> =
-                            list.into_iter().filter(|r| agent.takes(&r.room_id)).map(|r| (r.room_id.clone(), r)).collect();
-                        // Rooms missing from a full list ended while the stream was down (or were handed over).
+                    LectureEvent::Lectures(list) => {
+                        let wanted: HashMap<String, Lecture> = list
+                            .into_iter()
+                            .filter(|l| agent.takes(&l.room_id))
+                            .map(|l| (l.lecture_id.clone(), l))
+                            .collect();
+                        // Lectures missing from a full list ended while the stream was down (or were handed over).
                         for (id, running) in &rooms {
                             if !wanted.contains_key(id) {
                                 let _ = running.stop.send(Some(Stop::Ended));
@@ -49,13 +53,13 @@ pub async fn run(agent: Arc<Agent>, shutdown: impl std::future::Future<Output = 
                             rooms.entry(id).or_insert_with(|| start(&agent, room));
                         }
                     }
-                    RoomEvent::Active(room) => {
-                        if agent.takes(&room.room_id) {
-                            rooms.entry(room.room_id.clone()).or_insert_with(|| start(&agent, room));
+                    LectureEvent::Live(lecture) => {
+                        if agent.takes(&lecture.room_id) {
+                            rooms.entry(lecture.lecture_id.clone()).or_insert_with(|| start(&agent, lecture));
                         }
                     }
-                    RoomEvent::Ended { room_id } => {
-                        if let Some(running) = rooms.get(&room_id) {
+                    LectureEvent::Ended { lecture_id } => {
+                        if let Some(running) = rooms.get(&lecture_id) {
                             let _ = running.stop.send(Some(Stop::Ended));
                         }
                     }
@@ -74,25 +78,25 @@ pub async fn run(agent: Arc<Agent>, shutdown: impl std::future::Future<Output = 
     }
 }
 
-fn start(agent: &Arc<Agent>, room: Room) -> Running {
-    tracing::info!(room = %room.room_id, language = %room.language, "joining a lecture");
+fn start(agent: &Arc<Agent>, lecture: Lecture) -> Running {
+    tracing::info!(lecture = %lecture.lecture_id, language = %lecture.language, "joining a lecture");
     let (stop, stop_rx) = watch::channel(None);
-    let task = tokio::spawn(session::run(agent.clone(), room, stop_rx));
+    let task = tokio::spawn(session::run(agent.clone(), lecture, stop_rx));
     Running { stop, task }
 }
 
-/// Keeps the room stream open, reconnecting with backoff; each reconnect starts with the full list again.
-async fn follow_rooms(agent: Arc<Agent>, events: mpsc::Sender<RoomEvent>) {
+/// Keeps the lecture stream open, reconnecting with backoff; each reconnect starts with the full list again.
+async fn follow_lectures(agent: Arc<Agent>, events: mpsc::Sender<LectureEvent>) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = tokio::time::Instant::now();
-        match agent.api.room_events(&events).await {
+        match agent.api.lecture_events(&events).await {
             Ok(()) => return,
             Err(ApiError::Unauthorized(message)) => {
                 tracing::error!(%message, "confctl refused the agent token; check [agent] token (confctl admin agent-token create)");
                 backoff = MAX_BACKOFF;
             }
-            Err(err) => tracing::warn!(error = %err, retry_in = ?backoff, "the room stream from confctl broke"),
+            Err(err) => tracing::warn!(error = %err, retry_in = ?backoff, "the lecture stream from confctl broke"),
         }
         if events.is_closed() {
             return;

@@ -1,5 +1,6 @@
-//! What a lecture leaves behind: caption segments stored as they arrive, and after the lecture the
-//! transcript files and the summary written by the assistant.
+//! What a lecture leaves behind and the assistant's side of it: the live lectures it joins, caption
+//! segments stored as they arrive, and after the lecture the transcript files and the summary it writes.
+//! The agent API's wire types live here, used by both ends.
 
 pub mod stream;
 
@@ -8,74 +9,85 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::livekit::{self, Grant, ParticipantRole};
-use crate::store::{ArtifactRecord, RoomRecord, RoomStatus, SegmentRecord};
+use crate::store::{ArtifactRecord, ArtifactState, LectureRecord, LectureStatus, RoomRecord, SegmentRecord};
 
 /// LiveKit data topic for captions.
 pub const TOPIC: &str = "transcription";
 
-/// A room as the assistant sees it.
-#[derive(Debug, Clone, Serialize)]
+/// A live lecture as the assistant sees it (the agent API's wire type, both ways).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AssistantRoom {
+pub struct AssistantLecture {
+    /// What the assistant addresses: every agent route is per lecture.
+    pub lecture_id: String,
     pub room_id: String,
     pub name: String,
     pub livekit_room_name: String,
     pub language: String,
-    /// When the room became ACTIVE: caption times count from here.
+    /// When the lecture went live: caption times count from here.
+    #[serde(default)]
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub fn assistant_room(app: &App, room: &RoomRecord) -> AssistantRoom {
-    AssistantRoom {
+/// The room's current lecture, for the assistant.
+pub fn assistant_lecture(app: &App, room: &RoomRecord) -> AssistantLecture {
+    AssistantLecture {
+        lecture_id: room.lecture_id.clone(),
         room_id: room.id.clone(),
         name: room.name.clone(),
-        livekit_room_name: livekit::room_name(&room.id),
+        livekit_room_name: livekit::room_name(&room.lecture_id),
         language: crate::rooms::language_of(app, room),
         started_at: room.started_at.map(crate::time::to_datetime),
     }
 }
 
-/// Active rooms that want the assistant.
-pub async fn active_rooms(app: &App) -> Result<Vec<AssistantRoom>> {
+/// Live lectures in rooms that want the assistant.
+pub async fn live_lectures(app: &App) -> Result<Vec<AssistantLecture>> {
     Ok(app
         .store()
-        .rooms_with_status(RoomStatus::Active)
+        .rooms_by_lecture_state(true)
         .await?
         .iter()
         .filter(|r| r.ai_assistant)
-        .map(|r| assistant_room(app, r))
+        .map(|r| assistant_lecture(app, r))
         .collect())
 }
 
-/// The assistant's way into a room.
-#[derive(Debug, Serialize)]
+/// The assistant's way into a lecture (the agent API's wire type, both ways).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssistantToken {
     pub token: String,
     pub livekit_url: String,
-    pub identity: &'static str,
+    pub identity: String,
 }
 
-async fn assistant_room_record(app: &App, room_id: &str) -> Result<RoomRecord> {
-    let room = app.store().room_by_id(room_id).await?;
+/// A lecture the assistant may work on, with its room: 404 for an unknown lecture or a room with the
+/// assistant switched off.
+async fn assistant_lecture_record(app: &App, lecture_id: &str) -> Result<(LectureRecord, RoomRecord)> {
+    let lecture = app.store().lecture_by_id(lecture_id).await?;
+    let mut room = app.store().room_by_id(&lecture.room_id).await?;
     if !room.ai_assistant {
         return Err(Error::not_found("assistant_off", "the AI assistant is switched off in this room"));
     }
-    Ok(room)
+    // The room as it was for this lecture: its LiveKit room and caption time base are the lecture's.
+    room.lecture_id = lecture.id.clone();
+    room.started_at = lecture.started_at;
+    Ok((lecture, room))
 }
 
 /// A hidden listen-only token, for a live lecture only: the assistant has no business in a room before it
 /// starts or after it ends, and a leaked agent token must not be a way to listen in on one.
-pub async fn assistant_token(app: &App, room_id: &str) -> Result<AssistantToken> {
-    let room = assistant_room_record(app, room_id).await?;
-    match room.status {
-        RoomStatus::Active => {}
-        RoomStatus::Ended => return Err(Error::gone("room_ended", "this lecture has ended")),
-        RoomStatus::Created => {
+pub async fn assistant_token(app: &App, lecture_id: &str) -> Result<AssistantToken> {
+    let (lecture, _) = assistant_lecture_record(app, lecture_id).await?;
+    match lecture.status {
+        LectureStatus::Live => {}
+        LectureStatus::Ended => return Err(Error::gone("room_ended", "this lecture has ended")),
+        LectureStatus::Open => {
             return Err(Error::conflict("room_not_live", "this lecture has not started; join when it is announced"));
         }
     }
-    let livekit_room = livekit::room_name(&room.id);
+    let livekit_room = livekit::room_name(&lecture.id);
     let token = app.livekit().token(&Grant {
         livekit_room: &livekit_room,
         identity: livekit::ASSISTANT_IDENTITY,
@@ -87,7 +99,7 @@ pub async fn assistant_token(app: &App, room_id: &str) -> Result<AssistantToken>
     Ok(AssistantToken {
         token,
         livekit_url: app.livekit().server_ws_url().to_owned(),
-        identity: livekit::ASSISTANT_IDENTITY,
+        identity: livekit::ASSISTANT_IDENTITY.to_owned(),
     })
 }
 
@@ -117,9 +129,9 @@ pub struct CaptionReceipt {
     pub delivered: bool,
 }
 
-/// Publishes a caption into the room (topic `transcription`) and stores it when final.
-pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<CaptionReceipt> {
-    let room = assistant_room_record(app, room_id).await?;
+/// Publishes a caption into the lecture's room (topic `transcription`) and stores it when final.
+pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<CaptionReceipt> {
+    let (lecture, _) = assistant_lecture_record(app, lecture_id).await?;
     let bad = |m: &str| Error::invalid("invalid_caption", m.to_owned());
     if caption.segment_id.is_empty() || caption.segment_id.len() > 128 {
         return Err(bad("segmentId must have 1 to 128 characters"));
@@ -136,7 +148,7 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     let stored = if caption.is_final && !caption.text.trim().is_empty() {
         app.store()
             .insert_segment(
-                &room.id,
+                &lecture.id,
                 &SegmentRecord {
                     segment_id: caption.segment_id.clone(),
                     speaker_identity: caption.speaker_identity.clone(),
@@ -154,7 +166,7 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     };
     // The room gets the caption without the provider: that is bookkeeping for the stored segment.
     let payload = serde_json::to_value(Caption { provider: None, ..caption }).unwrap_or_default();
-    let delivered = match app.livekit().send_data(&livekit::room_name(&room.id), TOPIC, &payload).await {
+    let delivered = match app.livekit().send_data(&livekit::room_name(&lecture.id), TOPIC, &payload).await {
         Ok(()) => true,
         Err(err) => {
             tracing::warn!(error = %err, "caption stored but not delivered live");
@@ -164,61 +176,88 @@ pub async fn caption(app: &App, room_id: &str, caption: Caption) -> Result<Capti
     Ok(CaptionReceipt { stored, delivered })
 }
 
-/// What the summariser needs, and nothing more: the room's name and language, the final caption segments the
-/// assistant itself posted, and the names of the people who spoke. Not the chat and not the shared files: an
-/// agent token works for every room, so whatever this returns, a leaked token reads.
-#[derive(Debug, Serialize)]
+/// What the summariser needs, and nothing more: the lecture's name and language, the final caption segments
+/// the assistant itself posted, and the names of the people who spoke. Not the chat and not the shared files:
+/// an agent token works for every lecture, so whatever this returns, a leaked token reads. (The agent API's
+/// wire type, both ways.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryContext {
-    pub room: AssistantRoom,
+    pub lecture: AssistantLecture,
     pub segments: Vec<SegmentRecord>,
     /// Speakers' display names, in the order they first spoke.
+    #[serde(default)]
     pub speakers: Vec<String>,
 }
 
-pub async fn context(app: &App, room_id: &str) -> Result<SummaryContext> {
-    let room = assistant_room_record(app, room_id).await?;
-    let segments = app.store().segments(&room.id).await?;
+pub async fn context(app: &App, lecture_id: &str) -> Result<SummaryContext> {
+    let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
+    let segments = app.store().segments(&lecture.id).await?;
     let mut speakers: Vec<String> = Vec::new();
     for segment in &segments {
         if !segment.speaker_name.is_empty() && !speakers.contains(&segment.speaker_name) {
             speakers.push(segment.speaker_name.clone());
         }
     }
-    Ok(SummaryContext { room: assistant_room(app, &room), segments, speakers })
+    Ok(SummaryContext { lecture: assistant_lecture(app, &room), segments, speakers })
 }
 
-/// The artifact as the assistant writes it.
-#[derive(Debug, Deserialize)]
+/// The artifact as the assistant writes it (the agent API's wire type, both ways).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactUpload {
     pub transcript_text: String,
     pub transcript_vtt: String,
     #[serde(default)]
     pub summary: Option<serde_json::Value>,
+    /// `llm` or `extractive`.
     #[serde(default)]
     pub summary_kind: Option<String>,
     #[serde(default)]
     pub provider: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    /// `complete` or `failed`.
     pub status: ArtifactStatus,
     #[serde(default)]
     pub error: Option<String>,
 }
 
+/// Where a lecture's summary stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactStatus {
+    /// Being written (or rewritten); never uploaded.
+    Pending,
     Complete,
     Failed,
+}
+
+impl std::fmt::Display for ArtifactStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "pending",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+impl From<ArtifactState> for ArtifactStatus {
+    fn from(state: ArtifactState) -> Self {
+        match state {
+            ArtifactState::Pending => Self::Pending,
+            ArtifactState::Complete => Self::Complete,
+            ArtifactState::Failed => Self::Failed,
+        }
+    }
 }
 
 /// The artifact as it reads back.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
-    pub room_id: String,
+    pub lecture_id: String,
     pub status: ArtifactStatus,
     pub summary: Option<serde_json::Value>,
     pub summary_kind: Option<String>,
@@ -227,44 +266,57 @@ pub struct Artifact {
     pub error: Option<String>,
     pub transcript_text: Option<String>,
     pub transcript_vtt: Option<String>,
+    /// When a host last edited the summary, and who.
+    pub summary_edited_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub summary_edited_by: Option<String>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Stores the transcript files in object storage and records the artifact (replacing an earlier one).
-pub async fn save(app: &App, room_id: &str, upload: ArtifactUpload) -> Result<Artifact> {
-    let room = assistant_room_record(app, room_id).await?;
+/// Stores the transcript files in object storage and records the artifact (replacing an earlier one, and
+/// with it any edit of the summary: the caller asked before).
+pub async fn save(app: &App, lecture_id: &str, upload: ArtifactUpload) -> Result<Artifact> {
+    let (lecture, _) = assistant_lecture_record(app, lecture_id).await?;
     if let Some(kind) = &upload.summary_kind {
         if !matches!(kind.as_str(), "llm" | "extractive") {
             return Err(Error::invalid("invalid_artifact", "summaryKind must be llm or extractive"));
         }
     }
-    let txt_key = format!("rooms/{}/transcript.txt", room.id);
-    let vtt_key = format!("rooms/{}/transcript.vtt", room.id);
+    let state = match upload.status {
+        ArtifactStatus::Complete => ArtifactState::Complete,
+        ArtifactStatus::Failed => ArtifactState::Failed,
+        ArtifactStatus::Pending => {
+            return Err(Error::invalid("invalid_artifact", "status must be complete or failed"));
+        }
+    };
+    let txt_key = format!("lectures/{}/transcript.txt", lecture.id);
+    let vtt_key = format!("lectures/{}/transcript.vtt", lecture.id);
     app.storage().put_bytes(&txt_key, upload.transcript_text.into_bytes()).await?;
     app.storage().put_bytes(&vtt_key, upload.transcript_vtt.into_bytes()).await?;
     let now = crate::time::now_ms();
-    let created_at = app.store().artifact(&room.id).await?.map_or(now, |a| a.created_at);
+    let created_at = app.store().artifact(&lecture.id).await?.map_or(now, |a| a.created_at);
     app.store()
         .upsert_artifact(&ArtifactRecord {
-            room_id: room.id.clone(),
+            lecture_id: lecture.id.clone(),
             transcript_key: Some(txt_key),
             vtt_key: Some(vtt_key),
             summary: upload.summary.map(|s| s.to_string()),
             summary_kind: upload.summary_kind,
             provider: upload.provider,
             model: upload.model,
-            complete: upload.status == ArtifactStatus::Complete,
+            state,
             error: upload.error.map(|e| e.chars().take(2000).collect()),
+            summary_edited_at: None,
+            summary_edited_by: None,
             created_at,
             updated_at: now,
         })
         .await?;
-    get(app, &room.id).await?.ok_or_else(|| Error::internal("the artifact vanished after saving"))
+    get(app, &lecture.id).await?.ok_or_else(|| Error::internal("the artifact vanished after saving"))
 }
 
 /// The artifact of a lecture, with the transcript read back from storage.
-pub async fn get(app: &App, room_id: &str) -> Result<Option<Artifact>> {
-    let Some(record) = app.store().artifact(room_id).await? else { return Ok(None) };
+pub async fn get(app: &App, lecture_id: &str) -> Result<Option<Artifact>> {
+    let Some(record) = app.store().artifact(lecture_id).await? else { return Ok(None) };
     let read = |key: Option<String>| async move {
         match key {
             Some(k) => app.storage().get_text(&k).await.map(Some),
@@ -272,8 +324,8 @@ pub async fn get(app: &App, room_id: &str) -> Result<Option<Artifact>> {
         }
     };
     Ok(Some(Artifact {
-        room_id: record.room_id,
-        status: if record.complete { ArtifactStatus::Complete } else { ArtifactStatus::Failed },
+        lecture_id: record.lecture_id,
+        status: record.state.into(),
         summary: record.summary.as_deref().and_then(|s| serde_json::from_str(s).ok()),
         summary_kind: record.summary_kind,
         provider: record.provider,
@@ -281,6 +333,31 @@ pub async fn get(app: &App, room_id: &str) -> Result<Option<Artifact>> {
         error: record.error,
         transcript_text: read(record.transcript_key).await?,
         transcript_vtt: read(record.vtt_key).await?,
+        summary_edited_at: record.summary_edited_at.map(crate::time::to_datetime),
+        summary_edited_by: record.summary_edited_by,
         updated_at: crate::time::to_datetime(record.updated_at),
     }))
+}
+
+/// `confctl admin lecture resummarize ID` and the lecture page's "regenerate": summarises an ended lecture
+/// again from its stored transcript, with the summariser configured now, and replaces its artifact. Safely:
+/// a summary that fails does not replace a complete artifact (the error is returned instead), so a good
+/// summary is never lost to a retry.
+pub async fn resummarize(app: &App, lecture_id: &str) -> Result<Artifact> {
+    let context = context(app, lecture_id).await?;
+    let summariser = crate::agent::summary::Summariser::from_config(&app.config().agent).map_err(|err| {
+        tracing::error!(error = %format!("{err:#}"), "cannot build the summariser");
+        Error::unavailable("summariser_unavailable", "the summariser is not configured correctly (see the server log)")
+    })?;
+    let upload = crate::agent::artifact_for(&summariser, &context, &app.config().agent.default_language).await;
+    if let Some(error) = &upload.error {
+        if get(app, lecture_id).await?.is_some_and(|a| a.status == ArtifactStatus::Complete) {
+            tracing::warn!(lecture = lecture_id, error, "a new summary failed; the existing one is kept");
+            return Err(Error::unavailable(
+                "summary_failed",
+                "the summariser failed; the existing summary is kept (the server log says why)",
+            ));
+        }
+    }
+    save(app, lecture_id, upload).await
 }

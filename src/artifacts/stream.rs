@@ -1,34 +1,35 @@
-//! The assistants' room list, live: the rooms to join first, then each room that goes live or ends, until the
-//! client goes away or the server stops. A task writes into a channel; the HTTP layer turns it into events.
+//! The assistants' lecture list, live: the lectures to join first, then each lecture that goes live or ends,
+//! until the client goes away or the server stops. A task writes into a channel; the HTTP layer turns it into
+//! events.
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{AssistantRoom, active_rooms, assistant_room};
+use super::{AssistantLecture, assistant_lecture, live_lectures};
 use crate::app::App;
 use crate::error::Result;
 use crate::events::AgentEvent;
 
 /// What the assistants' stream carries.
 #[derive(Debug)]
-pub enum RoomsItem {
-    /// Every room to be in: sent first, and again whenever the stream fell behind.
-    Snapshot(Vec<AssistantRoom>),
-    Active(AssistantRoom),
+pub enum LecturesItem {
+    /// Every lecture to be in: sent first, and again whenever the stream fell behind.
+    Snapshot(Vec<AssistantLecture>),
+    Live(AssistantLecture),
     Ended {
-        room_id: String,
+        lecture_id: String,
     },
 }
 
-pub async fn rooms(app: &App) -> Result<ReceiverStream<RoomsItem>> {
-    // Subscribe before reading the list, so a room that starts in between is not missed.
+pub async fn lectures(app: &App) -> Result<ReceiverStream<LecturesItem>> {
+    // Subscribe before reading the list, so a lecture that starts in between is not missed.
     let mut events = app.hub().subscribe_agents();
-    let snapshot = active_rooms(app).await?;
+    let snapshot = live_lectures(app).await?;
     let (tx, rx) = mpsc::channel(64);
     let app = app.clone();
     tokio::spawn(async move {
-        if tx.send(RoomsItem::Snapshot(snapshot)).await.is_err() {
+        if tx.send(LecturesItem::Snapshot(snapshot)).await.is_err() {
             return;
         }
         loop {
@@ -38,13 +39,13 @@ pub async fn rooms(app: &App) -> Result<ReceiverStream<RoomsItem>> {
                 msg = events.recv() => msg,
             };
             let item = match next {
-                Ok(AgentEvent::RoomActive(room)) => RoomsItem::Active(assistant_room(&app, &room)),
-                Ok(AgentEvent::RoomEnded { room_id }) => RoomsItem::Ended { room_id },
+                Ok(AgentEvent::LectureLive(room)) => LecturesItem::Live(assistant_lecture(&app, &room)),
+                Ok(AgentEvent::LectureEnded { lecture_id }) => LecturesItem::Ended { lecture_id },
                 // Fell behind: send the whole list again rather than guess what was missed.
-                Err(RecvError::Lagged(_)) => match active_rooms(&app).await {
-                    Ok(rooms) => RoomsItem::Snapshot(rooms),
+                Err(RecvError::Lagged(_)) => match live_lectures(&app).await {
+                    Ok(lectures) => LecturesItem::Snapshot(lectures),
                     Err(err) => {
-                        tracing::warn!(error = %err, "cannot reload the room list for a lagging assistant stream");
+                        tracing::warn!(error = %err, "cannot reload the lecture list for a lagging assistant stream");
                         continue;
                     }
                 },

@@ -61,8 +61,8 @@ pub fn validate_text(text: &str) -> Result<String> {
 /// Posts a message: saved, then broadcast. Returns the saved message and whether the live broadcast worked
 /// (if not, clients still find it in the history).
 pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> Result<(ChatMessage, bool)> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended; the chat is read-only"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
     let text = validate_text(text)?;
     ratelimit::check(
@@ -82,6 +82,7 @@ pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> 
             seq: 0,
             id: ids::new_id(),
             room_id: room.id.clone(),
+            lecture_id: room.lecture_id.clone(),
             participant_id,
             user_id,
             sender_name: member.display_name().to_owned(),
@@ -99,7 +100,7 @@ pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> 
 
 async fn broadcast(app: &App, room: &RoomRecord, message: &ChatMessage) -> bool {
     let payload = serde_json::to_value(message).unwrap_or_default();
-    match app.livekit().send_data(&livekit::room_name(&room.id), TOPIC, &payload).await {
+    match app.livekit().send_data(&livekit::room_name(&room.lecture_id), TOPIC, &payload).await {
         Ok(()) => true,
         Err(err) => {
             tracing::warn!(error = %err, room = %room.id, "chat message saved but not broadcast live");
@@ -108,17 +109,18 @@ async fn broadcast(app: &App, room: &RoomRecord, message: &ChatMessage) -> bool 
     }
 }
 
-/// The history, oldest first: after `after` (a `seq`), or the latest `limit` messages.
+/// The history of the room's current lecture, oldest first: after `after` (a `seq`), or the latest `limit`
+/// messages.
 pub async fn history(app: &App, room: &RoomRecord, after: Option<i64>, limit: Option<i64>) -> Result<Vec<ChatMessage>> {
     let limit = limit.unwrap_or(100).clamp(1, 500);
-    Ok(app.store().list_chat(&room.id, after, limit).await?.iter().map(ChatMessage::from).collect())
+    Ok(app.store().list_chat(&room.lecture_id, after, limit).await?.iter().map(ChatMessage::from).collect())
 }
 
 /// Removes a message for everyone; the audit log keeps what it said.
 pub async fn delete(app: &App, room: &RoomRecord, message_id: &str, actor: &Actor) -> Result<ChatMessage> {
-    let original = app.store().chat_by_id(&room.id, message_id).await?;
+    let original = app.store().chat_by_id(&room.lecture_id, message_id).await?;
     if original.deleted_at.is_none() {
-        app.store().delete_chat(&room.id, message_id, &actor.label).await?;
+        app.store().delete_chat(&room.lecture_id, message_id, &actor.label).await?;
         audit::record(
             app,
             actor,
@@ -129,7 +131,7 @@ pub async fn delete(app: &App, room: &RoomRecord, message_id: &str, actor: &Acto
         )
         .await;
     }
-    let removed = ChatMessage::from(&app.store().chat_by_id(&room.id, message_id).await?);
+    let removed = ChatMessage::from(&app.store().chat_by_id(&room.lecture_id, message_id).await?);
     broadcast(app, room, &removed).await;
     Ok(removed)
 }

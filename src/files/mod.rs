@@ -137,8 +137,8 @@ pub async fn request_upload(
     member: &Member,
     request: UploadRequest,
 ) -> Result<UploadTicket> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
     if !may_upload(room, member) {
         return Err(Error::forbidden("uploads_not_allowed", "the host has not allowed guests to share files"));
@@ -169,6 +169,7 @@ pub async fn request_upload(
     let record = FileRecord {
         id: id.clone(),
         room_id: room.id.clone(),
+        lecture_id: room.lecture_id.clone(),
         object_key,
         file_name,
         content_type: content_type.clone(),
@@ -280,7 +281,7 @@ pub async fn complete(app: &App, room: &RoomRecord, member: &Member, file_id: &s
     app.store().mark_file_shared(&file.id).await?;
     let view = FileView::from(&app.store().file_by_id(file_id).await?);
     let payload = serde_json::to_value(&view).unwrap_or_default();
-    if let Err(err) = app.livekit().send_data(&livekit::room_name(&room.id), TOPIC, &payload).await {
+    if let Err(err) = app.livekit().send_data(&livekit::room_name(&room.lecture_id), TOPIC, &payload).await {
         tracing::warn!(error = %err, "file shared but not announced live; it is in the list");
     }
     Ok(view)
@@ -338,7 +339,7 @@ pub async fn sweep_forever(app: App) {
 }
 
 pub async fn list(app: &App, room: &RoomRecord) -> Result<Vec<FileView>> {
-    Ok(app.store().shared_files(&room.id).await?.iter().map(FileView::from).collect())
+    Ok(app.store().shared_files(&room.lecture_id).await?.iter().map(FileView::from).collect())
 }
 
 /// The room a file belongs to (for authorising a download by file id).

@@ -12,7 +12,7 @@ use super::extract::{Json, Path};
 use super::sse::{self, json_event};
 use crate::accounts::agent_tokens;
 use crate::app::App;
-use crate::artifacts::stream::RoomsItem;
+use crate::artifacts::stream::LecturesItem;
 use crate::artifacts::{self, ArtifactUpload, Caption};
 
 /// Proof that the request comes from an assistant holding a valid agent token (a guard: the token's record
@@ -31,49 +31,49 @@ impl FromRequestParts<App> for Agent {
     }
 }
 
-/// `GET /api/agent/rooms/stream`: the rooms to join, live.
-pub async fn room_stream(State(app): State<App>, _: Agent) -> ApiResult<impl IntoResponse> {
-    let items = artifacts::stream::rooms(&app).await?;
+/// `GET /api/agent/lectures/stream`: the live lectures to join, live.
+pub async fn lecture_stream(State(app): State<App>, _: Agent) -> ApiResult<impl IntoResponse> {
+    let items = artifacts::stream::lectures(&app).await?;
     let events = items.map(|item| match item {
-        RoomsItem::Snapshot(rooms) => json_event("rooms", &json!({ "rooms": rooms })),
-        RoomsItem::Active(room) => json_event("room_active", &room),
-        RoomsItem::Ended { room_id } => json_event("room_ended", &json!({ "roomId": room_id })),
+        LecturesItem::Snapshot(lectures) => json_event("lectures", &json!({ "lectures": lectures })),
+        LecturesItem::Live(lecture) => json_event("lecture_live", &lecture),
+        LecturesItem::Ended { lecture_id } => json_event("lecture_ended", &json!({ "lectureId": lecture_id })),
     });
     Ok(sse::respond(events, app))
 }
 
-pub async fn token(State(app): State<App>, _: Agent, Path(room_id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(artifacts::assistant_token(&app, &room_id).await?))
+pub async fn token(State(app): State<App>, _: Agent, Path(lecture_id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(artifacts::assistant_token(&app, &lecture_id).await?))
 }
 
 pub async fn caption(
     State(app): State<App>,
     _: Agent,
-    Path(room_id): Path<String>,
+    Path(lecture_id): Path<String>,
     Json(body): Json<Caption>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok((StatusCode::ACCEPTED, axum::Json(artifacts::caption(&app, &room_id, body).await?)))
+    Ok((StatusCode::ACCEPTED, axum::Json(artifacts::caption(&app, &lecture_id, body).await?)))
 }
 
-pub async fn context(State(app): State<App>, _: Agent, Path(room_id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(artifacts::context(&app, &room_id).await?))
+pub async fn context(State(app): State<App>, _: Agent, Path(lecture_id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(artifacts::context(&app, &lecture_id).await?))
 }
 
 pub async fn put_artifact(
     State(app): State<App>,
     _: Agent,
-    Path(room_id): Path<String>,
+    Path(lecture_id): Path<String>,
     Json(body): Json<ArtifactUpload>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(artifacts::save(&app, &room_id, body).await?))
+    Ok(axum::Json(artifacts::save(&app, &lecture_id, body).await?))
 }
 
 pub async fn get_artifact(
     State(app): State<App>,
     _: Agent,
-    Path(room_id): Path<String>,
+    Path(lecture_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let artifact = artifacts::get(&app, &room_id)
+    let artifact = artifacts::get(&app, &lecture_id)
         .await?
         .ok_or_else(|| crate::Error::not_found("artifact_not_found", "no artifact for this lecture yet"))?;
     Ok(axum::Json(artifact))

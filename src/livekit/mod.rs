@@ -30,13 +30,14 @@ const DEPARTURE_TIMEOUT_SECS: u32 = 10 * 60;
 /// Every LiveKit room confctl manages carries this prefix, so reconciliation leaves other rooms alone.
 pub const ROOM_PREFIX: &str = "confctl-";
 
-/// The LiveKit room name of a confctl room.
-pub fn room_name(room_id: &str) -> String {
-    format!("{ROOM_PREFIX}{room_id}")
+/// The LiveKit room of a lecture: one per session, so a token or a late webhook of one lecture never
+/// reaches the next.
+pub fn room_name(lecture_id: &str) -> String {
+    format!("{ROOM_PREFIX}{lecture_id}")
 }
 
-/// The confctl room id inside a LiveKit room name, if it is one of ours.
-pub fn room_id_of(livekit_room: &str) -> Option<&str> {
+/// The lecture id inside a LiveKit room name, if it is one of ours.
+pub fn lecture_id_of(livekit_room: &str) -> Option<&str> {
     livekit_room.strip_prefix(ROOM_PREFIX)
 }
 

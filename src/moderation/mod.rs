@@ -71,7 +71,7 @@ fn trimmed_reason(reason: Option<String>) -> Option<String> {
 async fn guest_by_identity(app: &App, room: &RoomRecord, identity: &str) -> Result<ParticipantRecord> {
     let participant = app
         .store()
-        .participant_by_identity(&room.id, identity)
+        .participant_by_identity(&room.lecture_id, identity)
         .await?
         .ok_or_else(|| Error::not_found("participant_not_found", "no such participant in this room"))?;
     if participant.kind == ParticipantKind::Host {
@@ -88,7 +88,7 @@ pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -
     if participant.admission == Admission::Pending
         && app
             .store()
-            .decide_entry(&room.id, &participant.id, Admission::Rejected, Some("kicked"), "moderation")
+            .decide_entry(&room.lecture_id, &participant.id, Admission::Rejected, Some("kicked"), "moderation")
             .await
             .is_ok()
     {
@@ -97,7 +97,7 @@ pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -
     if participant.hand_raised_at.is_some() {
         publish_hands(app, room).await;
     }
-    let connection = disconnect(app, &room.id, &participant.identity).await;
+    let connection = disconnect(app, &room.id, &room.lecture_id, &participant.identity).await;
     audit::record(
         app,
         actor,
@@ -128,21 +128,21 @@ const DISCONNECT_RETRIES: [u64; 7] = [1, 2, 5, 10, 30, 60, 180];
 
 /// Disconnects someone confctl has already refused. LiveKit being down must not undo or fail the removal:
 /// the call is retried in the background and reported as pending, and the host hears when it went through.
-async fn disconnect(app: &App, room_id: &str, identity: &str) -> Connection {
-    let livekit_room = livekit::room_name(room_id);
+async fn disconnect(app: &App, room_id: &str, lecture_id: &str, identity: &str) -> Connection {
+    let livekit_room = livekit::room_name(lecture_id);
     match app.livekit().remove_participant(&livekit_room, identity).await {
         Ok(was_connected) => Connection { disconnected: was_connected, pending: false },
         Err(err) => {
             tracing::warn!(room = %room_id, identity, error = %err, "LiveKit did not take a removal; retrying in the background");
-            let (app, room_id, identity) = (app.clone(), room_id.to_owned(), identity.to_owned());
-            tokio::spawn(async move { retry_disconnect(app, room_id, identity).await });
+            let (app, room_id, livekit_room, identity) =
+                (app.clone(), room_id.to_owned(), livekit_room.clone(), identity.to_owned());
+            tokio::spawn(async move { retry_disconnect(app, room_id, livekit_room, identity).await });
             Connection { disconnected: false, pending: true }
         }
     }
 }
 
-async fn retry_disconnect(app: App, room_id: String, identity: String) {
-    let livekit_room = livekit::room_name(&room_id);
+async fn retry_disconnect(app: App, room_id: String, livekit_room: String, identity: String) {
     for delay in DISCONNECT_RETRIES {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(delay)) => {}
@@ -192,20 +192,20 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         created_at: crate::time::now_ms(),
     };
     let changed = app.store().insert_ban_and_refuse(&record).await?;
-    for (room_id, entry_id) in changed.rejected_entries {
-        if room_id == room.id {
-            notify_rejected(app, room, [entry_id], "banned");
-        } else if let Ok(other) = app.store().room_by_id(&room_id).await {
-            notify_rejected(app, &other, [entry_id], "banned");
+    for row in changed.rejected_entries {
+        if row.room_id == room.id {
+            notify_rejected(app, room, [row.key], "banned");
+        } else if let Ok(other) = app.store().room_by_id(&row.room_id).await {
+            notify_rejected(app, &other, [row.key], "banned");
         }
     }
     if participant.hand_raised_at.is_some() {
         publish_hands(app, room).await;
     }
     let mut connection = Connection { disconnected: false, pending: false };
-    for (room_id, other) in &changed.removed_identities {
-        let c = disconnect(app, room_id, other).await;
-        if other == identity && *room_id == room.id {
+    for row in &changed.removed_identities {
+        let c = disconnect(app, &row.room_id, &row.lecture_id, &row.key).await;
+        if row.key == identity && row.room_id == room.id {
             connection = c;
         } else {
             connection.pending |= c.pending;
@@ -253,15 +253,15 @@ pub async fn unmute_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<M
 }
 
 async fn set_guest_publishing(app: &App, room: &RoomRecord, restore: bool, actor: &Actor) -> Result<MuteReport> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
-    app.store().set_guests_muted(&room.id, !restore).await?;
+    app.store().set_guests_muted(room, !restore).await?;
     let mut updated = room.clone();
     updated.guests_muted = !restore;
     app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked: updated.locked, guests_muted: updated.guests_muted });
     let can_publish = restore && !room.webinar_mode;
-    let livekit_room = livekit::room_name(&room.id);
+    let livekit_room = livekit::room_name(&room.lecture_id);
     let connected = app.livekit().list_participants(&livekit_room).await?;
     let targets: Vec<String> = connected
         .into_iter()
@@ -306,8 +306,8 @@ async fn set_guest_publishing(app: &App, room: &RoomRecord, restore: bool, actor
 
 /// Locks or unlocks the room: while locked nobody new can join; people inside stay.
 pub async fn set_locked(app: &App, room: &RoomRecord, locked: bool, actor: &Actor) -> Result<()> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
     app.store().set_room_locked(&room.id, locked).await?;
     app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked, guests_muted: room.guests_muted });
@@ -321,8 +321,8 @@ pub async fn raise_hand(app: &App, room: &RoomRecord, member: &Member, raised: b
     let Member::Guest(participant) = member else {
         return Err(Error::invalid("hosts_do_not_raise_hands", "only guests raise hands"));
     };
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
     let at = crate::time::now_ms();
     let already = participant.hand_raised_at.is_some();
@@ -342,7 +342,7 @@ async fn broadcast_hand(app: &App, room: &RoomRecord, participant: &ParticipantR
         "raised": raised,
         "at": crate::time::to_datetime(at),
     });
-    if let Err(err) = app.livekit().send_data(&livekit::room_name(&room.id), "hand-raise", &payload).await {
+    if let Err(err) = app.livekit().send_data(&livekit::room_name(&room.lecture_id), "hand-raise", &payload).await {
         tracing::warn!(error = %err, "could not broadcast a hand raise; hosts still see it in the queue");
     }
 }
@@ -358,7 +358,7 @@ async fn publish_hands(app: &App, room: &RoomRecord) {
 pub async fn hands(app: &App, room: &RoomRecord) -> Result<Vec<Hand>> {
     Ok(app
         .store()
-        .raised_hands(&room.id)
+        .raised_hands(&room.lecture_id)
         .await?
         .into_iter()
         .filter_map(|p| {
@@ -389,8 +389,8 @@ pub async fn set_can_publish(
     can_publish: bool,
     actor: &Actor,
 ) -> Result<PermissionChange> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended"));
+    if room.status == RoomStatus::Archived {
+        return Err(crate::rooms::archived());
     }
     let participant = guest_by_identity(app, room, identity).await?;
     if participant.admission != Admission::Approved || participant.removed_at.is_some() {
@@ -399,7 +399,7 @@ pub async fn set_can_publish(
     app.store().set_publish_granted(&room.id, &participant.id, can_publish).await?;
     let permission = livekit::permission(ParticipantRole::Guest, can_publish, room.guest_screen_share);
     let applied_live =
-        app.livekit().update_permission(&livekit::room_name(&room.id), identity, permission).await?.is_some();
+        app.livekit().update_permission(&livekit::room_name(&room.lecture_id), identity, permission).await?.is_some();
     if can_publish && participant.hand_raised_at.is_some() {
         broadcast_hand(app, room, &participant, false, crate::time::now_ms()).await;
         publish_hands(app, room).await;

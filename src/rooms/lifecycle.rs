@@ -1,5 +1,6 @@
-//! A room's life after creation: LiveKit webhooks, the host's "end lecture", and reconciliation with
-//! LiveKit's own list of rooms, so a dropped webhook cannot leave a room ACTIVE forever.
+//! A lecture's life: LiveKit webhooks, the host's "end lecture", and reconciliation with LiveKit's own
+//! list of rooms, so a dropped webhook cannot leave a lecture LIVE forever. Each LiveKit room is one
+//! lecture (named after the lecture's id), so a late webhook of last week's session never touches today's.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,26 +11,27 @@ use crate::audit::{self, Actor};
 use crate::error::Result;
 use crate::events::{AgentEvent, Decision, Decisions, HostEvent};
 use crate::livekit;
-use crate::store::{Admission, EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
+use crate::store::{Admission, EndedLecture, LectureStatus, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 
-/// Ends a lecture for everyone: closes the LiveKit room, marks the room ENDED and rejects everyone still
-/// waiting. If LiveKit cannot be reached the room still ends here (no new tokens are issued) and
-/// reconciliation closes it at LiveKit later. Returns whether LiveKit confirmed.
+/// Ends the room's current lecture for everyone: closes its LiveKit room, marks it ENDED, rejects everyone
+/// still waiting and opens the room's next lecture (same invite link). If LiveKit cannot be reached the
+/// lecture still ends here (no new tokens are issued for it) and reconciliation closes it at LiveKit later.
+/// Returns whether LiveKit confirmed.
 pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
-    let closed = match app.livekit().delete_room(&livekit::room_name(&room.id)).await {
+    let closed = match app.livekit().delete_room(&livekit::room_name(&room.lecture_id)).await {
         Ok(()) => true,
         Err(err) => {
-            tracing::warn!(room = %room.id, error = %err, "ending the room here; LiveKit will be told on reconciliation");
+            tracing::warn!(lecture = %room.lecture_id, error = %err, "ending the lecture here; LiveKit will be told on reconciliation");
             false
         }
     };
-    let ended = app.store().end_room(&room.id, crate::time::now_ms()).await?;
+    let ended = app.store().end_lecture(&room.lecture_id, crate::time::now_ms()).await?;
     announce_end(app, room, &ended).await;
     audit::record(
         app,
         actor,
-        "room.end",
-        Some(("room", &room.id)),
+        "lecture.end",
+        Some(("lecture", &room.lecture_id)),
         Some(&room.id),
         serde_json::json!({ "livekitClosed": closed, "rejectedWaiting": ended.rejected_entries.len() }),
     )
@@ -37,20 +39,28 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
     Ok(closed)
 }
 
-/// Tells hosts and assistants that a room is now ACTIVE.
-pub(crate) async fn announce_active(app: &App, room_id: &str) {
-    app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Active });
+/// Tells hosts and assistants that a room's lecture is now LIVE.
+pub(crate) async fn announce_live(app: &App, room_id: &str) {
+    app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Live });
     match app.store().room_by_id(room_id).await {
-        Ok(room) if room.ai_assistant => app.hub().to_agents(AgentEvent::RoomActive(Box::new(room))),
+        Ok(room) if room.ai_assistant => app.hub().to_agents(AgentEvent::LectureLive(Box::new(room))),
         Ok(_) => {}
-        Err(err) => tracing::warn!(error = %err, "cannot tell assistants about an active room"),
+        Err(err) => tracing::warn!(error = %err, "cannot tell assistants about a live lecture"),
     }
 }
 
-async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedRoom) {
+/// `room` as it was while the lecture ran: its `lecture_id` is the lecture that ended.
+async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedLecture) {
     if ended.newly_ended {
-        app.hub().to_hosts(&room.id, HostEvent::RoomStatus { status: RoomStatus::Ended });
-        app.hub().to_agents(AgentEvent::RoomEnded { room_id: room.id.clone() });
+        app.hub().to_hosts(&room.id, HostEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
+        app.hub().to_agents(AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
+        if room.ai_assistant && app.store().lecture_by_id(&room.lecture_id).await.is_ok_and(|l| l.started_at.is_some())
+        {
+            // Until the assistant writes the artifact, the lecture page says the summary is being written.
+            if let Err(err) = app.store().mark_summary_pending(&room.lecture_id, crate::time::now_ms()).await {
+                tracing::warn!(error = %err, "cannot mark the summary as being written");
+            }
+        }
     }
     let reason = "the lecture has ended".to_owned();
     let entries: HashMap<String, Decision> = ended
@@ -58,9 +68,7 @@ async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedRoom) {
         .iter()
         .map(|id| (id.clone(), Decision { status: Admission::Rejected, reason: Some(reason.clone()) }))
         .collect();
-    let mut snapshot = room.clone();
-    snapshot.status = RoomStatus::Ended;
-    app.hub().decided(Decisions { room: snapshot, entries });
+    app.hub().decided(Decisions { room: room.clone(), entries });
 }
 
 fn event_time_ms(event: &proto::WebhookEvent) -> i64 {
@@ -80,40 +88,47 @@ pub async fn receive_webhook(app: &App, body: &[u8], authorization: &str) -> Res
 /// event id changes nothing.
 async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
     let room_name = event.room.as_ref().map(|r| r.name.as_str()).unwrap_or_default();
-    let Some(room_id) = livekit::room_id_of(room_name) else {
+    let Some(lecture_id) = livekit::lecture_id_of(room_name) else {
         return Ok(());
     };
     let at = event_time_ms(event);
-    let identity = event.participant.as_ref().map(|p| p.identity.as_str()).unwrap_or_default();
+    let info = event.participant.as_ref();
+    let identity = info.map(|p| p.identity.as_str()).unwrap_or_default();
+    let joined_at = info.filter(|p| p.joined_at > 0).map(|p| p.joined_at.saturating_mul(1000));
     let change = match event.event.as_str() {
-        "room_started" => WebhookChange::RoomStarted { room_id, at },
-        "room_finished" => WebhookChange::RoomFinished { room_id, at },
-        "participant_joined" if !identity.is_empty() => WebhookChange::ParticipantJoined { room_id, identity, at },
-        "participant_left" if !identity.is_empty() => WebhookChange::ParticipantLeft { room_id, identity, at },
+        "room_started" => WebhookChange::RoomStarted { lecture_id, at },
+        "room_finished" => WebhookChange::RoomFinished { lecture_id, at },
+        "participant_joined" if !identity.is_empty() => WebhookChange::ParticipantJoined { lecture_id, identity, at },
+        "participant_left" if !identity.is_empty() => {
+            WebhookChange::ParticipantLeft { lecture_id, identity, joined_at, at }
+        }
         _ => WebhookChange::Ignored,
     };
     let event_id =
         if event.id.is_empty() { format!("{}:{room_name}:{identity}:{at}", event.event) } else { event.id.clone() };
-    let room = match app.store().room_by_id(room_id).await {
-        Ok(room) => room,
+    let lecture = match app.store().lecture_by_id(lecture_id).await {
+        Ok(lecture) => lecture,
         // A room deleted here but still known to LiveKit: nothing to record.
         Err(crate::Error::NotFound { .. }) => return Ok(()),
         Err(err) => return Err(err),
     };
+    let room_id = lecture.room_id.as_str();
     if let WebhookChange::ParticipantJoined { identity, .. } = change {
-        remove_if_removed(app, room_id, identity).await;
+        remove_if_removed(app, room_id, lecture_id, identity).await;
     }
     match app.store().apply_webhook(&event_id, &event.event, change).await? {
         None => tracing::debug!(event_id, "duplicate webhook ignored"),
-        Some(WebhookOutcome::RoomStarted(true)) => announce_active(app, room_id).await,
-        Some(WebhookOutcome::RoomFinished(ended)) => {
+        Some(WebhookOutcome::LectureStarted(true)) => announce_live(app, room_id).await,
+        Some(WebhookOutcome::LectureFinished(ended)) => {
+            let mut room = app.store().room_by_id(room_id).await?;
+            room.lecture_id = lecture.id.clone();
             announce_end(app, &room, &ended).await;
             if ended.newly_ended {
                 audit::record(
                     app,
                     &Actor::system(),
-                    "room.finished",
-                    Some(("room", room_id)),
+                    "lecture.finished",
+                    Some(("lecture", lecture_id)),
                     Some(room_id),
                     serde_json::json!({ "source": "livekit" }),
                 )
@@ -123,7 +138,6 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
         Some(_) => {
             let kind = event.event.as_str();
             if matches!(kind, "participant_joined" | "participant_left") && !identity.is_empty() {
-                let info = event.participant.as_ref();
                 app.hub().admin().publish(
                     kind,
                     Some(room_id),
@@ -141,8 +155,8 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
 
 /// A kicked or banned participant who reached the room anyway (a token issued just before the removal) is
 /// removed again on arrival.
-async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
-    let removed = match app.store().participant_by_identity(room_id, identity).await {
+async fn remove_if_removed(app: &App, room_id: &str, lecture_id: &str, identity: &str) {
+    let removed = match app.store().participant_by_identity(lecture_id, identity).await {
         Ok(Some(p)) => p.removed_at.is_some(),
         Ok(None) => false,
         Err(err) => {
@@ -150,7 +164,7 @@ async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
             false
         }
     };
-    if removed && app.livekit().remove_participant(&livekit::room_name(room_id), identity).await.is_ok() {
+    if removed && app.livekit().remove_participant(&livekit::room_name(lecture_id), identity).await.is_ok() {
         audit::record(
             app,
             &Actor::system(),
@@ -163,10 +177,9 @@ async fn remove_if_removed(app: &App, room_id: &str, identity: &str) {
     }
 }
 
-/// One reconciliation pass; returns (activated, ended, closed at LiveKit).
-/// Reconciliation state: since when each ACTIVE room has been missing from LiveKit. A room is ended only
-/// after it has been missing for the whole grace period, so a media server that restarts in the middle of
-/// a lecture does not end it.
+/// Reconciliation state: since when each LIVE lecture has been missing from LiveKit. A lecture is ended
+/// only after it has been missing for the whole grace period, so a media server that restarts in the middle
+/// of a lecture does not end it.
 #[derive(Debug, Default)]
 pub struct Reconciler {
     absent_since: HashMap<String, i64>,
@@ -175,54 +188,57 @@ pub struct Reconciler {
 /// What one reconciliation pass changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reconciled {
-    /// CREATED rooms LiveKit has open, now ACTIVE.
+    /// OPEN lectures LiveKit has open, now LIVE.
     pub activated: usize,
-    /// ACTIVE rooms missing from LiveKit past the grace period, now ENDED.
+    /// LIVE lectures missing from LiveKit past the grace period, now ENDED.
     pub ended: usize,
-    /// Rooms ENDED here (or deleted) that LiveKit still had open, now closed there.
+    /// Lectures ENDED here (or deleted) that LiveKit still had open, now closed there.
     pub closed: usize,
+    /// Stays in a live lecture whose `participant_left` was lost, now closed.
+    pub stays_closed: u64,
 }
 
 impl Reconciler {
-    /// One pass: compares confctl's rooms with LiveKit's list and repairs what lost webhooks left behind.
+    /// One pass: compares confctl's lectures with LiveKit's list and repairs what lost webhooks left behind.
     pub async fn pass(&mut self, app: &App) -> Result<Reconciled> {
         let live = app.livekit().list_rooms().await?;
-        reconcile_rooms(app, &live, &mut self.absent_since).await
+        reconcile_lectures(app, &live, &mut self.absent_since).await
     }
 }
 
-async fn reconcile_rooms(
+async fn reconcile_lectures(
     app: &App,
     live: &[proto::Room],
     absent_since: &mut HashMap<String, i64>,
 ) -> Result<Reconciled> {
-    let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::room_id_of(&r.name)).collect();
+    let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::lecture_id_of(&r.name)).collect();
     let now = crate::time::now_ms();
     let grace = i64::try_from(app.config().livekit.empty_room_grace.as_millis()).unwrap_or(i64::MAX / 2);
     let mut done = Reconciled::default();
 
-    for room in app.store().rooms_with_status(RoomStatus::Created).await? {
-        if live_ids.contains(room.id.as_str()) && app.store().mark_room_active(&room.id, now).await? {
-            announce_active(app, &room.id).await;
+    for room in app.store().rooms_by_lecture_state(false).await? {
+        if live_ids.contains(room.lecture_id.as_str()) && app.store().mark_lecture_live(&room.lecture_id, now).await? {
+            announce_live(app, &room.id).await;
             done.activated += 1;
         }
     }
-    let active = app.store().rooms_with_status(RoomStatus::Active).await?;
-    absent_since.retain(|id, _| active.iter().any(|r| &r.id == id) && !live_ids.contains(id.as_str()));
+    let active = app.store().rooms_by_lecture_state(true).await?;
+    absent_since.retain(|id, _| active.iter().any(|r| &r.lecture_id == id) && !live_ids.contains(id.as_str()));
     for room in active {
-        if live_ids.contains(room.id.as_str()) {
+        if live_ids.contains(room.lecture_id.as_str()) {
+            done.stays_closed += close_lost_stays(app, &room.lecture_id, now).await;
             continue;
         }
-        let since = *absent_since.entry(room.id.clone()).or_insert(now);
+        let since = *absent_since.entry(room.lecture_id.clone()).or_insert(now);
         if now - since > grace {
-            absent_since.remove(&room.id);
-            let result = app.store().end_room(&room.id, now).await?;
+            absent_since.remove(&room.lecture_id);
+            let result = app.store().end_lecture(&room.lecture_id, now).await?;
             announce_end(app, &room, &result).await;
             audit::record(
                 app,
                 &Actor::system(),
-                "room.finished",
-                Some(("room", &room.id)),
+                "lecture.finished",
+                Some(("lecture", &room.lecture_id)),
                 Some(&room.id),
                 serde_json::json!({ "source": "reconciliation" }),
             )
@@ -230,11 +246,11 @@ async fn reconcile_rooms(
             done.ended += 1;
         }
     }
-    // Rooms that ended here while LiveKit was unreachable are closed there now.
+    // Lectures that ended here while LiveKit was unreachable are closed there now.
     for name in live.iter().map(|r| r.name.as_str()) {
-        let Some(id) = livekit::room_id_of(name) else { continue };
-        let ended_here = match app.store().room_by_id(id).await {
-            Ok(room) => room.status == RoomStatus::Ended,
+        let Some(id) = livekit::lecture_id_of(name) else { continue };
+        let ended_here = match app.store().lecture_by_id(id).await {
+            Ok(lecture) => lecture.status == LectureStatus::Ended,
             Err(crate::Error::NotFound { .. }) => true,
             Err(err) => return Err(err),
         };
@@ -243,6 +259,19 @@ async fn reconcile_rooms(
         }
     }
     Ok(done)
+}
+
+/// Attendance must not count someone as present for the rest of a lecture because LiveKit's
+/// `participant_left` never arrived: stays of people LiveKit no longer lists end now.
+async fn close_lost_stays(app: &App, lecture_id: &str, now: i64) -> u64 {
+    let present = match app.livekit().list_participants(&livekit::room_name(lecture_id)).await {
+        Ok(list) => list.into_iter().map(|p| p.identity).collect::<Vec<_>>(),
+        Err(_) => return 0,
+    };
+    app.store().close_stays_except(lecture_id, &present, now).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "cannot close lost attendance stays");
+        0
+    })
 }
 
 /// Reconciles at start-up and then every `livekit.reconcile_interval` until shutdown.
@@ -264,7 +293,8 @@ pub async fn reconcile_forever(app: App) {
                         activated = done.activated,
                         ended = done.ended,
                         closed_at_livekit = done.closed,
-                        "reconciled rooms with LiveKit"
+                        stays_closed = done.stays_closed,
+                        "reconciled lectures with LiveKit"
                     );
                 }
             }

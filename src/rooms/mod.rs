@@ -1,5 +1,6 @@
-//! Rooms: creation and settings by hosts, invite codes and PINs, the lifecycle CREATED → ACTIVE → ENDED
-//! (driven by LiveKit webhooks, the host's "end", and periodic reconciliation with LiveKit).
+//! Rooms: a course's meeting place — creation and settings by hosts, invite codes and PINs, archiving — and
+//! the lifecycle of its lectures (one session each: OPEN → LIVE → ENDED, driven by LiveKit webhooks, the
+//! host's "end", and periodic reconciliation with LiveKit; each end opens the room's next lecture).
 
 mod invite;
 pub mod lifecycle;
@@ -38,10 +39,16 @@ pub struct RoomView {
     pub language: Option<String>,
     /// The panic button is on: guests may not publish until "unmute all".
     pub guests_muted: bool,
+    /// Guests admitted to a lecture may read its page afterwards.
+    pub lectures_for_participants: bool,
     pub livekit_room_name: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub archived_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The current lecture: under way when the room is LIVE, else the one the next session opens.
+    pub lecture_id: String,
+    pub lecture_number: i64,
+    /// When the current lecture went live.
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<&RoomRecord> for RoomView {
@@ -62,10 +69,13 @@ impl From<&RoomRecord> for RoomView {
             guest_uploads: r.guest_uploads,
             language: r.language.clone(),
             guests_muted: r.guests_muted,
-            livekit_room_name: livekit::room_name(&r.id),
+            lectures_for_participants: r.lectures_for_participants,
+            livekit_room_name: livekit::room_name(&r.lecture_id),
             created_at: crate::time::to_datetime(r.created_at),
+            archived_at: r.archived_at.map(crate::time::to_datetime),
+            lecture_id: r.lecture_id.clone(),
+            lecture_number: r.lecture_number,
             started_at: r.started_at.map(crate::time::to_datetime),
-            ended_at: r.ended_at.map(crate::time::to_datetime),
         }
     }
 }
@@ -107,6 +117,8 @@ pub struct NewRoom {
     pub guest_uploads: Option<bool>,
     #[serde(default)]
     pub language: Option<String>,
+    #[serde(default)]
+    pub lectures_for_participants: Option<bool>,
 }
 
 /// Patch body: absent fields stay; `pin: null` removes the PIN and `maxParticipants: null` the cap.
@@ -134,6 +146,8 @@ pub struct RoomPatch {
     /// `null` returns to the configured default.
     #[serde(default, deserialize_with = "present")]
     pub language: Option<Option<String>>,
+    #[serde(default)]
+    pub lectures_for_participants: Option<bool>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`, via `default`).
@@ -221,7 +235,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         name,
         invite_code: String::new(),
         host_id: auth.user.id.clone(),
-        status: RoomStatus::Created,
+        status: RoomStatus::Ready,
         lobby_enabled: input.lobby_enabled.unwrap_or(true),
         pin_hash,
         webinar_mode: input.webinar_mode.unwrap_or(false),
@@ -232,9 +246,13 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         guests_muted: false,
         guest_uploads: input.guest_uploads.unwrap_or(false),
         language: input.language.as_deref().map(validate_language).transpose()?,
+        lectures_for_participants: input.lectures_for_participants.unwrap_or(false),
         created_at: crate::time::now_ms(),
+        archived_at: None,
+        lecture_id: ids::new_id(),
+        lecture_number: 1,
         started_at: None,
-        ended_at: None,
+        last_ended_at: None,
     };
     // Codes carry ~45 random bits, so a clash is rare; retry a few times rather than fail the host.
     let mut last = None;
@@ -285,8 +303,8 @@ pub async fn list(app: &App, auth: &AuthUser, all: bool) -> Result<Vec<RoomRecor
 
 /// Applies a patch to a room's settings.
 pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &Actor) -> Result<RoomRecord> {
-    if room.status == RoomStatus::Ended {
-        return Err(Error::gone("room_ended", "this lecture has ended; its settings can no longer change"));
+    if room.status == RoomStatus::Archived {
+        return Err(archived());
     }
     let assistant_was_on = room.ai_assistant;
     let mut changed = Vec::new();
@@ -319,6 +337,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
         (patch.guest_screen_share, &mut room.guest_screen_share, "guestScreenShare"),
         (patch.ai_assistant, &mut room.ai_assistant, "aiAssistant"),
         (patch.guest_uploads, &mut room.guest_uploads, "guestUploads"),
+        (patch.lectures_for_participants, &mut room.lectures_for_participants, "lecturesForParticipants"),
     ] {
         if let Some(v) = value {
             *field = v;
@@ -326,12 +345,12 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
         }
     }
     app.store().update_room_settings(&room).await?;
-    if room.status == RoomStatus::Active && assistant_was_on != room.ai_assistant {
+    if room.status == RoomStatus::Live && assistant_was_on != room.ai_assistant {
         use crate::events::AgentEvent;
         app.hub().to_agents(if room.ai_assistant {
-            AgentEvent::RoomActive(Box::new(room.clone()))
+            AgentEvent::LectureLive(Box::new(room.clone()))
         } else {
-            AgentEvent::RoomEnded { room_id: room.id.clone() }
+            AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() }
         });
     }
     audit::record(
@@ -371,9 +390,35 @@ pub async fn regenerate_invite_code(app: &App, mut room: RoomRecord, actor: &Act
     Err(Error::internal("could not allocate an invite code"))
 }
 
-/// Deletes a room and its history; an open lecture is closed at LiveKit first.
+/// The answer to anything that would change an archived room or let someone into it.
+pub fn archived() -> Error {
+    Error::gone("room_archived", "this room is archived; its host can unarchive it to hold lectures again")
+}
+
+/// Archives a room: a lecture under way ends first (closed at LiveKit, waiting guests turned away), then
+/// no one can join until the host unarchives it. Its lectures stay readable.
+pub async fn archive(app: &App, room: RoomRecord, actor: &Actor) -> Result<RoomRecord> {
+    if room.status == RoomStatus::Archived {
+        return Ok(room);
+    }
+    lifecycle::end(app, &room, actor).await?;
+    app.store().set_room_archived(&room.id, Some(crate::time::now_ms())).await?;
+    audit::record(app, actor, "room.archive", Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+    app.store().room_by_id(&room.id).await
+}
+
+/// Makes an archived room ready for lectures again, with the same invite link.
+pub async fn unarchive(app: &App, room: RoomRecord, actor: &Actor) -> Result<RoomRecord> {
+    if app.store().set_room_archived(&room.id, None).await? {
+        audit::record(app, actor, "room.unarchive", Some(("room", &room.id)), Some(&room.id), serde_json::json!({}))
+            .await;
+    }
+    app.store().room_by_id(&room.id).await
+}
+
+/// Deletes a room and its history; a lecture under way is closed at LiveKit first.
 pub async fn delete(app: &App, room: RoomRecord, actor: &Actor) -> Result<()> {
-    if room.status != RoomStatus::Ended {
+    if room.status == RoomStatus::Live {
         lifecycle::end(app, &room, actor).await?;
     }
     // Objects first: if storage fails, the room (and the way to retry) is still there.

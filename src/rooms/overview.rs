@@ -27,7 +27,7 @@ pub struct RoomSummary {
 /// The rooms with their counts, and whether the media server answered.
 pub async fn summaries(app: &App, auth: &AuthUser, all: bool) -> Result<(Vec<RoomSummary>, bool)> {
     let records = rooms::list(app, auth, all).await?;
-    let open = records.iter().any(|r| r.status != RoomStatus::Ended);
+    let open = records.iter().any(|r| r.status == RoomStatus::Live);
     // One call for every room; a dashboard must still load when the media server is down.
     let live: Option<HashMap<String, u32>> = if open {
         match app.livekit().list_rooms().await {
@@ -39,12 +39,12 @@ pub async fn summaries(app: &App, auth: &AuthUser, all: bool) -> Result<(Vec<Roo
     };
     let mut out = Vec::with_capacity(records.len());
     for record in &records {
-        let ended = record.status == RoomStatus::Ended;
-        let waiting = if ended { 0 } else { admission::lobby(app, record).await?.len() };
-        let participants = if ended {
+        let archived = record.status == RoomStatus::Archived;
+        let waiting = if archived { 0 } else { admission::lobby(app, record).await?.len() };
+        let participants = if record.status != RoomStatus::Live {
             Some(0)
         } else {
-            live.as_ref().map(|m| m.get(&livekit::room_name(&record.id)).copied().unwrap_or(0))
+            live.as_ref().map(|m| m.get(&livekit::room_name(&record.lecture_id)).copied().unwrap_or(0))
         };
         out.push(RoomSummary { room: RoomView::from(record), participants, waiting });
     }
@@ -68,10 +68,10 @@ pub struct Present {
 /// Who is in a room's media session right now. The host's page shows this list even when its own media
 /// connection is down, so moderation never depends on the host's browser reaching the media server.
 pub async fn present(app: &App, room: &RoomRecord) -> Result<Vec<Present>> {
-    if room.status == RoomStatus::Ended {
+    if room.status == RoomStatus::Archived {
         return Ok(Vec::new());
     }
-    let name = livekit::room_name(&room.id);
+    let name = livekit::room_name(&room.lecture_id);
     // A room the media server has not opened yet has nobody in it (the livekit module answers empty).
     let mut people: Vec<Present> = app
         .livekit()

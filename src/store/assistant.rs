@@ -32,33 +32,86 @@ fn token_from_row(row: &AnyRow) -> std::result::Result<AgentTokenRecord, sqlx::E
     })
 }
 
-/// A final caption segment.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A final caption segment (also the agent API's wire type for the summary context).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRecord {
     pub segment_id: String,
     pub speaker_identity: String,
     pub speaker_name: String,
     pub text: String,
+    /// Milliseconds since the lecture went live.
     pub start_ms: i64,
     pub end_ms: i64,
+    #[serde(default)]
     pub language: String,
+    #[serde(default)]
     pub provider: String,
+}
+
+impl SegmentRecord {
+    /// Who spoke, for people: the display name, else the identity.
+    pub fn speaker(&self) -> &str {
+        let name = self.speaker_name.trim();
+        if name.is_empty() { self.speaker_identity.trim() } else { name }
+    }
+}
+
+/// Reads a segment from a row with the segment columns.
+pub(super) fn segment_from_row(r: &AnyRow) -> std::result::Result<SegmentRecord, sqlx::Error> {
+    Ok(SegmentRecord {
+        segment_id: r.try_get("segment_id")?,
+        speaker_identity: r.try_get("speaker_identity")?,
+        speaker_name: r.try_get("speaker_name")?,
+        text: r.try_get("text")?,
+        start_ms: r.try_get("start_ms")?,
+        end_ms: r.try_get("end_ms")?,
+        language: r.try_get("language")?,
+        provider: r.try_get("provider")?,
+    })
+}
+
+/// Where a lecture's summary stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactState {
+    /// Being written (or rewritten).
+    Pending,
+    Complete,
+    Failed,
+}
+
+impl ArtifactState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "complete" => Self::Complete,
+            _ => Self::Failed,
+        }
+    }
 }
 
 /// The lecture artifact row.
 #[derive(Debug, Clone)]
 pub struct ArtifactRecord {
-    pub room_id: String,
+    pub lecture_id: String,
     pub transcript_key: Option<String>,
     pub vtt_key: Option<String>,
-    /// JSON text.
+    /// JSON text: the summary as shown, a host's edits included.
     pub summary: Option<String>,
     pub summary_kind: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
-    pub complete: bool,
+    pub state: ArtifactState,
     pub error: Option<String>,
+    pub summary_edited_at: Option<i64>,
+    pub summary_edited_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -118,14 +171,14 @@ impl Store {
     }
 
     /// Stores a final segment once; returns false when this segment id was already stored.
-    pub async fn insert_segment(&self, room_id: &str, s: &SegmentRecord) -> Result<bool> {
+    pub async fn insert_segment(&self, lecture_id: &str, s: &SegmentRecord) -> Result<bool> {
         Ok(sqlx::query(
-            "INSERT INTO transcript_segments (id, room_id, segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, \
+            "INSERT INTO transcript_segments (id, lecture_id, segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, \
              language, provider, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (room_id, segment_id) DO NOTHING",
+             ON CONFLICT (lecture_id, segment_id) DO NOTHING",
         )
         .bind(crate::ids::new_id())
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(&s.segment_id)
         .bind(&s.speaker_identity)
         .bind(&s.speaker_name)
@@ -142,51 +195,42 @@ impl Store {
             == 1)
     }
 
-    /// A room's final segments in spoken order.
-    pub async fn segments(&self, room_id: &str) -> Result<Vec<SegmentRecord>> {
+    /// A lecture's final segments in spoken order.
+    pub async fn segments(&self, lecture_id: &str) -> Result<Vec<SegmentRecord>> {
         let rows = sqlx::query(
             "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
-             FROM transcript_segments WHERE room_id = $1 ORDER BY start_ms, end_ms, segment_id",
+             FROM transcript_segments WHERE lecture_id = $1 ORDER BY start_ms, end_ms, segment_id",
         )
-        .bind(room_id)
+        .bind(lecture_id)
         .fetch_all(self.pool())
         .await
         .map_err(map_err("transcript segment"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(SegmentRecord {
-                    segment_id: r.try_get("segment_id")?,
-                    speaker_identity: r.try_get("speaker_identity")?,
-                    speaker_name: r.try_get("speaker_name")?,
-                    text: r.try_get("text")?,
-                    start_ms: r.try_get("start_ms")?,
-                    end_ms: r.try_get("end_ms")?,
-                    language: r.try_get("language")?,
-                    provider: r.try_get("provider")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("transcript segment"))
+        rows.iter().map(segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
     }
 
     /// Saves the artifact of a lecture, replacing an earlier one.
     pub async fn upsert_artifact(&self, a: &ArtifactRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO lecture_artifacts (room_id, transcript_key, vtt_key, summary, summary_kind, provider, model, status, \
-             error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (room_id) DO UPDATE SET transcript_key = EXCLUDED.transcript_key, vtt_key = EXCLUDED.vtt_key, \
+            "INSERT INTO lecture_artifacts (lecture_id, transcript_key, vtt_key, summary, summary_kind, provider, model, \
+             status, error, summary_edited_at, summary_edited_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (lecture_id) DO UPDATE SET transcript_key = EXCLUDED.transcript_key, vtt_key = EXCLUDED.vtt_key, \
              summary = EXCLUDED.summary, summary_kind = EXCLUDED.summary_kind, provider = EXCLUDED.provider, \
-             model = EXCLUDED.model, status = EXCLUDED.status, error = EXCLUDED.error, updated_at = EXCLUDED.updated_at",
+             model = EXCLUDED.model, status = EXCLUDED.status, error = EXCLUDED.error, \
+             summary_edited_at = EXCLUDED.summary_edited_at, summary_edited_by = EXCLUDED.summary_edited_by, \
+             updated_at = EXCLUDED.updated_at",
         )
-        .bind(&a.room_id)
+        .bind(&a.lecture_id)
         .bind(a.transcript_key.as_deref())
         .bind(a.vtt_key.as_deref())
         .bind(a.summary.as_deref())
         .bind(a.summary_kind.as_deref())
         .bind(a.provider.as_deref())
         .bind(a.model.as_deref())
-        .bind(if a.complete { "complete" } else { "failed" })
+        .bind(a.state.as_str())
         .bind(a.error.as_deref())
+        .bind(a.summary_edited_at)
+        .bind(a.summary_edited_by.as_deref())
         .bind(a.created_at)
         .bind(a.updated_at)
         .execute(self.pool())
@@ -195,30 +239,74 @@ impl Store {
         Ok(())
     }
 
-    pub async fn artifact(&self, room_id: &str) -> Result<Option<ArtifactRecord>> {
-        let row = sqlx::query(
-            "SELECT room_id, transcript_key, vtt_key, summary, summary_kind, provider, model, status, error, created_at, updated_at \
-             FROM lecture_artifacts WHERE room_id = $1",
+    /// Replaces the summary with a host's edit, unless the artifact changed since the host read it
+    /// (`expected_updated_at`); returns false then.
+    pub async fn edit_summary(
+        &self,
+        lecture_id: &str,
+        summary: &str,
+        by: &str,
+        at: i64,
+        expected_updated_at: i64,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE lecture_artifacts SET summary = $2, summary_edited_at = $4, summary_edited_by = $3, \
+             updated_at = $4 WHERE lecture_id = $1 AND updated_at = $5",
         )
-        .bind(room_id)
+        .bind(lecture_id)
+        .bind(summary)
+        .bind(by)
+        .bind(at)
+        .bind(expected_updated_at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("lecture artifact"))?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Marks a lecture's summary as being rewritten (creating the artifact row if there is none yet).
+    pub async fn mark_summary_pending(&self, lecture_id: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO lecture_artifacts (lecture_id, status, created_at, updated_at) VALUES ($1, 'pending', $2, $2) \
+             ON CONFLICT (lecture_id) DO UPDATE SET status = 'pending', error = NULL, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(lecture_id)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("lecture artifact"))?;
+        Ok(())
+    }
+
+    pub async fn artifact(&self, lecture_id: &str) -> Result<Option<ArtifactRecord>> {
+        let row = sqlx::query(
+            "SELECT lecture_id, transcript_key, vtt_key, summary, summary_kind, provider, model, status, error, \
+             summary_edited_at, summary_edited_by, created_at, updated_at FROM lecture_artifacts WHERE lecture_id = $1",
+        )
+        .bind(lecture_id)
         .fetch_optional(self.pool())
         .await
         .map_err(map_err("lecture artifact"))?;
         let Some(r) = row else { return Ok(None) };
-        let status: String = r.try_get("status").map_err(map_err("lecture artifact"))?;
-        let get = |c: &str| r.try_get::<Option<String>, _>(c).map_err(map_err("lecture artifact"));
-        Ok(Some(ArtifactRecord {
-            room_id: r.try_get("room_id").map_err(map_err("lecture artifact"))?,
-            transcript_key: get("transcript_key")?,
-            vtt_key: get("vtt_key")?,
-            summary: get("summary")?,
-            summary_kind: get("summary_kind")?,
-            provider: get("provider")?,
-            model: get("model")?,
-            complete: status == "complete",
-            error: get("error")?,
-            created_at: r.try_get("created_at").map_err(map_err("lecture artifact"))?,
-            updated_at: r.try_get("updated_at").map_err(map_err("lecture artifact"))?,
-        }))
+        let read = || -> std::result::Result<ArtifactRecord, sqlx::Error> {
+            let status: String = r.try_get("status")?;
+            Ok(ArtifactRecord {
+                lecture_id: r.try_get("lecture_id")?,
+                transcript_key: r.try_get("transcript_key")?,
+                vtt_key: r.try_get("vtt_key")?,
+                summary: r.try_get("summary")?,
+                summary_kind: r.try_get("summary_kind")?,
+                provider: r.try_get("provider")?,
+                model: r.try_get("model")?,
+                state: ArtifactState::parse(&status),
+                error: r.try_get("error")?,
+                summary_edited_at: r.try_get("summary_edited_at")?,
+                summary_edited_by: r.try_get("summary_edited_by")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        };
+        read().map(Some).map_err(map_err("lecture artifact"))
     }
 }

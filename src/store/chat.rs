@@ -12,6 +12,7 @@ pub struct ChatRecord {
     pub seq: i64,
     pub id: String,
     pub room_id: String,
+    pub lecture_id: String,
     pub participant_id: Option<String>,
     pub user_id: Option<String>,
     pub sender_name: String,
@@ -24,7 +25,7 @@ pub struct ChatRecord {
 
 macro_rules! chat_columns {
     () => {
-        "seq, id, room_id, participant_id, user_id, sender_name, sender_role, text, created_at, deleted_at, deleted_by"
+        "seq, id, room_id, lecture_id, participant_id, user_id, sender_name, sender_role, text, created_at, deleted_at, deleted_by"
     };
 }
 
@@ -33,6 +34,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<ChatRecord, sqlx::Error> {
         seq: row.try_get("seq")?,
         id: row.try_get("id")?,
         room_id: row.try_get("room_id")?,
+        lecture_id: row.try_get("lecture_id")?,
         participant_id: row.try_get("participant_id")?,
         user_id: row.try_get("user_id")?,
         sender_name: row.try_get("sender_name")?,
@@ -48,12 +50,13 @@ impl Store {
     /// Saves a message and returns it as stored (with its sequence number).
     pub async fn insert_chat(&self, m: &ChatRecord) -> Result<ChatRecord> {
         let row = sqlx::query(concat!(
-            "INSERT INTO chat_messages (id, room_id, participant_id, user_id, sender_name, sender_role, text, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+            "INSERT INTO chat_messages (id, room_id, lecture_id, participant_id, user_id, sender_name, sender_role, text, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
             chat_columns!()
         ))
         .bind(&m.id)
         .bind(&m.room_id)
+        .bind(&m.lecture_id)
         .bind(m.participant_id.as_deref())
         .bind(m.user_id.as_deref())
         .bind(&m.sender_name)
@@ -66,16 +69,16 @@ impl Store {
         from_row(&row).map_err(map_err("chat message"))
     }
 
-    /// Messages of a room in order: after sequence number `after` (oldest first), or the latest `limit`.
-    pub async fn list_chat(&self, room_id: &str, after: Option<i64>, limit: i64) -> Result<Vec<ChatRecord>> {
+    /// Messages of a lecture in order: after sequence number `after` (oldest first), or the latest `limit`.
+    pub async fn list_chat(&self, lecture_id: &str, after: Option<i64>, limit: i64) -> Result<Vec<ChatRecord>> {
         let rows = match after {
             Some(after) => {
                 sqlx::query(concat!(
                     "SELECT ",
                     chat_columns!(),
-                    " FROM chat_messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                    " FROM chat_messages WHERE lecture_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
                 ))
-                .bind(room_id)
+                .bind(lecture_id)
                 .bind(after)
                 .bind(limit)
                 .fetch_all(self.pool())
@@ -85,9 +88,9 @@ impl Store {
                 sqlx::query(concat!(
                     "SELECT * FROM (SELECT ",
                     chat_columns!(),
-                    " FROM chat_messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2) latest ORDER BY seq"
+                    " FROM chat_messages WHERE lecture_id = $1 ORDER BY seq DESC LIMIT $2) latest ORDER BY seq"
                 ))
-                .bind(room_id)
+                .bind(lecture_id)
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await
@@ -97,10 +100,10 @@ impl Store {
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("chat message"))
     }
 
-    pub async fn chat_by_id(&self, room_id: &str, id: &str) -> Result<ChatRecord> {
+    pub async fn chat_by_id(&self, lecture_id: &str, id: &str) -> Result<ChatRecord> {
         let row =
-            sqlx::query(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE room_id = $1 AND id = $2"))
-                .bind(room_id)
+            sqlx::query(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE lecture_id = $1 AND id = $2"))
+                .bind(lecture_id)
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await
@@ -110,11 +113,11 @@ impl Store {
     }
 
     /// Marks a message removed; its text is kept only in the audit log.
-    pub async fn delete_chat(&self, room_id: &str, id: &str, by: &str) -> Result<()> {
+    pub async fn delete_chat(&self, lecture_id: &str, id: &str, by: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE chat_messages SET deleted_at = $3, deleted_by = $4, text = '' WHERE room_id = $1 AND id = $2",
+            "UPDATE chat_messages SET deleted_at = $3, deleted_by = $4, text = '' WHERE lecture_id = $1 AND id = $2",
         )
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(id)
         .bind(crate::time::now_ms())
         .bind(by)

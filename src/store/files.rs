@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub struct FileRecord {
     pub id: String,
     pub room_id: String,
+    pub lecture_id: String,
     pub object_key: String,
     pub file_name: String,
     pub content_type: String,
@@ -25,7 +26,7 @@ pub struct FileRecord {
 
 macro_rules! file_columns {
     () => {
-        "id, room_id, object_key, file_name, content_type, size, participant_id, user_id, uploader_name, status, \
+        "id, room_id, lecture_id, object_key, file_name, content_type, size, participant_id, user_id, uploader_name, status, \
          created_at, completed_at"
     };
 }
@@ -35,6 +36,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<FileRecord, sqlx::Error> {
     Ok(FileRecord {
         id: row.try_get("id")?,
         room_id: row.try_get("room_id")?,
+        lecture_id: row.try_get("lecture_id")?,
         object_key: row.try_get("object_key")?,
         file_name: row.try_get("file_name")?,
         content_type: row.try_get("content_type")?,
@@ -56,10 +58,11 @@ where
     sqlx::query(concat!(
         "INSERT INTO shared_files (",
         file_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
     .bind(&f.id)
     .bind(&f.room_id)
+    .bind(&f.lecture_id)
     .bind(&f.object_key)
     .bind(&f.file_name)
     .bind(&f.content_type)
@@ -152,14 +155,14 @@ impl Store {
         from_row(&row).map_err(map_err("file"))
     }
 
-    /// Shared files of a room, oldest first.
-    pub async fn shared_files(&self, room_id: &str) -> Result<Vec<FileRecord>> {
+    /// A lecture's shared files, oldest first.
+    pub async fn shared_files(&self, lecture_id: &str) -> Result<Vec<FileRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             file_columns!(),
-            " FROM shared_files WHERE room_id = $1 AND status = 'SHARED' AND deleted_at IS NULL ORDER BY created_at, id"
+            " FROM shared_files WHERE lecture_id = $1 AND status = 'SHARED' AND deleted_at IS NULL ORDER BY created_at, id"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .fetch_all(self.pool())
         .await
         .map_err(map_err("file"))?;
@@ -184,8 +187,10 @@ impl Store {
     pub async fn room_object_keys(&self, room_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT object_key AS k FROM shared_files WHERE room_id = $1 AND deleted_at IS NULL \
-             UNION ALL SELECT transcript_key AS k FROM lecture_artifacts WHERE room_id = $1 AND transcript_key IS NOT NULL \
-             UNION ALL SELECT vtt_key AS k FROM lecture_artifacts WHERE room_id = $1 AND vtt_key IS NOT NULL",
+             UNION ALL SELECT a.transcript_key AS k FROM lecture_artifacts a JOIN lectures l ON l.id = a.lecture_id \
+             WHERE l.room_id = $1 AND a.transcript_key IS NOT NULL \
+             UNION ALL SELECT a.vtt_key AS k FROM lecture_artifacts a JOIN lectures l ON l.id = a.lecture_id \
+             WHERE l.room_id = $1 AND a.vtt_key IS NOT NULL",
         )
         .bind(room_id)
         .fetch_all(self.pool())

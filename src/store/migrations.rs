@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_room_content"),
     migration!(4, "0004_assistant"),
     migration!(5, "0005_admin"),
+    migration!(6, "0006_lectures"),
 ];
 
 /// The newest schema version this binary knows.
@@ -131,11 +132,40 @@ impl Store {
             if !pending {
                 continue;
             }
-            let mut tx = self.pool().begin().await?;
+            self.apply(m).await?;
+            tracing::info!(version = m.version, name = m.name, "applied database migration");
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs one migration and records it, in one transaction. On SQLite the connection's foreign-key
+    /// enforcement is off meanwhile: SQLite changes a constraint by rebuilding the table, and dropping the
+    /// old table with enforcement on would fire its `ON DELETE` actions on the rows that point at it. Every
+    /// reference is checked (`foreign_key_check`) before the transaction commits.
+    async fn apply(&self, m: &Migration) -> anyhow::Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        let sqlite = self.dialect() == Dialect::Sqlite;
+        if sqlite {
+            sqlx::raw_sql("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+        }
+        let result = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::raw_sql(m.sql(self.dialect()))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| anyhow::anyhow!("migration {} ({}) failed: {e}", m.version, m.name))?;
+            if sqlite {
+                let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *tx).await?;
+                if !broken.is_empty() {
+                    anyhow::bail!(
+                        "migration {} ({}) would leave {} row(s) pointing at rows that do not exist",
+                        m.version,
+                        m.name,
+                        broken.len()
+                    );
+                }
+            }
             sqlx::query("INSERT INTO confctl_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
                 .bind(m.version)
                 .bind(m.name)
@@ -144,10 +174,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            tracing::info!(version = m.version, name = m.name, "applied database migration");
-            ran += 1;
+            anyhow::Ok(())
         }
-        Ok(ran)
+        .await;
+        if sqlite {
+            // The pooled connection goes back with enforcement on, whatever happened above.
+            sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+        }
+        result
     }
 
     /// Fails unless every migration is applied (for `serve --no-migrate` and `doctor`).

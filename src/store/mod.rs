@@ -3,10 +3,12 @@
 
 mod api_tokens;
 mod assistant;
+mod attendance;
 mod audit;
 mod chat;
 mod files;
 mod instance;
+mod lectures;
 pub mod migrations;
 mod moderation;
 mod participants;
@@ -15,13 +17,15 @@ mod sessions;
 mod users;
 
 pub use api_tokens::{ApiTokenRecord, ApiTokenScope};
-pub use assistant::{AgentTokenRecord, ArtifactRecord, SegmentRecord};
+pub use assistant::{AgentTokenRecord, ArtifactRecord, ArtifactState, SegmentRecord};
+pub use attendance::StayRecord;
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;
 pub use files::FileRecord;
-pub use moderation::{BanRecord, BannedRows};
+pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
+pub use moderation::{BanRecord, BannedRow, BannedRows};
 pub use participants::{Admission, ParticipantKind, ParticipantRecord};
-pub use rooms::{EndedRoom, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
+pub use rooms::{EndedLecture, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Role, UserRecord};
 

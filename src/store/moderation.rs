@@ -28,12 +28,20 @@ pub struct BanRecord {
     pub created_at: i64,
 }
 
-/// What a ban changed: (room id, entry id) of waiting entries turned away, and (room id, LiveKit identity)
-/// of admitted participants to disconnect.
+/// A participant row a ban reached: its room, its lecture, and the entry id or LiveKit identity.
+#[derive(Debug, Clone)]
+pub struct BannedRow {
+    pub room_id: String,
+    pub lecture_id: String,
+    pub key: String,
+}
+
+/// What a ban changed: waiting entries turned away (keyed by entry id), and admitted participants to
+/// disconnect (keyed by LiveKit identity).
 #[derive(Debug, Default)]
 pub struct BannedRows {
-    pub rejected_entries: Vec<(String, String)>,
-    pub removed_identities: Vec<(String, String)>,
+    pub rejected_entries: Vec<BannedRow>,
+    pub removed_identities: Vec<BannedRow>,
 }
 
 fn as_datetime<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -56,12 +64,13 @@ fn ban_from_row(row: &AnyRow) -> std::result::Result<BanRecord, sqlx::Error> {
 }
 
 /// The guest rows a new ban covers: $1 its room (NULL: all rooms of host $2), $3 the fingerprint, $4 the
-/// session hash.
+/// session hash. Rows of ended lectures admit no one any more; later lectures check the ban itself.
 macro_rules! covered_by_ban {
     () => {
         "kind = 'GUEST' AND (fingerprint = $3 OR (CAST($4 AS TEXT) IS NOT NULL AND session_hash = $4)) \
          AND room_id IN (SELECT id FROM rooms WHERE (CAST($1 AS TEXT) IS NOT NULL AND id = $1) \
-         OR (CAST($1 AS TEXT) IS NULL AND host_id = $2))"
+         OR (CAST($1 AS TEXT) IS NULL AND host_id = $2)) \
+         AND lecture_id IN (SELECT id FROM lectures WHERE status <> 'ENDED')"
     };
 }
 
@@ -112,13 +121,13 @@ impl Store {
                 "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, decided_by = 'ban' \
                  WHERE admission = 'PENDING' AND ",
                 covered_by_ban!(),
-                " RETURNING room_id, id"
+                " RETURNING room_id, lecture_id, id"
             ),
             concat!(
                 "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
                  WHERE removed_at IS NULL AND ",
                 covered_by_ban!(),
-                " RETURNING room_id, identity, admission"
+                " RETURNING room_id, lecture_id, identity, admission"
             ),
         ];
         let mut results = Vec::with_capacity(2);
@@ -137,8 +146,8 @@ impl Store {
         let removed = results.pop().unwrap_or_default();
         let rejected = results.pop().unwrap_or_default();
         tx.commit().await.map_err(map_err("ban"))?;
-        let pair = |r: &AnyRow, b: &str| -> std::result::Result<(String, String), sqlx::Error> {
-            Ok((r.try_get("room_id")?, r.try_get(b)?))
+        let pair = |r: &AnyRow, key: &str| -> std::result::Result<BannedRow, sqlx::Error> {
+            Ok(BannedRow { room_id: r.try_get("room_id")?, lecture_id: r.try_get("lecture_id")?, key: r.try_get(key)? })
         };
         let rejected = rejected.iter().map(|r| pair(r, "id")).collect::<std::result::Result<_, _>>();
         // Only admitted rows can be connected to LiveKit.
@@ -217,8 +226,8 @@ impl Store {
     }
 
     /// Participants with a raised hand, in the order they raised it.
-    pub async fn raised_hands(&self, room_id: &str) -> Result<Vec<super::ParticipantRecord>> {
-        self.participants_where_hand_raised(room_id).await
+    pub async fn raised_hands(&self, lecture_id: &str) -> Result<Vec<super::ParticipantRecord>> {
+        self.participants_where_hand_raised(lecture_id).await
     }
 
     /// Records the host's speaking decision for one participant; granting also lowers the hand.

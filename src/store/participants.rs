@@ -44,6 +44,8 @@ pub enum ParticipantKind {
 pub struct ParticipantRecord {
     pub id: String,
     pub room_id: String,
+    /// The lecture this row belongs to: a session admits to one lecture only.
+    pub lecture_id: String,
     /// The LiveKit identity: opaque, never the session secret.
     pub identity: String,
     pub kind: ParticipantKind,
@@ -70,7 +72,7 @@ pub struct ParticipantRecord {
 
 macro_rules! participant_columns {
     () => {
-        "id, room_id, identity, kind, user_id, display_name, fingerprint, session_hash, ip, user_agent, admission, \
+        "id, room_id, lecture_id, identity, kind, user_id, display_name, fingerprint, session_hash, ip, user_agent, admission, \
          reason, decided_at, decided_by, created_at, joined_at, left_at, removed_at, removed_reason, hand_raised_at, \
          publish_granted"
     };
@@ -92,6 +94,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<ParticipantRecord, sqlx::Error>
     Ok(ParticipantRecord {
         id: row.try_get("id")?,
         room_id: row.try_get("room_id")?,
+        lecture_id: row.try_get("lecture_id")?,
         identity: row.try_get("identity")?,
         kind: if kind == "HOST" { ParticipantKind::Host } else { ParticipantKind::Guest },
         user_id: row.try_get("user_id")?,
@@ -124,10 +127,11 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO participants (",
             participant_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&p.id)
         .bind(&p.room_id)
+        .bind(&p.lecture_id)
         .bind(&p.identity)
         .bind(match p.kind {
             ParticipantKind::Guest => "GUEST",
@@ -156,9 +160,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records a host (or admin) entering a room; one row per room and user, kept across re-joins.
+    /// Records a host (or admin) entering a lecture; one row per lecture and user, kept across re-joins.
     pub async fn upsert_host_participant(&self, p: &ParticipantRecord) -> Result<()> {
-        let existing = self.participant_by_identity(&p.room_id, &p.identity).await?;
+        let existing = self.participant_by_identity(&p.lecture_id, &p.identity).await?;
         if existing.is_none() {
             match self.insert_participant(p).await {
                 // Two tabs of the same host racing: the other insert won, which is the same outcome.
@@ -169,13 +173,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn participant_by_identity(&self, room_id: &str, identity: &str) -> Result<Option<ParticipantRecord>> {
+    pub async fn participant_by_identity(&self, lecture_id: &str, identity: &str) -> Result<Option<ParticipantRecord>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             participant_columns!(),
-            " FROM participants WHERE room_id = $1 AND identity = $2"
+            " FROM participants WHERE lecture_id = $1 AND identity = $2"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(identity)
         .fetch_optional(self.pool())
         .await
@@ -183,28 +187,23 @@ impl Store {
         row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
     }
 
-    /// The guest session with this secret's hash, in this room.
-    pub async fn participant_by_session(&self, room_id: &str, session_hash: &str) -> Result<Option<ParticipantRecord>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            participant_columns!(),
-            " FROM participants WHERE room_id = $1 AND session_hash = $2"
-        ))
-        .bind(room_id)
-        .bind(session_hash)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err("participant"))?;
+    /// The guest session with this secret's hash (in whichever lecture it was made).
+    pub async fn participant_by_session(&self, session_hash: &str) -> Result<Option<ParticipantRecord>> {
+        let row = sqlx::query(concat!("SELECT ", participant_columns!(), " FROM participants WHERE session_hash = $1"))
+            .bind(session_hash)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err("participant"))?;
         row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
     }
 
-    pub async fn participant_by_id(&self, room_id: &str, id: &str) -> Result<ParticipantRecord> {
+    pub async fn participant_by_id(&self, lecture_id: &str, id: &str) -> Result<ParticipantRecord> {
         let row = sqlx::query(concat!(
             "SELECT ",
             participant_columns!(),
-            " FROM participants WHERE room_id = $1 AND id = $2"
+            " FROM participants WHERE lecture_id = $1 AND id = $2"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(id)
         .fetch_optional(self.pool())
         .await
@@ -213,40 +212,40 @@ impl Store {
         from_row(&row).map_err(map_err("participant"))
     }
 
-    /// Guests waiting in a room's lobby, longest-waiting first.
-    pub async fn pending_lobby(&self, room_id: &str) -> Result<Vec<ParticipantRecord>> {
+    /// Guests waiting in a lecture's lobby, longest-waiting first.
+    pub async fn pending_lobby(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             participant_columns!(),
-            " FROM participants WHERE room_id = $1 AND admission = 'PENDING' ORDER BY created_at, id"
+            " FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' ORDER BY created_at, id"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .fetch_all(self.pool())
         .await
         .map_err(map_err("participant"))?;
         all_from_rows(&rows)
     }
 
-    pub(super) async fn participants_where_hand_raised(&self, room_id: &str) -> Result<Vec<ParticipantRecord>> {
+    pub(super) async fn participants_where_hand_raised(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             participant_columns!(),
-            " FROM participants WHERE room_id = $1 AND hand_raised_at IS NOT NULL AND removed_at IS NULL \
+            " FROM participants WHERE lecture_id = $1 AND hand_raised_at IS NOT NULL AND removed_at IS NULL \
              ORDER BY hand_raised_at, id"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .fetch_all(self.pool())
         .await
         .map_err(map_err("participant"))?;
         all_from_rows(&rows)
     }
 
-    /// People let into the room who have not left it.
-    pub async fn count_admitted(&self, room_id: &str) -> Result<i64> {
+    /// People let into the lecture who have not left it.
+    pub async fn count_admitted(&self, lecture_id: &str) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM participants WHERE room_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
+            "SELECT COUNT(*) AS n FROM participants WHERE lecture_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
         )
-        .bind(room_id)
+        .bind(lecture_id)
         .fetch_one(self.pool())
         .await
         .map_err(map_err("participant"))?;
@@ -256,7 +255,7 @@ impl Store {
     /// Decides one waiting entry. An entry that is no longer waiting is a conflict: a decision is made once.
     pub async fn decide_entry(
         &self,
-        room_id: &str,
+        lecture_id: &str,
         id: &str,
         admission: Admission,
         reason: Option<&str>,
@@ -265,11 +264,11 @@ impl Store {
         let now = crate::time::now_ms();
         let changed = sqlx::query(concat!(
             "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
-             WHERE room_id = $1 AND id = $2 AND admission = 'PENDING' AND ($3 <> 'APPROVED' OR ",
+             WHERE lecture_id = $1 AND id = $2 AND admission = 'PENDING' AND ($3 <> 'APPROVED' OR ",
             admissible!(),
             ")"
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(id)
         .bind(admission.as_str())
         .bind(reason)
@@ -279,7 +278,7 @@ impl Store {
         .await
         .map_err(map_err("participant"))?
         .rows_affected();
-        let entry = self.participant_by_id(room_id, id).await?;
+        let entry = self.participant_by_id(lecture_id, id).await?;
         if changed == 0 && entry.admission == Admission::Pending {
             return Err(Error::conflict("guest_banned", "this guest is banned or was removed and cannot be let in"));
         }
@@ -292,18 +291,18 @@ impl Store {
         Ok(entry)
     }
 
-    /// Approves the longest-waiting entries of a room in one transaction, at most `limit` of them (for rooms
+    /// Approves the longest-waiting entries of a lecture in one transaction, at most `limit` of them (for rooms
     /// with a participant cap). Returns the approved entries.
-    pub async fn approve_all(&self, room_id: &str, limit: Option<i64>, by: &str) -> Result<Vec<ParticipantRecord>> {
+    pub async fn approve_all(&self, lecture_id: &str, limit: Option<i64>, by: &str) -> Result<Vec<ParticipantRecord>> {
         let now = crate::time::now_ms();
         let rows = sqlx::query(concat!(
             "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
-             SELECT id FROM participants WHERE room_id = $1 AND admission = 'PENDING' AND ",
+             SELECT id FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' AND ",
             admissible!(),
             " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
             participant_columns!()
         ))
-        .bind(room_id)
+        .bind(lecture_id)
         .bind(limit.unwrap_or(i64::MAX))
         .bind(now)
         .bind(by)

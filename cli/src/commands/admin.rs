@@ -68,7 +68,7 @@ enum LectureCommand {
     /// ([agent] llm_url, or the extractive one), replacing its artifact. A failed attempt keeps a complete one.
     #[command(after_help = "Example:\n  confctl admin lecture resummarize 2L3nmKq0SuG1pXw8y0Zl1A")]
     Resummarize {
-        /// Room id.
+        /// Lecture id (a migrated room's first lecture has the room's id).
         id: String,
     },
 }
@@ -228,7 +228,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         }
         AdminCommand::Lecture(LectureCommand::Resummarize { id }) => {
             let app = open(global).await?;
-            let result = confctl::agent::resummarize(&app, &id).await;
+            let result = confctl::artifacts::resummarize(&app, &id).await;
             app.store().close().await;
             let artifact = result?;
             let kind = artifact.summary_kind.as_deref().unwrap_or("none");

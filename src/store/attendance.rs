@@ -1,0 +1,121 @@
+//! Queries on `attendance`: each stay of a participant in a lecture's media room, written from LiveKit's
+//! `participant_joined` / `participant_left` webhooks.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::{Store, map_err};
+use crate::error::Result;
+
+/// One stay in the media room; `left_at` is `None` while it lasts (or when the leave was never reported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StayRecord {
+    pub identity: String,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+}
+
+/// Someone of ours entered the media room: a stay begins. A stay still open for the same identity (a leave
+/// LiveKit never reported, then a reconnect) ends where the new one begins, so time is not counted twice.
+pub(super) async fn joined(tx: &mut Transaction<'static, Any>, lecture_id: &str, identity: &str, at: i64) -> Result<()> {
+    sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
+        .bind(lecture_id)
+        .bind(identity)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err("attendance"))?;
+    // Only people confctl let in are counted (not the assistant, not a stranger LiveKit admitted).
+    sqlx::query(
+        "INSERT INTO attendance (id, lecture_id, identity, joined_at) SELECT $1, $2, $3, $4 \
+         WHERE EXISTS (SELECT 1 FROM participants WHERE lecture_id = $2 AND identity = $3)",
+    )
+    .bind(crate::ids::new_id())
+    .bind(lecture_id)
+    .bind(identity)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err("attendance"))?;
+    Ok(())
+}
+
+/// Someone left: their open stay ends. A leave without a recorded join (LiveKit may drop webhooks) becomes a
+/// stay of its own, from when LiveKit says it began.
+pub(super) async fn left(
+    tx: &mut Transaction<'static, Any>,
+    lecture_id: &str,
+    identity: &str,
+    joined_at: Option<i64>,
+    at: i64,
+) -> Result<()> {
+    let closed = sqlx::query(
+        "UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL",
+    )
+    .bind(lecture_id)
+    .bind(identity)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err("attendance"))?
+    .rows_affected();
+    if closed == 0 {
+        sqlx::query(
+            "INSERT INTO attendance (id, lecture_id, identity, joined_at, left_at) SELECT $1, $2, $3, $4, $5 \
+             WHERE EXISTS (SELECT 1 FROM participants WHERE lecture_id = $2 AND identity = $3) \
+             AND NOT EXISTS (SELECT 1 FROM attendance WHERE lecture_id = $2 AND identity = $3 AND joined_at = $4)",
+        )
+        .bind(crate::ids::new_id())
+        .bind(lecture_id)
+        .bind(identity)
+        .bind(joined_at.unwrap_or(at).min(at))
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err("attendance"))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Every stay in a lecture, by identity and then time.
+    pub async fn attendance(&self, lecture_id: &str) -> Result<Vec<StayRecord>> {
+        let rows = sqlx::query(
+            "SELECT identity, joined_at, left_at FROM attendance WHERE lecture_id = $1 ORDER BY identity, joined_at",
+        )
+        .bind(lecture_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("attendance"))?;
+        rows.iter()
+            .map(|r| Ok(StayRecord { identity: r.try_get("identity")?, joined_at: r.try_get("joined_at")?, left_at: r.try_get("left_at")? }))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(map_err("attendance"))
+    }
+
+    /// Ends the open stays of identities LiveKit no longer lists (their `participant_left` was lost).
+    pub async fn close_stays_except(&self, lecture_id: &str, present: &[String], at: i64) -> Result<u64> {
+        let open = sqlx::query("SELECT identity FROM attendance WHERE lecture_id = $1 AND left_at IS NULL")
+            .bind(lecture_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err("attendance"))?;
+        let mut closed = 0;
+        for row in open {
+            let identity: String = row.try_get("identity").map_err(map_err("attendance"))?;
+            if present.contains(&identity) {
+                continue;
+            }
+            closed += sqlx::query(
+                "UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL",
+            )
+            .bind(lecture_id)
+            .bind(&identity)
+            .bind(at)
+            .execute(self.pool())
+            .await
+            .map_err(map_err("attendance"))?
+            .rows_affected();
+        }
+        Ok(closed)
+    }
+}

@@ -1,0 +1,278 @@
+//! Queries on `lectures` (one session of a room each), their share links, and transcript search.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{SegmentRecord, Store, map_err};
+use crate::error::{Error, Result};
+
+/// A lecture's life: OPEN until it goes live, LIVE while under way, ENDED for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LectureStatus {
+    Open,
+    Live,
+    Ended,
+}
+
+impl LectureStatus {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "OPEN" => Some(Self::Open),
+            "LIVE" => Some(Self::Live),
+            "ENDED" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// A lecture row.
+#[derive(Debug, Clone)]
+pub struct LectureRecord {
+    pub id: String,
+    pub room_id: String,
+    /// 1 for a room's first lecture, then 2, 3…
+    pub number: i64,
+    pub status: LectureStatus,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+macro_rules! lecture_columns {
+    () => {
+        "l.id, l.room_id, l.number, l.status, l.created_at, l.started_at, l.ended_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> std::result::Result<LectureRecord, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(LectureRecord {
+        id: row.try_get("id")?,
+        room_id: row.try_get("room_id")?,
+        number: row.try_get("number")?,
+        status: LectureStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("lecture status {status}").into()))?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
+fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<LectureRecord>> {
+    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("lecture"))
+}
+
+/// A share link row.
+#[derive(Debug, Clone)]
+pub struct ShareRecord {
+    pub id: String,
+    pub lecture_id: String,
+    pub token_hash: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+fn share_from_row(row: &AnyRow) -> std::result::Result<ShareRecord, sqlx::Error> {
+    Ok(ShareRecord {
+        id: row.try_get("id")?,
+        lecture_id: row.try_get("lecture_id")?,
+        token_hash: row.try_get("token_hash")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+macro_rules! share_columns {
+    () => {
+        "id, lecture_id, token_hash, created_by, created_at, expires_at, revoked_at, last_used_at"
+    };
+}
+
+/// A transcript segment that matched a search, with the lecture it belongs to.
+#[derive(Debug, Clone)]
+pub struct SegmentHit {
+    pub lecture_id: String,
+    pub segment: SegmentRecord,
+}
+
+/// Escapes `%`, `_` and the escape character itself for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(query: &str) -> String {
+    let mut out = String::with_capacity(query.len() + 2);
+    out.push('%');
+    for c in query.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    pub async fn lecture_by_id(&self, id: &str) -> Result<LectureRecord> {
+        let row = sqlx::query(concat!("SELECT ", lecture_columns!(), " FROM lectures l WHERE l.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err("lecture"))?
+            .ok_or_else(|| Error::not_found("lecture_not_found", "no such lecture"))?;
+        from_row(&row).map_err(map_err("lecture"))
+    }
+
+    /// The lectures of a room that went live (under way or ended), newest first. A lecture that never went
+    /// live holds nothing worth listing.
+    pub async fn lectures_of_room(&self, room_id: &str) -> Result<Vec<LectureRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            lecture_columns!(),
+            " FROM lectures l WHERE l.room_id = $1 AND l.started_at IS NOT NULL ORDER BY l.number DESC"
+        ))
+        .bind(room_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("lecture"))?;
+        all_from_rows(&rows)
+    }
+
+    /// Lectures that went live, of one host's rooms (every host's with `None`), newest first.
+    pub async fn lectures_of_host(&self, host_id: Option<&str>, limit: i64) -> Result<Vec<LectureRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            lecture_columns!(),
+            " FROM lectures l JOIN rooms r ON r.id = l.room_id WHERE l.started_at IS NOT NULL \
+             AND (CAST($1 AS TEXT) IS NULL OR r.host_id = $1) ORDER BY l.started_at DESC, l.id LIMIT $2"
+        ))
+        .bind(host_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("lecture"))?;
+        all_from_rows(&rows)
+    }
+
+    /// Lectures that ended, for batch export: started within `[since, until)`, oldest first.
+    pub async fn ended_lectures(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<LectureRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            lecture_columns!(),
+            " FROM lectures l WHERE l.status = 'ENDED' AND l.started_at IS NOT NULL \
+             AND (CAST($1 AS BIGINT) IS NULL OR l.started_at >= $1) \
+             AND (CAST($2 AS BIGINT) IS NULL OR l.started_at < $2) ORDER BY l.started_at, l.id"
+        ))
+        .bind(since)
+        .bind(until)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("lecture"))?;
+        all_from_rows(&rows)
+    }
+
+    /// Transcript segments of one lecture whose text contains `query` (case-insensitive), in spoken order.
+    pub async fn search_segments(&self, lecture_id: &str, query: &str) -> Result<Vec<SegmentRecord>> {
+        let rows = sqlx::query(
+            "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
+             FROM transcript_segments WHERE lecture_id = $1 AND LOWER(text) LIKE $2 ESCAPE '\\' \
+             ORDER BY start_ms, end_ms, segment_id",
+        )
+        .bind(lecture_id)
+        .bind(like_pattern(query))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("transcript segment"))?;
+        rows.iter().map(super::assistant::segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
+    }
+
+    /// Matching segments across the lectures of one host (all hosts with `None`), newest lecture first, at
+    /// most `limit`.
+    pub async fn search_host_segments(&self, host_id: Option<&str>, query: &str, limit: i64) -> Result<Vec<SegmentHit>> {
+        let rows = sqlx::query(
+            "SELECT s.lecture_id, s.segment_id, s.speaker_identity, s.speaker_name, s.text, s.start_ms, s.end_ms, \
+             s.language, s.provider FROM transcript_segments s JOIN lectures l ON l.id = s.lecture_id \
+             JOIN rooms r ON r.id = l.room_id WHERE (CAST($1 AS TEXT) IS NULL OR r.host_id = $1) \
+             AND LOWER(s.text) LIKE $2 ESCAPE '\\' ORDER BY l.started_at DESC, s.start_ms LIMIT $3",
+        )
+        .bind(host_id)
+        .bind(like_pattern(query))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("transcript segment"))?;
+        rows.iter()
+            .map(|r| Ok(SegmentHit { lecture_id: r.try_get("lecture_id")?, segment: super::assistant::segment_from_row(r)? }))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(map_err("transcript segment"))
+    }
+
+    pub async fn insert_share(&self, s: &ShareRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO lecture_shares (id, lecture_id, token_hash, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&s.lecture_id)
+        .bind(&s.token_hash)
+        .bind(s.created_by.as_deref())
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("share link"))?;
+        Ok(())
+    }
+
+    pub async fn share_by_hash(&self, token_hash: &str) -> Result<Option<ShareRecord>> {
+        let row = sqlx::query(concat!("SELECT ", share_columns!(), " FROM lecture_shares WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err("share link"))?;
+        row.as_ref().map(share_from_row).transpose().map_err(map_err("share link"))
+    }
+
+    pub async fn shares_of_lecture(&self, lecture_id: &str) -> Result<Vec<ShareRecord>> {
+        let rows =
+            sqlx::query(concat!(
+                "SELECT ",
+                share_columns!(),
+                " FROM lecture_shares WHERE lecture_id = $1 ORDER BY created_at DESC"
+            ))
+                .bind(lecture_id)
+                .fetch_all(self.pool())
+                .await
+                .map_err(map_err("share link"))?;
+        rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("share link"))
+    }
+
+    /// Revokes a share link of this lecture; false when there is no such link or it was revoked already.
+    pub async fn revoke_share(&self, lecture_id: &str, id: &str, at: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE lecture_shares SET revoked_at = $3 WHERE lecture_id = $1 AND id = $2 AND revoked_at IS NULL",
+        )
+        .bind(lecture_id)
+        .bind(id)
+        .bind(at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err("share link"))?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn touch_share(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE lecture_shares SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(self.pool())
+            .await
+            .map_err(map_err("share link"))?;
+        Ok(())
+    }
+}
