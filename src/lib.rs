@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod ids;
+pub mod lectures;
 pub mod livekit;
 pub mod moderation;
 pub mod names;

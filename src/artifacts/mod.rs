@@ -3,6 +3,7 @@
 //! The agent API's wire types live here, used by both ends.
 
 pub mod stream;
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 
@@ -339,25 +340,46 @@ pub async fn get(app: &App, lecture_id: &str) -> Result<Option<Artifact>> {
     }))
 }
 
-/// `confctl admin lecture resummarize ID` and the lecture page's "regenerate": summarises an ended lecture
-/// again from its stored transcript, with the summariser configured now, and replaces its artifact. Safely:
-/// a summary that fails does not replace a complete artifact (the error is returned instead), so a good
-/// summary is never lost to a retry.
+/// `confctl admin lecture resummarize ID`: summarises an ended lecture again from its stored transcript, with
+/// the summariser configured now, and replaces its artifact.
 pub async fn resummarize(app: &App, lecture_id: &str) -> Result<Artifact> {
+    let before = app.store().artifact(lecture_id).await?;
+    resummarize_after(app, lecture_id, before).await
+}
+
+/// Summarises again, `before` being the artifact as it was before the attempt (the lecture page marks it
+/// pending meanwhile). Safely: a summary that fails does not replace one that exists — that one comes back,
+/// with the failure recorded beside it — so a good summary is never lost to a retry.
+pub async fn resummarize_after(app: &App, lecture_id: &str, before: Option<ArtifactRecord>) -> Result<Artifact> {
     let context = context(app, lecture_id).await?;
     let summariser = crate::agent::summary::Summariser::from_config(&app.config().agent).map_err(|err| {
         tracing::error!(error = %format!("{err:#}"), "cannot build the summariser");
         Error::unavailable("summariser_unavailable", "the summariser is not configured correctly (see the server log)")
-    })?;
-    let upload = crate::agent::artifact_for(&summariser, &context, &app.config().agent.default_language).await;
-    if let Some(error) = &upload.error {
-        if get(app, lecture_id).await?.is_some_and(|a| a.status == ArtifactStatus::Complete) {
-            tracing::warn!(lecture = lecture_id, error, "a new summary failed; the existing one is kept");
-            return Err(Error::unavailable(
-                "summary_failed",
-                "the summariser failed; the existing summary is kept (the server log says why)",
-            ));
+    });
+    let upload = match summariser {
+        Ok(summariser) => crate::agent::artifact_for(&summariser, &context, &app.config().agent.default_language).await,
+        Err(err) => {
+            if let Some(previous) = before {
+                app.store().upsert_artifact(&previous).await?;
+            }
+            return Err(err);
         }
+    };
+    match (&upload.error, before) {
+        (Some(error), Some(previous)) if previous.summary.is_some() => {
+            tracing::warn!(lecture = lecture_id, error, "a new summary failed; the existing one is kept");
+            let kept = ArtifactRecord {
+                state: ArtifactState::Complete,
+                error: Some(format!("regenerating failed, the earlier summary is kept: {error}")),
+                updated_at: crate::time::now_ms().max(previous.updated_at + 1),
+                ..previous
+            };
+            app.store().upsert_artifact(&kept).await?;
+            Err(Error::unavailable(
+                "summary_failed",
+                "the summariser failed; the existing summary is kept (the lecture page and the server log say why)",
+            ))
+        }
+        _ => save(app, lecture_id, upload).await,
     }
-    save(app, lecture_id, upload).await
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod health;
+mod lectures;
 mod lobby;
 mod middleware;
 mod moderation;
@@ -53,6 +54,9 @@ pub fn router(app: App) -> Router {
         .route("/rooms/{roomId}", get(rooms::get).patch(rooms::patch).delete(rooms::delete))
         .route("/rooms/{roomId}/invite-code", post(rooms::regenerate_invite_code))
         .route("/rooms/{roomId}/end", post(rooms::end))
+        .route("/rooms/{roomId}/archive", post(rooms::archive))
+        .route("/rooms/{roomId}/unarchive", post(rooms::unarchive))
+        .route("/rooms/{roomId}/lectures", get(lectures::of_room))
         .route("/rooms/{roomId}/token", post(rooms::host_token))
         .route("/rooms/{roomId}/join", post(lobby::join))
         .route("/rooms/{roomId}/guest-token", post(lobby::guest_token))
@@ -79,6 +83,13 @@ pub fn router(app: App) -> Router {
         .route("/rooms/{roomId}/files", post(files::request_upload).get(files::list))
         .route("/rooms/{roomId}/files/{fileId}/complete", post(files::complete))
         .route("/rooms/{roomId}/files/{fileId}", axum::routing::delete(files::delete))
+        .route("/lectures", get(lectures::list))
+        .route("/lectures/{lectureId}", get(lectures::get))
+        .route("/lectures/{lectureId}/transcript", get(lectures::transcript))
+        .route("/lectures/{lectureId}/summary", axum::routing::put(lectures::edit_summary))
+        .route("/lectures/{lectureId}/summary/regenerate", post(lectures::regenerate_summary))
+        .route("/lectures/{lectureId}/shares", post(lectures::create_share).get(lectures::list_shares))
+        .route("/lectures/{lectureId}/shares/{shareId}", axum::routing::delete(lectures::revoke_share))
         .route("/files/{fileId}/content", axum::routing::put(files::upload_content))
         .route("/files/{fileId}/download", get(files::download))
         .route("/agent/lectures/stream", get(agent::lecture_stream))

@@ -1,5 +1,5 @@
-//! `/api/rooms/*` for hosts and admins: create, list, read, change, delete, invite codes, end, host token;
-//! plus the public invite-code lookup.
+//! `/api/rooms/*` for hosts and admins: create, list, read, change, delete, invite codes, end the lecture,
+//! archive, host token; plus the public invite-code lookup.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -120,10 +120,24 @@ pub async fn regenerate_invite_code(State(app): State<App>, hosted: HostedRoom) 
     Ok(axum::Json(RoomView::from(&room)))
 }
 
+/// Ends the lecture under way: the answer names it (`endedLectureId`, for its page) and the room, which is
+/// ready for the next one.
 pub async fn end(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
     let closed = lifecycle::end(&app, &hosted.room, &hosted.actor).await?;
     let room = app.store().room_by_id(&hosted.room.id).await?;
-    Ok(axum::Json(json!({ "room": RoomView::from(&room), "livekitClosed": closed })))
+    Ok(axum::Json(json!({
+        "room": RoomView::from(&room),
+        "endedLectureId": hosted.room.lecture_id,
+        "livekitClosed": closed,
+    })))
+}
+
+pub async fn archive(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(RoomView::from(&rooms::archive(&app, hosted.room, &hosted.actor).await?)))
+}
+
+pub async fn unarchive(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(RoomView::from(&rooms::unarchive(&app, hosted.room, &hosted.actor).await?)))
 }
 
 pub async fn host_token(

@@ -212,6 +212,20 @@ impl Store {
         from_row(&row).map_err(map_err("participant"))
     }
 
+    /// Everyone who came to a lecture (waiting, admitted or turned away), in arrival order.
+    pub async fn participants_of_lecture(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participants WHERE lecture_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(lecture_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("participant"))?;
+        all_from_rows(&rows)
+    }
+
     /// Guests waiting in a lecture's lobby, longest-waiting first.
     pub async fn pending_lobby(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
         let rows = sqlx::query(concat!(

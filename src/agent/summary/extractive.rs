@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{ActionItem, QuestionAnswer, Summary, Topic};
+use super::{ActionItem, Citation, QuestionAnswer, Summary, Topic};
 use crate::agent::transcript::{Segment, ordered};
 
 /// The label this summariser puts on its output.
@@ -283,7 +283,7 @@ fn topics(sentences: &[Sentence], weights: &TermWeights) -> Vec<Topic> {
             continue;
         }
         covered.extend(stems);
-        out.push(Topic { topic, start_ms });
+        out.push(Topic { topic, cite: Citation::new(start_ms, start_ms), edited: false });
         if out.len() == MAX_TOPICS {
             break;
         }
@@ -328,9 +328,14 @@ fn questions_and_answers(sentences: &[Sentence], lang: Lang, weights: &TermWeigh
             .collect();
         let score = weights.sentence_score(s) + if answer.is_empty() { 0.0 } else { 1.0 };
         found
-            .push((score, QuestionAnswer { question: s.text.clone(), answer: answer.join(" "), start_ms: s.start_ms }));
+            .push((score, QuestionAnswer {
+                question: s.text.clone(),
+                answer: answer.join(" "),
+                cite: Citation::new(s.start_ms, s.start_ms),
+                edited: false,
+            }));
     }
-    keep_best(found, MAX_QA, |q| q.start_ms)
+    keep_best(found, MAX_QA, |q| q.cite.start_ms)
 }
 
 /// Sentences that ask the audience to do something: homework, reading, deadlines, exams.
@@ -348,10 +353,10 @@ fn action_items(sentences: &[Sentence], lang: Lang) -> Vec<ActionItem> {
         let padded = format!(" {} ", lower_words(&s.text).join(" "));
         let hits = cues.iter().filter(|cue| padded.contains(*cue)).count();
         if hits > 0 {
-            found.push((hits as f64, ActionItem { text: s.text.clone(), start_ms: s.start_ms }));
+            found.push((hits as f64, ActionItem { text: s.text.clone(), cite: Citation::new(s.start_ms, s.start_ms), edited: false }));
         }
     }
-    keep_best(found, MAX_ACTION_ITEMS, |a| a.start_ms)
+    keep_best(found, MAX_ACTION_ITEMS, |a| a.cite.start_ms)
 }
 
 /// The `n` best-scored items (earlier first on ties), in lecture order.

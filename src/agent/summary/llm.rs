@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ActionItem, Extras, QuestionAnswer, Summary, Topic};
+use super::{ActionItem, Citation, Extras, QuestionAnswer, Summary, Topic};
 use crate::agent::transcript::Segment;
 use crate::secret::Secret;
 
@@ -288,13 +288,17 @@ fn parse_summary(text: &str) -> Option<Summary> {
     };
     let key_topics = list(&["keyTopics", "key_topics", "topics"])
         .iter()
-        .map(|t| Topic { topic: text_of(t, &["topic", "title", "name"]), start_ms: ms(t) })
+        .map(|t| Topic { topic: text_of(t, &["topic", "title", "name"]), cite: Citation::new(ms(t), ms(t)), edited: false })
         .filter(|t| !t.topic.is_empty())
         .take(MAX_TOPICS)
         .collect();
     let action_items = list(&["actionItems", "action_items"])
         .iter()
-        .map(|a| ActionItem { text: text_of(a, &["text", "item", "task"]), start_ms: ms(a) })
+        .map(|a| ActionItem {
+            text: text_of(a, &["text", "item", "task"]),
+            cite: Citation::new(ms(a), ms(a)),
+            edited: false,
+        })
         .filter(|a| !a.text.is_empty())
         .collect();
     let qa = list(&["qa", "questions"])
@@ -302,7 +306,8 @@ fn parse_summary(text: &str) -> Option<Summary> {
         .map(|q| QuestionAnswer {
             question: text_of(q, &["question", "q"]),
             answer: q.get("answer").or(q.get("a")).and_then(Value::as_str).unwrap_or_default().trim().to_owned(),
-            start_ms: ms(q),
+            cite: Citation::new(ms(q), ms(q)),
+            edited: false,
         })
         .filter(|q| !q.question.is_empty())
         .collect();
@@ -320,13 +325,13 @@ fn snap_times(summary: &mut Summary, segments: &[Segment]) {
         }
     };
     for t in &mut summary.key_topics {
-        t.start_ms = snap(t.start_ms);
+        t.cite = Citation::new(snap(t.cite.start_ms), snap(t.cite.start_ms));
     }
     for a in &mut summary.action_items {
-        a.start_ms = snap(a.start_ms);
+        a.cite = Citation::new(snap(a.cite.start_ms), snap(a.cite.start_ms));
     }
     for q in &mut summary.qa {
-        q.start_ms = snap(q.start_ms);
+        q.cite = Citation::new(snap(q.cite.start_ms), snap(q.cite.start_ms));
     }
 }
 

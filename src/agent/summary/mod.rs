@@ -1,52 +1,13 @@
-//! The lecture summary: its JSON shape, and the choice between an OpenAI-compatible chat model and the
-//! built-in extractive summariser.
+//! Writing the lecture summary (its shape is `crate::artifacts::summary`): the choice between an
+//! OpenAI-compatible chat model and the built-in extractive summariser.
 
 pub mod extractive;
 pub mod llm;
 
-use serde::{Deserialize, Serialize};
-
 use crate::agent::transcript::Segment;
 use crate::config::AgentConfig;
 
-/// What a lecture was about. Every item points (`startMs`, milliseconds since the room started) at the
-/// place in the transcript it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    #[serde(rename = "abstract")]
-    pub abstract_text: String,
-    pub key_topics: Vec<Topic>,
-    pub action_items: Vec<ActionItem>,
-    pub qa: Vec<QuestionAnswer>,
-    /// `llm` or `extractive`, so the JSON is labelled wherever it travels.
-    pub kind: String,
-    /// The lecture's language code.
-    pub language: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Topic {
-    pub topic: String,
-    pub start_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionItem {
-    pub text: String,
-    pub start_ms: i64,
-}
-
-/// A question asked in the lecture and the answer given (empty when none followed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QuestionAnswer {
-    pub question: String,
-    pub answer: String,
-    pub start_ms: i64,
-}
+pub use crate::artifacts::summary::{ActionItem, Citation, QuestionAnswer, Summary, Topic};
 
 /// What else a model may know of the lecture besides its speech (the agent API gives no more: no chat, no
 /// files).
