@@ -175,7 +175,7 @@ fn action_for(state: &State, c: char) -> Option<Action> {
         'm' => Action::MuteAll { room: id },
         'u' => Action::UnmuteAll { room: id },
         'l' => Action::Lock { room: id, locked: !room.locked },
-        'x' if room.status != "ENDED" => Action::End { room: id },
+        'x' if room.status == "LIVE" => Action::End { room: id },
         'a' if detail => {
             let e = state.cursor_entry()?;
             Action::Approve { room: id, entry: e.id.clone(), name: e.display_name.clone() }

@@ -519,14 +519,18 @@ fn apply_to_room(room: &mut Room, event: &AdminEvent) {
         "room_status" => {
             if let Some(status) = d["status"].as_str() {
                 room.status = status.to_owned();
-                if status == "ENDED" {
-                    room.ended_at = Some(event.at);
-                    room.lobby.clear();
-                    room.participants = Some(0);
-                } else if status == "ACTIVE" && room.started_at.is_none() {
+                if status == "LIVE" && room.started_at.is_none() {
                     room.started_at = Some(event.at);
                 }
             }
+        }
+        // The room is ready for its next lecture, which has not started.
+        "lecture_ended" => {
+            room.status = "READY".to_owned();
+            room.started_at = None;
+            room.ended_at = Some(event.at);
+            room.lobby.clear();
+            room.participants = Some(0);
         }
         "room_updated" => {
             room.locked = d["locked"].as_bool().unwrap_or(room.locked);

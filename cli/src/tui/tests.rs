@@ -29,15 +29,15 @@ fn snapshot() -> Snapshot {
                      "assistantWorkers": 1, "certificateExpiresAt": "2026-05-01T00:00:00Z"},
         "lastEventId": 100,
         "rooms": [
-            {"id": "r1", "name": "Linear Algebra", "host": "Prof. Ada", "status": "ACTIVE", "createdAt": at(90),
+            {"id": "r1", "name": "Linear Algebra", "host": "Prof. Ada", "status": "LIVE", "createdAt": at(90),
              "startedAt": at(65), "endedAt": null, "participants": 42, "publishers": 3, "hands": 2, "locked": true,
              "guestsMuted": false, "assistant": "on",
              "lobby": [{"id": "e1", "displayName": "Grace", "waitingSince": at(4)},
                        {"id": "e2", "displayName": "Alan", "waitingSince": at(1)}]},
-            {"id": "r2", "name": "Organic Chemistry", "host": "Dr. Curie", "status": "CREATED", "createdAt": at(10),
+            {"id": "r2", "name": "Organic Chemistry", "host": "Dr. Curie", "status": "READY", "createdAt": at(10),
              "startedAt": null, "endedAt": null, "participants": 0, "publishers": 0, "hands": 0, "locked": false,
              "guestsMuted": false, "assistant": "off", "lobby": []},
-            {"id": "r3", "name": "Intro to Rust", "host": "Ferris", "status": "ENDED", "createdAt": at(300),
+            {"id": "r3", "name": "Intro to Rust", "host": "Ferris", "status": "ARCHIVED", "createdAt": at(300),
              "startedAt": at(280), "endedAt": at(190), "participants": 0, "publishers": 0, "hands": 0,
              "locked": false, "guestsMuted": true, "assistant": "off", "lobby": []}
         ]

@@ -86,7 +86,7 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             }
         }
     }
-    let live = state.rooms.iter().filter(|r| r.status != "ENDED").count();
+    let live = state.rooms.iter().filter(|r| r.status == "LIVE").count();
     let waiting: usize = state.rooms.iter().map(|r| r.lobby.len()).sum();
     let people: u32 = state.rooms.iter().filter_map(|r| r.participants).sum();
     let link = match &state.link {
@@ -106,9 +106,9 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
 
 fn state_text(status: &str) -> &'static str {
     match status {
-        "CREATED" => "ready",
-        "ACTIVE" => "live",
-        "ENDED" => "ended",
+        "READY" => "ready",
+        "LIVE" => "live",
+        "ARCHIVED" => "archived",
         _ => "?",
     }
 }
@@ -182,7 +182,7 @@ fn draw_rooms(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             vec![
                 Constraint::Fill(3),
                 Constraint::Fill(2),
-                Constraint::Length(5),
+                Constraint::Length(8),
                 Constraint::Length(6),
                 Constraint::Length(6),
                 Constraint::Length(4),
@@ -199,7 +199,7 @@ fn draw_rooms(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             vec!["NAME", "STATE", "TIME", "PPL", "LOBBY", "WAIT", "FLAGS"],
             vec![
                 Constraint::Fill(1),
-                Constraint::Length(5),
+                Constraint::Length(8),
                 Constraint::Length(6),
                 Constraint::Length(4),
                 Constraint::Length(5),
