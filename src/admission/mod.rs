@@ -35,6 +35,8 @@ pub struct JoinRequest {
 #[serde(rename_all = "camelCase")]
 pub struct JoinResponse {
     pub session_id: String,
+    /// The lecture this session admits to (a guest's proof of attendance for its page afterwards).
+    pub lecture_id: String,
     pub status: Admission,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -156,13 +158,20 @@ pub async fn join(
         let token = guest_token(app, &room, &participant)?;
         return Ok(JoinResponse {
             session_id,
+            lecture_id: room.lecture_id.clone(),
             status: Admission::Approved,
             token: Some(token),
             livekit_url: Some(app.livekit().browser_url().to_owned()),
         });
     }
     app.hub().guest_arrived(&room.id, lobby_entry(&participant));
-    Ok(JoinResponse { session_id, status: Admission::Pending, token: None, livekit_url: None })
+    Ok(JoinResponse {
+        session_id,
+        lecture_id: room.lecture_id.clone(),
+        status: Admission::Pending,
+        token: None,
+        livekit_url: None,
+    })
 }
 
 /// A participant row for someone arriving now: admitted already when `admitted_by` names who let them in,

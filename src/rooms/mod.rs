@@ -91,6 +91,8 @@ pub struct PublicRoomView {
     pub lobby_enabled: bool,
     pub webinar_mode: bool,
     pub ai_assistant: bool,
+    /// Guests admitted to a lecture may read its page afterwards (so the pages can offer the link).
+    pub lectures_for_participants: bool,
     pub status: RoomStatus,
 }
 
@@ -461,6 +463,7 @@ pub async fn by_invite_code(app: &App, code: &str, ip: Option<&str>) -> Result<P
         lobby_enabled: room.lobby_enabled,
         webinar_mode: room.webinar_mode,
         ai_assistant: room.ai_assistant,
+        lectures_for_participants: room.lectures_for_participants,
         status: room.status,
     })
 }

@@ -37,7 +37,7 @@ pub fn router() -> Router<App> {
         .route("/rooms/{roomId}/settings", get(room_settings))
         .route("/j", get(join_by_form))
         .route("/j/{code}", get(join))
-        .route("/lectures/{roomId}", get(lecture))
+        .route("/lectures/{lectureId}", get(lecture))
         .route("/admin", get(admin_users))
         .route("/admin/rooms", get(admin_rooms))
         .route("/admin/audit", get(admin_audit))
@@ -245,13 +245,11 @@ async fn join(ctx: PageCtx, Path(code): Path<String>) -> Response {
     ok(&ctx, &Join { s: Shell::new(&ctx, "join.title", "join", Some("join.js"), json!({ "code": code })) })
 }
 
-async fn lecture(State(app): State<App>, ctx: PageCtx, Path(room_id): Path<String>) -> Response {
-    let hosted = match hosted_room(&app, &ctx, &room_id).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let role = if hosted.is_some() { "host" } else { "guest" };
-    let data = json!({ "roomId": room_id, "role": role, "room": hosted });
+/// A lecture's page. Who may read it is the API's question (host or admin by cookie, an admitted guest by
+/// the session kept in the browser, a share link's token): the shell reveals nothing, so every reader gets
+/// the same page and its script asks `GET /api/lectures/{lectureId}` with what it holds.
+async fn lecture(ctx: PageCtx, Path(lecture_id): Path<String>) -> Response {
+    let data = json!({ "lectureId": lecture_id });
     ok(&ctx, &Lecture { s: Shell::new(&ctx, "lecture.title", "lecture", Some("lecture.js"), data) })
 }
 
