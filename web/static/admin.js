@@ -132,7 +132,7 @@ async function loadRooms() {
   const state = $("rooms-state");
   try {
     const body = await api("GET", "/api/dashboard/rooms?all=true");
-    const open = body.rooms.filter((r) => r.status !== "ENDED");
+    const open = body.rooms.filter((r) => r.status !== "ARCHIVED");
     const rows = open.map((r) =>
       el(
         "tr",

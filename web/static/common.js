@@ -98,6 +98,13 @@ export function el(tag, attrs = {}, ...children) {
 
 export const $ = (id) => document.getElementById(id);
 
+/** `text` as nodes with every case-insensitive occurrence of `query` in a <mark>. */
+export function markMatches(text, query) {
+  const escaped = query.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const parts = String(text).split(new RegExp(`(${escaped})`, "giu"));
+  return parts.map((part, i) => (i % 2 ? el("mark", { text: part }) : part)).filter((part) => part !== "");
+}
+
 /** Shows `text` in an alert box (or hides it when text is empty). */
 export function showError(box, text) {
   if (!box) return;
@@ -184,9 +191,9 @@ export function inviteUrl(code) {
   return `${location.origin}/j/${encodeURIComponent(code)}`;
 }
 
-/** A status pill for a room. */
+/** A status pill for a room (READY, LIVE, ARCHIVED) or a lecture (OPEN, LIVE, ENDED). */
 export function statusPill(status) {
-  const kind = { ACTIVE: "live", ENDED: "ended" }[status] || "";
+  const kind = { LIVE: "live", ARCHIVED: "ended", ENDED: "ended" }[status] || "";
   return el("span", { class: `pill ${kind}`, text: t(`status.${status}`) });
 }
 

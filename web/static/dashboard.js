@@ -1,22 +1,29 @@
-// Host dashboard: my rooms with status, invite link (copy), live participant and lobby counts, and the
-// actions a host needs before and during a lecture. Counts refresh every few seconds without re-rendering
-// the cards (so keyboard focus stays where it is).
+// Host dashboard: my rooms grouped live / ready / archived, each with its status, invite link (copy), live
+// participant and lobby counts, the actions a host needs before and during a lecture, and its past lectures;
+// above them, a search across all my lectures. Counts refresh every few seconds without re-rendering the
+// cards (so keyboard focus and opened lists stay where they are).
 import { $, ApiError, api, busy, copyText, el, errorText, formatDateTime, inviteUrl, setState, statusPill, t, toast } from "./common.js";
+import { PastLectures, setupSearch } from "./dashboard-lectures.js";
 
 const REFRESH_MS = 8000;
-const list = $("rooms");
-const endedList = $("ended-list");
+const groups = {
+  LIVE: { list: $("rooms-live"), box: $("live-section") },
+  READY: { list: $("rooms-ready"), box: $("ready-section") },
+  ARCHIVED: { list: $("rooms-archived"), box: $("archived-rooms") },
+};
 const cards = new Map();
 let loadedOnce = false;
 let timer = null;
 
 function countsText(room) {
+  if (room.status === "ARCHIVED") return t("dashboard.archived_at", { when: formatDateTime(room.archivedAt) });
+  if (room.status === "READY") return t("dashboard.ready_for", { number: room.lectureNumber });
   const inRoom = room.participants === null || room.participants === undefined ? "—" : room.participants;
   return t("dashboard.in_room", { count: inRoom });
 }
 
 function buildCard(room) {
-  const name = el("h2", { text: room.name });
+  const name = el("h3", { text: room.name });
   const status = el("span", { class: "room-status" });
   const counts = el("span", { class: "counts" });
   const waiting = el("span", { class: "pill waiting" });
@@ -27,10 +34,10 @@ function buildCard(room) {
   const copyRow = el("div", { class: "copy-row" }, link, copy);
   const enter = el("a", { class: "button primary", href: `/rooms/${room.id}`, text: t("dashboard.enter") });
   const settings = el("a", { class: "button", href: `/rooms/${room.id}/settings`, text: t("dashboard.settings") });
-  const lecture = el("a", { class: "button", href: `/lectures/${room.id}`, text: t("dashboard.view_lecture") });
   const end = el("button", { type: "button", class: "button danger-outline", text: t("dashboard.end") });
-  end.addEventListener("click", () => endRoom(room.id, end));
-  const actions = el("p", { class: "actions" }, enter, settings, lecture, end);
+  end.addEventListener("click", () => endLecture(room.id, end));
+  const actions = el("p", { class: "actions" }, enter, settings, end);
+  const lectures = new PastLectures(room.id);
   const item = el(
     "li",
     { class: "card room-card", "data-room-id": room.id },
@@ -38,34 +45,34 @@ function buildCard(room) {
     status,
     copyRow,
     actions,
+    lectures.node,
   );
-  return { item, name, status, counts, waiting, flags, link, copyRow, enter, lecture, end };
+  return { item, name, status, counts, waiting, flags, link, copyRow, enter, end, lectures };
 }
 
 function updateCard(card, room) {
-  const ended = room.status === "ENDED";
+  const archived = room.status === "ARCHIVED";
   card.name.textContent = room.name;
   card.status.replaceChildren(statusPill(room.status));
-  card.counts.textContent = ended ? t("dashboard.ended_at", { when: formatDateTime(room.endedAt) }) : countsText(room);
+  card.counts.textContent = countsText(room);
   card.waiting.textContent = t("dashboard.waiting", { count: room.waiting });
-  card.waiting.hidden = ended || !room.waiting;
+  card.waiting.hidden = archived || !room.waiting;
   const flags = [];
   if (room.hasPin) flags.push(t("dashboard.flag.pin"));
   if (room.lobbyEnabled) flags.push(t("dashboard.flag.lobby"));
   if (room.webinarMode) flags.push(t("dashboard.flag.webinar"));
   if (room.locked) flags.push(t("dashboard.flag.locked"));
-  card.flags.textContent = flags.join(" · ");
+  card.flags.textContent = archived ? "" : flags.join(" · ");
   card.link.value = inviteUrl(room.inviteCode);
-  card.copyRow.hidden = ended;
-  card.enter.hidden = ended;
-  card.end.hidden = ended;
-  card.lecture.hidden = !ended;
+  card.copyRow.hidden = archived;
+  card.enter.hidden = archived;
+  card.end.hidden = room.status !== "LIVE";
+  card.lectures.setNumber(room.lectureNumber, room.status);
 }
 
 function render(rooms) {
   const seen = new Set();
-  let open = 0;
-  let ended = 0;
+  const counts = { LIVE: 0, READY: 0, ARCHIVED: 0 };
   for (const room of rooms) {
     seen.add(room.id);
     let card = cards.get(room.id);
@@ -74,10 +81,9 @@ function render(rooms) {
       cards.set(room.id, card);
     }
     updateCard(card, room);
-    const target = room.status === "ENDED" ? endedList : list;
-    if (card.item.parentNode !== target) target.append(card.item);
-    if (room.status === "ENDED") ended += 1;
-    else open += 1;
+    const group = groups[room.status] || groups.READY;
+    if (card.item.parentNode !== group.list) group.list.append(card.item);
+    counts[room.status in counts ? room.status : "READY"] += 1;
   }
   for (const [id, card] of cards) {
     if (!seen.has(id)) {
@@ -85,9 +91,11 @@ function render(rooms) {
       cards.delete(id);
     }
   }
-  $("rooms-empty").hidden = open > 0;
-  $("ended-rooms").hidden = ended === 0;
-  $("ended-count").textContent = String(ended);
+  for (const [status, group] of Object.entries(groups)) group.box.hidden = counts[status] === 0;
+  $("rooms-empty").hidden = counts.LIVE + counts.READY > 0;
+  // Searching lectures makes sense once there is a room that can have some.
+  $("lecture-search").hidden = rooms.length === 0;
+  $("archived-count").textContent = String(counts.ARCHIVED);
 }
 
 async function load() {
@@ -109,11 +117,11 @@ async function load() {
   timer = setTimeout(load, REFRESH_MS);
 }
 
-async function endRoom(id, button) {
+async function endLecture(id, button) {
   if (!confirm(t("room.end_confirm"))) return;
   try {
-    await busy(button, () => api("POST", `/api/rooms/${id}/end`));
-    toast(t("room.ended_toast"));
+    const body = await busy(button, () => api("POST", `/api/rooms/${id}/end`));
+    toast(t("room_form.ended_toast", { number: body.room.lectureNumber }));
     load();
   } catch (err) {
     toast(errorText(err), "error");
@@ -124,4 +132,5 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") load();
 });
 
+setupSearch();
 load();

@@ -1,8 +1,13 @@
-// A guest's identity in this browser: a random browser id (localStorage; never a fingerprint of the device)
-// and, per room, the admission session (sessionStorage: it lives as long as the tab).
+// A guest's identity in this browser: a random browser id (localStorage; never a fingerprint of the device),
+// per room the admission session (sessionStorage: it lives as long as the tab), and per lecture the session
+// that was admitted to it (localStorage: the proof that opens the lecture's page afterwards, kept when next
+// week's lecture of the same room gets a session of its own).
 
 const FINGERPRINT_KEY = "confctl.browserId";
 const NAME_KEY = "confctl.displayName";
+const LECTURES_KEY = "confctl.lectures";
+/** Lectures remembered per browser; the oldest are forgotten beyond this. */
+const MAX_LECTURES = 200;
 
 function randomId(bytes) {
   const buffer = new Uint8Array(bytes);
@@ -75,4 +80,32 @@ export function roomForCode(code) {
 /** Headers that identify a guest to the guest routes. */
 export function sessionHeaders(session) {
   return session && session.sessionId ? { "X-Confctl-Session": session.sessionId } : {};
+}
+
+/** @typedef {{sessionId: string, roomId: string, roomName: string, at: number}} LectureProof */
+
+/** @returns {Record<string, LectureProof>} */
+function lectureProofs() {
+  try {
+    const parsed = JSON.parse(safeGet(localStorage, LECTURES_KEY) || "{}");
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Keeps the session admitted to a lecture, for its page after the lecture (one entry per lecture). */
+export function rememberLecture(lectureId, { sessionId, roomId, roomName }) {
+  if (!lectureId || !sessionId) return;
+  const proofs = lectureProofs();
+  proofs[lectureId] = { sessionId, roomId, roomName, at: Date.now() };
+  const ids = Object.keys(proofs).sort((a, b) => proofs[b].at - proofs[a].at);
+  for (const id of ids.slice(MAX_LECTURES)) delete proofs[id];
+  safeSet(localStorage, LECTURES_KEY, JSON.stringify(proofs));
+}
+
+/** The session this browser was admitted to a lecture with, if any. */
+export function lectureProof(lectureId) {
+  const proof = lectureProofs()[lectureId];
+  return proof && typeof proof.sessionId === "string" ? proof : null;
 }

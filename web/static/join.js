@@ -2,7 +2,7 @@
 // when the AI assistant is on; then the waiting room, live over SSE, reconnecting with backoff when the
 // network drops, and a clear message for every way it can end.
 import { $, ApiError, api, busy, data, errorText, showError, t } from "./common.js";
-import { browserId, forgetSession, loadSession, rememberName, rememberedName, roomForCode, saveSession, sessionHeaders } from "./guest.js";
+import { browserId, forgetSession, loadSession, rememberLecture, rememberName, rememberedName, roomForCode, saveSession, sessionHeaders } from "./guest.js";
 
 const code = String(data.code || "").toLowerCase();
 const views = ["join-loading", "join-problem", "join-form", "waiting"];
@@ -37,6 +37,8 @@ function finalProblem(codeName, reason) {
       return problem("join.banned.title", t("join.banned.text"));
     case "room_ended":
       return problem("join.ended.title", t("join.ended.text"));
+    case "room_archived":
+      return problem("join.archived.title", t("join.archived.text"));
     case "removed":
       return problem("join.removed.title", t("join.removed.text"), () => showForm());
     case "rejected":
@@ -54,7 +56,7 @@ async function loadRoom() {
     if (err instanceof ApiError && err.status === 404) return problem("join.invalid_code.title", t("join.invalid_code.text"));
     return problem("join.load_failed.title", errorText(err), loadRoom);
   }
-  if (room.status === "ENDED") return problem("join.ended.title", t("join.ended.text"));
+  if (room.status === "ARCHIVED") return problem("join.archived.title", t("join.archived.text"));
   document.title = `${room.name} · confctl`;
   // A reload while waiting goes straight back to the waiting room.
   const previousRoom = roomForCode(code);
@@ -70,6 +72,7 @@ function showForm() {
   $("host-name").textContent = t("join.host", { name: room.hostName });
   $("pin-field").hidden = !room.requiresPin;
   $("consent-field").hidden = !room.aiAssistant;
+  $("lecture-pages-note").hidden = !room.lecturesForParticipants;
   const name = $("display-name");
   if (!name.value) name.value = rememberedName();
   show("join-form");
@@ -116,6 +119,7 @@ $("join-form").addEventListener("submit", async (event) => {
   }
   const session = {
     sessionId: answer.sessionId,
+    lectureId: answer.lectureId,
     status: answer.status,
     displayName: name,
     roomName: room.name,
@@ -123,15 +127,17 @@ $("join-form").addEventListener("submit", async (event) => {
     code,
     webinarMode: room.webinarMode,
     aiAssistant: room.aiAssistant,
+    lecturesForParticipants: room.lecturesForParticipants,
   };
   if (answer.status === "APPROVED") return enter(session, answer);
   saveSession(room.id, session);
   wait(session);
 });
 
-/** Admitted: the room page takes the token from the tab's session. */
+/** Admitted: the room page takes the token from the tab's session; the lecture's page keeps the proof. */
 function enter(session, grant) {
   closeStream();
+  rememberLecture(session.lectureId, { sessionId: session.sessionId, roomId: room.id, roomName: room.name });
   saveSession(room.id, { ...session, status: "APPROVED", token: grant.token, livekitUrl: grant.livekitUrl });
   location.assign(`/rooms/${room.id}`);
 }

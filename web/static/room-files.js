@@ -5,7 +5,7 @@ import { $, ApiError, api, el, errorText, formatBytes, formatDateTime, setState,
 import { onData } from "./room-data.js";
 
 export class Files {
-  /** @param {object} options roomId; headers(); isHost; onProblem(err); readOnly (lecture page). */
+  /** @param {object} options roomId; headers(); isHost; onProblem(err). */
   constructor(options) {
     this.options = options;
     this.files = new Map();
@@ -24,7 +24,7 @@ export class Files {
   setLive(live) {
     this.live = live;
     clearTimeout(this.pollTimer);
-    if (!live && !this.options.readOnly) this.pollTimer = setTimeout(() => this.refresh(), 10000);
+    if (!live) this.pollTimer = setTimeout(() => this.refresh(), 10000);
   }
 
   async start() {

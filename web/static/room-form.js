@@ -1,5 +1,5 @@
 // New room and room settings: one form, plus (for settings) the invite link, bans and the danger zone.
-import { $, ApiError, api, busy, copyText, data, el, errorText, formatDateTime, inviteUrl, setState, showError, t, toast } from "./common.js";
+import { $, ApiError, api, busy, copyText, data, el, errorText, formatDateTime, inviteUrl, setState, showError, statusPill, t, toast } from "./common.js";
 
 const form = $("room-form");
 const box = $("form-error");
@@ -13,6 +13,7 @@ function readForm() {
     webinarMode: $("webinar").checked,
     guestScreenShare: $("screen-share").checked,
     aiAssistant: $("ai").checked,
+    lecturesForParticipants: $("lectures-for-participants").checked,
   };
   const pin = $("pin").value.trim();
   const max = $("max").value.trim();
@@ -45,6 +46,12 @@ function validate(body) {
   return "";
 }
 
+/** The room's state in one line: live (lecture n under way) or ready for lecture n; archived says more below. */
+function statusLine(r) {
+  const text = { LIVE: "room_form.status.live", READY: "room_form.status.ready" }[r.status];
+  return [statusPill(r.status), " ", text ? t(text, { number: r.lectureNumber }) : ""];
+}
+
 function fill(r) {
   $("name").value = r.name;
   $("pin").value = "";
@@ -53,17 +60,21 @@ function fill(r) {
   $("webinar").checked = r.webinarMode;
   $("screen-share").checked = r.guestScreenShare;
   $("ai").checked = r.aiAssistant;
+  $("lectures-for-participants").checked = r.lecturesForParticipants;
   $("locked").checked = r.locked;
   $("remove-pin-row").hidden = !r.hasPin;
   $("remove-pin").checked = false;
   $("invite-url").value = inviteUrl(r.inviteCode);
   $("enter-room").href = `/rooms/${r.id}`;
-  const ended = r.status === "ENDED";
-  $("ended-notice").hidden = !ended;
-  $("lecture-link").href = `/lectures/${r.id}`;
-  $("invite-section").hidden = ended;
-  form.hidden = ended;
-  $("end-room").hidden = ended;
+  $("room-status").replaceChildren(...statusLine(r));
+  // An archived room takes no joins and no setting changes until it is unarchived; its lectures stay.
+  const archived = r.status === "ARCHIVED";
+  $("archived-notice").hidden = !archived;
+  $("invite-section").hidden = archived;
+  form.hidden = archived;
+  $("end-room").hidden = r.status !== "LIVE";
+  $("archive-room").hidden = archived;
+  $("archive-hint").hidden = archived;
   $("danger-section").hidden = false;
   $("bans-section").hidden = false;
 }
@@ -141,9 +152,29 @@ function setupSettings() {
       const body = await busy(event.currentTarget, () => api("POST", `/api/rooms/${room.id}/end`));
       room = body.room;
       fill(room);
-      toast(t("room.ended_toast"));
+      toast(t("room_form.ended_toast", { number: room.lectureNumber }));
     } catch (err) {
       showError($("danger-error"), errorText(err));
+    }
+  });
+  $("archive-room").addEventListener("click", async (event) => {
+    if (!confirm(t("room_form.archive_confirm"))) return;
+    showError($("danger-error"), "");
+    try {
+      room = await busy(event.currentTarget, () => api("POST", `/api/rooms/${room.id}/archive`));
+      fill(room);
+      toast(t("room_form.archived_toast"));
+    } catch (err) {
+      showError($("danger-error"), errorText(err));
+    }
+  });
+  $("unarchive-room").addEventListener("click", async (event) => {
+    try {
+      room = await busy(event.currentTarget, () => api("POST", `/api/rooms/${room.id}/unarchive`));
+      fill(room);
+      toast(t("room_form.unarchived_toast"));
+    } catch (err) {
+      toast(errorText(err), "error");
     }
   });
   $("delete-room").addEventListener("click", async (event) => {

@@ -10,7 +10,8 @@ const ROSTER_MS = 5000;
 export class HostControls {
   /**
    * @param {object} options roomId; room (the RoomView); livePeople() → [{identity, name, role}] from the
-   *   media connection; onRoomEnded(); onLobbyCount(n); onPeopleChanged(); onHands(hands).
+   *   media connection; onRoomEnded(lectureId?); onRoomArchived(); onLobbyCount(n); onPeopleChanged();
+   *   onHands(hands).
    */
   constructor(options) {
     this.options = options;
@@ -76,9 +77,7 @@ export class HostControls {
       this.renderLobby();
       this.pollRoster(true);
     });
-    on("room_status", (d) => {
-      if (d.status === "ENDED") this.options.onRoomEnded();
-    });
+    on("lecture_ended", (d) => this.options.onRoomEnded(d.lectureId));
     on("room_updated", (d) => {
       this.locked = !!d.locked;
       this.guestsMuted = !!d.guestsMuted;
@@ -110,7 +109,7 @@ export class HostControls {
       for (const entry of body.entries) this.entries.set(entry.id, entry);
       this.renderLobby();
     } catch (err) {
-      if (err instanceof ApiError && err.code === "room_ended") return this.options.onRoomEnded();
+      if (err instanceof ApiError && err.code === "room_archived") return this.options.onRoomArchived();
       if (err instanceof ApiError && err.status === 401) return location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
       showError($("lobby-error"), errorText(err));
     }
@@ -184,7 +183,7 @@ export class HostControls {
       this.roster = body.participants;
       this.rosterError = "";
     } catch (err) {
-      if (err instanceof ApiError && err.code === "room_ended") return this.options.onRoomEnded();
+      if (err instanceof ApiError && err.code === "room_archived") return this.options.onRoomArchived();
       this.rosterError = err instanceof ApiError && err.code === "livekit_unavailable" ? t("people.media_unreachable") : errorText(err);
     }
     this.options.onPeopleChanged();

@@ -71,13 +71,38 @@ function stopEverything() {
   }
 }
 
-function showEnded() {
+/**
+ * The lecture is over. Hosts get its page and the news that the room is ready for next time (same invite
+ * link); guests a thank-you, the lecture's page when the room shares it with participants, and the invite
+ * link for the next lecture. `lectureId`: the lecture that ended (the host's end answer or event), else the
+ * one this page was opened for.
+ */
+function showEnded(lectureId) {
   if (ended) return;
   ended = true;
   stopEverything();
   setConnState("", t("room.ended_short"));
-  const actions = isHost ? [linkButton(`/lectures/${roomId}`, "room.open_lecture", true), linkButton("/dashboard", "nav.dashboard")] : [linkButton("/", "error.home")];
-  overlay("room.ended.title", t("room.ended.text"), actions);
+  if (isHost) {
+    const endedId = lectureId || roomInfo?.lectureId;
+    const next = el("button", { type: "button", class: "button", text: t("room.ended.start_next") });
+    next.addEventListener("click", () => location.reload());
+    const actions = [endedId ? linkButton(`/lectures/${endedId}`, "room.open_lecture", true) : null, next, linkButton("/dashboard", "nav.dashboard")];
+    overlay("room.ended.title", t("room.ended.host_text"), actions.filter(Boolean));
+    return;
+  }
+  // This tab's admission is spent: the invite link leads to the next lecture, the proof stays for the page.
+  forgetSession(roomId);
+  const page = session?.lecturesForParticipants && session?.lectureId ? linkButton(`/lectures/${session.lectureId}`, "room.open_lecture", true) : null;
+  const again = session?.code ? linkButton(`/j/${session.code}`, "room.ended.join_next") : null;
+  overlay("room.ended.title", t("room.ended.text"), [page, again, linkButton("/", "error.home")].filter(Boolean));
+}
+
+/** The host archived the room: nobody joins until it is unarchived. */
+function showArchived() {
+  stopEverything();
+  setConnState("", t("status.ARCHIVED"));
+  const actions = isHost ? [linkButton(`/rooms/${roomId}/settings`, "dashboard.settings", true), linkButton("/dashboard", "nav.dashboard")] : [linkButton("/", "error.home")];
+  overlay("room.archived.title", t(isHost ? "room.archived.host_text" : "join.archived.text"), actions);
 }
 
 /**
@@ -88,6 +113,9 @@ function handleProblem(err) {
   switch (err.code) {
     case "room_ended":
       showEnded();
+      return true;
+    case "room_archived":
+      showArchived();
       return true;
     case "banned":
       stopEverything();
@@ -537,6 +565,7 @@ async function startHost() {
     room: roomInfo,
     livePeople,
     onRoomEnded: showEnded,
+    onRoomArchived: showArchived,
     onLobbyCount: (n) => {
       $("lobby-count").textContent = String(n);
       $("lobby-count").hidden = n === 0;
@@ -552,8 +581,8 @@ async function startHost() {
     if (!answer.ok) return;
     try {
       end.disabled = true;
-      await api("POST", `/api/rooms/${roomId}/end`);
-      showEnded();
+      const body = await api("POST", `/api/rooms/${roomId}/end`);
+      showEnded(body.endedLectureId);
     } catch (err) {
       end.disabled = false;
       toast(errorText(err), "error");
@@ -575,7 +604,7 @@ function start() {
   } else {
     document.title = `${roomInfo.name} · confctl`;
   }
-  if (isHost && roomInfo.status === "ENDED") return showEnded();
+  if (isHost && roomInfo.status === "ARCHIVED") return showArchived();
   updateButtons();
   renderPeople();
   chat.start();
