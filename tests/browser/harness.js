@@ -1,7 +1,7 @@
 // Test harness for the real-browser tests: starts the LiveKit double and `confctl serve` (the debug
 // binaries built by scripts/test-browser) on free loopback ports with a throwaway data directory, launches
 // Debian's Chromium through playwright-core, and offers the helpers the flows need.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -298,9 +298,11 @@ export class Harness {
     return { status: response.status, body: text ? JSON.parse(text) : null };
   }
 
-  /** Pretends a browser joined the media room with this token's identity (the double has no media). */
-  async joinMedia(roomId, identity, name, role = "guest") {
-    const room = `confctl-${roomId}`;
+  /**
+   * Pretends a browser joined a lecture's media room (`livekitRoomName` of the room, which names its current
+   * lecture) with this token's identity (the double has no media).
+   */
+  async joinMedia(room, identity, name, role = "guest") {
     await this.double("POST", "/_double/rooms", { name: room });
     const added = await this.double("POST", `/_double/rooms/${room}/participants`, {
       identity,
@@ -310,6 +312,11 @@ export class Harness {
     });
     await this.double("POST", `/_double/rooms/${room}/participants/${identity}/tracks`, { name: "mic", type: "AUDIO", source: "MICROPHONE" });
     return added;
+  }
+
+  /** Runs a `confctl` command on this server's data directory (e.g. `admin agent-token create`); its stdout. */
+  cli(args) {
+    return execFileSync(bin("confctl"), ["--data-dir", path.join(this.dataDir, "data"), ...args], { encoding: "utf8" });
   }
 
   /** Calls confctl's API directly (no cookies): for checks, never for the steps people do. */

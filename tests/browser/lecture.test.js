@@ -82,6 +82,9 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     await Promise.all([host.waitForURL(/\/rooms\/[^/]+\/settings/), host.click("#room-form button[type=submit]")]);
     await host.locator("#invite-section").waitFor();
     state.roomId = host.url().split("/rooms/")[1].split("/")[0];
+    // LiveKit rooms are named after the room's current lecture.
+    state.livekitRoom = (await host.evaluate(async (id) => (await fetch(`/api/rooms/${id}`)).json(), state.roomId)).livekitRoomName;
+    await host.locator("#room-status", { hasText: "Ready for lecture 1" }).waitFor();
     state.invite = await host.inputValue("#invite-url");
     assert.match(state.invite, /\/j\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/);
     await host.locator("#bans-section").waitFor();
@@ -90,7 +93,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     const card = host.locator(`[data-room-id="${state.roomId}"]`);
     await card.waitFor();
     assert.equal(await card.locator("input").inputValue(), state.invite);
-    assert.match(await card.innerText(), /0 in the room/);
+    assert.match(await card.innerText(), /Ready for lecture 1/);
     assert.equal(await h.shotBoth(host, "06-dashboard"), 0);
   });
 
@@ -167,7 +170,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     const session = await guestSession(guest, state.roomId);
     assert.ok(session && session.token, "the admitted guest holds a token");
     const claims = jwtClaims(session.token);
-    assert.equal(claims.video.room, `confctl-${state.roomId}`);
+    assert.equal(claims.video.room, state.livekitRoom);
     assert.equal(claims.video.roomJoin, true);
     assert.equal(claims.video.canPublish, true, "not a webinar: guests may speak");
     assert.equal(claims.video.canSubscribe, true);
@@ -220,7 +223,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
 
   it("lets the host mute everyone (confirmed once)", async (t) => {
     const host = state.host;
-    await h.joinMedia(state.roomId, state.guestIdentity, "Ann Student");
+    await h.joinMedia(state.livekitRoom, state.guestIdentity, "Ann Student");
     await openTab(host, "people");
     await host.locator("#people li", { hasText: "Ann Student" }).waitFor({ timeout: 10000 });
     await host.click("#mute-all");
@@ -242,7 +245,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     const response = await responseTo(host, "POST", /\/kick$/, () => host.click("#confirm-ok"));
     if (await routeMissing(response)) return t.skip("POST /api/rooms/{id}/participants/{identity}/kick is not built yet");
     assert.equal(response.status(), 200);
-    const gone = await h.double("GET", `/_double/rooms/confctl-${state.roomId}/participants/${state.guestIdentity}`);
+    const gone = await h.double("GET", `/_double/rooms/${state.livekitRoom}/participants/${state.guestIdentity}`);
     assert.equal(gone.status, 404, "the media server disconnected them");
     await state.guest.locator("#room-problem-title", { hasText: "You were removed" }).waitFor({ timeout: 15000 });
     assert.equal(await h.shotBoth(state.guest, "17-guest-removed"), 0);
@@ -259,7 +262,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     assert.equal(response.status(), 200);
     await guest.waitForURL(`**/rooms/${state.roomId}`, { timeout: 15000 });
     const identity = jwtClaims((await guestSession(guest, state.roomId)).token).sub;
-    await h.joinMedia(state.roomId, identity, "Ann Student");
+    await h.joinMedia(state.livekitRoom, identity, "Ann Student");
     await openTab(host, "people");
     const row = host.locator("#people li", { hasText: "Ann Student" });
     await row.waitFor({ timeout: 10000 });
@@ -299,7 +302,7 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     assert.equal(await h.shotBoth(bob, "20-guest-rejected"), 0);
   });
 
-  it("ends the lecture for everyone, including a guest still waiting", async () => {
+  it("ends the lecture for everyone, including a guest still waiting; the room stays ready with the same link", async () => {
     const cleo = await h.newPage({ viewport: PHONE, label: "cleo" });
     await cleo.goto(state.invite);
     await askToJoin(cleo, { name: "Cleo Waiting", pin: PIN });
@@ -310,24 +313,27 @@ describe("a lecture, end to end", { concurrency: false }, () => {
     await host.locator("#confirm-dialog[open]").waitFor();
     const response = await responseTo(host, "POST", /\/end$/, () => host.click("#confirm-ok"));
     assert.equal(response.status(), 200);
+    const ended = await response.json();
+    assert.equal(ended.room.status, "READY");
+    state.lectureId = ended.endedLectureId;
     await host.locator("#room-problem-title", { hasText: "The lecture has ended" }).waitFor();
+    assert.match(await host.locator("#room-problem-text").innerText(), /same invite link/);
+    assert.equal(await host.getByRole("link", { name: "Lecture page" }).getAttribute("href"), `/lectures/${state.lectureId}`);
     assert.equal(await h.shotBoth(host, "21-host-ended"), 0);
     await cleo.locator("#problem-title", { hasText: "This lecture has ended" }).waitFor({ timeout: 10000 });
     await h.shot(cleo, "22-guest-ended");
-    // The link itself now says the lecture is over.
+    // The same link leads to the room's next lecture.
     const late = await h.newPage({ viewport: PHONE, label: "late" });
     await late.goto(state.invite);
-    await late.locator("#problem-title", { hasText: "This lecture has ended" }).waitFor();
+    await late.locator("#join-form #room-name", { hasText: "Biology 101" }).waitFor();
   });
 
-  it("keeps the ended lecture's chat on its lecture page", async (t) => {
+  it("keeps the ended lecture's chat on its lecture page", async () => {
     const host = state.host;
-    await host.goto(`/lectures/${state.roomId}`);
+    await Promise.all([host.waitForURL(`**/lectures/${state.lectureId}`), host.getByRole("link", { name: "Lecture page" }).click()]);
     await host.locator("#lecture-name", { hasText: "Biology 101" }).waitFor();
-    const chat = host.locator("#chat-log .msg", { hasText: "chloroplasts" });
-    const missing = host.locator("#chat-state", { hasText: "not available on this server yet" });
-    await Promise.race([chat.waitFor(), missing.waitFor()]);
-    if (await missing.isVisible()) return t.skip("GET /api/rooms/{id}/chat is not built yet");
+    await host.locator("#chat-log .msg", { hasText: "chloroplasts" }).waitFor();
+    await host.locator("#files-list li", { hasText: "week-3-slides.pdf" }).waitFor();
     assert.equal(await h.shotBoth(host, "23-lecture-page"), 0);
   });
 

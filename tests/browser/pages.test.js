@@ -104,7 +104,7 @@ describe("pages beyond the lecture", { concurrency: false }, () => {
   it("lists every open room with its counts", async () => {
     const page = state.admin;
     const made = await page.evaluate(async () => (await fetch("/api/rooms", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "Chemistry 201" }) })).json());
-    await h.joinMedia(made.id, "h_someone", "Grace Hopper", "host");
+    await h.joinMedia(made.livekitRoomName, "h_someone", "Grace Hopper", "host");
     await page.goto("/admin/rooms");
     const row = page.locator("#admin-rooms tbody tr", { hasText: "Chemistry 201" });
     await row.waitFor();
