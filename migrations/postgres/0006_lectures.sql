@@ -66,6 +66,10 @@ ALTER TABLE transcript_segments DROP CONSTRAINT transcript_segments_room_id_fkey
 ALTER TABLE transcript_segments ADD CONSTRAINT transcript_segments_lecture_id_fkey
     FOREIGN KEY (lecture_id) REFERENCES lectures (id) ON DELETE CASCADE;
 ALTER INDEX transcript_segments_room RENAME TO transcript_segments_lecture;
+-- The text lower-cased by confctl for case-insensitive search (the same on both databases).
+ALTER TABLE transcript_segments ADD COLUMN text_folded TEXT NOT NULL DEFAULT '';
+UPDATE transcript_segments SET text_folded = LOWER(text);
+ALTER TABLE transcript_segments ALTER COLUMN text_folded DROP DEFAULT;
 ALTER TABLE transcript_segments RENAME CONSTRAINT transcript_segments_room_id_segment_id_key
     TO transcript_segments_lecture_id_segment_id_key;
 

@@ -137,6 +137,8 @@ CREATE TABLE transcript_segments_new (
     speaker_identity TEXT NOT NULL,
     speaker_name     TEXT NOT NULL,
     text             TEXT NOT NULL,
+    -- The text lower-cased by confctl (Unicode-aware, unlike SQLite's LOWER) for case-insensitive search.
+    text_folded      TEXT NOT NULL,
     start_ms         BIGINT NOT NULL,
     end_ms           BIGINT NOT NULL,
     language         TEXT NOT NULL,
@@ -144,10 +146,11 @@ CREATE TABLE transcript_segments_new (
     created_at       BIGINT NOT NULL,
     UNIQUE (lecture_id, segment_id)
 );
-INSERT INTO transcript_segments_new (id, lecture_id, segment_id, speaker_identity, speaker_name, text, start_ms,
-    end_ms, language, provider, created_at)
-SELECT id, room_id, segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider,
-    created_at
+-- LOWER covers ASCII only here; confctl folds these rows again in Rust right after this migration.
+INSERT INTO transcript_segments_new (id, lecture_id, segment_id, speaker_identity, speaker_name, text, text_folded,
+    start_ms, end_ms, language, provider, created_at)
+SELECT id, room_id, segment_id, speaker_identity, speaker_name, text, LOWER(text), start_ms, end_ms, language,
+    provider, created_at
 FROM transcript_segments;
 DROP TABLE transcript_segments;
 ALTER TABLE transcript_segments_new RENAME TO transcript_segments;

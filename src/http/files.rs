@@ -83,10 +83,15 @@ pub async fn download(
     let auth = SignedIn::from_request_parts(&mut parts, &app).await.ok().map(|SignedIn(a)| a);
     let session = parts.headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     crate::admission::member(&app, &room, auth, session).await?;
+    respond(&app, file).await
+}
+
+/// A stored file as a download: a redirect to a presigned URL, or the bytes streamed.
+pub(super) async fn respond(app: &App, file: crate::store::FileRecord) -> ApiResult<Response> {
     let mut headers = HeaderMap::new();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    match files::download(&app, file).await? {
+    match files::download(app, file).await? {
         Download::Redirect(url) => {
             let location = HeaderValue::from_str(&url)
                 .map_err(|_| crate::Error::internal("presigned URL is not a valid header"))?;

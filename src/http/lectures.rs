@@ -140,3 +140,21 @@ pub async fn revoke_share(
     shares::revoke(&app, &opened, &p.share_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize)]
+pub struct FilePath {
+    #[serde(rename = "lectureId")]
+    _lecture_id: String,
+    #[serde(rename = "fileId")]
+    file_id: String,
+}
+
+/// `GET /api/lectures/{lectureId}/files/{fileId}`: a file of the lecture, for whoever may read the lecture.
+pub async fn file(
+    State(app): State<App>,
+    LectureReader(opened): LectureReader,
+    Path(p): Path<FilePath>,
+) -> ApiResult<axum::response::Response> {
+    let file = lectures::file(&app, &opened, &p.file_id).await?;
+    super::files::respond(&app, file).await
+}

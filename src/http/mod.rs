@@ -88,6 +88,7 @@ pub fn router(app: App) -> Router {
         .route("/lectures/{lectureId}/transcript", get(lectures::transcript))
         .route("/lectures/{lectureId}/summary", axum::routing::put(lectures::edit_summary))
         .route("/lectures/{lectureId}/summary/regenerate", post(lectures::regenerate_summary))
+        .route("/lectures/{lectureId}/files/{fileId}", get(lectures::file))
         .route("/lectures/{lectureId}/shares", post(lectures::create_share).get(lectures::list_shares))
         .route("/lectures/{lectureId}/shares/{shareId}", axum::routing::delete(lectures::revoke_share))
         .route("/files/{fileId}/content", axum::routing::put(files::upload_content))

@@ -136,6 +136,8 @@ pub async fn of_host(app: &App, auth: &AuthUser, all: bool, q: Option<&str>) -> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SummaryState {
+    /// The lecture has not started (the room's next session).
+    NotStarted,
     /// The lecture is still under way.
     Live,
     /// The assistant is off in this room and wrote nothing.
@@ -185,7 +187,8 @@ fn summary_view(
         .and_then(|s| serde_json::from_str::<Summary>(s).ok())
         .map(Summary::normalised);
     let state = match (lecture.status, artifact.map(|a| a.state)) {
-        (LectureStatus::Live | LectureStatus::Open, _) => SummaryState::Live,
+        (LectureStatus::Open, _) => SummaryState::NotStarted,
+        (LectureStatus::Live, _) => SummaryState::Live,
         (_, Some(ArtifactState::Pending)) => SummaryState::Pending,
         (_, Some(ArtifactState::Failed)) if summary.is_none() => SummaryState::Failed,
         (_, Some(_)) if segments == 0 => SummaryState::NoSpeech,
@@ -409,6 +412,17 @@ pub async fn transcript(app: &App, opened: &Opened, q: Option<&str>) -> Result<s
     };
     opened.audit_read(app, "transcript").await;
     Ok(body)
+}
+
+/// A shared file of the lecture, for whoever may read it (the read is audited like the page's).
+pub async fn file(app: &App, opened: &Opened, file_id: &str) -> Result<crate::store::FileRecord> {
+    let file = match app.store().file_by_id(file_id).await {
+        Ok(f) if f.lecture_id == opened.lecture.id && f.shared => f,
+        Ok(_) | Err(Error::NotFound { .. }) => return Err(Error::not_found("file_not_found", "no such file")),
+        Err(err) => return Err(err),
+    };
+    opened.audit_read(app, &format!("file:{}", file.file_name)).await;
+    Ok(file)
 }
 
 /// A host's edit of the summary.

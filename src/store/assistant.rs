@@ -57,6 +57,12 @@ impl SegmentRecord {
     }
 }
 
+/// Text as search compares it: lower case by Unicode's rules (SQLite's `LOWER` knows only ASCII, so
+/// confctl folds text itself, the same way for both databases).
+pub(super) fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// Reads a segment from a row with the segment columns.
 pub(super) fn segment_from_row(r: &AnyRow) -> std::result::Result<SegmentRecord, sqlx::Error> {
     Ok(SegmentRecord {
@@ -174,7 +180,7 @@ impl Store {
     pub async fn insert_segment(&self, lecture_id: &str, s: &SegmentRecord) -> Result<bool> {
         Ok(sqlx::query(
             "INSERT INTO transcript_segments (id, lecture_id, segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, \
-             language, provider, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             language, provider, created_at, text_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (lecture_id, segment_id) DO NOTHING",
         )
         .bind(crate::ids::new_id())
@@ -188,11 +194,40 @@ impl Store {
         .bind(&s.language)
         .bind(&s.provider)
         .bind(crate::time::now_ms())
+        .bind(fold(&s.text))
         .execute(self.pool())
         .await
         .map_err(map_err("transcript segment"))?
         .rows_affected()
             == 1)
+    }
+
+    /// Folds every segment's search text again (after migration 6), a batch at a time.
+    pub(super) async fn refold_segments(&self) -> Result<u64> {
+        let mut done = 0;
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query("SELECT id, text FROM transcript_segments WHERE id > $1 ORDER BY id LIMIT 500")
+                .bind(&after)
+                .fetch_all(self.pool())
+                .await
+                .map_err(map_err("transcript segment"))?;
+            let Some(last) = rows.last() else { return Ok(done) };
+            after = last.try_get("id").map_err(map_err("transcript segment"))?;
+            let mut tx = self.pool().begin().await.map_err(map_err("transcript segment"))?;
+            for row in &rows {
+                let id: String = row.try_get("id").map_err(map_err("transcript segment"))?;
+                let text: String = row.try_get("text").map_err(map_err("transcript segment"))?;
+                sqlx::query("UPDATE transcript_segments SET text_folded = $2 WHERE id = $1")
+                    .bind(&id)
+                    .bind(fold(&text))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("transcript segment"))?;
+                done += 1;
+            }
+            tx.commit().await.map_err(map_err("transcript segment"))?;
+        }
     }
 
     /// A lecture's final segments in spoken order.

@@ -106,7 +106,7 @@ pub struct SegmentHit {
 fn like_pattern(query: &str) -> String {
     let mut out = String::with_capacity(query.len() + 2);
     out.push('%');
-    for c in query.to_lowercase().chars() {
+    for c in super::assistant::fold(query).chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
@@ -175,11 +175,12 @@ impl Store {
         all_from_rows(&rows)
     }
 
-    /// Transcript segments of one lecture whose text contains `query` (case-insensitive), in spoken order.
+    /// Transcript segments of one lecture whose text contains `query` (case-insensitive by Unicode's rules),
+    /// in spoken order.
     pub async fn search_segments(&self, lecture_id: &str, query: &str) -> Result<Vec<SegmentRecord>> {
         let rows = sqlx::query(
             "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
-             FROM transcript_segments WHERE lecture_id = $1 AND LOWER(text) LIKE $2 ESCAPE '\\' \
+             FROM transcript_segments WHERE lecture_id = $1 AND text_folded LIKE $2 ESCAPE '\\' \
              ORDER BY start_ms, end_ms, segment_id",
         )
         .bind(lecture_id)
@@ -197,7 +198,7 @@ impl Store {
             "SELECT s.lecture_id, s.segment_id, s.speaker_identity, s.speaker_name, s.text, s.start_ms, s.end_ms, \
              s.language, s.provider FROM transcript_segments s JOIN lectures l ON l.id = s.lecture_id \
              JOIN rooms r ON r.id = l.room_id WHERE (CAST($1 AS TEXT) IS NULL OR r.host_id = $1) \
-             AND LOWER(s.text) LIKE $2 ESCAPE '\\' ORDER BY l.started_at DESC, s.start_ms LIMIT $3",
+             AND s.text_folded LIKE $2 ESCAPE '\\' ORDER BY l.started_at DESC, s.start_ms LIMIT $3",
         )
         .bind(host_id)
         .bind(like_pattern(query))

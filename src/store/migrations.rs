@@ -139,10 +139,20 @@ impl Store {
                 continue;
             }
             self.apply(m).await?;
+            self.after(m.version).await?;
             tracing::info!(version = m.version, name = m.name, "applied database migration");
             ran += 1;
         }
         Ok(ran)
+    }
+
+    /// Data changes SQL cannot make alike on both databases, run once right after their migration.
+    async fn after(&self, version: i64) -> anyhow::Result<()> {
+        if version == 6 {
+            // Unicode lower case for search: SQLite's LOWER left non-ASCII letters as they were.
+            self.refold_segments().await?;
+        }
+        Ok(())
     }
 
     /// Runs one migration and records it, in one transaction. On SQLite the connection's foreign-key

@@ -1,6 +1,7 @@
 // What else the lecture left: its chat (each line linked to its moment in the transcript), the files shared
 // in it, and — for the host — who attended and for how long.
 import { $, el, formatBytes, formatDateTime, formatTime, lang, setState, t } from "./common.js";
+import { lectureUrl } from "./lecture-access.js";
 import { clock } from "./lecture-time.js";
 
 const minutes = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
@@ -19,14 +20,15 @@ export function renderChat(lines) {
 }
 
 /**
- * The shared files. Hosts download each one (their cookie opens `/api/files/{id}/download`); other readers
- * find them in the ZIP of the downloads, which the lecture's own access rules open.
+ * The shared files, each downloaded under the lecture's own access rules (`/api/lectures/{id}/files/{fileId}`:
+ * the host's cookie or the share link's `?share=` travel with a plain link). A guest proves access with a
+ * header a link cannot carry: they find the files in the ZIP of the downloads.
  */
 export function renderFiles(files, canDownload) {
   $("files-list").replaceChildren(
     ...files.map((file) => {
       const meta = el("div", { class: "file-meta", text: [formatBytes(file.size), file.uploaderName, formatDateTime(file.sharedAt)].filter(Boolean).join(" · ") });
-      const link = canDownload ? el("a", { class: "button small", href: `/api/files/${encodeURIComponent(file.id)}/download`, download: file.name, "aria-label": t("files.download_label", { name: file.name }), text: t("files.download") }) : null;
+      const link = canDownload ? el("a", { class: "button small", href: lectureUrl(`/files/${encodeURIComponent(file.id)}`), download: file.name, "aria-label": t("files.download_label", { name: file.name }), text: t("files.download") }) : null;
       return el("li", { "data-id": file.id }, el("div", {}, el("div", { class: "file-name", text: file.name }), meta), link);
     }),
   );

@@ -16,6 +16,7 @@ import { confirmDialog } from "./room-dialog.js";
 
 /** What each state says, and which host action it offers. */
 const STATES = {
+  notStarted: { text: "summary.state.not_started" },
   live: { text: "summary.state.live" },
   assistantOff: { text: "summary.state.assistant_off" },
   pending: { text: "summary.state.pending", busy: true },

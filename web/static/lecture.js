@@ -3,7 +3,7 @@
 // (host) and downloads. The page asks `GET /api/lectures/{id}` as whoever reads it (lecture-access.js) and
 // polls while the summary is being written or the lecture is still live.
 import { $, ApiError, el, errorText, formatDateTime, setState, statusPill, t } from "./common.js";
-import { keepShare, lectureApi, lectureId } from "./lecture-access.js";
+import { keepShare, lectureApi, lectureId, needsHeader } from "./lecture-access.js";
 import { renderDownloads } from "./lecture-downloads.js";
 import { renderAttendance, renderChat, renderFiles } from "./lecture-records.js";
 import { SharePanel } from "./lecture-share.js";
@@ -85,7 +85,7 @@ function renderHead() {
 /** Everything but the summary, which `showSummary` keeps current on its own. */
 function renderRecords() {
   renderChat(lecture.chat);
-  renderFiles(lecture.files, lecture.viewer.canEdit);
+  renderFiles(lecture.files, !needsHeader);
   renderAttendance(lecture.viewer.canSeeAttendance ? lecture.attendance || [] : null);
   renderDownloads(lecture);
   shares.start(lecture.viewer.canEdit);
