@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The integration tests' harness; this script uses a sliver of it.
-#[allow(dead_code, unused_macros)]
+#[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../tests/api/support/mod.rs"]
 mod support;
 

@@ -7,7 +7,7 @@ use confctl::agent::stt::AudioEvent;
 use confctl::agent::stt::openai::OpenAiStt;
 use confctl_doubles::media::opus_packets;
 
-use crate::support::speech;
+use crate::support::{self, Service, speech};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -47,6 +47,9 @@ fn feed(
 
 #[tokio::test]
 async fn opus_speech_becomes_utterances_that_whisper_understands() {
+    if !support::require(&[Service::Speech, Service::Whisper]) {
+        return;
+    }
     confctl::tls_provider();
     let mut pcm = speech::silence(500, 48_000);
     pcm.extend(speech::speak("Plants convert sunlight into chemical energy.", "en-us", 48_000));

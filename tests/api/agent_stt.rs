@@ -16,7 +16,7 @@ use confctl::secret::Secret;
 use confctl_doubles::{DeepgramDouble, DeepgramDoubleConfig};
 use tokio::sync::mpsc;
 
-use crate::support::speech;
+use crate::support::{self, Service, speech};
 
 const RATE: u32 = 16_000;
 /// Some Unix time in ms, far from zero so mistakes in time arithmetic show.
@@ -99,6 +99,9 @@ fn finals(results: &[Transcribed]) -> Vec<Transcribed> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whisper_transcribes_each_utterance_once_with_its_times() {
+    if !support::require(&[Service::Speech, Service::Whisper]) {
+        return;
+    }
     confctl::tls_provider();
     let url = speech::stt_url();
     let stt = OpenAiStt::new(url.parse().unwrap(), "whisper-1".into(), None).unwrap();
@@ -129,6 +132,9 @@ async fn whisper_transcribes_each_utterance_once_with_its_times() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whisper_speaks_russian_when_the_room_does() {
+    if !support::require(&[Service::Speech, Service::Whisper]) {
+        return;
+    }
     confctl::tls_provider();
     let stt = OpenAiStt::new(speech::stt_url().parse().unwrap(), "whisper-1".into(), None).unwrap();
     let run = Run::start(Arc::new(stt), "ru");

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use serde_json::json;
 
-use crate::support::{Db, TestApp, WithLiveKit};
+use crate::support::{self, Db, Service, TestApp, WithLiveKit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_during_a_lecture_restores_rooms_users_chat_and_files() {
@@ -150,6 +150,9 @@ async fn corrupt_and_newer_archives_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_backups_say_to_use_pg_dump() {
+    if !support::require(&[Service::Postgres]) {
+        return;
+    }
     let t = TestApp::spawn(Db::Postgres, &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let report = confctl::backup::create(&t.config, &dir.path().join("b.tar.gz"), &|_| {}).await.unwrap();

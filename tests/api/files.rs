@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{self, Browser, Db, WithLiveKit, error_code};
+use crate::support::{self, Browser, Db, Service, WithLiveKit, error_code};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Backend {
@@ -368,6 +368,9 @@ async fn local_quota_counts_reserved_and_stored_bytes(db: Db) {
     quota_counts_reserved_and_stored_bytes_under_parallel_requests(db, Backend::Local).await
 }
 async fn s3_quota_counts_reserved_and_stored_bytes(db: Db) {
+    if !support::require(&[Service::S3]) {
+        return;
+    }
     quota_counts_reserved_and_stored_bytes_under_parallel_requests(db, Backend::S3).await
 }
 
@@ -375,12 +378,18 @@ async fn local_share_and_download(db: Db) {
     share_and_download(db, Backend::Local).await
 }
 async fn s3_share_and_download(db: Db) {
+    if !support::require(&[Service::S3]) {
+        return;
+    }
     share_and_download(db, Backend::S3).await
 }
 async fn local_bad_uploads_are_refused(db: Db) {
     bad_uploads_are_refused(db, Backend::Local).await
 }
 async fn s3_bad_uploads_are_refused(db: Db) {
+    if !support::require(&[Service::S3]) {
+        return;
+    }
     bad_uploads_are_refused(db, Backend::S3).await
 }
 

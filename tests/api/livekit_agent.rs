@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::support::livekit::{PATIENCE, Participant, WithRealLiveKit};
 use crate::support::speech;
-use crate::support::{self, Db};
+use crate::support::{self, Db, Service};
 
 struct RunningAgent {
     stop: Option<oneshot::Sender<()>>,
@@ -75,6 +75,9 @@ fn write_wav(path: &std::path::Path, rate: u32, samples: &[i16]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
+    if !support::require(&[Service::LiveKit, Service::Speech, Service::Whisper]) {
+        return;
+    }
     let sentences = [
         "Today we study photosynthesis.",
         "Plants convert sunlight into chemical energy.",

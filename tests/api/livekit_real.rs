@@ -10,7 +10,7 @@ use livekit_protocol::TrackType;
 use serde_json::{Value, json};
 
 use crate::support::livekit::{PATIENCE, Participant, WithRealLiveKit};
-use crate::support::{self, Browser, Db, error_code};
+use crate::support::{self, Browser, Db, Service, error_code};
 
 /// A lecture on the real server: the host signed in, the room created.
 struct Lecture {
@@ -278,20 +278,32 @@ async fn reconciliation_repairs_a_webhook_lost_while_confctl_was_down(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_room_service_and_webhooks_drive_the_lecture() {
+    if !support::require(&[Service::LiveKit]) {
+        return;
+    }
     room_service_and_webhooks_drive_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_room_service_and_webhooks_drive_the_lecture() {
+    if !support::require(&[Service::LiveKit, Service::Postgres]) {
+        return;
+    }
     room_service_and_webhooks_drive_the_lecture(Db::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_room_livekit_closes_ends_the_lecture() {
+    if !support::require(&[Service::LiveKit]) {
+        return;
+    }
     a_room_livekit_closes_ends_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconciliation_repairs_a_webhook_lost_while_confctl_was_down() {
+    if !support::require(&[Service::LiveKit, Service::Postgres]) {
+        return;
+    }
     reconciliation_repairs_a_webhook_lost_while_confctl_was_down(Db::Postgres).await;
 }

@@ -7,7 +7,7 @@ use confctl::secret::Secret;
 use confctl::store::{NewUser, Store, migrations};
 use sqlx::Row;
 
-use crate::support::{self, Db};
+use crate::support::{self, Db, Service};
 
 async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -60,6 +60,9 @@ async fn store_errors_map_to_domain_errors(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_dialects_define_the_same_tables_and_columns() {
+    if !support::require(&[Service::Postgres]) {
+        return;
+    }
     let (sqlite, _d1) = fresh_store(Db::Sqlite).await;
     let (postgres, _d2) = fresh_store(Db::Postgres).await;
     sqlite.migrate().await.unwrap();

@@ -27,8 +27,7 @@ pub const API_SECRET: &str = "real-livekit-test-secret-long-enough-00";
 /// A generous bound for a loaded 2-core machine; nothing asserts how fast it happens.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The server binary. Fails loudly when the suite was not started through `scripts/test` (no silent fallback
-/// to the double).
+/// The server binary. Tests ask `require(&[Service::LiveKit])` first (no silent fallback to the double).
 pub fn server_bin() -> PathBuf {
     let bin = std::env::var("TEST_LIVEKIT_SERVER_BIN").expect(
         "TEST_LIVEKIT_SERVER_BIN is not set: run the suite with scripts/test, or \

@@ -3,8 +3,7 @@
 
 use std::process::Command;
 
-/// The OpenAI-compatible Whisper server's base URL. Fails loudly when it is not configured: the speech half
-/// of the suite must not pass by skipping.
+/// The OpenAI-compatible Whisper server's base URL. Tests ask `require(&[Service::Whisper])` first.
 pub fn stt_url() -> String {
     std::env::var("TEST_STT_URL").expect(
         "TEST_STT_URL is not set: run the suite with scripts/test, or `eval \"$(scripts/stt-server start)\"` first",
