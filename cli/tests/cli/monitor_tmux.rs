@@ -247,6 +247,8 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     // Read-only: the same room, and no action offered.
     f.monitor("ro", "--readonly", &token_file);
     f.wait_for("ro", "[read-only]").await;
+    // The header comes before the rooms: Enter only opens a room once the list shows it.
+    f.wait_for("ro", "Quantum Optics").await;
     f.keys("ro", &["Enter"]);
     f.wait_for("ro", "Lobby (0)").await;
     f.keys("ro", &["x"]);
