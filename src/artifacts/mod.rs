@@ -242,7 +242,7 @@ pub async fn save(app: &App, room_id: &str, upload: ArtifactUpload) -> Result<Ar
     let vtt_key = format!("rooms/{}/transcript.vtt", room.id);
     app.storage().put_bytes(&txt_key, upload.transcript_text.into_bytes()).await?;
     app.storage().put_bytes(&vtt_key, upload.transcript_vtt.into_bytes()).await?;
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let created_at = app.store().artifact(&room.id).await?.map_or(now, |a| a.created_at);
     app.store()
         .upsert_artifact(&ArtifactRecord {

@@ -23,7 +23,7 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
             false
         }
     };
-    let ended = app.store().end_room(&room.id, crate::time::now_ms()).await?;
+    let ended = app.store().end_room(&room.id, app.clock().now_ms()).await?;
     announce_end(app, room, &ended).await;
     audit::record(
         app,
@@ -197,7 +197,7 @@ async fn reconcile_rooms(
     absent_since: &mut HashMap<String, i64>,
 ) -> Result<Reconciled> {
     let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::room_id_of(&r.name)).collect();
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let grace = i64::try_from(app.config().livekit.empty_room_grace.as_millis()).unwrap_or(i64::MAX / 2);
     let mut done = Reconciled::default();
 

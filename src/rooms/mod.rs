@@ -232,7 +232,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         guests_muted: false,
         guest_uploads: input.guest_uploads.unwrap_or(false),
         language: input.language.as_deref().map(validate_language).transpose()?,
-        created_at: crate::time::now_ms(),
+        created_at: app.clock().now_ms(),
         started_at: None,
         ended_at: None,
     };

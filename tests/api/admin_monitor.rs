@@ -104,7 +104,7 @@ async fn tokens_gate_the_admin_api(db: Db) {
         tokens::create(&t.app, &Actor::cli(), "short", ApiTokenScope::Read, Some(std::time::Duration::from_millis(1)))
             .await
             .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    t.app.clock().advance(std::time::Duration::from_millis(5));
     let (s, body) = call(&bearer(&short, None), reqwest::Method::GET, rooms).await;
     assert_eq!((s, error_code(&body)), (401, "api_token_expired"));
     // An unknown room is a 404 that names it.

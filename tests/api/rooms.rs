@@ -775,7 +775,7 @@ async fn reconciliation_repairs_lost_webhooks(db: Db) {
     assert_eq!((first.activated, first.ended, first.closed), (1, 0, 1), "a missing room is not ended at first sight");
     assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "ACTIVE", "LiveKit may just be restarting");
     // Missing for longer than the grace period (1 s here): now it is over.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    t.app.clock().advance(std::time::Duration::from_millis(1100));
     let second = reconciler.pass(&t.app).await.unwrap();
     assert_eq!((second.activated, second.ended, second.closed), (0, 1, 0));
     assert_eq!(ada.get(&format!("/api/rooms/{qid}")).await.1["status"], "ACTIVE");
@@ -793,7 +793,7 @@ async fn reconciliation_repairs_lost_webhooks(db: Db) {
     w.lk.remove_room(&format!("confctl-{bid}"));
     reconciler.pass(&t.app).await.unwrap();
     w.lk.add_room(&format!("confctl-{bid}"));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    t.app.clock().advance(std::time::Duration::from_millis(1100));
     assert_eq!(reconciler.pass(&t.app).await.unwrap().ended, 0);
     assert_eq!(ada.get(&format!("/api/rooms/{bid}")).await.1["status"], "ACTIVE");
 }
