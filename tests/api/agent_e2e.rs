@@ -5,53 +5,15 @@
 //! double's `SendData` and stored → the host ends the lecture → transcript (.txt, .vtt) and the extractive
 //! summary stored as the lecture artifact. Asserts on words that must appear, not on exact text.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confctl::agent::Agent;
-use confctl::agent::api::AgentApi;
-use confctl::config::{self, Sources};
-use confctl::secret::Secret;
 use confctl_doubles::media::opus_packets;
 use confctl_doubles::webhook::events;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
+use crate::support::agent::RunningAgent;
 use crate::support::speech;
 use crate::support::{self, Db, Service, WithLiveKit};
-
-/// A running worker against the test server.
-struct RunningAgent {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningAgent {
-    async fn start(w: &WithLiveKit) -> Self {
-        let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent")
-            .await
-            .unwrap();
-        let env = vec![
-            ("CONFCTL_AGENT__STT_URL".to_owned(), speech::stt_url()),
-            // webrtc-rs gathers no loopback candidates on a wildcard address.
-            ("CONFCTL_AGENT__WEBRTC_UDP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ];
-        let config = config::load(&Sources { env, ..Sources::default() }).unwrap();
-        assert!(config.agent.llm_url.is_none(), "no LLM configured: the extractive summariser");
-        let api = AgentApi::new(&w.t.base.parse().unwrap(), Secret::new(token)).unwrap();
-        let agent = Arc::new(Agent::new(&config.agent, api).unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(confctl::agent::worker::run(agent, async move {
-            let _ = stopped.await;
-        }));
-        Self { stop: Some(stop), task }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(60), self.task).await.unwrap().unwrap();
-    }
-}
 
 /// Lecture audio at 48 kHz: each sentence followed by a pause; returns the audio and the offset (ms) at which
 /// each sentence ends.
@@ -170,7 +132,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     let packets = opus_packets(&audio).unwrap();
 
     let w = WithLiveKit::spawn(Db::Sqlite, &[]).await;
-    let agent = RunningAgent::start(&w).await;
+    let agent = RunningAgent::start(&w.t).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada Lovelace").await;
     let (room_id, lk_room) = active_room(&w, &host, "Biology 101").await;
@@ -291,7 +253,7 @@ async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_s
     let packets = opus_packets(&audio).unwrap();
 
     let w = WithLiveKit::spawn(Db::Sqlite, &[]).await;
-    let agent = RunningAgent::start(&w).await;
+    let agent = RunningAgent::start(&w.t).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada Lovelace").await;
     let (room_id, lk_room) = active_room(&w, &host, "Biology 102").await;

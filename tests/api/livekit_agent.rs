@@ -6,50 +6,14 @@
 //! Prints caption latency (phrase end → caption received by the client) and word recall: measurements,
 //! not assertions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use confctl::agent::Agent;
-use confctl::agent::api::AgentApi;
-use confctl::config::{self, Sources};
-use confctl::secret::Secret;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
+use crate::support::agent::RunningAgent;
 use crate::support::livekit::{PATIENCE, Participant, WithRealLiveKit};
 use crate::support::speech;
 use crate::support::{self, Db, Service};
-
-struct RunningAgent {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningAgent {
-    async fn start(w: &WithRealLiveKit) -> Self {
-        let (_, token) = confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "test agent")
-            .await
-            .unwrap();
-        let env = vec![
-            ("CONFCTL_AGENT__STT_URL".to_owned(), speech::stt_url()),
-            // webrtc-rs gathers no loopback candidates on a wildcard address.
-            ("CONFCTL_AGENT__WEBRTC_UDP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ];
-        let config = config::load(&Sources { env, ..Sources::default() }).unwrap();
-        let api = AgentApi::new(&w.t.base.parse().unwrap(), Secret::new(token)).unwrap();
-        let agent = Arc::new(Agent::new(&config.agent, api).unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(confctl::agent::worker::run(agent, async move {
-            let _ = stopped.await;
-        }));
-        Self { stop: Some(stop), task }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(60), self.task).await.unwrap().unwrap();
-    }
-}
 
 /// 16-bit mono PCM as a WAV file.
 fn write_wav(path: &std::path::Path, rate: u32, samples: &[i16]) {
@@ -100,7 +64,7 @@ async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
     write_wav(&wav, 48_000, &audio);
 
     let w = WithRealLiveKit::spawn(Db::Sqlite, &[]).await;
-    let agent = RunningAgent::start(&w).await;
+    let agent = RunningAgent::start(&w.t).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada Lovelace").await;
     let (s, room) =

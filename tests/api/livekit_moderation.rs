@@ -4,105 +4,10 @@
 //! until the host lets one speak; kick and ban disconnect, and the old token does not get back in.
 
 use livekit_protocol::{ParticipantInfo, TrackType};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::livekit::{Participant, WithRealLiveKit};
-use crate::support::{self, Browser, Db, Service, error_code};
-
-struct Lecture {
-    w: WithRealLiveKit,
-    host: Browser,
-    id: String,
-    /// Every join presents the room's invite code, as the invite link does.
-    invite_code: String,
-}
-
-struct Admitted {
-    browser: Browser,
-    session: String,
-    fingerprint: String,
-    identity: String,
-    token: String,
-}
-
-impl Lecture {
-    async fn new(settings: Value) -> Self {
-        let w = WithRealLiveKit::spawn(Db::Sqlite, &[]).await;
-        let host = w.t.client();
-        host.register("ada@uni.edu", "Ada").await;
-        let (s, room) = host.post("/api/rooms", settings).await;
-        assert_eq!(s, 201, "{room}");
-        let invite_code = room["inviteCode"].as_str().unwrap().to_owned();
-        Self { w, host, id: room["id"].as_str().unwrap().to_owned(), invite_code }
-    }
-
-    fn lk_room(&self) -> String {
-        format!("confctl-{}", self.id)
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/api/rooms/{}{rest}", self.id)
-    }
-
-    async fn host_joins(&self) -> (Participant, String) {
-        let (s, token) = self.host.post(&self.path("/token"), json!({})).await;
-        assert_eq!(s, 200, "{token}");
-        let p = Participant::join(
-            "host",
-            &self.w.lk.ws_url,
-            token["token"].as_str().unwrap(),
-            &["--audio", "tone", "--video"],
-        )
-        .await;
-        (p, token["identity"].as_str().unwrap().to_owned())
-    }
-
-    async fn admit(&self, name: &str) -> Admitted {
-        let browser = self.w.t.client();
-        let fingerprint = format!("fp-{name}-0123456789abcdef");
-        let (s, joined) = browser
-            .post(
-                &self.path("/join"),
-                json!({"displayName": name, "sessionFingerprint": fingerprint, "inviteCode": self.invite_code}),
-            )
-            .await;
-        assert_eq!(s, 201, "{joined}");
-        let session = joined["sessionId"].as_str().unwrap().to_owned();
-        let (_, lobby) = self.host.get(&self.path("/lobby")).await;
-        let entry = lobby["entries"].as_array().unwrap().iter().find(|e| e["displayName"] == name).unwrap();
-        let (s, _) =
-            self.host.post(&self.path(&format!("/lobby/{}/approve", entry["id"].as_str().unwrap())), json!({})).await;
-        assert_eq!(s, 200);
-        let (s, token) = self.as_guest(&browser, &session, "/guest-token").await;
-        assert_eq!(s, 200, "{token}");
-        let token = token["token"].as_str().unwrap().to_owned();
-        let identity = support::jwt_claims(&token)["sub"].as_str().unwrap().to_owned();
-        Admitted { browser, session, fingerprint, identity, token }
-    }
-
-    async fn as_guest(&self, browser: &Browser, session: &str, rest: &str) -> (u16, Value) {
-        let r = browser
-            .http
-            .post(format!("{}{}", self.w.t.base, self.path(rest)))
-            .header("x-confctl-session", session)
-            .send()
-            .await
-            .unwrap();
-        support::read(r).await
-    }
-
-    async fn guest_joins(&self, g: &Admitted, args: &[&str]) -> Participant {
-        Participant::join(&g.identity, &self.w.lk.ws_url, &g.token, args).await
-    }
-
-    async fn judge(&self, identity: &str, what: &str, check: impl Fn(&ParticipantInfo) -> bool) -> ParticipantInfo {
-        self.w.lk.wait_participant(&self.lk_room(), identity, what, check).await
-    }
-}
-
-fn publishing(p: &ParticipantInfo, kind: TrackType) -> bool {
-    p.tracks.iter().any(|t| t.r#type == kind as i32 && !t.muted)
-}
+use crate::support::livekit::{Admitted, Lecture, Participant, publishing};
+use crate::support::{self, Db, Service, error_code};
 
 fn can_publish(p: &ParticipantInfo) -> bool {
     p.permission.as_ref().is_some_and(|perm| perm.can_publish)
@@ -121,8 +26,8 @@ async fn mute_all_takes_the_guests_tracks_down_and_unmute_gives_the_right_back()
     if !support::require(&[Service::LiveKit]) {
         return;
     }
-    let l = Lecture::new(json!({"name": "Panic"})).await;
-    let (_host, host_id) = l.host_joins().await;
+    let l = Lecture::new(Db::Sqlite, json!({"name": "Panic"}), &[]).await;
+    let (_host, host_id) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let ann = l.admit("Ann").await;
     let bob = l.admit("Bob").await;
     let mut ann_p = l.guest_joins(&ann, &["--audio", "tone"]).await;
@@ -177,8 +82,8 @@ async fn in_a_webinar_a_guest_speaks_only_once_the_host_lets_them() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
-    let l = Lecture::new(json!({"name": "Webinar", "webinarMode": true})).await;
-    let (_host, _) = l.host_joins().await;
+    let l = Lecture::new(Db::Sqlite, json!({"name": "Webinar", "webinarMode": true}), &[]).await;
+    let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let cy = l.admit("Cy").await;
     assert_eq!(support::jwt_claims(&cy.token)["video"]["canPublish"], false, "the token itself says so");
     let mut cy_p = l.guest_joins(&cy, &[]).await;
@@ -234,8 +139,8 @@ async fn kick_and_ban_disconnect_and_the_old_token_stays_out() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
-    let l = Lecture::new(json!({"name": "Troublemakers"})).await;
-    let (_host, _) = l.host_joins().await;
+    let l = Lecture::new(Db::Sqlite, json!({"name": "Troublemakers"}), &[]).await;
+    let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let dan = l.admit("Dan").await;
     removed_and_stays_out(&l, &dan, "kick").await;
     let (s, body) = l.as_guest(&dan.browser, &dan.session, "/guest-token").await;

@@ -4,136 +4,11 @@
 //! lifecycle and attendance; reconciliation after webhooks that never arrived; moderation as the SFU
 //! carries it out. LiveKit's own server API client is the judge of what the server holds.
 
-use std::time::Duration;
-
 use livekit_protocol::TrackType;
 use serde_json::{Value, json};
 
-use crate::support::livekit::{PATIENCE, Participant, WithRealLiveKit};
+use crate::support::livekit::{Lecture, WithRealLiveKit, publishing};
 use crate::support::{self, Browser, Db, Service, error_code};
-
-/// A lecture on the real server: the host signed in, the room created.
-struct Lecture {
-    w: WithRealLiveKit,
-    host: Browser,
-    id: String,
-    /// Every join presents the room's invite code, as the invite link does.
-    invite_code: String,
-}
-
-/// A guest admitted through the lobby, with their LiveKit token.
-struct Admitted {
-    identity: String,
-    token: String,
-}
-
-impl Lecture {
-    async fn new(db: Db, settings: Value, overrides: &[(&str, &str)]) -> Self {
-        let w = WithRealLiveKit::spawn(db, overrides).await;
-        let host = w.t.client();
-        host.register("ada@uni.edu", "Ada").await;
-        let (s, room) = host.post("/api/rooms", settings).await;
-        assert_eq!(s, 201, "{room}");
-        let id = room["id"].as_str().unwrap().to_owned();
-        let invite_code = room["inviteCode"].as_str().unwrap().to_owned();
-        Self { w, host, id, invite_code }
-    }
-
-    fn lk_room(&self) -> String {
-        format!("confctl-{}", self.id)
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/api/rooms/{}{rest}", self.id)
-    }
-
-    async fn status(&self) -> String {
-        self.host.get(&self.path("")).await.1["status"].as_str().unwrap().to_owned()
-    }
-
-    /// Waits until confctl's room reaches `status` (driven by webhooks or reconciliation).
-    async fn wait_status(&self, status: &str) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::time::Instant::now() < deadline {
-            if self.status().await == status {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("room never became {status} (is {}); LiveKit log:\n{}", self.status().await, self.w.lk.log());
-    }
-
-    /// The host's token from confctl and the host in the room as a real participant.
-    async fn host_joins(&self, args: &[&str]) -> (Participant, String) {
-        let (s, token) = self.host.post(&self.path("/token"), json!({})).await;
-        assert_eq!(s, 200, "{token}");
-        let url = token["livekitUrl"].as_str().unwrap();
-        assert_eq!(url, self.w.lk.ws_url, "browsers are sent to the configured server");
-        let p = Participant::join("host", url, token["token"].as_str().unwrap(), args).await;
-        (p, token["identity"].as_str().unwrap().to_owned())
-    }
-
-    /// A guest joins through the lobby and the host approves; returns their token (not yet used).
-    async fn admit(&self, name: &str) -> Admitted {
-        let browser = self.w.t.client();
-        let fingerprint = format!("fp-{name}-0123456789abcdef");
-        let (s, joined) = browser
-            .post(
-                &self.path("/join"),
-                json!({"displayName": name, "sessionFingerprint": fingerprint, "inviteCode": self.invite_code}),
-            )
-            .await;
-        assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
-        let session = joined["sessionId"].as_str().unwrap().to_owned();
-        let (_, lobby) = self.host.get(&self.path("/lobby")).await;
-        let entry = lobby["entries"].as_array().unwrap().iter().find(|e| e["displayName"] == name).unwrap();
-        let (s, _) =
-            self.host.post(&self.path(&format!("/lobby/{}/approve", entry["id"].as_str().unwrap())), json!({})).await;
-        assert_eq!(s, 200);
-        let (s, token) = self.as_guest(&browser, &session, "/guest-token").await;
-        assert_eq!(s, 200, "{token}");
-        let identity = support::jwt_claims(token["token"].as_str().unwrap())["sub"].as_str().unwrap().to_owned();
-        Admitted { identity, token: token["token"].as_str().unwrap().to_owned() }
-    }
-
-    async fn as_guest(&self, browser: &Browser, session: &str, rest: &str) -> (u16, Value) {
-        let r = browser
-            .http
-            .post(format!("{}{}", self.w.t.base, self.path(rest)))
-            .header("x-confctl-session", session)
-            .send()
-            .await
-            .unwrap();
-        support::read(r).await
-    }
-
-    async fn guest_joins(&self, g: &Admitted, args: &[&str]) -> Participant {
-        Participant::join(&g.identity, &self.w.lk.ws_url, &g.token, args).await
-    }
-
-    /// Waits until confctl's attendance record of `identity` satisfies `check`.
-    async fn wait_attendance(
-        &self,
-        identity: &str,
-        what: &str,
-        check: impl Fn(&confctl::store::ParticipantRecord) -> bool,
-    ) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(rec) = self.w.t.app.store().participant_by_identity(&self.id, identity).await.unwrap() {
-                if check(&rec) {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("attendance of {identity} never {what}");
-    }
-}
-
-fn has_track(p: &livekit_protocol::ParticipantInfo, kind: TrackType) -> bool {
-    p.tracks.iter().any(|t| t.r#type == kind as i32 && !t.muted)
-}
 
 async fn room_service_and_webhooks_drive_the_lecture(db: Db) {
     let l = Lecture::new(db, json!({"name": "Photosynthesis"}), &[]).await;
@@ -149,7 +24,7 @@ async fn room_service_and_webhooks_drive_the_lecture(db: Db) {
     l.wait_status("ACTIVE").await;
     l.w.lk
         .wait_participant(&l.lk_room(), &host_id, "publishing audio and video", |p| {
-            has_track(p, TrackType::Audio) && has_track(p, TrackType::Video)
+            publishing(p, TrackType::Audio) && publishing(p, TrackType::Video)
         })
         .await;
     l.wait_attendance(&host_id, "recorded the host's arrival", |r| r.joined_at.is_some()).await;

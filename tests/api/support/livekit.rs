@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use livekit_api::services::room::RoomClient;
-use serde_json::Value;
+use livekit_protocol::{ParticipantInfo, TrackType};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{Db, TestApp};
+use crate::support::{Browser, Db, TestApp, jwt_claims, read};
 
 pub const API_KEY: &str = "APIrealtest";
 pub const API_SECRET: &str = "real-livekit-test-secret-long-enough-00";
@@ -350,4 +351,136 @@ impl Participant {
         drop(self.stdin.take());
         let _ = tokio::time::timeout(PATIENCE, self.child.wait()).await;
     }
+}
+
+/// A lecture on the real server: the host signed in, the room created.
+pub struct Lecture {
+    pub w: WithRealLiveKit,
+    pub host: Browser,
+    pub id: String,
+    /// Every join presents the room's invite code, as the invite link does.
+    pub invite_code: String,
+}
+
+/// A guest admitted through the lobby, with their LiveKit token.
+pub struct Admitted {
+    pub browser: Browser,
+    pub session: String,
+    pub fingerprint: String,
+    pub identity: String,
+    pub token: String,
+}
+
+impl Lecture {
+    pub async fn new(db: Db, settings: Value, overrides: &[(&str, &str)]) -> Self {
+        let w = WithRealLiveKit::spawn(db, overrides).await;
+        let host = w.t.client();
+        host.register("ada@uni.edu", "Ada").await;
+        let (s, room) = host.post("/api/rooms", settings).await;
+        assert_eq!(s, 201, "{room}");
+        let id = room["id"].as_str().unwrap().to_owned();
+        let invite_code = room["inviteCode"].as_str().unwrap().to_owned();
+        Self { w, host, id, invite_code }
+    }
+
+    pub fn lk_room(&self) -> String {
+        format!("confctl-{}", self.id)
+    }
+
+    pub fn path(&self, rest: &str) -> String {
+        format!("/api/rooms/{}{rest}", self.id)
+    }
+
+    pub async fn status(&self) -> String {
+        self.host.get(&self.path("")).await.1["status"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until confctl's room reaches `status` (driven by webhooks or reconciliation).
+    pub async fn wait_status(&self, status: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            if self.status().await == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("room never became {status} (is {}); LiveKit log:\n{}", self.status().await, self.w.lk.log());
+    }
+
+    /// The host's token from confctl and the host in the room as a real participant.
+    pub async fn host_joins(&self, args: &[&str]) -> (Participant, String) {
+        let (s, token) = self.host.post(&self.path("/token"), json!({})).await;
+        assert_eq!(s, 200, "{token}");
+        let url = token["livekitUrl"].as_str().unwrap();
+        assert_eq!(url, self.w.lk.ws_url, "browsers are sent to the configured server");
+        let p = Participant::join("host", url, token["token"].as_str().unwrap(), args).await;
+        (p, token["identity"].as_str().unwrap().to_owned())
+    }
+
+    /// A guest joins through the lobby and the host approves; returns their token (not yet used).
+    pub async fn admit(&self, name: &str) -> Admitted {
+        let browser = self.w.t.client();
+        let fingerprint = format!("fp-{name}-0123456789abcdef");
+        let (s, joined) = browser
+            .post(
+                &self.path("/join"),
+                json!({"displayName": name, "sessionFingerprint": fingerprint, "inviteCode": self.invite_code}),
+            )
+            .await;
+        assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
+        let session = joined["sessionId"].as_str().unwrap().to_owned();
+        let (_, lobby) = self.host.get(&self.path("/lobby")).await;
+        let entry = lobby["entries"].as_array().unwrap().iter().find(|e| e["displayName"] == name).unwrap();
+        let (s, _) =
+            self.host.post(&self.path(&format!("/lobby/{}/approve", entry["id"].as_str().unwrap())), json!({})).await;
+        assert_eq!(s, 200);
+        let (s, token) = self.as_guest(&browser, &session, "/guest-token").await;
+        assert_eq!(s, 200, "{token}");
+        let token = token["token"].as_str().unwrap().to_owned();
+        let identity = jwt_claims(&token)["sub"].as_str().unwrap().to_owned();
+        Admitted { browser, session, fingerprint, identity, token }
+    }
+
+    pub async fn as_guest(&self, browser: &Browser, session: &str, rest: &str) -> (u16, Value) {
+        let r = browser
+            .http
+            .post(format!("{}{}", self.w.t.base, self.path(rest)))
+            .header("x-confctl-session", session)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn guest_joins(&self, g: &Admitted, args: &[&str]) -> Participant {
+        Participant::join(&g.identity, &self.w.lk.ws_url, &g.token, args).await
+    }
+
+    /// Waits until confctl's attendance record of `identity` satisfies `check`.
+    pub async fn wait_attendance(
+        &self,
+        identity: &str,
+        what: &str,
+        check: impl Fn(&confctl::store::ParticipantRecord) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(rec) = self.w.t.app.store().participant_by_identity(&self.id, identity).await.unwrap() {
+                if check(&rec) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("attendance of {identity} never {what}");
+    }
+    /// Waits until LiveKit reports `identity` in the room and `check` accepts it.
+    pub async fn judge(&self, identity: &str, what: &str, check: impl Fn(&ParticipantInfo) -> bool) -> ParticipantInfo {
+        self.w.lk.wait_participant(&self.lk_room(), identity, what, check).await
+    }
+}
+
+/// Whether `p` publishes an unmuted track of `kind`.
+pub fn publishing(p: &ParticipantInfo, kind: TrackType) -> bool {
+    p.tracks.iter().any(|t| t.r#type == kind as i32 && !t.muted)
 }

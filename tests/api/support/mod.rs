@@ -1,6 +1,7 @@
 //! Test harness: the real application on port 0 with a fresh database per test — a SQLite file in a
 //! temporary data directory, or a new database on the PostgreSQL server named by `TEST_DATABASE_URL`.
 
+pub mod agent;
 pub mod livekit;
 pub mod speech;
 pub mod tls;
