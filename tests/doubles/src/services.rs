@@ -83,12 +83,7 @@ static REPORTED: Mutex<Vec<Service>> = Mutex::new(Vec::new());
 /// Whether a test needing `services` can run. True when every one is there. When one is missing: a panic
 /// if [`REQUIRE_SERVICES`] is `1`; otherwise false, after a line on stderr (once per service) saying which
 /// tests are skipped and how to run them. A test returns at once on false:
-///
-/// ```ignore
-/// if !require(&[Service::Postgres]) {
-///     return;
-/// }
-/// ```
+/// `if !require(&[Service::Postgres]) { return; }`.
 #[must_use = "a test whose service is missing must return"]
 pub fn require(services: &[Service]) -> bool {
     let missing: Vec<(Service, String)> =
