@@ -50,6 +50,7 @@ async fn opus_speech_becomes_utterances_that_whisper_understands() {
     if !support::require(&[Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     confctl::tls_provider();
     let mut pcm = speech::silence(500, 48_000);
     pcm.extend(speech::speak("Plants convert sunlight into chemical energy.", "en-us", 48_000));

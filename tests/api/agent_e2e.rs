@@ -120,6 +120,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     if !support::require(&[Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     let sentences = [
         "Today we study photosynthesis.",
         "Plants convert sunlight into chemical energy.",
@@ -243,6 +244,7 @@ async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_s
     if !support::require(&[Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     // The lecturer says one thing, the media server restarts, then she goes on; a student joins late.
     let (audio, _) = lecture(&["Plants convert sunlight into chemical energy."], "en-us", 500, 0);
     let mut audio = audio;

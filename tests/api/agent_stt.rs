@@ -102,6 +102,7 @@ async fn whisper_transcribes_each_utterance_once_with_its_times() {
     if !support::require(&[Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     confctl::tls_provider();
     let url = speech::stt_url();
     let stt = OpenAiStt::new(url.parse().unwrap(), "whisper-1".into(), None).unwrap();
@@ -135,6 +136,7 @@ async fn whisper_speaks_russian_when_the_room_does() {
     if !support::require(&[Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     confctl::tls_provider();
     let stt = OpenAiStt::new(speech::stt_url().parse().unwrap(), "whisper-1".into(), None).unwrap();
     let run = Run::start(Arc::new(stt), "ru");

@@ -42,6 +42,7 @@ async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
     if !support::require(&[Service::LiveKit, Service::Speech, Service::Whisper]) {
         return;
     }
+    let _turn = support::media_turn().await;
     let sentences = [
         "Today we study photosynthesis.",
         "Plants convert sunlight into chemical energy.",

@@ -26,6 +26,7 @@ async fn mute_all_takes_the_guests_tracks_down_and_unmute_gives_the_right_back()
     if !support::require(&[Service::LiveKit]) {
         return;
     }
+    let _turn = support::media_turn().await;
     let l = Lecture::new(Db::Sqlite, json!({"name": "Panic"}), &[]).await;
     let (_host, host_id) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let ann = l.admit("Ann").await;
@@ -82,6 +83,7 @@ async fn in_a_webinar_a_guest_speaks_only_once_the_host_lets_them() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
+    let _turn = support::media_turn().await;
     let l = Lecture::new(Db::Sqlite, json!({"name": "Webinar", "webinarMode": true}), &[]).await;
     let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let cy = l.admit("Cy").await;
@@ -139,6 +141,7 @@ async fn kick_and_ban_disconnect_and_the_old_token_stays_out() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
+    let _turn = support::media_turn().await;
     let l = Lecture::new(Db::Sqlite, json!({"name": "Troublemakers"}), &[]).await;
     let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let dan = l.admit("Dan").await;

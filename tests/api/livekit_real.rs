@@ -156,6 +156,7 @@ async fn sqlite_room_service_and_webhooks_drive_the_lecture() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
+    let _turn = support::media_turn().await;
     room_service_and_webhooks_drive_the_lecture(Db::Sqlite).await;
 }
 
@@ -164,6 +165,7 @@ async fn postgres_room_service_and_webhooks_drive_the_lecture() {
     if !support::require(&[Service::LiveKit, Service::Postgres]) {
         return;
     }
+    let _turn = support::media_turn().await;
     room_service_and_webhooks_drive_the_lecture(Db::Postgres).await;
 }
 
@@ -172,6 +174,7 @@ async fn sqlite_a_room_livekit_closes_ends_the_lecture() {
     if !support::require(&[Service::LiveKit]) {
         return;
     }
+    let _turn = support::media_turn().await;
     a_room_livekit_closes_ends_the_lecture(Db::Sqlite).await;
 }
 
@@ -180,5 +183,6 @@ async fn postgres_reconciliation_repairs_a_webhook_lost_while_confctl_was_down()
     if !support::require(&[Service::LiveKit, Service::Postgres]) {
         return;
     }
+    let _turn = support::media_turn().await;
     reconciliation_repairs_a_webhook_lost_while_confctl_was_down(Db::Postgres).await;
 }

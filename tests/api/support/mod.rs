@@ -16,6 +16,14 @@ use confctl::server::{ServeOptions, Server};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// Waits until no other real-time media test runs, and holds that turn until the guard is dropped. Tests
+/// that play lectures through WebRTC or the Whisper server wait in real time for captions and media; two at
+/// once, beside the rest of the suite on a 2-core machine, starve each other past their deadlines.
+pub async fn media_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
