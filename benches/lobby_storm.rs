@@ -6,7 +6,9 @@
 //! script, not a test: it prints measurements and whether the targets were met.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' harness; this script uses a sliver of it.
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../tests/api/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The application context every domain operation receives: configuration, store, limiter, shutdown signal.
+//! The application context every domain operation receives: configuration, store, limiter, clock, shutdown signal.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
 use crate::storage::Storage;
 use crate::store::Store;
+use crate::time::Clock;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone, Debug)]
@@ -27,6 +28,7 @@ struct Inner {
     livekit: LiveKit,
     storage: Storage,
     hub: Hub,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -47,6 +49,7 @@ impl App {
                 livekit,
                 storage,
                 hub: Hub::default(),
+                clock: Clock::default(),
                 shutdown,
                 shutdown_tx,
             }),
@@ -86,6 +89,10 @@ impl App {
     }
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+    /// The time as this application sees it: read it here rather than from `time::now_ms`.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// Tells long-lived work (event streams, background loops) to finish.

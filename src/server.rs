@@ -147,7 +147,7 @@ async fn sweep_sessions(app: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
-        let now = crate::time::now_ms();
+        let now = app.clock().now_ms();
         let idle = i64::try_from(app.config().auth.session_idle_timeout.as_millis()).unwrap_or(i64::MAX / 2);
         match app.store().delete_stale_sessions(now, now.saturating_sub(idle)).await {
             Ok(0) => {}

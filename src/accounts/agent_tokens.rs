@@ -22,7 +22,7 @@ pub async fn create(app: &App, actor: &Actor, name: &str) -> Result<(AgentTokenR
         name: name.to_owned(),
         token_hash: ids::secret_hash(&token),
         created_by: Some(actor.label.clone()),
-        created_at: crate::time::now_ms(),
+        created_at: app.clock().now_ms(),
         last_used_at: None,
         revoked_at: None,
     };
@@ -64,7 +64,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AgentTokenRecord> {
     if record.revoked_at.is_some() {
         return Err(invalid());
     }
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     if record.last_used_at.is_none_or(|at| now - at > 60_000) {
         app.store().touch_agent_token(&record.id, now).await?;
     }

@@ -241,7 +241,7 @@ pub async fn login(
 async fn start_session(app: &App, user_id: &str, client: &ClientInfo) -> Result<NewSession> {
     let token = ids::new_secret();
     let lifetime = app.config().auth.session_lifetime;
-    let expires_at = crate::time::now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
+    let expires_at = app.clock().now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2);
     let user_agent = client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect::<String>());
     app.store()
         .insert_session(
@@ -268,7 +268,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<AuthUser>> {
     let Some((session, record)) = app.store().session_by_token_hash(&ids::secret_hash(token)).await? else {
         return Ok(None);
     };
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let idle_ms = i64::try_from(app.config().auth.session_idle_timeout.as_millis()).unwrap_or(i64::MAX / 2);
     if record.disabled || session.expires_at <= now || session.last_seen_at + idle_ms <= now {
         app.store().delete_session(&session.id).await?;

@@ -205,7 +205,7 @@ async fn row(
 /// Every room in `state`, newest first.
 pub async fn rooms(app: &App, state: RoomState) -> Result<Snapshot> {
     let last_event_id = app.hub().admin().last_id();
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let records: Vec<RoomRecord> =
         app.store().list_rooms(None).await?.into_iter().filter(|r| state.includes(r, now)).collect();
     let live =

@@ -48,7 +48,7 @@ pub async fn create(
         return Err(Error::invalid("invalid_name", "the token name must have 1 to 100 characters"));
     }
     let token = format!("{PREFIX}{}", ids::new_secret());
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let record = ApiTokenRecord {
         id: ids::new_id(),
         name: name.to_owned(),
@@ -76,7 +76,7 @@ pub async fn create(
 /// The short-lived admin token `confctl admin monitor` makes for itself when it runs on the server, with
 /// the database at hand. Tokens of earlier runs that expired are cleared at the same time.
 pub async fn mint_local(app: &App, actor: &Actor) -> Result<String> {
-    let day_ago = crate::time::now_ms() - 86_400_000;
+    let day_ago = app.clock().now_ms() - 86_400_000;
     app.store().delete_expired_api_tokens(day_ago).await?;
     let name = format!("monitor ({})", actor.label);
     Ok(create(app, actor, &name, ApiTokenScope::Admin, Some(LOCAL_TOKEN_TTL)).await?.1)
@@ -87,7 +87,7 @@ pub async fn list(app: &App) -> Result<Vec<ApiTokenRecord>> {
 }
 
 pub async fn revoke(app: &App, actor: &Actor, id: &str) -> Result<()> {
-    app.store().revoke_api_token(id, crate::time::now_ms()).await?;
+    app.store().revoke_api_token(id, app.clock().now_ms()).await?;
     audit::record(app, actor, "api_token.revoke", Some(("api_token", id)), None, serde_json::json!({})).await;
     Ok(())
 }
@@ -121,7 +121,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<TokenCaller> {
     if record.revoked_at.is_some() {
         return Err(Error::unauthenticated("api_token_revoked", "this API token was revoked"));
     }
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     if record.expires_at.is_some_and(|at| at <= now) {
         return Err(Error::unauthenticated("api_token_expired", "this API token has expired"));
     }

@@ -293,7 +293,7 @@ pub async fn save(app: &App, lecture_id: &str, upload: ArtifactUpload) -> Result
     let vtt_key = format!("lectures/{}/transcript.vtt", lecture.id);
     app.storage().put_bytes(&txt_key, upload.transcript_text.into_bytes()).await?;
     app.storage().put_bytes(&vtt_key, upload.transcript_vtt.into_bytes()).await?;
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let created_at = app.store().artifact(&lecture.id).await?.map_or(now, |a| a.created_at);
     app.store()
         .upsert_artifact(&ArtifactRecord {
@@ -371,7 +371,7 @@ pub async fn resummarize_after(app: &App, lecture_id: &str, before: Option<Artif
             let kept = ArtifactRecord {
                 state: ArtifactState::Complete,
                 error: Some(format!("regenerating failed, the earlier summary is kept: {error}")),
-                updated_at: crate::time::now_ms().max(previous.updated_at + 1),
+                updated_at: app.clock().now_ms().max(previous.updated_at + 1),
                 ..previous
             };
             app.store().upsert_artifact(&kept).await?;

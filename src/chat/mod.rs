@@ -88,7 +88,7 @@ pub async fn post(app: &App, room: &RoomRecord, member: &Member, text: &str) -> 
             sender_name: member.display_name().to_owned(),
             sender_role: member.role(room).to_owned(),
             text,
-            created_at: crate::time::now_ms(),
+            created_at: app.clock().now_ms(),
             deleted_at: None,
             deleted_by: None,
         })

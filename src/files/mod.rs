@@ -157,7 +157,7 @@ pub async fn request_upload(
         });
     }
     let size = i64::try_from(request.size).map_err(|_| Error::invalid("file_too_large", "file too large"))?;
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let id = ids::new_id();
     let object_key = format!("rooms/{}/{}", room.id, id);
     let (participant_id, user_id) = match member {
@@ -258,7 +258,7 @@ pub async fn complete(app: &App, room: &RoomRecord, member: &Member, file_id: &s
     if file.shared {
         return Ok(FileView::from(&file));
     }
-    if crate::time::now_ms() >= file.created_at.saturating_add(pending_lifetime_ms()) {
+    if app.clock().now_ms() >= file.created_at.saturating_add(pending_lifetime_ms()) {
         discard(app, &file).await?;
         return Err(Error::gone("upload_expired", "this upload took too long and was discarded; start it again"));
     }
@@ -330,7 +330,7 @@ pub async fn sweep_forever(app: App) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         tick.tick().await;
-        match sweep_unfinished(&app, crate::time::now_ms()).await {
+        match sweep_unfinished(&app, app.clock().now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "removed unfinished uploads"),
             Err(err) => tracing::warn!(error = %err, "could not sweep unfinished uploads"),

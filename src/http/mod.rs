@@ -15,6 +15,7 @@ mod middleware;
 mod moderation;
 mod pages;
 mod rooms;
+mod routes;
 mod sse;
 mod webhooks;
 
@@ -24,11 +25,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 
 use crate::app::App;
 use crate::config::Config;
 use error::error_response;
+use routes::Routes;
 
 /// The session cookie's name: `__Host-` prefixed (bound to this exact origin, Secure) when served over HTTPS.
 pub fn session_cookie_name(config: &Config) -> &'static str {
@@ -43,91 +44,11 @@ pub fn serves_https(config: &Config) -> bool {
 
 /// Builds the whole application router.
 pub fn router(app: App) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/auth/password", post(auth::change_password))
-        .route("/rooms", post(rooms::create).get(rooms::list))
-        .route("/rooms/by-code/{code}", get(rooms::by_code))
-        .route("/rooms/{roomId}", get(rooms::get).patch(rooms::patch).delete(rooms::delete))
-        .route("/rooms/{roomId}/invite-code", post(rooms::regenerate_invite_code))
-        .route("/rooms/{roomId}/end", post(rooms::end))
-        .route("/rooms/{roomId}/archive", post(rooms::archive))
-        .route("/rooms/{roomId}/unarchive", post(rooms::unarchive))
-        .route("/rooms/{roomId}/lectures", get(lectures::of_room))
-        .route("/rooms/{roomId}/token", post(rooms::host_token))
-        .route("/rooms/{roomId}/join", post(lobby::join))
-        .route("/rooms/{roomId}/guest-token", post(lobby::guest_token))
-        .route("/rooms/{roomId}/lobby", get(lobby::lobby))
-        .route("/rooms/{roomId}/lobby/stream", get(lobby::guest_stream))
-        .route("/rooms/{roomId}/lobby/approve-all", post(lobby::approve_all))
-        .route("/rooms/{roomId}/lobby/{entryId}/approve", post(lobby::approve))
-        .route("/rooms/{roomId}/lobby/{entryId}/reject", post(lobby::reject))
-        .route("/rooms/{roomId}/events", get(lobby::host_events))
-        .route("/rooms/{roomId}/participants/{identity}/kick", post(moderation::kick))
-        .route("/rooms/{roomId}/participants/{identity}/ban", post(moderation::ban))
-        .route("/rooms/{roomId}/participants/{identity}/permissions", post(moderation::permissions))
-        .route("/rooms/{roomId}/bans", get(moderation::bans))
-        .route("/rooms/{roomId}/bans/{banId}", axum::routing::delete(moderation::unban))
-        .route("/rooms/{roomId}/mute-all", post(moderation::mute_all))
-        .route("/rooms/{roomId}/unmute-all", post(moderation::unmute_all))
-        .route("/rooms/{roomId}/lock", post(moderation::lock))
-        .route("/rooms/{roomId}/unlock", post(moderation::unlock))
-        .route("/rooms/{roomId}/hand", post(moderation::hand))
-        .route("/rooms/{roomId}/hands", get(moderation::hands))
-        .route("/rooms/{roomId}/audit", get(moderation::room_audit))
-        .route("/rooms/{roomId}/chat", post(chat::post).get(chat::history))
-        .route("/rooms/{roomId}/chat/{messageId}", axum::routing::delete(chat::delete))
-        .route("/rooms/{roomId}/files", post(files::request_upload).get(files::list))
-        .route("/rooms/{roomId}/files/{fileId}/complete", post(files::complete))
-        .route("/rooms/{roomId}/files/{fileId}", axum::routing::delete(files::delete))
-        .route("/lectures", get(lectures::list))
-        .route("/lectures/{lectureId}", get(lectures::get))
-        .route("/lectures/{lectureId}/transcript", get(lectures::transcript))
-        .route("/lectures/{lectureId}/summary", axum::routing::put(lectures::edit_summary))
-        .route("/lectures/{lectureId}/summary/regenerate", post(lectures::regenerate_summary))
-        .route("/lectures/{lectureId}/files/{fileId}", get(lectures::file))
-        .route("/lectures/{lectureId}/shares", post(lectures::create_share).get(lectures::list_shares))
-        .route("/lectures/{lectureId}/shares/{shareId}", axum::routing::delete(lectures::revoke_share))
-        .route("/files/{fileId}/content", axum::routing::put(files::upload_content))
-        .route("/files/{fileId}/download", get(files::download))
-        .route("/agent/lectures/stream", get(agent::lecture_stream))
-        .route("/agent/lectures/{lectureId}/token", post(agent::token))
-        .route("/agent/lectures/{lectureId}/captions", post(agent::caption))
-        .route("/agent/lectures/{lectureId}/context", get(agent::context))
-        .route("/agent/lectures/{lectureId}/artifact", axum::routing::put(agent::put_artifact).get(agent::get_artifact))
-        .route("/admin/audit", get(admin::audit))
-        .route("/admin/users", get(admin::users).post(admin::create_user))
-        .route("/admin/users/{userId}", axum::routing::patch(admin::update_user))
-        .route("/admin/users/{userId}/password", post(admin::reset_password))
-        .route("/admin/users/{userId}/revoke-sessions", post(admin::revoke_sessions))
-        // The monitor's API: admins' sessions or admin API tokens (`Authorization: Bearer`).
-        .route("/admin/rooms", get(admin_rooms::rooms))
-        .route("/admin/events", get(admin_rooms::events))
-        .route("/admin/rooms/{roomId}", get(admin_rooms::room))
-        .route("/admin/rooms/{roomId}/end", post(admin_rooms::end))
-        .route("/admin/rooms/{roomId}/lock", post(admin_rooms::lock))
-        .route("/admin/rooms/{roomId}/unlock", post(admin_rooms::unlock))
-        .route("/admin/rooms/{roomId}/mute-all", post(admin_rooms::mute_all))
-        .route("/admin/rooms/{roomId}/unmute-all", post(admin_rooms::unmute_all))
-        .route("/admin/rooms/{roomId}/lobby/approve-all", post(admin_rooms::approve_all))
-        .route("/admin/rooms/{roomId}/lobby/{entryId}/approve", post(admin_rooms::approve))
-        .route("/admin/rooms/{roomId}/lobby/{entryId}/reject", post(admin_rooms::reject))
-        .route("/admin/rooms/{roomId}/participants/{identity}/kick", post(admin_rooms::kick))
-        .route("/admin/rooms/{roomId}/participants/{identity}/ban", post(admin_rooms::ban))
-        .route("/admin/bans", get(admin_rooms::bans))
-        .route("/admin/bans/{banId}", axum::routing::delete(admin_rooms::lift_ban))
-        .route("/webhooks/livekit", post(webhooks::livekit))
-        .merge(pages::api())
-        .fallback(api_not_found);
-
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    pages::warm_up();
+    let api = api_routes().into_router().fallback(api_not_found);
+    outer_routes()
+        .into_router()
         .nest("/api", api)
-        .merge(pages::router())
         .fallback(pages::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config().max_body_bytes))
@@ -136,6 +57,106 @@ pub fn router(app: App) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::access))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::request_log))
         .with_state(app)
+}
+
+/// Every route the application serves, as `METHOD /path` with the path as clients write it (`/api/…`).
+pub fn served() -> Vec<String> {
+    api_routes().listed_under("/api").chain(outer_routes().listed_under("")).collect()
+}
+
+/// The JSON API, nested under `/api`.
+fn api_routes() -> Routes {
+    Routes::new()
+        .post("/auth/register", auth::register)
+        .post("/auth/login", auth::login)
+        .post("/auth/logout", auth::logout)
+        .get("/auth/me", auth::me)
+        .post("/auth/password", auth::change_password)
+        .post("/rooms", rooms::create)
+        .get("/rooms", rooms::list)
+        .get("/rooms/by-code/{code}", rooms::by_code)
+        .get("/rooms/{roomId}", rooms::get)
+        .patch("/rooms/{roomId}", rooms::patch)
+        .delete("/rooms/{roomId}", rooms::delete)
+        .post("/rooms/{roomId}/invite-code", rooms::regenerate_invite_code)
+        .post("/rooms/{roomId}/end", rooms::end)
+        .post("/rooms/{roomId}/archive", rooms::archive)
+        .post("/rooms/{roomId}/unarchive", rooms::unarchive)
+        .get("/rooms/{roomId}/lectures", lectures::of_room)
+        .post("/rooms/{roomId}/token", rooms::host_token)
+        .post("/rooms/{roomId}/join", lobby::join)
+        .post("/rooms/{roomId}/guest-token", lobby::guest_token)
+        .get("/rooms/{roomId}/lobby", lobby::lobby)
+        .get("/rooms/{roomId}/lobby/stream", lobby::guest_stream)
+        .post("/rooms/{roomId}/lobby/approve-all", lobby::approve_all)
+        .post("/rooms/{roomId}/lobby/{entryId}/approve", lobby::approve)
+        .post("/rooms/{roomId}/lobby/{entryId}/reject", lobby::reject)
+        .get("/rooms/{roomId}/events", lobby::host_events)
+        .post("/rooms/{roomId}/participants/{identity}/kick", moderation::kick)
+        .post("/rooms/{roomId}/participants/{identity}/ban", moderation::ban)
+        .post("/rooms/{roomId}/participants/{identity}/permissions", moderation::permissions)
+        .get("/rooms/{roomId}/bans", moderation::bans)
+        .delete("/rooms/{roomId}/bans/{banId}", moderation::unban)
+        .post("/rooms/{roomId}/mute-all", moderation::mute_all)
+        .post("/rooms/{roomId}/unmute-all", moderation::unmute_all)
+        .post("/rooms/{roomId}/lock", moderation::lock)
+        .post("/rooms/{roomId}/unlock", moderation::unlock)
+        .post("/rooms/{roomId}/hand", moderation::hand)
+        .get("/rooms/{roomId}/hands", moderation::hands)
+        .get("/rooms/{roomId}/audit", moderation::room_audit)
+        .post("/rooms/{roomId}/chat", chat::post)
+        .get("/rooms/{roomId}/chat", chat::history)
+        .delete("/rooms/{roomId}/chat/{messageId}", chat::delete)
+        .post("/rooms/{roomId}/files", files::request_upload)
+        .get("/rooms/{roomId}/files", files::list)
+        .post("/rooms/{roomId}/files/{fileId}/complete", files::complete)
+        .delete("/rooms/{roomId}/files/{fileId}", files::delete)
+        .get("/lectures", lectures::list)
+        .get("/lectures/{lectureId}", lectures::get)
+        .get("/lectures/{lectureId}/transcript", lectures::transcript)
+        .put("/lectures/{lectureId}/summary", lectures::edit_summary)
+        .post("/lectures/{lectureId}/summary/regenerate", lectures::regenerate_summary)
+        .get("/lectures/{lectureId}/files/{fileId}", lectures::file)
+        .post("/lectures/{lectureId}/shares", lectures::create_share)
+        .get("/lectures/{lectureId}/shares", lectures::list_shares)
+        .delete("/lectures/{lectureId}/shares/{shareId}", lectures::revoke_share)
+        .put("/files/{fileId}/content", files::upload_content)
+        .get("/files/{fileId}/download", files::download)
+        .get("/agent/lectures/stream", agent::lecture_stream)
+        .post("/agent/lectures/{lectureId}/token", agent::token)
+        .post("/agent/lectures/{lectureId}/captions", agent::caption)
+        .get("/agent/lectures/{lectureId}/context", agent::context)
+        .put("/agent/lectures/{lectureId}/artifact", agent::put_artifact)
+        .get("/agent/lectures/{lectureId}/artifact", agent::get_artifact)
+        .get("/admin/audit", admin::audit)
+        .get("/admin/users", admin::users)
+        .post("/admin/users", admin::create_user)
+        .patch("/admin/users/{userId}", admin::update_user)
+        .post("/admin/users/{userId}/password", admin::reset_password)
+        .post("/admin/users/{userId}/revoke-sessions", admin::revoke_sessions)
+        // The monitor's API: admins' sessions or admin API tokens (`Authorization: Bearer`).
+        .get("/admin/rooms", admin_rooms::rooms)
+        .get("/admin/events", admin_rooms::events)
+        .get("/admin/rooms/{roomId}", admin_rooms::room)
+        .post("/admin/rooms/{roomId}/end", admin_rooms::end)
+        .post("/admin/rooms/{roomId}/lock", admin_rooms::lock)
+        .post("/admin/rooms/{roomId}/unlock", admin_rooms::unlock)
+        .post("/admin/rooms/{roomId}/mute-all", admin_rooms::mute_all)
+        .post("/admin/rooms/{roomId}/unmute-all", admin_rooms::unmute_all)
+        .post("/admin/rooms/{roomId}/lobby/approve-all", admin_rooms::approve_all)
+        .post("/admin/rooms/{roomId}/lobby/{entryId}/approve", admin_rooms::approve)
+        .post("/admin/rooms/{roomId}/lobby/{entryId}/reject", admin_rooms::reject)
+        .post("/admin/rooms/{roomId}/participants/{identity}/kick", admin_rooms::kick)
+        .post("/admin/rooms/{roomId}/participants/{identity}/ban", admin_rooms::ban)
+        .get("/admin/bans", admin_rooms::bans)
+        .delete("/admin/bans/{banId}", admin_rooms::lift_ban)
+        .post("/webhooks/livekit", webhooks::livekit)
+        .merge(pages::api())
+}
+
+/// Everything outside `/api`: health checks and the pages.
+fn outer_routes() -> Routes {
+    Routes::new().get("/healthz", health::healthz).get("/readyz", health::readyz).merge(pages::router())
 }
 
 async fn api_not_found() -> Response {

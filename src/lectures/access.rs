@@ -136,7 +136,7 @@ async fn reader(
     }
     if let Some(token) = credentials.share_token.filter(|t| !t.is_empty() && t.len() <= 100) {
         if let Some(share) = app.store().share_by_hash(&ids::secret_hash(token)).await? {
-            let now = crate::time::now_ms();
+            let now = app.clock().now_ms();
             if share.lecture_id == lecture.id && share.revoked_at.is_none() && share.expires_at > now {
                 app.store().touch_share(&share.id, now).await?;
                 return Ok(Some(Reader::Share(Box::new(share))));

@@ -50,7 +50,7 @@ fn duration_ms(lecture: &LectureRecord, now: i64) -> Option<i64> {
 
 /// The lectures a room held (live or ended), newest first. The caller checked the room is the user's.
 pub async fn of_room(app: &App, room: &RoomRecord) -> Result<Vec<LectureItem>> {
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     Ok(app.store().lectures_of_room(&room.id).await?.iter().map(|l| item(l, &room.name, now)).collect())
 }
 
@@ -85,7 +85,7 @@ pub async fn of_host(app: &App, auth: &AuthUser, all: bool, q: Option<&str>) -> 
         return Err(Error::forbidden("admin_only", "only administrators may list every lecture"));
     }
     let host = if all { None } else { Some(auth.user.id.as_str()) };
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let mut rooms: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut room_name = async |room_id: &str| -> Result<String> {
         if let Some(name) = rooms.get(room_id) {
@@ -284,7 +284,7 @@ pub struct Content {
 impl Content {
     pub async fn load(app: &App, opened: &Opened) -> Result<Self> {
         let (lecture, room) = (&opened.lecture, &opened.room);
-        let now = crate::time::now_ms();
+        let now = app.clock().now_ms();
         let store = app.store();
         let segments = store.segments(&lecture.id).await?;
         let artifact = store.artifact(&lecture.id).await?;
@@ -454,7 +454,7 @@ pub async fn edit_summary(app: &App, opened: &Opened, edit: SummaryEdit) -> Resu
         summary.kind = before.as_ref().map(|b| b.kind.clone()).unwrap_or_default();
     }
     let text = serde_json::to_string(&summary).map_err(|e| Error::internal(format!("summary to JSON: {e}")))?;
-    let now = crate::time::now_ms().max(artifact.updated_at + 1);
+    let now = app.clock().now_ms().max(artifact.updated_at + 1);
     if !app.store().edit_summary(&lecture.id, &text, &auth.user.name, now, edit.version).await? {
         return Err(Error::conflict("summary_changed", "the summary changed since you opened it; reload and edit again"));
     }
@@ -492,7 +492,7 @@ pub async fn regenerate(app: &App, opened: &Opened, replace_edits: bool) -> Resu
             ));
         }
     }
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     app.store().mark_summary_pending(&lecture.id, now).await?;
     audit::record(
         app,

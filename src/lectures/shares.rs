@@ -71,7 +71,7 @@ pub async fn create(app: &App, opened: &Opened, request: NewShare) -> Result<Sha
                 Error::invalid("invalid_expires_in", format!("expiresIn must be a duration such as 7d or 12h, from 1m to {MAX_DAYS}d"))
             })?,
     };
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let token = ids::new_secret();
     let record = ShareRecord {
         id: ids::new_id(),
@@ -101,13 +101,13 @@ pub async fn create(app: &App, opened: &Opened, request: NewShare) -> Result<Sha
 
 pub async fn list(app: &App, opened: &Opened) -> Result<Vec<ShareView>> {
     opened.require_host()?;
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     Ok(app.store().shares_of_lecture(&opened.lecture.id).await?.iter().map(|s| view(s, now)).collect())
 }
 
 pub async fn revoke(app: &App, opened: &Opened, share_id: &str) -> Result<()> {
     opened.require_host()?;
-    if !app.store().revoke_share(&opened.lecture.id, share_id, crate::time::now_ms()).await? {
+    if !app.store().revoke_share(&opened.lecture.id, share_id, app.clock().now_ms()).await? {
         return Err(Error::not_found("share_not_found", "no such active share link for this lecture"));
     }
     audit::record(

@@ -189,7 +189,7 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         display_name: Some(participant.display_name.clone()),
         reason: trimmed_reason(request.reason),
         created_by: Some(actor.label.clone()),
-        created_at: crate::time::now_ms(),
+        created_at: app.clock().now_ms(),
     };
     let changed = app.store().insert_ban_and_refuse(&record).await?;
     for row in changed.rejected_entries {
@@ -324,7 +324,7 @@ pub async fn raise_hand(app: &App, room: &RoomRecord, member: &Member, raised: b
     if room.status == RoomStatus::Archived {
         return Err(crate::rooms::archived());
     }
-    let at = crate::time::now_ms();
+    let at = app.clock().now_ms();
     let already = participant.hand_raised_at.is_some();
     // Raising twice keeps the original place in the queue.
     if !(raised && already) {
@@ -401,7 +401,7 @@ pub async fn set_can_publish(
     let applied_live =
         app.livekit().update_permission(&livekit::room_name(&room.lecture_id), identity, permission).await?.is_some();
     if can_publish && participant.hand_raised_at.is_some() {
-        broadcast_hand(app, room, &participant, false, crate::time::now_ms()).await;
+        broadcast_hand(app, room, &participant, false, app.clock().now_ms()).await;
         publish_hands(app, room).await;
     }
     let action = if can_publish { "moderation.grant_speak" } else { "moderation.revoke_speak" };

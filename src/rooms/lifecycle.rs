@@ -25,7 +25,7 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
             false
         }
     };
-    let ended = app.store().end_lecture(&room.lecture_id, crate::time::now_ms()).await?;
+    let ended = app.store().end_lecture(&room.lecture_id, app.clock().now_ms()).await?;
     announce_end(app, room, &ended).await;
     audit::record(
         app,
@@ -57,7 +57,7 @@ async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedLecture) {
         if room.ai_assistant && app.store().lecture_by_id(&room.lecture_id).await.is_ok_and(|l| l.started_at.is_some())
         {
             // Until the assistant writes the artifact, the lecture page says the summary is being written.
-            if let Err(err) = app.store().mark_summary_pending(&room.lecture_id, crate::time::now_ms()).await {
+            if let Err(err) = app.store().mark_summary_pending(&room.lecture_id, app.clock().now_ms()).await {
                 tracing::warn!(error = %err, "cannot mark the summary as being written");
             }
         }
@@ -212,7 +212,7 @@ async fn reconcile_lectures(
     absent_since: &mut HashMap<String, i64>,
 ) -> Result<Reconciled> {
     let live_ids: HashSet<&str> = live.iter().filter_map(|r| livekit::lecture_id_of(&r.name)).collect();
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     let grace = i64::try_from(app.config().livekit.empty_room_grace.as_millis()).unwrap_or(i64::MAX / 2);
     let mut done = Reconciled::default();
 

@@ -249,7 +249,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         guest_uploads: input.guest_uploads.unwrap_or(false),
         language: input.language.as_deref().map(validate_language).transpose()?,
         lectures_for_participants: input.lectures_for_participants.unwrap_or(false),
-        created_at: crate::time::now_ms(),
+        created_at: app.clock().now_ms(),
         archived_at: None,
         lecture_id: ids::new_id(),
         lecture_number: 1,
@@ -404,7 +404,7 @@ pub async fn archive(app: &App, room: RoomRecord, actor: &Actor) -> Result<RoomR
         return Ok(room);
     }
     lifecycle::end(app, &room, actor).await?;
-    app.store().set_room_archived(&room.id, Some(crate::time::now_ms())).await?;
+    app.store().set_room_archived(&room.id, Some(app.clock().now_ms())).await?;
     audit::record(app, actor, "room.archive", Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
     app.store().room_by_id(&room.id).await
 }

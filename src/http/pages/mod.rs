@@ -8,48 +8,46 @@ mod i18n;
 mod overview;
 mod render;
 
+pub(super) use assets::warm_up;
+
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::App;
 use crate::config::RegistrationPolicy;
 use crate::error::Error;
+use crate::http::routes::Routes;
 use crate::rooms::{self, RoomView};
 use render::{PageCtx, Shell, error_page, page};
 
 /// The pages and their assets.
-pub fn router() -> Router<App> {
-    assets::warm_up();
-    Router::new()
-        .route("/", get(landing))
-        .route("/login", get(login))
-        .route("/register", get(register))
-        .route("/account", get(account))
-        .route("/dashboard", get(dashboard))
-        .route("/rooms/new", get(new_room))
-        .route("/rooms/{roomId}", get(room))
-        .route("/rooms/{roomId}/settings", get(room_settings))
-        .route("/j", get(join_by_form))
-        .route("/j/{code}", get(join))
-        .route("/lectures/{lectureId}", get(lecture))
-        .route("/admin", get(admin_users))
-        .route("/admin/rooms", get(admin_rooms))
-        .route("/admin/audit", get(admin_audit))
-        .route("/assets/{file}", get(assets::serve))
-        .route("/favicon.ico", get(favicon))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/", landing)
+        .get("/login", login)
+        .get("/register", register)
+        .get("/account", account)
+        .get("/dashboard", dashboard)
+        .get("/rooms/new", new_room)
+        .get("/rooms/{roomId}", room)
+        .get("/rooms/{roomId}/settings", room_settings)
+        .get("/j", join_by_form)
+        .get("/j/{code}", join)
+        .get("/lectures/{lectureId}", lecture)
+        .get("/admin", admin_users)
+        .get("/admin/rooms", admin_rooms)
+        .get("/admin/audit", admin_audit)
+        .get("/assets/{file}", assets::serve)
+        .get("/favicon.ico", favicon)
 }
 
 /// JSON routes the pages need beyond the domain APIs (mounted under `/api`).
-pub fn api() -> Router<App> {
-    Router::new()
-        .route("/dashboard/rooms", get(overview::rooms))
-        .route("/rooms/{roomId}/participants", get(overview::participants))
+pub(super) fn api() -> Routes {
+    Routes::new().get("/dashboard/rooms", overview::rooms).get("/rooms/{roomId}/participants", overview::participants)
 }
 
 /// Any other path outside `/api`: a page saying so.

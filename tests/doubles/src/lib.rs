@@ -1,6 +1,7 @@
 //! Owns the test doubles confctl's tests run against: [`LiveKitDouble`], a stand-in for a LiveKit server's server API,
 //! with the signalling and media side the AI assistant joins rooms through (`/rtc`, see `rtc`), and the
-//! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module).
+//! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module). It also holds the rule for
+//! tests whose real service is missing ([`services::require`]), shared by both packages' test binaries.
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -16,6 +17,7 @@ pub mod llm;
 pub mod media;
 mod recording;
 mod rtc;
+pub mod services;
 mod state;
 mod twirp;
 pub mod webhook;

@@ -1,0 +1,11 @@
+//! The real `confctl` binary driven as operators and scripts drive it (`cargo test -p confctl-cli`), one test
+//! binary: one module per area; `support` starts the binary isolated from the developer's environment.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod admin_rooms;
+mod commands;
+mod docs;
+mod monitor_tmux;
+mod serve_systemd;

@@ -1,0 +1,111 @@
+//! The store on both databases: migrations (including refusing a newer schema), error mapping, and the two
+//! dialects' schemas staying identical.
+
+use std::collections::BTreeSet;
+
+use confctl::secret::Secret;
+use confctl::store::{NewUser, Store, migrations};
+use sqlx::Row;
+
+use crate::support::{self, Db, Service};
+
+async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join("t.db").display()),
+        Db::Postgres => support::fresh_postgres_url().await,
+    };
+    (Store::connect(&Secret::new(url)).await.unwrap(), dir)
+}
+
+on_both_databases!(migrations_apply_once_and_refuse_a_newer_schema, store_errors_map_to_domain_errors);
+
+async fn migrations_apply_once_and_refuse_a_newer_schema(db: Db) {
+    let (store, _dir) = fresh_store(db).await;
+    assert!(store.ensure_migrated().await.is_err(), "pending migrations are detected");
+    assert_eq!(store.migrate().await.unwrap(), migrations::MIGRATIONS.len());
+    assert_eq!(store.migrate().await.unwrap(), 0, "idempotent");
+    store.ensure_migrated().await.unwrap();
+
+    sqlx::query("INSERT INTO confctl_migrations (version, name, checksum, applied_at) VALUES (9999, 'future', 'x', 0)")
+        .execute(store.raw_pool_for_tests())
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err().to_string();
+    assert!(err.contains("9999") && err.contains("newer"), "{err}");
+    assert!(store.ensure_migrated().await.is_err());
+}
+
+async fn store_errors_map_to_domain_errors(db: Db) {
+    let (store, _dir) = fresh_store(db).await;
+    store.migrate().await.unwrap();
+    let err = store.user_by_id("missing").await.unwrap_err();
+    assert_eq!(err.code(), "user_not_found");
+    let user = |id: &'static str, email: &'static str| NewUser {
+        id,
+        email,
+        display_name: "X",
+        password_hash: "h",
+        role: None,
+    };
+    let first = store.create_user(user("u1", "a@uni.edu")).await.unwrap();
+    assert_eq!(first.role, confctl::accounts::Role::Admin);
+    let second = store.create_user(user("u2", "b@uni.edu")).await.unwrap();
+    assert_eq!(second.role, confctl::accounts::Role::Host);
+    let err = store.create_user(user("u3", "A@UNI.EDU")).await.unwrap_err();
+    assert_eq!(err.code(), "email_taken");
+    let err = store.insert_session("s1", "no-such-user", "hash", 0, None, None).await.unwrap_err();
+    assert_eq!(err.code(), "conflict", "foreign key violations are conflicts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_dialects_define_the_same_tables_and_columns() {
+    if !support::require(&[Service::Postgres]) {
+        return;
+    }
+    let (sqlite, _d1) = fresh_store(Db::Sqlite).await;
+    let (postgres, _d2) = fresh_store(Db::Postgres).await;
+    sqlite.migrate().await.unwrap();
+    postgres.migrate().await.unwrap();
+
+    let mut lite = BTreeSet::new();
+    let tables = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .fetch_all(sqlite.raw_pool_for_tests())
+        .await
+        .unwrap();
+    for t in tables {
+        let table: String = t.get("name");
+        let cols = sqlx::query("SELECT name FROM pragma_table_info($1)")
+            .bind(&table)
+            .fetch_all(sqlite.raw_pool_for_tests())
+            .await
+            .unwrap();
+        for c in cols {
+            lite.insert(format!("{table}.{}", c.get::<String, _>("name")));
+        }
+    }
+    let mut pg = BTreeSet::new();
+    let cols = sqlx::query(
+        "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns WHERE table_schema = 'public'",
+    )
+    .fetch_all(postgres.raw_pool_for_tests())
+    .await
+    .unwrap();
+    for c in cols {
+        pg.insert(format!("{}.{}", c.get::<String, _>("t"), c.get::<String, _>("c")));
+    }
+    assert_eq!(lite, pg, "migrations/sqlite and migrations/postgres must define the same schema");
+}
+
+#[test]
+fn every_migration_exists_in_both_dialect_folders() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let list = |d: &str| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(list("sqlite"), list("postgres"));
+    assert_eq!(list("sqlite").len(), migrations::MIGRATIONS.len(), "every file is embedded in MIGRATIONS");
+}
