@@ -256,7 +256,9 @@ async fn run_assistant(app: App, addr: SocketAddr) -> anyhow::Result<()> {
             let url: url::Url = format!("https://{domain}:{}", addr.port()).parse()?;
             crate::agent::api::AgentApi::with_resolve(&url, crate::secret::Secret::new(token), domain, loopback)?
         }
-        _ => crate::agent::api::AgentApi::new(&format!("http://{loopback}").parse()?, crate::secret::Secret::new(token))?,
+        _ => {
+            crate::agent::api::AgentApi::new(&format!("http://{loopback}").parse()?, crate::secret::Secret::new(token))?
+        }
     };
     let agent = crate::agent::Agent::new(&config.agent, api)?;
     tracing::info!(stt = agent.stt.provider(), "the AI assistant runs inside this server (--with-agent)");

@@ -208,8 +208,7 @@ pub async fn rooms(app: &App, state: RoomState) -> Result<Snapshot> {
     let now = app.clock().now_ms();
     let records: Vec<RoomRecord> =
         app.store().list_rooms(None).await?.into_iter().filter(|r| state.includes(r, now)).collect();
-    let live =
-        if records.iter().any(|r| r.status != RoomStatus::Archived) { live_counts(app).await } else { None };
+    let live = if records.iter().any(|r| r.status != RoomStatus::Archived) { live_counts(app).await } else { None };
     let reachable = live.is_some();
     let mut hosts = HashMap::new();
     let mut rows = Vec::with_capacity(records.len());

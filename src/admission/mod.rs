@@ -466,7 +466,11 @@ pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor
             return Err(Error::conflict("room_full", "the room is at its participant limit"));
         }
     }
-    let entry = match app.store().decide_entry(&room.lecture_id, entry_id, Admission::Approved, None, &actor.label).await {
+    let entry = match app
+        .store()
+        .decide_entry(&room.lecture_id, entry_id, Admission::Approved, None, &actor.label)
+        .await
+    {
         Ok(entry) => entry,
         Err(err @ Error::Conflict { code: "guest_banned", .. }) => {
             // A ban that raced this guest's join: turn the entry away instead of leaving it waiting.
@@ -501,8 +505,10 @@ pub async fn reject(
     actor: &Actor,
 ) -> Result<LobbyEntry> {
     let reason = reason.map(|r| r.trim().chars().take(300).collect::<String>()).filter(|r| !r.is_empty());
-    let entry =
-        app.store().decide_entry(&room.lecture_id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label).await?;
+    let entry = app
+        .store()
+        .decide_entry(&room.lecture_id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label)
+        .await?;
     publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
     audit::record(
         app,

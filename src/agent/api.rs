@@ -15,10 +15,10 @@ const STREAM_SILENCE: Duration = Duration::from_secs(45);
 
 /// A live lecture the assistant should be in.
 pub use crate::artifacts::AssistantLecture as Lecture;
-/// One caption as confctl takes it.
-pub use crate::artifacts::Caption;
 /// A way into a lecture.
 pub use crate::artifacts::AssistantToken as JoinToken;
+/// One caption as confctl takes it.
+pub use crate::artifacts::Caption;
 /// What the summariser may use: the lecture, the stored final segments and the speakers' names.
 pub use crate::artifacts::SummaryContext as Context;
 /// The lecture artifact as the assistant uploads it.
@@ -30,7 +30,9 @@ pub enum LectureEvent {
     /// The complete list of lectures to be in (first event, and after confctl fell behind).
     Lectures(Vec<Lecture>),
     Live(Lecture),
-    Ended { lecture_id: String },
+    Ended {
+        lecture_id: String,
+    },
 }
 
 /// Why a call failed, as far as the caller must tell the cases apart.

@@ -88,11 +88,7 @@ pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()
 
 /// A finished lecture's artifact from what confctl stored: the transcript as text and WebVTT, and a summary.
 /// Shared by the worker and the server's `artifacts::resummarize`.
-pub async fn artifact_for(
-    summariser: &summary::Summariser,
-    context: &api::Context,
-    language: &str,
-) -> api::Artifact {
+pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Context, language: &str) -> api::Artifact {
     let segments = transcript::ordered(&context.segments);
     let extras = summary::Extras { title: context.lecture.name.clone(), speakers: context.speakers.clone() };
     let language = if context.lecture.language.is_empty() { language } else { context.lecture.language.as_str() };

@@ -151,7 +151,9 @@ impl Summary {
     /// transcript. The error names the field (`keyTopics[2].topic`).
     pub fn validate_edit(&self, segments: &[SegmentRecord]) -> Result<()> {
         check_text("abstract".into(), &self.abstract_text, false)?;
-        for (name, n) in [("keyTopics", self.key_topics.len()), ("actionItems", self.action_items.len()), ("qa", self.qa.len())] {
+        for (name, n) in
+            [("keyTopics", self.key_topics.len()), ("actionItems", self.action_items.len()), ("qa", self.qa.len())]
+        {
             if n > MAX_ITEMS {
                 return Err(Error::invalid("invalid_summary", format!("{name} may have at most {MAX_ITEMS} items")));
             }

@@ -43,12 +43,8 @@ impl FromRequestParts<App> for LectureReader {
             Some(token) => Some(token),
             None => Query::<ShareQuery>::from_request_parts(parts, app).await.ok().and_then(|Query(q)| q.share),
         };
-        let credentials = Credentials {
-            auth,
-            guest_session: session.as_deref(),
-            share_token: share.as_deref(),
-            ip: client.ip,
-        };
+        let credentials =
+            Credentials { auth, guest_session: session.as_deref(), share_token: share.as_deref(), ip: client.ip };
         Ok(Self(lectures::access::open(app, &lecture_id, credentials).await?))
     }
 }

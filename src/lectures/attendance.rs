@@ -156,11 +156,11 @@ mod tests {
             person("p3", "g_b", "Bob", "fp-bob", 0),
         ];
         let stays = [
-            stay("g_a", 60_000, Some(660_000)),       // 10 min
-            stay("g_a", 900_000, Some(1_200_000)),    // 5 min (reload)
-            stay("g_a2", 1_800_000, None),            // 30 min, open at the end
-            stay("g_b", 0, Some(120_000)),            // 2 min
-            stay("assistant", 0, Some(3_600_000)),    // not a participant: not counted
+            stay("g_a", 60_000, Some(660_000)),    // 10 min
+            stay("g_a", 900_000, Some(1_200_000)), // 5 min (reload)
+            stay("g_a2", 1_800_000, None),         // 30 min, open at the end
+            stay("g_b", 0, Some(120_000)),         // 2 min
+            stay("assistant", 0, Some(3_600_000)), // not a participant: not counted
         ];
         let rows = compute(&lecture, &people, &stays, 9_999_999);
         assert_eq!(rows.len(), 2);

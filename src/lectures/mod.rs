@@ -196,7 +196,11 @@ fn summary_view(
         (_, Some(_)) => SummaryState::Failed,
         (_, None) if !room.ai_assistant => SummaryState::AssistantOff,
         (_, None) if lecture.ended_at.is_some_and(|end| now - end > SUMMARY_GRACE_MS) => {
-            if segments == 0 { SummaryState::NoSpeech } else { SummaryState::Missing }
+            if segments == 0 {
+                SummaryState::NoSpeech
+            } else {
+                SummaryState::Missing
+            }
         }
         (_, None) => SummaryState::Pending,
     };
@@ -383,13 +387,23 @@ pub fn paragraphs(segments: &[SegmentRecord], names: &std::collections::HashMap<
     let mut out: Vec<Paragraph> = Vec::new();
     for s in segments {
         let name = names.get(&s.speaker_identity).cloned().unwrap_or_else(|| s.speaker().to_owned());
-        let segment = TranscriptSegment { id: s.segment_id.clone(), start_ms: s.start_ms, end_ms: s.end_ms, text: s.text.clone() };
+        let segment = TranscriptSegment {
+            id: s.segment_id.clone(),
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            text: s.text.clone(),
+        };
         match out.last_mut() {
             Some(p) if p.speaker_name == name => {
                 p.end_ms = p.end_ms.max(s.end_ms);
                 p.segments.push(segment);
             }
-            _ => out.push(Paragraph { speaker_name: name, start_ms: s.start_ms, end_ms: s.end_ms, segments: vec![segment] }),
+            _ => out.push(Paragraph {
+                speaker_name: name,
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+                segments: vec![segment],
+            }),
         }
     }
     out
@@ -448,7 +462,8 @@ pub async fn edit_summary(app: &App, opened: &Opened, edit: SummaryEdit) -> Resu
     let segments = app.store().segments(&lecture.id).await?;
     let mut summary = edit.summary.normalised();
     summary.validate_edit(&segments)?;
-    let before = artifact.summary.as_deref().and_then(|s| serde_json::from_str::<Summary>(s).ok()).map(Summary::normalised);
+    let before =
+        artifact.summary.as_deref().and_then(|s| serde_json::from_str::<Summary>(s).ok()).map(Summary::normalised);
     summary.mark_edits(before.as_ref());
     if summary.kind.is_empty() {
         summary.kind = before.as_ref().map(|b| b.kind.clone()).unwrap_or_default();
@@ -456,7 +471,10 @@ pub async fn edit_summary(app: &App, opened: &Opened, edit: SummaryEdit) -> Resu
     let text = serde_json::to_string(&summary).map_err(|e| Error::internal(format!("summary to JSON: {e}")))?;
     let now = app.clock().now_ms().max(artifact.updated_at + 1);
     if !app.store().edit_summary(&lecture.id, &text, &auth.user.name, now, edit.version).await? {
-        return Err(Error::conflict("summary_changed", "the summary changed since you opened it; reload and edit again"));
+        return Err(Error::conflict(
+            "summary_changed",
+            "the summary changed since you opened it; reload and edit again",
+        ));
     }
     audit::record(
         app,
@@ -484,7 +502,8 @@ pub async fn regenerate(app: &App, opened: &Opened, replace_edits: bool) -> Resu
         if b.state == ArtifactState::Pending {
             return Err(Error::conflict("summary_pending", "a summary is being written already"));
         }
-        let edited = b.summary.as_deref().and_then(|s| serde_json::from_str::<Summary>(s).ok()).is_some_and(|s| s.has_edits());
+        let edited =
+            b.summary.as_deref().and_then(|s| serde_json::from_str::<Summary>(s).ok()).is_some_and(|s| s.has_edits());
         if edited && !replace_edits {
             return Err(Error::conflict(
                 "summary_edited",

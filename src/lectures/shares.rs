@@ -68,7 +68,10 @@ pub async fn create(app: &App, opened: &Opened, request: NewShare) -> Result<Sha
         Some(text) => crate::time::parse_duration(text)
             .filter(|d| d.as_secs() >= 60 && d.as_secs() <= MAX_DAYS * 86_400)
             .ok_or_else(|| {
-                Error::invalid("invalid_expires_in", format!("expiresIn must be a duration such as 7d or 12h, from 1m to {MAX_DAYS}d"))
+                Error::invalid(
+                    "invalid_expires_in",
+                    format!("expiresIn must be a duration such as 7d or 12h, from 1m to {MAX_DAYS}d"),
+                )
             })?,
     };
     let now = app.clock().now_ms();

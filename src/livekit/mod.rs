@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn room_names_round_trip() {
-        assert_eq!(room_id_of(&room_name("abc")), Some("abc"));
-        assert_eq!(room_id_of("other-room"), None);
+        assert_eq!(lecture_id_of(&room_name("abc")), Some("abc"));
+        assert_eq!(lecture_id_of("other-room"), None);
     }
 }

@@ -16,7 +16,12 @@ pub struct StayRecord {
 
 /// Someone of ours entered the media room: a stay begins. A stay still open for the same identity (a leave
 /// LiveKit never reported, then a reconnect) ends where the new one begins, so time is not counted twice.
-pub(super) async fn joined(tx: &mut Transaction<'static, Any>, lecture_id: &str, identity: &str, at: i64) -> Result<()> {
+pub(super) async fn joined(
+    tx: &mut Transaction<'static, Any>,
+    lecture_id: &str,
+    identity: &str,
+    at: i64,
+) -> Result<()> {
     sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
         .bind(lecture_id)
         .bind(identity)
@@ -48,16 +53,15 @@ pub(super) async fn left(
     joined_at: Option<i64>,
     at: i64,
 ) -> Result<()> {
-    let closed = sqlx::query(
-        "UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL",
-    )
-    .bind(lecture_id)
-    .bind(identity)
-    .bind(at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err("attendance"))?
-    .rows_affected();
+    let closed =
+        sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
+            .bind(lecture_id)
+            .bind(identity)
+            .bind(at)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err("attendance"))?
+            .rows_affected();
     if closed == 0 {
         sqlx::query(
             "INSERT INTO attendance (id, lecture_id, identity, joined_at, left_at) SELECT $1, $2, $3, $4, $5 \
@@ -87,7 +91,13 @@ impl Store {
         .await
         .map_err(map_err("attendance"))?;
         rows.iter()
-            .map(|r| Ok(StayRecord { identity: r.try_get("identity")?, joined_at: r.try_get("joined_at")?, left_at: r.try_get("left_at")? }))
+            .map(|r| {
+                Ok(StayRecord {
+                    identity: r.try_get("identity")?,
+                    joined_at: r.try_get("joined_at")?,
+                    left_at: r.try_get("left_at")?,
+                })
+            })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(map_err("attendance"))
     }

@@ -188,12 +188,20 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .map_err(map_err("transcript segment"))?;
-        rows.iter().map(super::assistant::segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
+        rows.iter()
+            .map(super::assistant::segment_from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err("transcript segment"))
     }
 
     /// Matching segments across the lectures of one host (all hosts with `None`), newest lecture first, at
     /// most `limit`.
-    pub async fn search_host_segments(&self, host_id: Option<&str>, query: &str, limit: i64) -> Result<Vec<SegmentHit>> {
+    pub async fn search_host_segments(
+        &self,
+        host_id: Option<&str>,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<SegmentHit>> {
         let rows = sqlx::query(
             "SELECT s.lecture_id, s.segment_id, s.speaker_identity, s.speaker_name, s.text, s.start_ms, s.end_ms, \
              s.language, s.provider FROM transcript_segments s JOIN lectures l ON l.id = s.lecture_id \
@@ -207,7 +215,9 @@ impl Store {
         .await
         .map_err(map_err("transcript segment"))?;
         rows.iter()
-            .map(|r| Ok(SegmentHit { lecture_id: r.try_get("lecture_id")?, segment: super::assistant::segment_from_row(r)? }))
+            .map(|r| {
+                Ok(SegmentHit { lecture_id: r.try_get("lecture_id")?, segment: super::assistant::segment_from_row(r)? })
+            })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(map_err("transcript segment"))
     }
@@ -239,16 +249,15 @@ impl Store {
     }
 
     pub async fn shares_of_lecture(&self, lecture_id: &str) -> Result<Vec<ShareRecord>> {
-        let rows =
-            sqlx::query(concat!(
-                "SELECT ",
-                share_columns!(),
-                " FROM lecture_shares WHERE lecture_id = $1 ORDER BY created_at DESC"
-            ))
-                .bind(lecture_id)
-                .fetch_all(self.pool())
-                .await
-                .map_err(map_err("share link"))?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            share_columns!(),
+            " FROM lecture_shares WHERE lecture_id = $1 ORDER BY created_at DESC"
+        ))
+        .bind(lecture_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err("share link"))?;
         rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("share link"))
     }
 

@@ -399,11 +399,26 @@ impl Store {
 /// A state change carried by a webhook, for the lecture the LiveKit room belongs to.
 #[derive(Debug, Clone, Copy)]
 pub enum WebhookChange<'a> {
-    RoomStarted { lecture_id: &'a str, at: i64 },
-    RoomFinished { lecture_id: &'a str, at: i64 },
-    ParticipantJoined { lecture_id: &'a str, identity: &'a str, at: i64 },
+    RoomStarted {
+        lecture_id: &'a str,
+        at: i64,
+    },
+    RoomFinished {
+        lecture_id: &'a str,
+        at: i64,
+    },
+    ParticipantJoined {
+        lecture_id: &'a str,
+        identity: &'a str,
+        at: i64,
+    },
     /// `joined_at`: when LiveKit says this stay began, if it says.
-    ParticipantLeft { lecture_id: &'a str, identity: &'a str, joined_at: Option<i64>, at: i64 },
+    ParticipantLeft {
+        lecture_id: &'a str,
+        identity: &'a str,
+        joined_at: Option<i64>,
+        at: i64,
+    },
     Ignored,
 }
 
@@ -423,16 +438,14 @@ async fn open_lecture(
     number: i64,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO lectures (id, room_id, number, status, created_at) VALUES ($1, $2, $3, 'OPEN', $4)",
-    )
-    .bind(lecture_id)
-    .bind(room_id)
-    .bind(number)
-    .bind(at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err("lecture"))?;
+    sqlx::query("INSERT INTO lectures (id, room_id, number, status, created_at) VALUES ($1, $2, $3, 'OPEN', $4)")
+        .bind(lecture_id)
+        .bind(room_id)
+        .bind(number)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err("lecture"))?;
     Ok(())
 }
 

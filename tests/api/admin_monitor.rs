@@ -150,7 +150,7 @@ async fn snapshot_actions_and_audit(db: Db) {
     let (s, body) = call(&http, reqwest::Method::POST, format!("{base}/end")).await;
     assert_eq!(s, 200, "{body}");
     let (_, recent) = admin.get("/api/admin/rooms?state=recent").await;
-    assert_eq!(recent["rooms"][0]["status"], "ENDED", "{recent}");
+    assert_eq!(recent["rooms"][0]["status"], "READY", "a room whose lecture just ended is recent: {recent}");
     let (_, audit) = admin.get(&format!("/api/admin/audit?room={room_id}")).await;
     let by_token: Vec<&str> = audit["entries"]
         .as_array()
@@ -159,7 +159,7 @@ async fn snapshot_actions_and_audit(db: Db) {
         .filter(|e| e["actorLabel"] == "token:ops")
         .filter_map(|e| e["action"].as_str())
         .collect();
-    for action in ["lobby.approve", "lobby.reject", "room.end"] {
+    for action in ["lobby.approve", "lobby.reject", "lecture.end"] {
         assert!(by_token.contains(&action), "{action}: {by_token:?}");
     }
 }
@@ -210,19 +210,20 @@ async fn bans_are_listed_and_lifted(db: Db) {
     let w = WithLiveKit::spawn(db, &[]).await;
     let t = &w.t;
     let (admin, _host, room_id) = instance(t).await;
-    w.lk.add_room(&format!("confctl-{room_id}"));
+    let lk_name = t.app.store().room_by_id(&room_id).await.unwrap().lecture_id;
+    let lk_name = confctl::livekit::room_name(&lk_name);
+    w.lk.add_room(&lk_name);
     let (_, full) = token(t, "ops", ApiTokenScope::Admin).await;
     let (_, read) = token(t, "eyes", ApiTokenScope::Read).await;
     let http = bearer(&full, None);
     let joined = guest_joins(t, &room_id, "Mallory").await;
     let session = joined["sessionId"].as_str().unwrap();
-    let record =
-        t.app.store().participant_by_session(&room_id, &confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+    let record = t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
     let base = format!("{}/api/admin/rooms/{room_id}", t.base);
     let (s, _) = call(&http, reqwest::Method::POST, format!("{base}/lobby/{}/approve", record.id)).await;
     assert_eq!(s, 200);
     w.lk.add_participant(
-        &format!("confctl-{room_id}"),
+        &lk_name,
         &record.identity,
         "Mallory",
         r#"{"role":"guest"}"#,

@@ -101,7 +101,7 @@ async fn active_room(w: &WithLiveKit, host: &support::Browser, name: &str) -> (S
         host.post("/api/rooms", json!({"name": name, "lobbyEnabled": false, "aiAssistant": true})).await;
     assert_eq!(status, 201, "{room}");
     let id = room["id"].as_str().unwrap().to_owned();
-    let lk_name = format!("confctl-{id}");
+    let lk_name = room["livekitRoomName"].as_str().unwrap().to_owned();
     let lk_room = w.lk.add_room(&lk_name);
     w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_room)).await.unwrap();
     (id, lk_name)

@@ -52,8 +52,7 @@ async fn serve_with_agent_joins_rooms_with_its_own_token() {
     };
     host.register("ada@uni.edu", "Ada").await;
     let (_, room) = host.post("/api/rooms", json!({"name": "Biology", "lobbyEnabled": false})).await;
-    let id = room["id"].as_str().unwrap().to_owned();
-    let lk_room = lk.add_room(&format!("confctl-{id}"));
+    let lk_room = lk.add_room(room["livekitRoomName"].as_str().unwrap());
     lk.send_webhook(&format!("{base}/api/webhooks/livekit"), events::room_started(&lk_room)).await.unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -67,8 +67,8 @@ async fn the_model_gets_the_transcript_with_times_and_answers_in_the_lectures_la
     assert_eq!(summary.kind, "llm");
     assert_eq!(summary.language, "ru");
     assert_eq!(summary.abstract_text, "Лекция о фотосинтезе.");
-    assert_eq!(summary.qa[0].start_ms, 9_000);
-    assert_eq!(summary.key_topics[1].start_ms, 12_000, "pointers snap to the start of a transcript line");
+    assert_eq!(summary.qa[0].cite.start_ms, 9_000);
+    assert_eq!(summary.key_topics[1].cite.start_ms, 12_000, "pointers snap to the start of a transcript line");
 
     let requests = double.requests();
     assert_eq!(requests.len(), 1);
@@ -183,13 +183,14 @@ async fn start_agent(w: &WithLiveKit, llm: &LlmDouble) -> tokio::sync::oneshot::
     stop
 }
 
-/// A lecture that has captions and then ends; returns its id and the artifact the worker wrote.
+/// A lecture that has captions and then ends; returns the lecture's id and the artifact the worker wrote.
 async fn lecture_with_captions(w: &WithLiveKit) -> (String, Value) {
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada").await;
     let (_, room) = host.post("/api/rooms", json!({"name": "Биология", "language": "ru", "lobbyEnabled": false})).await;
     let id = room["id"].as_str().unwrap().to_owned();
-    let lk_room = w.lk.add_room(&format!("confctl-{id}"));
+    let lecture_id = room["lectureId"].as_str().unwrap().to_owned();
+    let lk_room = w.lk.add_room(room["livekitRoomName"].as_str().unwrap());
     w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_room)).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while w.lk.rtc_sessions().is_empty() {
@@ -204,7 +205,7 @@ async fn lecture_with_captions(w: &WithLiveKit) -> (String, Value) {
         let caption = json!({"segmentId": s.segment_id, "speakerIdentity": "h_ada", "speakerName": "Ada", "text": s.text,
             "final": true, "startMs": s.start_ms, "endMs": s.end_ms, "language": "ru", "provider": "whisper"});
         let r = http
-            .post(format!("{}/api/agent/rooms/{id}/captions", w.t.base))
+            .post(format!("{}/api/agent/lectures/{lecture_id}/captions", w.t.base))
             .bearer_auth(&token)
             .json(&caption)
             .send()
@@ -215,11 +216,16 @@ async fn lecture_with_captions(w: &WithLiveKit) -> (String, Value) {
     host.post(&format!("/api/rooms/{id}/end"), json!({})).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r =
-            http.get(format!("{}/api/agent/rooms/{id}/artifact", w.t.base)).bearer_auth(&token).send().await.unwrap();
+        let r = http
+            .get(format!("{}/api/agent/lectures/{lecture_id}/artifact", w.t.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         let (status, body) = support::read(r).await;
-        if status == 200 {
-            return (id, body);
+        // The lecture page says "being written" (pending) until the assistant's artifact arrives.
+        if status == 200 && body["status"] != "pending" {
+            return (lecture_id, body);
         }
         assert!(Instant::now() < deadline, "no artifact: {status} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -240,10 +246,14 @@ async fn the_worker_stores_the_models_summary_and_a_failed_resummary_keeps_it() 
     assert!(llm.requests()[0]["messages"][0]["content"].as_str().unwrap().contains("Russian"));
     assert!(llm.user_message(0).contains("[12000] Ada: Хлорофилл отражает зелёный свет."));
 
-    let err = confctl::agent::resummarize(&w.t.app, &id).await.unwrap_err();
-    assert!(err.to_string().contains("refused the API key") && err.to_string().contains("kept"), "{err}");
+    let err = confctl::artifacts::resummarize(&w.t.app, &id).await.unwrap_err();
+    assert!(err.code() == "summary_failed" && err.to_string().contains("kept"), "{err}");
     let kept = confctl::artifacts::get(&w.t.app, &id).await.unwrap().unwrap();
     assert_eq!((kept.summary_kind.as_deref(), kept.model.as_deref()), (Some("llm"), Some("gpt-4o-mini")));
+    // The reason is kept beside the summary, for the lecture page to show the host.
+    let reason = kept.error.unwrap();
+    assert!(reason.contains("refused the API key") && reason.contains("kept"), "{reason}");
+    assert_eq!(kept.status, confctl::artifacts::ArtifactStatus::Complete);
     let _ = stop.send(());
 }
 
@@ -264,7 +274,7 @@ async fn when_the_model_fails_the_artifact_says_why_and_keeps_the_transcript() {
 
     // Summarised again (no model configured on the server: the extractive summariser), it replaces the
     // failed artifact.
-    let again = confctl::agent::resummarize(&w.t.app, &id).await.unwrap();
+    let again = confctl::artifacts::resummarize(&w.t.app, &id).await.unwrap();
     assert_eq!((again.summary_kind.as_deref(), again.error.as_deref()), (Some("extractive"), None));
     let summary = again.summary.unwrap();
     assert_eq!(summary["qa"][0]["answer"], "Хлорофилл отражает зелёный свет.");

@@ -31,6 +31,8 @@ struct Setup {
     w: WithLiveKit,
     host: Browser,
     room: String,
+    /// The LiveKit room of the room's current lecture.
+    lk_name: String,
     guest: Browser,
     session: String,
 }
@@ -42,9 +44,10 @@ async fn setup(db: Db, backend: Backend, extra: &[(&str, &str)]) -> Setup {
     let w = WithLiveKit::spawn(db, &overrides).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada").await;
-    let (_, room) = host.post("/api/rooms", json!({"name": "Files", "lobbyEnabled": false})).await;
-    let room = room["id"].as_str().unwrap().to_owned();
-    w.lk.add_room(&format!("confctl-{room}"));
+    let (_, created) = host.post("/api/rooms", json!({"name": "Files", "lobbyEnabled": false})).await;
+    let room = created["id"].as_str().unwrap().to_owned();
+    let lk_name = created["livekitRoomName"].as_str().unwrap().to_owned();
+    w.lk.add_room(&lk_name);
     let guest = w.t.client();
     let (_, joined) = guest
         .post(
@@ -53,7 +56,7 @@ async fn setup(db: Db, backend: Backend, extra: &[(&str, &str)]) -> Setup {
         )
         .await;
     let session = joined["sessionId"].as_str().unwrap().to_owned();
-    Setup { w, host, room, guest, session }
+    Setup { w, host, room, lk_name, guest, session }
 }
 
 impl Setup {
@@ -128,7 +131,7 @@ async fn share_and_download(db: Db, backend: Backend) {
     );
     let announced: Vec<Value> =
         s.w.lk
-            .sent_data(&format!("confctl-{}", s.room))
+            .sent_data(&s.lk_name)
             .iter()
             .filter(|d| d.topic.as_deref() == Some("files"))
             .map(|d| serde_json::from_slice(&d.data).unwrap())

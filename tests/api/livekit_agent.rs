@@ -72,7 +72,7 @@ async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
         host.post("/api/rooms", json!({"name": "Biology 101", "lobbyEnabled": false, "aiAssistant": true})).await;
     assert_eq!(s, 201, "{room}");
     let id = room["id"].as_str().unwrap().to_owned();
-    let lk_room = format!("confctl-{id}");
+    let lk_room = room["livekitRoomName"].as_str().unwrap().to_owned();
     let (_, token) = host.post(&format!("/api/rooms/{id}/token"), json!({})).await;
     let host_identity = token["identity"].as_str().unwrap().to_owned();
     let mut ada = Participant::join("host", &w.lk.ws_url, token["token"].as_str().unwrap(), &[]).await;
@@ -153,13 +153,14 @@ async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
         let (_, token) =
             confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "reader").await.unwrap();
         let r = reqwest::Client::new()
-            .get(format!("{}/api/agent/rooms/{id}/artifact", w.t.base))
+            .get(format!("{}/api/agent/lectures/{}/artifact", w.t.base, room["lectureId"].as_str().unwrap()))
             .bearer_auth(token)
             .send()
             .await
             .unwrap();
         let (status, body) = support::read(r).await;
-        if status == 200 {
+        // The lecture page says "being written" (pending) until the assistant's artifact arrives.
+        if status == 200 && body["status"] != "pending" {
             break body;
         }
         assert!(tokio::time::Instant::now() < deadline, "no artifact: {status} {body}");

@@ -13,15 +13,15 @@ use crate::support::{self, Browser, Db, Service, error_code};
 async fn room_service_and_webhooks_drive_the_lecture(db: Db) {
     let l = Lecture::new(db, json!({"name": "Photosynthesis"}), &[]).await;
     let lk = l.w.lk.rooms();
-    assert_eq!(l.status().await, "CREATED");
+    assert_eq!(l.status().await, "READY");
 
     // The host's token opens the room at LiveKit ahead of anyone joining, with lecture-length timeouts.
     let (mut host, host_id) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let open = lk.list_rooms(vec![l.lk_room()]).await.unwrap();
     assert_eq!(open.len(), 1, "CreateRoom reached the server");
     assert!(open[0].empty_timeout >= 600 && open[0].departure_timeout >= 600, "{:?}", open[0]);
-    // room_started (signed by the real server) makes the lecture ACTIVE.
-    l.wait_status("ACTIVE").await;
+    // room_started (signed by the real server) makes the lecture LIVE.
+    l.wait_status("LIVE").await;
     l.w.lk
         .wait_participant(&l.lk_room(), &host_id, "publishing audio and video", |p| {
             publishing(p, TrackType::Audio) && publishing(p, TrackType::Video)
@@ -73,15 +73,17 @@ async fn room_service_and_webhooks_drive_the_lecture(db: Db) {
     let gone = host.next_of(&["disconnected"]).await;
     assert_eq!(gone["event"], "disconnected");
     assert!(lk.list_rooms(vec![l.lk_room()]).await.unwrap().is_empty(), "the room is gone at LiveKit");
-    assert_eq!(l.status().await, "ENDED");
+    assert_eq!((l.status().await.as_str(), l.lecture_status().await.as_str()), ("READY", "ENDED"));
+    // The next lecture has a LiveKit room of its own: the ended one's is never reopened.
     let (s, body) = l.host.post(&l.path("/token"), json!({})).await;
-    assert_eq!((s, error_code(&body)), (410, "room_ended"));
+    assert_eq!(s, 200, "{body}");
+    assert_ne!(support::jwt_claims(body["token"].as_str().unwrap())["video"]["room"], l.lk_room().as_str());
 }
 
 async fn a_room_livekit_closes_ends_the_lecture(db: Db) {
     let l = Lecture::new(db, json!({"name": "Closed by the media server"}), &[]).await;
     let (mut host, _) = l.host_joins(&["--audio", "tone"]).await;
-    l.wait_status("ACTIVE").await;
+    l.wait_status("LIVE").await;
     let waiting = l.w.t.client();
     let (_, queued) = waiting
         .post(
@@ -94,7 +96,7 @@ async fn a_room_livekit_closes_ends_the_lecture(db: Db) {
     // An operator (or LiveKit itself) closes the room: room_finished ends the lecture in confctl.
     l.w.lk.rooms().delete_room(&l.lk_room()).await.unwrap();
     host.next_of(&["disconnected"]).await;
-    l.wait_status("ENDED").await;
+    l.wait_lecture_ended().await;
     let (s, body) = l.as_guest(&waiting, queued["sessionId"].as_str().unwrap(), "/guest-token").await;
     assert_eq!((s, error_code(&body)), (410, "room_ended"), "the waiting guest was turned away");
     let audit =
@@ -103,7 +105,7 @@ async fn a_room_livekit_closes_ends_the_lecture(db: Db) {
             .store()
             .list_audit(&confctl::store::AuditFilter {
                 room_id: Some(l.id.clone()),
-                action: Some("room.finished".into()),
+                action: Some("lecture.finished".into()),
                 limit: 5,
                 ..Default::default()
             })
@@ -123,26 +125,27 @@ async fn reconciliation_repairs_a_webhook_lost_while_confctl_was_down(db: Db) {
     )
     .await;
     let (host, _) = l.host_joins(&["--audio", "tone"]).await;
-    l.wait_status("ACTIVE").await;
-    let (id, host_browser, invite_code) = (l.id.clone(), l.host.clone(), l.invite_code.clone());
+    l.wait_status("LIVE").await;
+    let (id, lecture_id, host_browser, invite_code) =
+        (l.id.clone(), l.lecture_id.clone(), l.host.clone(), l.invite_code.clone());
 
     let (lk, data_dir, config) = l.w.stop_confctl().await;
     host.leave().await;
-    lk.rooms().delete_room(&format!("confctl-{id}")).await.unwrap();
+    lk.rooms().delete_room(&confctl::livekit::room_name(&lecture_id)).await.unwrap();
     // LiveKit retries a failed delivery for a while (~15 s), then gives up: only then is it lost.
     lk.wait_log(&["failed to send webhook", "room_finished"]).await;
     let w = WithRealLiveKit::resume(lk, data_dir, config).await;
     let host_browser = Browser { base: w.t.base.clone(), ..host_browser };
-    let l = Lecture { w, host: host_browser, id, invite_code };
-    assert_eq!(l.status().await, "ACTIVE", "the webhook never arrived");
-    l.wait_status("ENDED").await;
+    let l = Lecture { w, host: host_browser, id, lecture_id, invite_code };
+    assert_eq!(l.status().await, "LIVE", "the webhook never arrived");
+    l.wait_lecture_ended().await;
     let audit =
         l.w.t
             .app
             .store()
             .list_audit(&confctl::store::AuditFilter {
                 room_id: Some(l.id.clone()),
-                action: Some("room.finished".into()),
+                action: Some("lecture.finished".into()),
                 limit: 5,
                 ..Default::default()
             })

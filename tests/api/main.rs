@@ -22,6 +22,8 @@ mod backup;
 mod docs;
 mod doctor;
 mod files;
+mod lecture_migration;
+mod lectures;
 mod livekit_agent;
 mod livekit_moderation;
 mod livekit_real;

@@ -21,6 +21,8 @@ struct Room {
     w: WithLiveKit,
     host: Browser,
     id: String,
+    /// The LiveKit room of the room's current lecture.
+    lk_name: String,
 }
 
 impl Room {
@@ -31,12 +33,13 @@ impl Room {
         let (s, room) = host.post("/api/rooms", settings).await;
         assert_eq!(s, 201, "{room}");
         let id = room["id"].as_str().unwrap().to_owned();
-        w.lk.add_room(&format!("confctl-{id}"));
-        Self { w, host, id }
+        let lk_name = room["livekitRoomName"].as_str().unwrap().to_owned();
+        w.lk.add_room(&lk_name);
+        Self { w, host, id, lk_name }
     }
 
     fn lk_room(&self) -> String {
-        format!("confctl-{}", self.id)
+        self.lk_name.clone()
     }
 
     /// A guest who joined (and was let in unless `admit` is false), connected to the LiveKit double.
@@ -51,15 +54,8 @@ impl Room {
             .await;
         assert_eq!(s, 201, "{joined}");
         let session = joined["sessionId"].as_str().unwrap().to_owned();
-        let record = self
-            .w
-            .t
-            .app
-            .store()
-            .participant_by_session(&self.id, &confctl::ids::secret_hash(&session))
-            .await
-            .unwrap()
-            .unwrap();
+        let record =
+            self.w.t.app.store().participant_by_session(&confctl::ids::secret_hash(&session)).await.unwrap().unwrap();
         if admit && joined["status"] == "PENDING" {
             let (s, _) =
                 self.host.post(&format!("/api/rooms/{}/lobby/{}/approve", self.id, record.id), json!({})).await;
@@ -353,14 +349,7 @@ async fn approvals_recheck_bans_that_raced_the_join(db: Db) {
     let (s, all) = r.host.post(&format!("/api/rooms/{}/lobby/approve-all", r.id), json!({})).await;
     assert_eq!((s, all["approved"].as_u64()), (200, Some(0)));
     for session in &sessions {
-        let p =
-            r.w.t
-                .app
-                .store()
-                .participant_by_session(&r.id, &confctl::ids::secret_hash(session))
-                .await
-                .unwrap()
-                .unwrap();
+        let p = r.w.t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
         assert_ne!(p.admission, confctl::store::Admission::Approved);
     }
     assert!(r.w.lk.calls().iter().all(|c| c.method != "UpdateParticipant"));
@@ -617,10 +606,17 @@ async fn chat_is_saved_then_broadcast_and_members_only(db: Db) {
         .unwrap();
     assert!(audit[0].details["text"].as_str().unwrap().contains("chlorophyll"), "the audit log keeps the text");
 
-    r.host.post(&format!("/api/rooms/{}/end", r.id), json!({})).await;
+    // The lecture's chat stays with the lecture; the room's next lecture starts with an empty one.
+    let (_, ended) = r.host.post(&format!("/api/rooms/{}/end", r.id), json!({})).await;
+    let (s, history) = r.host.get(&chat).await;
+    assert_eq!((s, history["messages"].as_array().unwrap().len()), (200, 0));
+    let (_, lecture) = r.host.get(&format!("/api/lectures/{}", ended["endedLectureId"].as_str().unwrap())).await;
+    let kept: Vec<&str> = lecture["chat"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(kept.contains(&"Привет! 👋"), "the lecture page has the lecture's chat: {kept:?}");
+    assert!(kept.iter().all(|t| !t.contains("chlorophyll")), "a deleted message stays deleted: {kept:?}");
+    r.host.post(&format!("/api/rooms/{}/archive", r.id), json!({})).await;
     let (s, body) = r.host.post(&chat, json!({"text": "after the end"})).await;
-    assert_eq!((s, error_code(&body)), (410, "room_ended"));
-    assert_eq!(r.host.get(&chat).await.0, 200, "the history stays readable");
+    assert_eq!((s, error_code(&body)), (410, "room_archived"));
 }
 
 async fn audit_log_is_filtered_paged_and_scoped(db: Db) {
@@ -684,7 +680,7 @@ impl Room {
             .t
             .app
             .store()
-            .participant_by_session(&self.id, &confctl::ids::secret_hash(joined["sessionId"].as_str().unwrap()))
+            .participant_by_session(&confctl::ids::secret_hash(joined["sessionId"].as_str().unwrap()))
             .await
             .unwrap()
             .unwrap();

@@ -224,12 +224,15 @@ async fn room_crud_and_invite_codes(db: Db) {
         "livekitRoomName",
         "createdAt",
         "startedAt",
-        "endedAt",
+        "archivedAt",
+        "lectureId",
+        "lectureNumber",
+        "lecturesForParticipants",
     ] {
         assert!(room.get(key).is_some(), "room lacks {key}: {room}");
     }
     assert_eq!(room["name"], "Photosynthesis 101");
-    assert_eq!((room["status"].as_str(), room["hasPin"].as_bool()), (Some("CREATED"), Some(true)));
+    assert_eq!((room["status"].as_str(), room["hasPin"].as_bool()), (Some("READY"), Some(true)));
     assert_eq!(
         (room["lobbyEnabled"].as_bool(), room["guestScreenShare"].as_bool(), room["aiAssistant"].as_bool()),
         (Some(true), Some(false), Some(true))
@@ -329,7 +332,7 @@ async fn other_hosts_cannot_touch_a_room(db: Db) {
 
     // Nothing changed through the refused calls.
     let (_, still) = ada.get(&format!("/api/rooms/{id}")).await;
-    assert_eq!((still["name"].as_str(), still["status"].as_str()), (Some("Ada's lecture"), Some("CREATED")));
+    assert_eq!((still["name"].as_str(), still["status"].as_str()), (Some("Ada's lecture"), Some("READY")));
     assert_eq!(joined["status"], "PENDING");
     assert_eq!(ada.get(&format!("/api/rooms/{id}/lobby")).await.1["entries"].as_array().unwrap().len(), 1);
     assert!(w.lk.calls_for("DeleteRoom").is_empty());
@@ -375,7 +378,7 @@ async fn guest_waits_in_lobby_then_gets_a_token_over_sse(db: Db) {
     assert!(claims.sub.starts_with("g_") && claims.sub != session && !claims.sub.contains(&session), "opaque identity");
     assert_eq!(claims.name, "Ann Student");
     assert_eq!(claims.metadata, r#"{"role":"guest"}"#);
-    assert_eq!(claims.video.room, format!("confctl-{id}"));
+    assert_eq!(claims.video.room, room["livekitRoomName"].as_str().unwrap(), "scoped to this lecture's LiveKit room");
     assert!(claims.video.room_join && !claims.video.room_admin && !claims.video.room_create && !claims.video.room_list);
     assert_eq!(claims.video.can_publish, Some(true));
     assert_eq!(claims.video.can_subscribe, Some(true));
@@ -489,9 +492,9 @@ async fn join_checks_run_in_order_with_clear_errors(db: Db) {
     let (s, body) = join(&g, "no-such-room", "Ann", FP, None).await;
     assert_eq!((s, error_code(&body)), (404, "room_not_found"));
 
-    ada.post(&format!("/api/rooms/{bid}/end"), json!({})).await;
+    ada.post(&format!("/api/rooms/{bid}/archive"), json!({})).await;
     let (s, body) = join(&g, bid, "Late", FP, None).await;
-    assert_eq!((s, error_code(&body)), (410, "room_ended"));
+    assert_eq!((s, error_code(&body)), (410, "room_archived"));
 }
 
 async fn wrong_pins_are_limited_with_retry_after(db: Db) {
@@ -560,7 +563,8 @@ async fn no_lobby_webinar_and_screen_share_shape_the_token(db: Db) {
     let created = w.lk.calls_for("CreateRoom");
     assert_eq!(created.len(), 1, "the room is opened at LiveKit ahead of the host");
     assert!(created[0].grants.room_create);
-    assert_eq!(created[0].request_json["name"], format!("confctl-{id}"));
+    let (_, now) = ada.get(&format!("/api/rooms/{id}")).await;
+    assert_eq!(created[0].request_json["name"], now["livekitRoomName"], "the LiveKit room of the current lecture");
     assert_eq!(created[0].request_json["emptyTimeout"], 1800, "long enough for a host stepping out");
     assert_eq!(created[0].request_json["departureTimeout"], 600);
 }
@@ -639,7 +643,7 @@ async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
     let ada = host(t, "ada@uni.edu").await;
     let room = create_room(&ada, json!({"name": "Hooks"})).await;
     let id = room["id"].as_str().unwrap();
-    let lk_room = w.lk.add_room(&format!("confctl-{id}"));
+    let lk_room = w.lk.add_room(room["livekitRoomName"].as_str().unwrap());
     let url = w.webhook_url();
 
     for tamper in [
@@ -651,12 +655,12 @@ async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
         let d = w.lk.send_webhook_with(&url, events::room_started(&lk_room), tamper).await.unwrap();
         assert_eq!(d.status, Some(401), "{tamper:?}");
     }
-    assert_eq!(ada.get(&format!("/api/rooms/{id}")).await.1["status"], "CREATED", "forged webhooks change nothing");
+    assert_eq!(ada.get(&format!("/api/rooms/{id}")).await.1["status"], "READY", "forged webhooks change nothing");
 
     let started = events::room_started(&lk_room);
     assert_eq!(w.lk.send_webhook(&url, started.clone()).await.unwrap().status, Some(200));
     let (_, r) = ada.get(&format!("/api/rooms/{id}")).await;
-    assert_eq!(r["status"], "ACTIVE");
+    assert_eq!(r["status"], "LIVE");
     let started_at = r["startedAt"].clone();
     assert_eq!(w.lk.send_webhook(&url, started).await.unwrap().status, Some(200), "a retried event is acknowledged");
     assert_eq!(ada.get(&format!("/api/rooms/{id}")).await.1["startedAt"], started_at);
@@ -674,22 +678,23 @@ async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
     let identity = t
         .app
         .store()
-        .participant_by_session(id, &confctl::ids::secret_hash(j["sessionId"].as_str().unwrap()))
+        .participant_by_session(&confctl::ids::secret_hash(j["sessionId"].as_str().unwrap()))
         .await
         .unwrap()
         .unwrap()
         .identity;
-    let p = w.lk.add_participant(&format!("confctl-{id}"), &identity, "Ann", "{}", None);
+    let p = w.lk.add_participant(&lk_room.name, &identity, "Ann", "{}", None);
     let left = events::participant_left(&lk_room, &p);
     let joined = events::participant_joined(&lk_room, &p);
     assert_eq!(w.lk.send_webhook(&url, left).await.unwrap().status, Some(200));
-    let rec = t.app.store().participant_by_identity(id, &identity).await.unwrap().unwrap();
+    let lecture_id = r["lectureId"].as_str().unwrap();
+    let rec = t.app.store().participant_by_identity(lecture_id, &identity).await.unwrap().unwrap();
     assert!(rec.left_at.is_some() && rec.joined_at.is_some(), "left without joined still records the visit");
     assert_eq!(w.lk.send_webhook(&url, joined).await.unwrap().status, Some(200));
-    let rec = t.app.store().participant_by_identity(id, &identity).await.unwrap().unwrap();
+    let rec = t.app.store().participant_by_identity(lecture_id, &identity).await.unwrap().unwrap();
     assert!(rec.joined_at.is_some());
 
-    // room_finished ends the room and turns away whoever still waits.
+    // room_finished ends the lecture and turns away whoever still waits; the room is ready for the next.
     let (_, waiting) = join(&t.client(), id, "Late", "fp-late-00000000000000", None).await;
     let mut stream = Sse::open(&g.http, &guest_stream_url(t, id, waiting["sessionId"].as_str().unwrap())).await;
     stream.next().await.unwrap();
@@ -697,8 +702,12 @@ async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
     let (_, ended) = stream.next().await.unwrap();
     assert_eq!(ended["status"], "REJECTED");
     let (_, r) = ada.get(&format!("/api/rooms/{id}")).await;
-    assert_eq!(r["status"], "ENDED");
-    assert!(r["endedAt"].is_string());
+    assert_eq!((r["status"].as_str(), r["lectureNumber"].as_i64()), (Some("READY"), Some(2)));
+    assert_ne!(r["lectureId"].as_str(), Some(lecture_id), "the next lecture is a new one");
+    let (_, lectures) = ada.get(&format!("/api/rooms/{id}/lectures")).await;
+    let first = &lectures["lectures"][0];
+    assert_eq!((first["id"].as_str(), first["status"].as_str()), (Some(lecture_id), Some("ENDED")));
+    assert!(first["endedAt"].is_string() && first["startedAt"] == started_at);
 }
 
 async fn ending_a_lecture_closes_it_everywhere(db: Db) {
@@ -707,7 +716,8 @@ async fn ending_a_lecture_closes_it_everywhere(db: Db) {
     let ada = host(t, "ada@uni.edu").await;
     let room = create_room(&ada, json!({"name": "Finale"})).await;
     let id = room["id"].as_str().unwrap();
-    w.lk.add_room(&format!("confctl-{id}"));
+    let lk_name = room["livekitRoomName"].as_str().unwrap();
+    w.lk.add_room(lk_name);
     let g = t.client();
     let (_, waiting) = join(&g, id, "Ann", FP, None).await;
     let mut stream = Sse::open(&g.http, &guest_stream_url(t, id, waiting["sessionId"].as_str().unwrap())).await;
@@ -715,16 +725,32 @@ async fn ending_a_lecture_closes_it_everywhere(db: Db) {
 
     let (s, ended) = ada.post(&format!("/api/rooms/{id}/end"), json!({})).await;
     assert_eq!(s, 200, "{ended}");
-    assert_eq!((ended["room"]["status"].as_str(), ended["livekitClosed"].as_bool()), (Some("ENDED"), Some(true)));
+    assert_eq!((ended["room"]["status"].as_str(), ended["livekitClosed"].as_bool()), (Some("READY"), Some(true)));
+    assert_eq!(ended["endedLectureId"], room["lectureId"]);
     let calls = w.lk.calls_for("DeleteRoom");
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].room.as_deref(), Some(format!("confctl-{id}").as_str()));
+    assert_eq!(calls[0].room.as_deref(), Some(lk_name));
     assert!(calls[0].grants.room_create, "DeleteRoom is signed with roomCreate");
     assert_eq!(calls[0].status, 200);
-    assert!(w.lk.room(&format!("confctl-{id}")).is_none());
+    assert!(w.lk.room(lk_name).is_none());
 
     let (_, rejected) = stream.next().await.unwrap();
     assert_eq!(rejected["status"], "REJECTED");
+    // The ended lecture admits no one: its waiting guest's session is over, and the room's next lecture has
+    // a LiveKit room of its own.
+    let response = g
+        .http
+        .post(format!("{}/api/rooms/{id}/guest-token", t.base))
+        .header("x-confctl-session", waiting["sessionId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = support::read(response).await;
+    assert_eq!((s, error_code(&body)), (410, "room_ended"));
+    let (_, next) = ada.get(&format!("/api/rooms/{id}")).await;
+    assert_ne!(next["livekitRoomName"].as_str(), Some(lk_name));
+    // Archiving is what closes a room to everyone.
+    assert_eq!(ada.post(&format!("/api/rooms/{id}/archive"), json!({})).await.0, 200);
     assert_eq!(join(&g, id, "Late", "fp-late-00000000000000", None).await.0, 410);
     assert_eq!(ada.post(&format!("/api/rooms/{id}/token"), json!({})).await.0, 410);
     assert_eq!(ada.patch(&format!("/api/rooms/{id}"), json!({"locked": true})).await.0, 410);
@@ -735,7 +761,7 @@ async fn ending_a_lecture_closes_it_everywhere(db: Db) {
         .store()
         .list_audit(&confctl::store::AuditFilter {
             room_id: Some(id.into()),
-            action: Some("room.end".into()),
+            action: Some("lecture.end".into()),
             limit: 5,
             ..Default::default()
         })
@@ -754,33 +780,34 @@ async fn reconciliation_repairs_lost_webhooks(db: Db) {
     let (qid, sid, cid) =
         (quiet["id"].as_str().unwrap(), stale["id"].as_str().unwrap(), closed["id"].as_str().unwrap());
 
-    w.lk.add_room(&format!("confctl-{qid}"));
-    // An ACTIVE room whose room_finished was lost: started an hour ago, gone from LiveKit.
-    let stale_lk = w.lk.add_room(&format!("confctl-{sid}"));
+    let lk = |room: &serde_json::Value| room["livekitRoomName"].as_str().unwrap().to_owned();
+    w.lk.add_room(&lk(&quiet));
+    // A live lecture whose room_finished was lost: started an hour ago, gone from LiveKit.
+    let stale_lk = w.lk.add_room(&lk(&stale));
     let mut started = events::room_started(&stale_lk);
     started.created_at -= 3600;
     w.lk.send_webhook(&w.webhook_url(), started).await.unwrap();
-    w.lk.remove_room(&format!("confctl-{sid}"));
+    w.lk.remove_room(&lk(&stale));
     // Ended here while LiveKit was unreachable; LiveKit still has it open.
-    sqlx::query("UPDATE rooms SET status = 'ENDED', ended_at = 1 WHERE id = $1")
+    sqlx::query("UPDATE lectures SET status = 'ENDED', ended_at = 1 WHERE room_id = $1")
         .bind(cid)
         .execute(t.app.store().raw_pool_for_tests())
         .await
         .unwrap();
-    w.lk.add_room(&format!("confctl-{cid}"));
+    w.lk.add_room(&lk(&closed));
     w.lk.add_room("not-ours");
 
     let mut reconciler = confctl::rooms::lifecycle::Reconciler::default();
     let first = reconciler.pass(&t.app).await.unwrap();
     assert_eq!((first.activated, first.ended, first.closed), (1, 0, 1), "a missing room is not ended at first sight");
-    assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "ACTIVE", "LiveKit may just be restarting");
+    assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "LIVE", "LiveKit may just be restarting");
     // Missing for longer than the grace period (1 s here): now it is over.
     t.app.clock().advance(std::time::Duration::from_millis(1100));
     let second = reconciler.pass(&t.app).await.unwrap();
     assert_eq!((second.activated, second.ended, second.closed), (0, 1, 0));
-    assert_eq!(ada.get(&format!("/api/rooms/{qid}")).await.1["status"], "ACTIVE");
-    assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "ENDED");
-    assert!(w.lk.room(&format!("confctl-{cid}")).is_none());
+    assert_eq!(ada.get(&format!("/api/rooms/{qid}")).await.1["status"], "LIVE");
+    assert_eq!(ada.get(&format!("/api/rooms/{sid}")).await.1["status"], "READY", "its lecture ended");
+    assert!(w.lk.room(&lk(&closed)).is_none());
     assert!(w.lk.room("not-ours").is_some(), "rooms that are not confctl's are left alone");
     assert!(w.lk.calls_for("ListRooms").iter().all(|c| c.grants.room_list && c.status == 200));
     assert_eq!(reconciler.pass(&t.app).await.unwrap(), Default::default(), "a further pass finds nothing");
@@ -788,14 +815,14 @@ async fn reconciliation_repairs_lost_webhooks(db: Db) {
     // A room that comes back within the grace period is left alone.
     let (_, back) = ada.post("/api/rooms", json!({"name": "Media server restart"})).await;
     let bid = back["id"].as_str().unwrap();
-    let lk_back = w.lk.add_room(&format!("confctl-{bid}"));
+    let lk_back = w.lk.add_room(&lk(&back));
     w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_back)).await.unwrap();
-    w.lk.remove_room(&format!("confctl-{bid}"));
+    w.lk.remove_room(&lk(&back));
     reconciler.pass(&t.app).await.unwrap();
-    w.lk.add_room(&format!("confctl-{bid}"));
+    w.lk.add_room(&lk(&back));
     t.app.clock().advance(std::time::Duration::from_millis(1100));
     assert_eq!(reconciler.pass(&t.app).await.unwrap().ended, 0);
-    assert_eq!(ada.get(&format!("/api/rooms/{bid}")).await.1["status"], "ACTIVE");
+    assert_eq!(ada.get(&format!("/api/rooms/{bid}")).await.1["status"], "LIVE");
 }
 
 async fn decisions_survive_a_restart(db: Db) {

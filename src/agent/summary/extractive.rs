@@ -327,13 +327,15 @@ fn questions_and_answers(sentences: &[Sentence], lang: Lang, weights: &TermWeigh
             .map(|a| a.text.as_str())
             .collect();
         let score = weights.sentence_score(s) + if answer.is_empty() { 0.0 } else { 1.0 };
-        found
-            .push((score, QuestionAnswer {
+        found.push((
+            score,
+            QuestionAnswer {
                 question: s.text.clone(),
                 answer: answer.join(" "),
                 cite: Citation::new(s.start_ms, s.start_ms),
                 edited: false,
-            }));
+            },
+        ));
     }
     keep_best(found, MAX_QA, |q| q.cite.start_ms)
 }
@@ -353,7 +355,10 @@ fn action_items(sentences: &[Sentence], lang: Lang) -> Vec<ActionItem> {
         let padded = format!(" {} ", lower_words(&s.text).join(" "));
         let hits = cues.iter().filter(|cue| padded.contains(*cue)).count();
         if hits > 0 {
-            found.push((hits as f64, ActionItem { text: s.text.clone(), cite: Citation::new(s.start_ms, s.start_ms), edited: false }));
+            found.push((
+                hits as f64,
+                ActionItem { text: s.text.clone(), cite: Citation::new(s.start_ms, s.start_ms), edited: false },
+            ));
         }
     }
     keep_best(found, MAX_ACTION_ITEMS, |a| a.cite.start_ms)
@@ -521,11 +526,11 @@ mod tests {
         assert!(topics.iter().any(|t| t.contains("chlorophyll")), "{topics:?}");
         assert!(topics.contains(&"chemical energy"), "{topics:?}");
         let photosynthesis = summary.key_topics.iter().find(|t| t.topic == "photosynthesis").unwrap();
-        assert_eq!(photosynthesis.start_ms, 0, "a topic points at its first mention");
+        assert_eq!(photosynthesis.cite.start_ms, 0, "a topic points at its first mention");
 
         assert_eq!(summary.action_items.len(), 1, "{:?}", summary.action_items);
         assert!(summary.action_items[0].text.starts_with("For next week"));
-        assert_eq!(summary.action_items[0].start_ms, 41_000);
+        assert_eq!(summary.action_items[0].cite.start_ms, 41_000);
 
         assert_eq!(summary.qa.len(), 2, "{:?}", summary.qa);
         assert_eq!(summary.qa[0].question, "What happens to photosynthesis at night?");
@@ -533,7 +538,7 @@ mod tests {
             summary.qa[0].answer,
             "At night there is no sunlight, so photosynthesis stops. Plants keep respiring."
         );
-        assert_eq!(summary.qa[0].start_ms, 30_000);
+        assert_eq!(summary.qa[0].cite.start_ms, 30_000);
         assert_eq!(summary.qa[1].answer, "", "nobody answered the last question");
     }
 
@@ -565,7 +570,7 @@ mod tests {
         assert_eq!(summary.qa.len(), 1);
         assert_eq!(summary.qa[0].answer, "Хлорофилл отражает зелёный свет.");
         assert_eq!(summary.action_items.len(), 1);
-        assert_eq!(summary.action_items[0].start_ms, 27_000);
+        assert_eq!(summary.action_items[0].cite.start_ms, 27_000);
     }
 
     #[test]

@@ -288,7 +288,11 @@ fn parse_summary(text: &str) -> Option<Summary> {
     };
     let key_topics = list(&["keyTopics", "key_topics", "topics"])
         .iter()
-        .map(|t| Topic { topic: text_of(t, &["topic", "title", "name"]), cite: Citation::new(ms(t), ms(t)), edited: false })
+        .map(|t| Topic {
+            topic: text_of(t, &["topic", "title", "name"]),
+            cite: Citation::new(ms(t), ms(t)),
+            edited: false,
+        })
         .filter(|t| !t.topic.is_empty())
         .take(MAX_TOPICS)
         .collect();
@@ -349,9 +353,12 @@ mod tests {
                     \"actionItems\": [{\"item\": \"Read chapter 4\", \"startMs\": 5000.0}], \"qa\": [{\"question\": \"Why green?\"}]}\n```";
         let s = parse_summary(text).unwrap();
         assert_eq!(s.abstract_text, "About plants.");
-        assert_eq!(s.key_topics[0], Topic { topic: "photosynthesis".into(), start_ms: 0 });
-        assert_eq!(s.key_topics[1].start_ms, 1200);
-        assert_eq!(s.action_items[0], ActionItem { text: "Read chapter 4".into(), start_ms: 5000 });
+        assert_eq!(s.key_topics[0], Topic { topic: "photosynthesis".into(), cite: Citation::new(0, 0), edited: false });
+        assert_eq!(s.key_topics[1].cite.start_ms, 1200);
+        assert_eq!(
+            s.action_items[0],
+            ActionItem { text: "Read chapter 4".into(), cite: Citation::new(5000, 5000), edited: false }
+        );
         assert_eq!(s.qa[0].answer, "");
         assert!(parse_summary("I cannot summarise this.").is_none());
         assert!(parse_summary("{\"keyTopics\": []}").is_none(), "no abstract, no summary");

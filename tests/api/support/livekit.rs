@@ -358,6 +358,8 @@ pub struct Lecture {
     pub w: WithRealLiveKit,
     pub host: Browser,
     pub id: String,
+    /// The room's first lecture, the one this harness holds.
+    pub lecture_id: String,
     /// Every join presents the room's invite code, as the invite link does.
     pub invite_code: String,
 }
@@ -379,12 +381,32 @@ impl Lecture {
         let (s, room) = host.post("/api/rooms", settings).await;
         assert_eq!(s, 201, "{room}");
         let id = room["id"].as_str().unwrap().to_owned();
+        let lecture_id = room["lectureId"].as_str().unwrap().to_owned();
         let invite_code = room["inviteCode"].as_str().unwrap().to_owned();
-        Self { w, host, id, invite_code }
+        Self { w, host, id, lecture_id, invite_code }
     }
 
     pub fn lk_room(&self) -> String {
-        format!("confctl-{}", self.id)
+        confctl::livekit::room_name(&self.lecture_id)
+    }
+
+    /// The lecture's own status (`OPEN`, `LIVE`, `ENDED`).
+    pub async fn lecture_status(&self) -> String {
+        let lecture = self.w.t.app.store().lecture_by_id(&self.lecture_id).await.unwrap();
+        serde_json::to_value(lecture.status).unwrap().as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the lecture has ended (webhook or reconciliation); the room is then ready for the next.
+    pub async fn wait_lecture_ended(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            if self.lecture_status().await == "ENDED" {
+                assert_eq!(self.status().await, "READY", "the room is ready for its next lecture");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the lecture never ended; LiveKit log:\n{}", self.w.lk.log());
     }
 
     pub fn path(&self, rest: &str) -> String {
@@ -465,7 +487,7 @@ impl Lecture {
     ) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while tokio::time::Instant::now() < deadline {
-            if let Some(rec) = self.w.t.app.store().participant_by_identity(&self.id, identity).await.unwrap() {
+            if let Some(rec) = self.w.t.app.store().participant_by_identity(&self.lecture_id, identity).await.unwrap() {
                 if check(&rec) {
                     return;
                 }

@@ -191,6 +191,10 @@ impl Browser {
         let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         read(r).await
     }
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.put(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        read(r).await
+    }
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self.http.patch(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
         read(r).await
