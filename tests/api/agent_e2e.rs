@@ -82,11 +82,12 @@ async fn agent_get(w: &WithLiveKit, path: &str) -> (u16, Value) {
     support::read(r).await
 }
 
-async fn wait_for_artifact(w: &WithLiveKit, room_id: &str) -> Value {
+async fn wait_for_artifact(w: &WithLiveKit, lecture_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, body) = agent_get(w, &format!("/api/agent/rooms/{room_id}/artifact")).await;
-        if status == 200 {
+        let (status, body) = agent_get(w, &format!("/api/agent/lectures/{lecture_id}/artifact")).await;
+        // The lecture page says "being written" (pending) until the assistant's artifact arrives.
+        if status == 200 && body["status"] != "pending" {
             return body;
         }
         assert!(Instant::now() < deadline, "no artifact: {status} {body}");
@@ -94,17 +95,18 @@ async fn wait_for_artifact(w: &WithLiveKit, room_id: &str) -> Value {
     }
 }
 
-/// Creates a room with the assistant on and starts it (LiveKit's `room_started`); returns (room id, LiveKit
-/// room name).
-async fn active_room(w: &WithLiveKit, host: &support::Browser, name: &str) -> (String, String) {
+/// Creates a room with the assistant on and starts its lecture (LiveKit's `room_started`); returns (room id,
+/// lecture id, LiveKit room name).
+async fn active_room(w: &WithLiveKit, host: &support::Browser, name: &str) -> (String, String, String) {
     let (status, room) =
         host.post("/api/rooms", json!({"name": name, "lobbyEnabled": false, "aiAssistant": true})).await;
     assert_eq!(status, 201, "{room}");
     let id = room["id"].as_str().unwrap().to_owned();
+    let lecture_id = room["lectureId"].as_str().unwrap().to_owned();
     let lk_name = room["livekitRoomName"].as_str().unwrap().to_owned();
     let lk_room = w.lk.add_room(&lk_name);
     w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_room)).await.unwrap();
-    (id, lk_name)
+    (id, lecture_id, lk_name)
 }
 
 async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -136,7 +138,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     let agent = RunningAgent::start(&w.t).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada Lovelace").await;
-    let (room_id, lk_room) = active_room(&w, &host, "Biology 101").await;
+    let (room_id, lecture_id, lk_room) = active_room(&w, &host, "Biology 101").await;
 
     // The assistant hears of the room and joins it hidden and listen-only.
     wait_until("the assistant to join", Duration::from_secs(20), || !w.lk.rtc_sessions().is_empty()).await;
@@ -200,7 +202,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     assert!(starts.windows(2).all(|p| p[0] < p[1]), "in speaking order: {starts:?}");
 
     // Final captions are stored as they arrive.
-    let (_, context) = agent_get(&w, &format!("/api/agent/rooms/{room_id}/context")).await;
+    let (_, context) = agent_get(&w, &format!("/api/agent/lectures/{lecture_id}/context")).await;
     let stored = context["segments"].as_array().unwrap();
     assert_eq!(stored.len(), finals.len(), "{context}");
     assert!(stored.iter().all(|s| s["provider"] == "whisper"));
@@ -208,7 +210,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     // The host ends the lecture: the assistant writes the transcript and the summary.
     let (status, _) = host.post(&format!("/api/rooms/{room_id}/end"), json!({})).await;
     assert_eq!(status, 200);
-    let artifact = wait_for_artifact(&w, &room_id).await;
+    let artifact = wait_for_artifact(&w, &lecture_id).await;
     assert_eq!(artifact["status"], "complete", "{artifact}");
     assert_eq!(artifact["summaryKind"], "extractive");
     let text = artifact["transcriptText"].as_str().unwrap();
@@ -228,7 +230,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
         summary["keyTopics"].as_array().unwrap().iter().map(|t| t["topic"].as_str().unwrap()).collect();
     assert!(topics.iter().any(|t| t.contains("chlorophyl")), "{topics:?}");
     // The transcript files are in object storage.
-    let stored_txt = w.t.app.storage().get_text(&format!("rooms/{room_id}/transcript.txt")).await.unwrap();
+    let stored_txt = w.t.app.storage().get_text(&format!("lectures/{lecture_id}/transcript.txt")).await.unwrap();
     assert_eq!(stored_txt, text);
 
     // The assistant left the room.
@@ -258,7 +260,7 @@ async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_s
     let agent = RunningAgent::start(&w.t).await;
     let host = w.t.client();
     host.register("ada@uni.edu", "Ada Lovelace").await;
-    let (room_id, lk_room) = active_room(&w, &host, "Biology 102").await;
+    let (room_id, lecture_id, lk_room) = active_room(&w, &host, "Biology 102").await;
     wait_until("the assistant to join", Duration::from_secs(20), || !w.lk.rtc_sessions().is_empty()).await;
     w.lk.add_speaker(&lk_room, "h_ada", "Ada Lovelace", packets).unwrap();
     let mut captions = Captions { seen: Vec::new() };
@@ -288,7 +290,7 @@ async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_s
     assert!(w.lk.remove_speaker(&lk_room, "g_bob"));
 
     host.post(&format!("/api/rooms/{room_id}/end"), json!({})).await;
-    let artifact = wait_for_artifact(&w, &room_id).await;
+    let artifact = wait_for_artifact(&w, &lecture_id).await;
     let text = artifact["transcriptText"].as_str().unwrap();
     speech::assert_words(text, &["sunlight", "chapter", "leaves"]);
     assert!(text.contains("] Bob: "), "{text}");
