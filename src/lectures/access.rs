@@ -29,12 +29,19 @@ pub enum Reader {
     Participant(Box<ParticipantRecord>),
     /// Someone with a share link: read-only, no attendance.
     Share(Box<ShareRecord>),
+    /// An administrator on the server itself (`confctl export`): everything, attendance included.
+    Operator(Actor),
 }
 
 impl Reader {
-    /// Host or admin: may edit the summary, regenerate it, share, and see attendance.
+    /// Host or admin: may edit the summary, regenerate it, share.
     pub fn is_host(&self) -> bool {
         matches!(self, Self::Host(_))
+    }
+
+    /// Hosts, admins and the operator's export see who attended.
+    pub fn sees_attendance(&self) -> bool {
+        matches!(self, Self::Host(_) | Self::Operator(_))
     }
 
     /// `host`, `admin`, `participant` or `share`.
@@ -44,6 +51,7 @@ impl Reader {
             Self::Host(_) => "admin",
             Self::Participant(_) => "participant",
             Self::Share(_) => "share",
+            Self::Operator(_) => "operator",
         }
     }
 
@@ -52,6 +60,7 @@ impl Reader {
             Self::Host(auth) => auth.user.actor(ip),
             Self::Participant(p) => Actor { user_id: None, label: format!("guest:{}", p.display_name), ip },
             Self::Share(s) => Actor { user_id: None, label: format!("share:{}", s.id), ip },
+            Self::Operator(actor) => actor.clone(),
         }
     }
 }
@@ -99,6 +108,17 @@ impl Opened {
 
 pub fn not_found() -> Error {
     Error::not_found("lecture_not_found", "no such lecture")
+}
+
+/// Opens a lecture for an administrator on the server (`confctl export`), who reads every lecture.
+pub async fn open_as_operator(app: &App, lecture_id: &str, actor: Actor) -> Result<Opened> {
+    let lecture = match app.store().lecture_by_id(lecture_id).await {
+        Ok(l) => l,
+        Err(Error::NotFound { .. }) => return Err(not_found()),
+        Err(err) => return Err(err),
+    };
+    let room = app.store().room_by_id(&lecture.room_id).await?;
+    Ok(Opened { lecture, room, reader: Reader::Operator(actor), ip: None })
 }
 
 /// Opens a lecture for whoever `credentials` prove to be, or answers 404.

@@ -324,7 +324,7 @@ impl Content {
                 uploader_name: f.uploader_name,
             })
             .collect();
-        let attendance = if opened.reader.is_host() {
+        let attendance = if opened.reader.sees_attendance() {
             let participants = store.participants_of_lecture(&lecture.id).await?;
             let stays = store.attendance(&lecture.id).await?;
             Some(attendance::compute(lecture, &participants, &stays, now))
@@ -339,7 +339,7 @@ impl Content {
             viewer: ViewerView {
                 role: opened.reader.role(room),
                 can_edit: opened.reader.is_host(),
-                can_see_attendance: opened.reader.is_host(),
+                can_see_attendance: opened.reader.sees_attendance(),
             },
             summary: summary_view(lecture, room, artifact.as_ref(), segments.len(), now),
             segment_count: segments.len(),
