@@ -2,9 +2,12 @@
 //! llama.cpp's server). The transcript goes in one segment a line, each opened by an id and its time
 //! (`[s12 00:03:12]`); the model answers with the summary JSON, in the lecture's language, each item citing
 //! the ids of the lines it comes from. Citations are checked, never repaired: an item citing a line that does
-//! not exist is dropped. Long transcripts are summarised in parts and the parts merged. Overload, outages and
-//! malformed answers are retried with backoff; what still fails comes back as a readable reason.
+//! not exist — or that the request did not show — is dropped. Long transcripts are summarised in parts and
+//! the parts merged, in rounds, so that no request outgrows a part's budget however long the lecture.
+//! Overload, outages and malformed answers are retried with backoff; what still fails comes back as a
+//! readable reason.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -80,36 +83,27 @@ impl LlmSummariser {
     pub async fn summarise(&self, segments: &[Segment], extras: &Extras, language: &str) -> Result<Summary, LlmError> {
         // Line ids are positions in transcript order: the same order maps the model's citations back.
         let segments = ordered(segments);
-        let chunks = chunk(&transcript_lines(&segments), self.chunk_chars);
+        let lines = transcript_lines(&segments);
+        let parts = chunk(&lines, self.chunk_chars);
         let system = system_prompt(language);
         let context = context_text(extras);
-        let (mut summary, dropped) = if chunks.len() <= 1 {
-            let user = format!("{context}Transcript (each line: [id time] speaker: text):\n{}", chunks.concat());
-            self.ask(&system, &user, &segments).await?
+        let mut dropped = 0;
+        let mut summary = if parts.len() <= 1 {
+            let user = format!("{context}Transcript (each line: [id time] speaker: text):\n{}", lines_text(&lines));
+            self.ask(&system, &user, &segments, 0..segments.len(), &mut dropped).await?
         } else {
-            let mut partials = Vec::with_capacity(chunks.len());
-            let mut dropped = 0;
-            for (i, part) in chunks.iter().enumerate() {
+            let mut summaries = Vec::with_capacity(parts.len());
+            for (i, part) in parts.iter().enumerate() {
                 let user = format!(
                     "{context}This is part {} of {} of the transcript. Summarise this part only.\n\
-                     Transcript part (each line: [id time] speaker: text):\n{part}",
+                     Transcript part (each line: [id time] speaker: text):\n{}",
                     i + 1,
-                    chunks.len()
+                    parts.len(),
+                    lines_text(&lines[part.clone()])
                 );
-                let (partial, n) = self.ask(&system, &user, &segments).await?;
-                partials.push(summary_json(&partial, &segments));
-                dropped += n;
+                summaries.push((part.clone(), self.ask(&system, &user, &segments, part.clone(), &mut dropped).await?));
             }
-            let user = format!(
-                "{context}These are JSON summaries of the consecutive parts of one lecture, in order. Merge them into \
-                 one JSON object of the same shape: one abstract for the whole lecture, the most important distinct \
-                 topics (at most {MAX_TOPICS}), every action item and every question with its answer, without \
-                 repeats. Keep each item's segmentIds as they are; when several items become one, keep the \
-                 segmentIds of the one that covers it best.\n{}",
-                Value::Array(partials)
-            );
-            let (merged, n) = self.ask(&system, &user, &segments).await?;
-            (merged, dropped + n)
+            self.merge(&system, &context, &segments, summaries, &mut dropped).await?
         };
         if dropped > 0 {
             tracing::warn!(
@@ -123,9 +117,59 @@ impl LlmSummariser {
         Ok(summary)
     }
 
-    /// One question to the model, retried; the answer parsed into a summary against `segments`, with how
-    /// many items were dropped for their citations.
-    async fn ask(&self, system: &str, user: &str, segments: &[Segment]) -> Result<(Summary, usize), LlmError> {
+    /// Merges the summaries of consecutive stretches of lines into one, in rounds: each request shows as
+    /// many summaries as fit in a part's budget (all of them, for most lectures), so a long lecture's merge
+    /// never outgrows the context its parts fit in.
+    async fn merge(
+        &self,
+        system: &str,
+        context: &str,
+        segments: &[Segment],
+        mut summaries: Vec<(Range<usize>, Summary)>,
+        dropped: &mut usize,
+    ) -> Result<Summary, LlmError> {
+        while summaries.len() > 1 {
+            let shown: Vec<String> = summaries.iter().map(|(_, s)| summary_json(s, segments).to_string()).collect();
+            let mut groups = chunk(&shown, self.chunk_chars);
+            if groups.len() == summaries.len() {
+                // Not even two fit together: merge them all at once rather than never.
+                groups.clear();
+                groups.push(0..summaries.len());
+            }
+            let mut rest = summaries.into_iter();
+            summaries = Vec::with_capacity(groups.len());
+            for group in groups {
+                let taken: Vec<(Range<usize>, Summary)> = rest.by_ref().take(group.len()).collect();
+                let (Some(first), Some(last)) = (taken.first(), taken.last()) else { continue };
+                if taken.len() == 1 {
+                    summaries.extend(taken);
+                    continue;
+                }
+                let lines = first.0.start..last.0.end;
+                let user = format!(
+                    "{context}These are JSON summaries of consecutive parts of one lecture, in order. Merge them into \
+                     one JSON object of the same shape: one abstract for all of them, the most important distinct \
+                     topics (at most {MAX_TOPICS}), every action item and every question with its answer, without \
+                     repeats. Keep each item's segmentIds as they are; when several items become one, keep the \
+                     segmentIds of the one that covers it best.\n[{}]",
+                    shown[group].join(",")
+                );
+                summaries.push((lines.clone(), self.ask(system, &user, segments, lines, dropped).await?));
+            }
+        }
+        summaries.pop().map(|(_, s)| s).ok_or_else(|| LlmError("there was nothing to merge".to_owned()))
+    }
+
+    /// One question to the model, retried; the answer parsed into a summary whose items cite the lines
+    /// `shown` (indices into `segments`), those that do not adding to `dropped`.
+    async fn ask(
+        &self,
+        system: &str,
+        user: &str,
+        segments: &[Segment],
+        shown: Range<usize>,
+        dropped: &mut usize,
+    ) -> Result<Summary, LlmError> {
         let mut json_mode = true;
         let mut last = String::new();
         let mut attempt = 0;
@@ -135,8 +179,11 @@ impl LlmSummariser {
             }
             attempt += 1;
             match self.complete(system, user, json_mode).await {
-                Ok(text) => match parse_summary(&text, segments) {
-                    Some(parsed) => return Ok(parsed),
+                Ok(text) => match parse_summary(&text, segments, shown.clone()) {
+                    Some((summary, n)) => {
+                        *dropped += n;
+                        return Ok(summary);
+                    }
                     None => last = format!("the model's answer was not the summary JSON: {}", excerpt(&text)),
                 },
                 // Some servers do not know `response_format`: ask again without it, at no cost of an attempt.
@@ -265,21 +312,26 @@ fn transcript_lines(segments: &[Segment]) -> Vec<String> {
         .collect()
 }
 
-/// Transcript lines grouped into parts of at most `max` bytes (a longer line is a part of its own).
-fn chunk(lines: &[String], max: usize) -> Vec<String> {
-    let mut chunks: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for line in lines {
-        if !current.is_empty() && current.len() + line.len() + 1 > max {
-            chunks.push(std::mem::take(&mut current));
+/// Runs of consecutive lines of at most `max` bytes with their newlines (a longer line is a run of its
+/// own), as index ranges.
+fn chunk(lines: &[String], max: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        if i > start && bytes + line.len() + 1 > max {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
         }
-        current.push_str(line);
-        current.push('\n');
+        bytes += line.len() + 1;
     }
-    if !current.is_empty() {
-        chunks.push(current);
+    if start < lines.len() {
+        runs.push(start..lines.len());
     }
-    chunks
+    runs
+}
+
+fn lines_text(lines: &[String]) -> String {
+    lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect()
 }
 
 /// A part's summary as the merge request shows it: the answer's shape, each item citing the first and the
@@ -303,8 +355,8 @@ fn summary_json(summary: &Summary, segments: &[Segment]) -> Value {
 
 /// The summary in a model's answer: the JSON object in it (also inside a ```json fence or after some
 /// words), with fields read leniently (other spellings of the keys, numbers as strings), and how many items
-/// were dropped because their citation is missing or names no line of `segments`.
-fn parse_summary(text: &str, segments: &[Segment]) -> Option<(Summary, usize)> {
+/// were dropped because their citation is missing or names no line `shown` (indices into `segments`).
+fn parse_summary(text: &str, segments: &[Segment], shown: Range<usize>) -> Option<(Summary, usize)> {
     let start = text.find('{')?;
     let end = text.rfind('}')?;
     let value: Value = serde_json::from_str(text.get(start..=end)?).ok()?;
@@ -322,7 +374,7 @@ fn parse_summary(text: &str, segments: &[Segment]) -> Option<(Summary, usize)> {
     };
     let mut dropped = 0;
     let mut cited = |item: &Value| {
-        let cite = citation(item, segments);
+        let cite = citation(item, segments, shown.clone());
         dropped += usize::from(cite.is_none());
         cite
     };
@@ -363,32 +415,33 @@ fn parse_summary(text: &str, segments: &[Segment]) -> Option<(Summary, usize)> {
     Some((summary, dropped))
 }
 
-/// The range of transcript an item cites, from whole lines: its `segmentIds` (every one must name a line;
-/// the range runs from the first named to the last), or else its `startMs`..`endMs` (which must touch a
-/// line; the range is that of the lines it touches). `None` when it cites nothing that was said: a model's
-/// citation is checked, never moved to the nearest line.
-fn citation(item: &Value, segments: &[Segment]) -> Option<Citation> {
+/// The range of transcript an item cites, from whole lines: its `segmentIds` (every one must name a line
+/// the request showed; the range runs from the first named to the last), or else its `startMs`..`endMs`
+/// (which must touch a line shown; the range is that of the lines it touches). `None` when it cites nothing
+/// the model was shown: a model's citation is checked, never moved to the nearest line.
+fn citation(item: &Value, segments: &[Segment], shown: Range<usize>) -> Option<Citation> {
     let ids =
         ["segmentIds", "segment_ids", "segments", "segmentId", "segment_id", "ids"].iter().find_map(|k| item.get(*k));
+    let named = |id: &Value| line_index(id).filter(|i| shown.contains(i));
     let cited: Vec<&Segment> = match ids {
         Some(Value::Array(ids)) => {
-            let lines = ids.iter().map(|id| line_index(id, segments.len())).collect::<Option<Vec<usize>>>()?;
+            let lines = ids.iter().map(named).collect::<Option<Vec<usize>>>()?;
             segments.get(*lines.iter().min()?..=*lines.iter().max()?)?.iter().collect()
         }
-        Some(id) => segments.get(line_index(id, segments.len())?).into_iter().collect(),
+        Some(id) => segments.get(named(id)?).into_iter().collect(),
         None => {
             let (start, second) = time(item.get("startMs").or(item.get("start_ms"))?)?;
             let end = item.get("endMs").or(item.get("end_ms")).and_then(time).map_or(second, |(_, end)| end);
             let range = Citation::new(start, end);
-            segments.iter().filter(|s| range.touches(s)).collect()
+            segments.get(shown)?.iter().filter(|s| range.touches(s)).collect()
         }
     };
     Citation::of(&cited)
 }
 
-/// The position of the line an id names — `s12`, `S12`, `[s12 00:03:12]`, `"12"` or `12` — if there is
-/// such a line.
-fn line_index(id: &Value, lines: usize) -> Option<usize> {
+/// The position of the line an id names — `s12`, `S12`, `[s12 00:03:12]`, `"12"` or `12`; lines count
+/// from 1.
+fn line_index(id: &Value) -> Option<usize> {
     let n = match id {
         Value::Number(n) => n.as_u64()?,
         Value::String(s) => {
@@ -397,8 +450,7 @@ fn line_index(id: &Value, lines: usize) -> Option<usize> {
         }
         _ => return None,
     };
-    let n = usize::try_from(n).ok()?;
-    (1..=lines).contains(&n).then(|| n - 1)
+    usize::try_from(n).ok()?.checked_sub(1)
 }
 
 /// A time a model quoted, as a range: milliseconds (a number, or a string of one, possibly in brackets), or
@@ -477,7 +529,7 @@ mod tests {
              "action_items": [{"item": "Read chapter 4", "startMs": "[20000]"}],
              "questions": [{"q": "Why green?", "a": " Reflection. ", "start_ms": "00:00:12", "endMs": 15000.0}]}
             ```"#;
-        let (s, dropped) = parse_summary(text, &lecture()).unwrap();
+        let (s, dropped) = parse_summary(text, &lecture(), 0..5).unwrap();
         assert_eq!(dropped, 0);
         assert_eq!(s.abstract_text, "About plants.");
         let topics: Vec<(&str, Citation)> = s.key_topics.iter().map(|t| (t.topic.as_str(), t.cite)).collect();
@@ -495,8 +547,8 @@ mod tests {
         assert_eq!(s.qa[0].cite, Citation::new(12_000, 18_000), "a clock stands for its whole second");
         assert!(!s.key_topics.iter().any(|t| t.edited));
 
-        assert!(parse_summary("I cannot summarise this.", &lecture()).is_none());
-        assert!(parse_summary("{\"keyTopics\": []}", &lecture()).is_none(), "no abstract, no summary");
+        assert!(parse_summary("I cannot summarise this.", &lecture(), 0..5).is_none());
+        assert!(parse_summary("{\"keyTopics\": []}", &lecture(), 0..5).is_none(), "no abstract, no summary");
     }
 
     #[test]
@@ -518,11 +570,25 @@ mod tests {
                 {"text": "after it", "startMs": 60000, "endMs": 70000},
                 {"text": "a placeholder", "startMs": 0}],
             "qa": [{"question": "", "segmentIds": ["s99"]}]}"#;
-        let (s, dropped) = parse_summary(text, &lecture()).unwrap();
+        let (s, dropped) = parse_summary(text, &lecture(), 0..5).unwrap();
         assert_eq!(dropped, 12, "every cited item that cites nothing said; an empty question is no item");
         assert_eq!(s.key_topics.len(), 1);
         assert_eq!((s.key_topics[0].topic.as_str(), s.key_topics[0].cite), ("kept", Citation::new(14_500, 18_000)));
         assert!(s.action_items.is_empty() && s.qa.is_empty());
+    }
+
+    #[test]
+    fn a_part_may_cite_only_the_lines_it_was_shown() {
+        let text = r#"{"abstract": "Lines s3 to s5.", "keyTopics": [
+            {"topic": "shown", "segmentIds": ["s3", "s4"]},
+            {"topic": "a line of the part before", "segmentIds": ["s2"]},
+            {"topic": "straddling the parts", "segmentIds": ["s2", "s3"]},
+            {"topic": "a time of the part before", "startMs": 2000},
+            {"topic": "a time shown", "startMs": "00:00:12"}]}"#;
+        let (s, dropped) = parse_summary(text, &lecture(), 2..5).unwrap();
+        assert_eq!(dropped, 3);
+        let topics: Vec<(&str, Citation)> = s.key_topics.iter().map(|t| (t.topic.as_str(), t.cite)).collect();
+        assert_eq!(topics, [("shown", Citation::new(12_000, 18_000)), ("a time shown", Citation::new(12_000, 14_000))]);
     }
 
     #[test]
@@ -549,7 +615,7 @@ mod tests {
         assert_eq!(json["keyTopics"][1]["segmentIds"], json!(["s1", "s2"]));
         assert_eq!(json["actionItems"][0]["segmentIds"], json!(["s5"]));
         assert_eq!(json["qa"][0]["segmentIds"], json!(["s3", "s4"]));
-        let (back, dropped) = parse_summary(&json.to_string(), &segments).unwrap();
+        let (back, dropped) = parse_summary(&json.to_string(), &segments, 0..5).unwrap();
         assert_eq!(
             (back.key_topics, back.action_items, back.qa, dropped),
             (part.key_topics, part.action_items, part.qa, 0)
@@ -559,10 +625,12 @@ mod tests {
     #[test]
     fn transcripts_are_cut_at_line_boundaries() {
         let lines: Vec<String> = (0..10).map(|i| format!("[{i}] A: {}", "x".repeat(40))).collect();
-        let chunks = chunk(&lines, 100);
-        assert_eq!(chunks.len(), 5);
-        assert!(chunks.iter().all(|c| c.len() <= 100 && c.ends_with('\n')));
-        assert_eq!(chunks.concat(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        let runs = chunk(&lines, 100);
+        assert_eq!(runs, [0..2, 2..4, 4..6, 6..8, 8..10]);
+        assert!(runs.iter().all(|r| lines_text(&lines[r.clone()]).len() <= 100));
+        assert_eq!(lines_text(&lines[2..4]), format!("{}\n{}\n", lines[2], lines[3]));
+        assert_eq!(chunk(&["x".repeat(150), "y".into()], 100), [0..1, 1..2], "a longer line is a run of its own");
+        assert!(chunk(&[], 100).is_empty());
     }
 
     #[test]
