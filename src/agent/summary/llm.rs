@@ -338,9 +338,9 @@ fn lines_text(lines: &[String]) -> String {
 /// last line its range covers.
 fn summary_json(summary: &Summary, segments: &[Segment]) -> Value {
     let ids = |cite: Citation| -> Vec<String> {
-        let inside = |s: &&Segment| cite.start_ms <= s.start_ms && s.end_ms <= cite.end_ms;
-        let first = segments.iter().position(|s| inside(&s));
-        let last = segments.iter().rposition(|s| inside(&s));
+        let inside = |s: &Segment| cite.start_ms <= s.start_ms && s.end_ms <= cite.end_ms;
+        let first = segments.iter().position(inside);
+        let last = segments.iter().rposition(inside);
         let mut ids: Vec<String> = first.into_iter().chain(last).map(line_id).collect();
         ids.dedup();
         ids
