@@ -58,10 +58,15 @@ impl Citation {
         Some(Self::new(start, end))
     }
 
+    /// Whether the range overlaps this segment (touching its start or end counts).
+    pub fn touches(self, segment: &SegmentRecord) -> bool {
+        let c = self.normalised();
+        c.start_ms >= 0 && segment.start_ms <= c.end_ms && c.start_ms <= segment.end_ms
+    }
+
     /// Whether the range touches at least one segment: a citation must point at something that was said.
     pub fn is_in(self, segments: &[SegmentRecord]) -> bool {
-        let c = self.normalised();
-        c.start_ms >= 0 && segments.iter().any(|s| s.start_ms <= c.end_ms && c.start_ms <= s.end_ms)
+        segments.iter().any(|s| self.touches(s))
     }
 }
 

@@ -1,7 +1,9 @@
 //! The built-in extractive summariser: offline and deterministic. It ranks the transcript's own sentences
 //! (centroid weighting with redundancy control) for the abstract, picks frequent distinctive terms as
 //! topics, and finds questions, their answers and assignments with language-specific cues (English and
-//! Russian; other languages get ranking and `?`-questions only).
+//! Russian; other languages get ranking and `?`-questions only). Every item cites whole transcript
+//! segments: a topic the stretch where it is discussed most, an action item the segment that gives it, a
+//! question the segments from the question to its answer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,11 +22,15 @@ const MAX_ACTION_ITEMS: usize = 6;
 const MAX_QA: usize = 6;
 /// An answer must start this soon after its question.
 const ANSWER_WINDOW_MS: i64 = 120_000;
+/// A topic cites the stretch of this length (from one mention on) that mentions it most: about one passage
+/// of a lecture, so the citation lands where the topic is explained rather than where it is first named.
+const TOPIC_WINDOW_MS: i64 = 180_000;
 
 /// One sentence of the transcript with where it came from.
 #[derive(Debug, Clone)]
 struct Sentence {
     text: String,
+    /// Interpolated from the sentence's position in its segment: for measuring distances, never cited.
     start_ms: i64,
     speaker: String,
     /// Which segment it came from (its index in transcript order).
@@ -38,13 +44,14 @@ struct Sentence {
 /// Summarises `segments` in `language` (a code such as `en` or `ru`).
 pub fn summarise(segments: &[Segment], language: &str) -> Summary {
     let lang = Lang::of(language);
-    let sentences = sentences(&ordered(segments), lang);
+    let segments = ordered(segments);
+    let sentences = sentences(&segments, lang);
     let weights = TermWeights::new(&sentences);
     Summary {
         abstract_text: abstract_of(&sentences, &weights),
-        key_topics: topics(&sentences, &weights),
-        action_items: action_items(&sentences, lang),
-        qa: questions_and_answers(&sentences, lang, &weights),
+        key_topics: topics(&sentences, &segments, &weights),
+        action_items: action_items(&sentences, &segments, lang),
+        qa: questions_and_answers(&sentences, &segments, lang, &weights),
         kind: KIND.to_owned(),
         language: language.to_owned(),
     }
@@ -235,24 +242,31 @@ fn abstract_of(sentences: &[Sentence], weights: &TermWeights) -> String {
     chosen.iter().map(|&i| sentences[i].text.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-/// Distinctive terms and recurring two-word phrases, each pointing at its first mention.
-fn topics(sentences: &[Sentence], weights: &TermWeights) -> Vec<Topic> {
+/// Distinctive terms and recurring two-word phrases, each citing where it is discussed most.
+fn topics(sentences: &[Sentence], segments: &[Segment], weights: &TermWeights) -> Vec<Topic> {
     // Surface forms per stem, to name a topic the way it was said most often.
     let mut forms: HashMap<&str, BTreeMap<&str, usize>> = HashMap::new();
-    let mut first: HashMap<String, i64> = HashMap::new();
-    let mut pairs: BTreeMap<(String, String), (usize, i64, String)> = BTreeMap::new();
-    for s in sentences {
+    // The sentences (indices, in lecture order) that mention each stem and each phrase.
+    let mut mentions: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut pairs: BTreeMap<(&str, &str), (usize, Vec<usize>, String)> = BTreeMap::new();
+    let mention = |list: &mut Vec<usize>, i: usize| {
+        if list.last() != Some(&i) {
+            list.push(i);
+        }
+    };
+    for (i, s) in sentences.iter().enumerate() {
         for (stem, surface) in &s.words {
             *forms.entry(stem.as_str()).or_default().entry(surface.as_str()).or_default() += 1;
-            first.entry(stem.clone()).or_insert(s.start_ms);
+            mention(mentions.entry(stem.as_str()).or_default(), i);
         }
         // Adjacent content words with nothing but whitespace between them in the sentence.
         let lower = s.text.to_lowercase();
         for pair in s.words.windows(2) {
             let phrase = format!("{} {}", pair[0].1, pair[1].1);
             if pair[0].0 != pair[1].0 && lower.contains(&phrase) {
-                let entry = pairs.entry((pair[0].0.clone(), pair[1].0.clone())).or_insert((0, s.start_ms, phrase));
+                let entry = pairs.entry((&pair[0].0, &pair[1].0)).or_insert_with(|| (0, Vec::new(), phrase));
                 entry.0 += 1;
+                mention(&mut entry.1, i);
             }
         }
     }
@@ -262,33 +276,60 @@ fn topics(sentences: &[Sentence], weights: &TermWeights) -> Vec<Topic> {
             .and_then(|f| f.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(w, _)| (*w).to_owned()))
             .unwrap_or_else(|| stem.to_owned())
     };
-    let mut candidates: Vec<(f64, String, i64, Vec<String>)> = Vec::new();
+    // (score, name, stems, mentions); every candidate has at least one mention.
+    let mut candidates: Vec<(f64, String, Vec<&str>, &[usize])> = Vec::new();
     for ((a, b), (count, at, phrase)) in &pairs {
         if *count >= 2 {
             let score = *count as f64 * (weights.of(a) + weights.of(b)) / 2.0 * 0.6;
-            candidates.push((score, phrase.clone(), *at, vec![a.clone(), b.clone()]));
+            candidates.push((score, phrase.clone(), vec![*a, *b], at));
         }
     }
-    for (stem, at) in &first {
-        let count = forms.get(stem.as_str()).map_or(0, |f| f.values().sum::<usize>());
+    for (stem, at) in &mentions {
+        let count = forms.get(stem).map_or(0, |f| f.values().sum::<usize>());
         if count >= 2 || sentences.len() < 8 {
-            candidates.push((weights.of(stem), name(stem), *at, vec![stem.clone()]));
+            candidates.push((weights.of(stem), name(stem), vec![*stem], at));
         }
     }
-    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
-    let mut covered: BTreeSet<String> = BTreeSet::new();
+    // Highest score; ties go to the earlier first mention, then the name, so hash order never decides.
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.3.first().cmp(&b.3.first())).then(a.1.cmp(&b.1)));
+    let mut covered: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
-    for (_, topic, start_ms, stems) in candidates {
+    for (_, topic, stems, at) in candidates {
         if stems.iter().all(|s| covered.contains(s)) {
             continue;
         }
         covered.extend(stems);
-        out.push(Topic { topic, cite: Citation::new(start_ms, start_ms), edited: false });
+        let Some(cite) = densest(at, sentences, segments) else { continue };
+        out.push(Topic { topic, cite, edited: false });
         if out.len() == MAX_TOPICS {
             break;
         }
     }
     out
+}
+
+/// The stretch where the mentioning sentences `at` (in lecture order) are densest: of the windows of
+/// [`TOPIC_WINDOW_MS`] that start at a mention, the one holding the most mentions (the earliest on ties),
+/// cited from its first mention's segment to its last's.
+fn densest(at: &[usize], sentences: &[Sentence], segments: &[Segment]) -> Option<Citation> {
+    let mentioned: Vec<&Sentence> = at.iter().filter_map(|&i| sentences.get(i)).collect();
+    let (mut best, mut last) = ((0, 0), 0);
+    for (first, from) in mentioned.iter().enumerate() {
+        last = last.max(first);
+        while mentioned.get(last + 1).is_some_and(|s| s.start_ms - from.start_ms <= TOPIC_WINDOW_MS) {
+            last += 1;
+        }
+        if last - first > best.1 - best.0 {
+            best = (first, last);
+        }
+    }
+    cite(mentioned.get(best.0)?, mentioned.get(best.1)?, segments)
+}
+
+/// From the segment of sentence `from` to the end of the segment of sentence `to`: whole segments, in their
+/// own times, so a citation covers what was said and never a guessed moment between or past it.
+fn cite(from: &Sentence, to: &Sentence, segments: &[Segment]) -> Option<Citation> {
+    Citation::of(&[segments.get(from.segment)?, segments.get(to.segment)?])
 }
 
 fn is_question(text: &str, lang: Lang) -> bool {
@@ -306,8 +347,13 @@ fn is_question(text: &str, lang: Lang) -> bool {
 }
 
 /// Questions and what followed them: the next speaker's sentences, or the asker's own explanation.
-fn questions_and_answers(sentences: &[Sentence], lang: Lang, weights: &TermWeights) -> Vec<QuestionAnswer> {
-    let mut found: Vec<(f64, QuestionAnswer)> = Vec::new();
+fn questions_and_answers(
+    sentences: &[Sentence],
+    segments: &[Segment],
+    lang: Lang,
+    weights: &TermWeights,
+) -> Vec<QuestionAnswer> {
+    let mut found: Vec<(f64, usize, QuestionAnswer)> = Vec::new();
     for (i, s) in sentences.iter().enumerate() {
         if !is_question(&s.text, lang) || s.terms.is_empty() {
             continue;
@@ -327,49 +373,48 @@ fn questions_and_answers(sentences: &[Sentence], lang: Lang, weights: &TermWeigh
             .map(|a| a.text.as_str())
             .collect();
         let score = weights.sentence_score(s) + if answer.is_empty() { 0.0 } else { 1.0 };
+        // From the question to the end of the answer's segment (the question's own when none followed).
+        let Some(cite) = cite(s, first.copied().unwrap_or(s), segments) else { continue };
         found.push((
             score,
-            QuestionAnswer {
-                question: s.text.clone(),
-                answer: answer.join(" "),
-                cite: Citation::new(s.start_ms, s.start_ms),
-                edited: false,
-            },
+            i,
+            QuestionAnswer { question: s.text.clone(), answer: answer.join(" "), cite, edited: false },
         ));
     }
-    keep_best(found, MAX_QA, |q| q.cite.start_ms)
+    keep_best(found, MAX_QA)
 }
 
 /// Sentences that ask the audience to do something: homework, reading, deadlines, exams.
-fn action_items(sentences: &[Sentence], lang: Lang) -> Vec<ActionItem> {
+fn action_items(sentences: &[Sentence], segments: &[Segment], lang: Lang) -> Vec<ActionItem> {
     let cues: &[&str] = match lang {
         Lang::En => ACTION_CUES_EN,
         Lang::Ru => ACTION_CUES_RU,
         Lang::Other => &[],
     };
     let mut found = Vec::new();
-    for s in sentences {
+    for (i, s) in sentences.iter().enumerate() {
         if is_question(&s.text, lang) {
             continue;
         }
         let padded = format!(" {} ", lower_words(&s.text).join(" "));
         let hits = cues.iter().filter(|cue| padded.contains(*cue)).count();
-        if hits > 0 {
-            found.push((
-                hits as f64,
-                ActionItem { text: s.text.clone(), cite: Citation::new(s.start_ms, s.start_ms), edited: false },
-            ));
+        if hits == 0 {
+            continue;
         }
+        // The sentence's segment.
+        let Some(cite) = cite(s, s, segments) else { continue };
+        found.push((hits as f64, i, ActionItem { text: s.text.clone(), cite, edited: false }));
     }
-    keep_best(found, MAX_ACTION_ITEMS, |a| a.cite.start_ms)
+    keep_best(found, MAX_ACTION_ITEMS)
 }
 
-/// The `n` best-scored items (earlier first on ties), in lecture order.
-fn keep_best<T>(mut items: Vec<(f64, T)>, n: usize, at: impl Fn(&T) -> i64) -> Vec<T> {
-    items.sort_by(|a, b| b.0.total_cmp(&a.0).then(at(&a.1).cmp(&at(&b.1))));
-    let mut kept: Vec<T> = items.into_iter().take(n).map(|(_, t)| t).collect();
-    kept.sort_by_key(|t| at(t));
-    kept
+/// The `n` best-scored items (earlier first on ties), in lecture order. Each item comes with the index of
+/// its sentence: several items can cite one segment, and their order is still the sentences'.
+fn keep_best<T>(mut items: Vec<(f64, usize, T)>, n: usize) -> Vec<T> {
+    items.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    items.truncate(n);
+    items.sort_by_key(|item| item.1);
+    items.into_iter().map(|(_, _, t)| t).collect()
 }
 
 #[rustfmt::skip]
@@ -509,8 +554,27 @@ mod tests {
         ]
     }
 
+    /// Every citation covers whole segments of the transcript (it starts at one's start and ends at one's
+    /// end) holding the words the item names or quotes, so nothing the summary shows is uncited.
+    fn assert_cites_the_transcript(summary: &Summary, segments: &[Segment]) {
+        let check = |cite: Citation, words: &str| {
+            let covered: Vec<&Segment> = segments.iter().filter(|s| cite.touches(s)).collect();
+            assert_eq!(covered.first().map(|s| s.start_ms), Some(cite.start_ms), "{cite:?} starts at a segment");
+            assert_eq!(covered.iter().map(|s| s.end_ms).max(), Some(cite.end_ms), "{cite:?} ends at a segment");
+            let text = covered.iter().map(|s| s.text.to_lowercase()).collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&words.to_lowercase()), "{cite:?} covers {words:?}: {text}");
+        };
+        summary.key_topics.iter().for_each(|t| check(t.cite, &t.topic));
+        summary.action_items.iter().for_each(|a| check(a.cite, &a.text));
+        summary.qa.iter().for_each(|q| {
+            check(q.cite, &q.question);
+            check(q.cite, &q.answer);
+        });
+        assert_eq!(summary.clone().retain_cited(segments), 0);
+    }
+
     #[test]
-    fn summarises_a_lecture_deterministically_with_pointers_into_the_transcript() {
+    fn summarises_a_lecture_deterministically_citing_the_transcript() {
         let summary = summarise(&lecture(), "en");
         assert_eq!(summary, summarise(&lecture(), "en"), "the same transcript gives the same summary");
         assert_eq!(summary.kind, "extractive");
@@ -526,11 +590,15 @@ mod tests {
         assert!(topics.iter().any(|t| t.contains("chlorophyll")), "{topics:?}");
         assert!(topics.contains(&"chemical energy"), "{topics:?}");
         let photosynthesis = summary.key_topics.iter().find(|t| t.topic == "photosynthesis").unwrap();
-        assert_eq!(photosynthesis.cite.start_ms, 0, "a topic points at its first mention");
+        assert_eq!(
+            photosynthesis.cite,
+            Citation::new(0, 40_000),
+            "a topic cites the stretch that discusses it, from the first mention's segment to the last's"
+        );
 
         assert_eq!(summary.action_items.len(), 1, "{:?}", summary.action_items);
         assert!(summary.action_items[0].text.starts_with("For next week"));
-        assert_eq!(summary.action_items[0].cite.start_ms, 41_000);
+        assert_eq!(summary.action_items[0].cite, Citation::new(41_000, 50_000), "its sentence's segment");
 
         assert_eq!(summary.qa.len(), 2, "{:?}", summary.qa);
         assert_eq!(summary.qa[0].question, "What happens to photosynthesis at night?");
@@ -538,8 +606,37 @@ mod tests {
             summary.qa[0].answer,
             "At night there is no sunlight, so photosynthesis stops. Plants keep respiring."
         );
-        assert_eq!(summary.qa[0].cite.start_ms, 30_000);
+        assert_eq!(summary.qa[0].cite, Citation::new(30_000, 40_000), "from the question to the answer's end");
         assert_eq!(summary.qa[1].answer, "", "nobody answered the last question");
+        assert_eq!(summary.qa[1].cite, Citation::new(51_000, 55_000), "the question's own segment");
+        assert_cites_the_transcript(&summary, &lecture());
+    }
+
+    #[test]
+    fn a_topic_cites_where_it_is_discussed_most_not_where_it_is_first_named() {
+        let segments = vec![
+            seg("1", "Ann", 0, 3_000, "Entropy comes later."),
+            seg("2", "Ann", 60_000, 64_000, "First, the history of heat engines."),
+            seg("3", "Ann", 120_000, 124_000, "Watt improved the steam engine."),
+            seg("4", "Ann", 600_000, 605_000, "Entropy measures disorder."),
+            seg("5", "Ann", 610_000, 616_000, "The entropy of a closed system never decreases."),
+            seg("6", "Ann", 620_000, 629_000, "So entropy explains why heat flows from hot to cold."),
+            seg("7", "Ann", 1_500_000, 1_502_000, "To sum up: entropy."),
+        ];
+        let summary = summarise(&segments, "en");
+        let entropy = summary.key_topics.iter().find(|t| t.topic == "entropy").unwrap();
+        assert_eq!(entropy.cite, Citation::new(600_000, 629_000));
+        assert_cites_the_transcript(&summary, &segments);
+    }
+
+    #[test]
+    fn items_of_one_segment_cite_it_and_keep_their_order() {
+        let segments = vec![seg("1", "Ann", 5_000, 12_000, "Read chapter four. Submit the exercise by Friday.")];
+        let summary = summarise(&segments, "en");
+        let texts: Vec<&str> = summary.action_items.iter().map(|a| a.text.as_str()).collect();
+        assert_eq!(texts, ["Read chapter four.", "Submit the exercise by Friday."]);
+        assert!(summary.action_items.iter().all(|a| a.cite == Citation::new(5_000, 12_000)));
+        assert_cites_the_transcript(&summary, &segments);
     }
 
     #[test]
@@ -569,8 +666,10 @@ mod tests {
         assert!(summary.key_topics.iter().any(|t| t.topic == "фотосинтез"), "{:?}", summary.key_topics);
         assert_eq!(summary.qa.len(), 1);
         assert_eq!(summary.qa[0].answer, "Хлорофилл отражает зелёный свет.");
+        assert_eq!(summary.qa[0].cite, Citation::new(16_000, 26_000));
         assert_eq!(summary.action_items.len(), 1);
-        assert_eq!(summary.action_items[0].cite.start_ms, 27_000);
+        assert_eq!(summary.action_items[0].cite, Citation::new(27_000, 33_000));
+        assert_cites_the_transcript(&summary, &segments);
     }
 
     #[test]

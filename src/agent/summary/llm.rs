@@ -1,19 +1,23 @@
 //! Summaries by a chat model behind any OpenAI-compatible `/chat/completions` endpoint (OpenAI, Ollama, vLLM,
-//! llama.cpp's server). The transcript goes in with each line's start time; the model answers with the
-//! summary JSON, in the lecture's language, pointing back at those times. Long transcripts are summarised in
-//! parts and the parts merged. Overload, outages and malformed answers are retried with backoff; what still
-//! fails comes back as a readable reason.
+//! llama.cpp's server). The transcript goes in one segment a line, each opened by an id and its time
+//! (`[s12 00:03:12]`); the model answers with the summary JSON, in the lecture's language, each item citing
+//! the ids of the lines it comes from. Citations are checked, never repaired: an item citing a line that does
+//! not exist — or that the request did not show — is dropped. Long transcripts are summarised in parts and
+//! the parts merged, in rounds, so that no request outgrows a part's budget however long the lecture.
+//! Overload, outages and malformed answers are retried with backoff; what still fails comes back as a
+//! readable reason.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{ActionItem, Citation, Extras, QuestionAnswer, Summary, Topic};
-use crate::agent::transcript::Segment;
+use crate::agent::transcript::{Segment, clock, ordered};
 use crate::secret::Secret;
 
-/// Transcript characters per request: about 6,000 tokens, within every current model's context with room
-/// for the answer.
+/// Transcript bytes per request (UTF-8, counted as `chunk` counts them): about 6,000 tokens — some four bytes
+/// a token in English and in Cyrillic alike — within every current model's context with room for the answer.
 const CHUNK_CHARS: usize = 24_000;
 const ATTEMPTS: u32 = 3;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -77,47 +81,95 @@ impl LlmSummariser {
     }
 
     pub async fn summarise(&self, segments: &[Segment], extras: &Extras, language: &str) -> Result<Summary, LlmError> {
-        let lines: Vec<String> = segments
-            .iter()
-            .map(|s| {
-                format!("[{}] {}: {}", s.start_ms, s.speaker(), s.text.split_whitespace().collect::<Vec<_>>().join(" "))
-            })
-            .collect();
-        let chunks = chunk(&lines, self.chunk_chars);
+        // Line ids are positions in transcript order: the same order maps the model's citations back.
+        let segments = ordered(segments);
+        let lines = transcript_lines(&segments);
+        let parts = chunk(&lines, self.chunk_chars);
         let system = system_prompt(language);
         let context = context_text(extras);
-        let mut summary = if chunks.len() <= 1 {
-            let user = format!("{context}Transcript (each line: [startMs] speaker: text):\n{}", chunks.concat());
-            self.ask(&system, &user).await?
+        let mut dropped = 0;
+        let mut summary = if parts.len() <= 1 {
+            let user = format!("{context}Transcript (each line: [id time] speaker: text):\n{}", lines_text(&lines));
+            self.ask(&system, &user, &segments, 0..segments.len(), &mut dropped).await?
         } else {
-            let mut parts = Vec::with_capacity(chunks.len());
-            for (i, part) in chunks.iter().enumerate() {
+            let mut summaries = Vec::with_capacity(parts.len());
+            for (i, part) in parts.iter().enumerate() {
                 let user = format!(
                     "{context}This is part {} of {} of the transcript. Summarise this part only.\n\
-                     Transcript part (each line: [startMs] speaker: text):\n{part}",
+                     Transcript part (each line: [id time] speaker: text):\n{}",
                     i + 1,
-                    chunks.len()
+                    parts.len(),
+                    lines_text(&lines[part.clone()])
                 );
-                parts.push(self.ask(&system, &user).await?);
+                summaries.push((part.clone(), self.ask(&system, &user, &segments, part.clone(), &mut dropped).await?));
             }
-            let partials: Vec<Value> = parts.iter().map(summary_json).collect();
-            let user = format!(
-                "{context}These are JSON summaries of the consecutive parts of one lecture, in order. Merge them into \
-                 one JSON object of the same shape: one abstract for the whole lecture, the most important distinct \
-                 topics (at most {MAX_TOPICS}), every action item and every question with its answer, without \
-                 repeats. Keep each item's startMs.\n{}",
-                Value::Array(partials)
-            );
-            self.ask(&system, &user).await?
+            self.merge(&system, &context, &segments, summaries, &mut dropped).await?
         };
-        snap_times(&mut summary, segments);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                model = %self.model,
+                "the model cited lines that are not in the transcript; those summary items were dropped"
+            );
+        }
         summary.language = language.to_owned();
         summary.kind = KIND.to_owned();
         Ok(summary)
     }
 
-    /// One question to the model, retried; the answer parsed into a summary.
-    async fn ask(&self, system: &str, user: &str) -> Result<Summary, LlmError> {
+    /// Merges the summaries of consecutive stretches of lines into one, in rounds: each request shows as
+    /// many summaries as fit in a part's budget (all of them, for most lectures), so a long lecture's merge
+    /// never outgrows the context its parts fit in.
+    async fn merge(
+        &self,
+        system: &str,
+        context: &str,
+        segments: &[Segment],
+        mut summaries: Vec<(Range<usize>, Summary)>,
+        dropped: &mut usize,
+    ) -> Result<Summary, LlmError> {
+        while summaries.len() > 1 {
+            let shown: Vec<String> = summaries.iter().map(|(_, s)| summary_json(s, segments).to_string()).collect();
+            let mut groups = chunk(&shown, self.chunk_chars);
+            if groups.len() == summaries.len() {
+                // Not even two fit together: merge them all at once rather than never.
+                groups.clear();
+                groups.push(0..summaries.len());
+            }
+            let mut rest = summaries.into_iter();
+            summaries = Vec::with_capacity(groups.len());
+            for group in groups {
+                let taken: Vec<(Range<usize>, Summary)> = rest.by_ref().take(group.len()).collect();
+                let (Some(first), Some(last)) = (taken.first(), taken.last()) else { continue };
+                if taken.len() == 1 {
+                    summaries.extend(taken);
+                    continue;
+                }
+                let lines = first.0.start..last.0.end;
+                let user = format!(
+                    "{context}These are JSON summaries of consecutive parts of one lecture, in order. Merge them into \
+                     one JSON object of the same shape: one abstract for all of them, the most important distinct \
+                     topics (at most {MAX_TOPICS}), every action item and every question with its answer, without \
+                     repeats. Keep each item's segmentIds as they are; when several items become one, keep the \
+                     segmentIds of the one that covers it best.\n[{}]",
+                    shown[group].join(",")
+                );
+                summaries.push((lines.clone(), self.ask(system, &user, segments, lines, dropped).await?));
+            }
+        }
+        summaries.pop().map(|(_, s)| s).ok_or_else(|| LlmError("there was nothing to merge".to_owned()))
+    }
+
+    /// One question to the model, retried; the answer parsed into a summary whose items cite the lines
+    /// `shown` (indices into `segments`), those that do not adding to `dropped`.
+    async fn ask(
+        &self,
+        system: &str,
+        user: &str,
+        segments: &[Segment],
+        shown: Range<usize>,
+        dropped: &mut usize,
+    ) -> Result<Summary, LlmError> {
         let mut json_mode = true;
         let mut last = String::new();
         let mut attempt = 0;
@@ -127,8 +179,11 @@ impl LlmSummariser {
             }
             attempt += 1;
             match self.complete(system, user, json_mode).await {
-                Ok(text) => match parse_summary(&text) {
-                    Some(summary) => return Ok(summary),
+                Ok(text) => match parse_summary(&text, segments, shown.clone()) {
+                    Some((summary, n)) => {
+                        *dropped += n;
+                        return Ok(summary);
+                    }
                     None => last = format!("the model's answer was not the summary JSON: {}", excerpt(&text)),
                 },
                 // Some servers do not know `response_format`: ask again without it, at no cost of an attempt.
@@ -213,11 +268,14 @@ fn system_prompt(language: &str) -> String {
          language, code `{language}`), whatever the language of these instructions. Reply with one JSON object and \
          nothing else, of exactly this shape:\n\
          {{\"abstract\": \"3 to 6 sentences on what the lecture covered\", \
-         \"keyTopics\": [{{\"topic\": \"a short name\", \"startMs\": 0}}], \
-         \"actionItems\": [{{\"text\": \"a task the lecturer gave the audience: homework, reading, a deadline\", \"startMs\": 0}}], \
-         \"qa\": [{{\"question\": \"a question asked during the lecture\", \"answer\": \"the answer given, or an empty string\", \"startMs\": 0}}]}}\n\
-         Every startMs is the number in brackets at the start of the transcript line the item comes from. Use only \
-         what the transcript says; leave a list empty rather than invent items.",
+         \"keyTopics\": [{{\"topic\": \"a short name\", \"segmentIds\": [\"s3\", \"s8\"]}}], \
+         \"actionItems\": [{{\"text\": \"a task the lecturer gave the audience: homework, reading, a deadline\", \"segmentIds\": [\"s14\"]}}], \
+         \"qa\": [{{\"question\": \"a question asked during the lecture\", \"answer\": \"the answer given, or an empty string\", \"segmentIds\": [\"s20\", \"s21\"]}}]}}\n\
+         Each transcript line starts with its id and time, like [s12 00:03:12]. An item's segmentIds are the ids of \
+         the lines it comes from: for a topic the first and the last line of the passage that discusses it, for an \
+         action item the line that gives it, for a question the line that asks it and the last line of its answer. \
+         Cite only ids that appear in the transcript: an item with an unknown id is discarded. Use only what the \
+         transcript says; leave a list empty rather than invent items.",
         language_name(language)
     )
 }
@@ -236,35 +294,69 @@ fn context_text(extras: &Extras) -> String {
     out
 }
 
-/// Transcript lines grouped into parts of at most `max` characters (a longer line is a part of its own).
-fn chunk(lines: &[String], max: usize) -> Vec<String> {
-    let mut chunks: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for line in lines {
-        if !current.is_empty() && current.len() + line.len() + 1 > max {
-            chunks.push(std::mem::take(&mut current));
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
+/// The id the model cites a line by: `s` and its position in transcript order, from 1.
+fn line_id(index: usize) -> String {
+    format!("s{}", index + 1)
 }
 
-fn summary_json(summary: &Summary) -> Value {
+/// One line per segment, `[s12 00:03:12] Ada: text`: a short id to cite (a few tokens, where a segment's own
+/// id could be a UUID), and the time for the model's sense of the lecture's course.
+fn transcript_lines(segments: &[Segment]) -> Vec<String> {
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let text = s.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            format!("[{} {}] {}: {text}", line_id(i), clock(s.start_ms), s.speaker())
+        })
+        .collect()
+}
+
+/// Runs of consecutive lines of at most `max` bytes with their newlines (a longer line is a run of its
+/// own), as index ranges.
+fn chunk(lines: &[String], max: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        if i > start && bytes + line.len() + 1 > max {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += line.len() + 1;
+    }
+    if start < lines.len() {
+        runs.push(start..lines.len());
+    }
+    runs
+}
+
+fn lines_text(lines: &[String]) -> String {
+    lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect()
+}
+
+/// A part's summary as the merge request shows it: the answer's shape, each item citing the first and the
+/// last line its range covers.
+fn summary_json(summary: &Summary, segments: &[Segment]) -> Value {
+    let ids = |cite: Citation| -> Vec<String> {
+        let inside = |s: &Segment| cite.start_ms <= s.start_ms && s.end_ms <= cite.end_ms;
+        let first = segments.iter().position(inside);
+        let last = segments.iter().rposition(inside);
+        let mut ids: Vec<String> = first.into_iter().chain(last).map(line_id).collect();
+        ids.dedup();
+        ids
+    };
     json!({
         "abstract": summary.abstract_text,
-        "keyTopics": summary.key_topics,
-        "actionItems": summary.action_items,
-        "qa": summary.qa,
+        "keyTopics": summary.key_topics.iter().map(|t| json!({"topic": t.topic, "segmentIds": ids(t.cite)})).collect::<Vec<_>>(),
+        "actionItems": summary.action_items.iter().map(|a| json!({"text": a.text, "segmentIds": ids(a.cite)})).collect::<Vec<_>>(),
+        "qa": summary.qa.iter().map(|q| json!({"question": q.question, "answer": q.answer, "segmentIds": ids(q.cite)})).collect::<Vec<_>>(),
     })
 }
 
 /// The summary in a model's answer: the JSON object in it (also inside a ```json fence or after some
-/// words), with fields read leniently (a topic may be a plain string, a number may be a string).
-fn parse_summary(text: &str) -> Option<Summary> {
+/// words), with fields read leniently (other spellings of the keys, numbers as strings), and how many items
+/// were dropped because their citation is missing or names no line `shown` (indices into `segments`).
+fn parse_summary(text: &str, segments: &[Segment], shown: Range<usize>) -> Option<(Summary, usize)> {
     let start = text.find('{')?;
     let end = text.rfind('}')?;
     let value: Value = serde_json::from_str(text.get(start..=end)?).ok()?;
@@ -273,70 +365,115 @@ fn parse_summary(text: &str) -> Option<Summary> {
     let list = |names: &[&str]| -> Vec<Value> {
         names.iter().find_map(|n| object.get(*n)).and_then(Value::as_array).cloned().unwrap_or_default()
     };
+    // A bare string is an item without a citation: read, so that it counts as dropped.
     let text_of = |item: &Value, keys: &[&str]| -> String {
         match item {
             Value::String(s) => s.trim().to_owned(),
             _ => keys.iter().find_map(|k| item.get(*k).and_then(Value::as_str)).unwrap_or_default().trim().to_owned(),
         }
     };
-    let ms = |item: &Value| -> i64 {
-        match item.get("startMs").or(item.get("start_ms")) {
-            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0),
-            Some(Value::String(s)) => s.trim().trim_matches(|c| c == '[' || c == ']').parse().unwrap_or(0),
-            _ => 0,
-        }
+    let mut dropped = 0;
+    let mut cited = |item: &Value| {
+        let cite = citation(item, segments, shown.clone());
+        dropped += usize::from(cite.is_none());
+        cite
     };
     let key_topics = list(&["keyTopics", "key_topics", "topics"])
         .iter()
-        .map(|t| Topic {
-            topic: text_of(t, &["topic", "title", "name"]),
-            cite: Citation::new(ms(t), ms(t)),
-            edited: false,
+        .filter_map(|t| {
+            let topic = text_of(t, &["topic", "title", "name"]);
+            if topic.is_empty() {
+                return None;
+            }
+            Some(Topic { topic, cite: cited(t)?, edited: false })
         })
-        .filter(|t| !t.topic.is_empty())
         .take(MAX_TOPICS)
         .collect();
     let action_items = list(&["actionItems", "action_items"])
         .iter()
-        .map(|a| ActionItem {
-            text: text_of(a, &["text", "item", "task"]),
-            cite: Citation::new(ms(a), ms(a)),
-            edited: false,
+        .filter_map(|a| {
+            let text = text_of(a, &["text", "item", "task"]);
+            if text.is_empty() {
+                return None;
+            }
+            Some(ActionItem { text, cite: cited(a)?, edited: false })
         })
-        .filter(|a| !a.text.is_empty())
         .collect();
     let qa = list(&["qa", "questions"])
         .iter()
-        .map(|q| QuestionAnswer {
-            question: text_of(q, &["question", "q"]),
-            answer: q.get("answer").or(q.get("a")).and_then(Value::as_str).unwrap_or_default().trim().to_owned(),
-            cite: Citation::new(ms(q), ms(q)),
-            edited: false,
+        .filter_map(|q| {
+            let question = text_of(q, &["question", "q"]);
+            if question.is_empty() {
+                return None;
+            }
+            let answer = q.get("answer").or(q.get("a")).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+            Some(QuestionAnswer { question, answer, cite: cited(q)?, edited: false })
         })
-        .filter(|q| !q.question.is_empty())
         .collect();
-    Some(Summary { abstract_text, key_topics, action_items, qa, kind: KIND.to_owned(), language: String::new() })
+    let summary =
+        Summary { abstract_text, key_topics, action_items, qa, kind: KIND.to_owned(), language: String::new() };
+    Some((summary, dropped))
 }
 
-/// Models misquote numbers: every pointer becomes the start of the transcript line at or before it.
-fn snap_times(summary: &mut Summary, segments: &[Segment]) {
-    let starts: Vec<i64> = segments.iter().map(|s| s.start_ms).collect();
-    let snap = |ms: i64| -> i64 {
-        match starts.binary_search(&ms) {
-            Ok(_) => ms,
-            Err(0) => starts.first().copied().unwrap_or(0),
-            Err(i) => starts[i - 1],
+/// The range of transcript an item cites, from whole lines: its `segmentIds` (every one must name a line
+/// the request showed; the range runs from the first named to the last), or else its `startMs`..`endMs`
+/// (which must touch a line shown; the range is that of the lines it touches). `None` when it cites nothing
+/// the model was shown: a model's citation is checked, never moved to the nearest line.
+fn citation(item: &Value, segments: &[Segment], shown: Range<usize>) -> Option<Citation> {
+    let ids =
+        ["segmentIds", "segment_ids", "segments", "segmentId", "segment_id", "ids"].iter().find_map(|k| item.get(*k));
+    let named = |id: &Value| line_index(id).filter(|i| shown.contains(i));
+    let cited: Vec<&Segment> = match ids {
+        Some(Value::Array(ids)) => {
+            let lines = ids.iter().map(named).collect::<Option<Vec<usize>>>()?;
+            segments.get(*lines.iter().min()?..=*lines.iter().max()?)?.iter().collect()
+        }
+        Some(id) => segments.get(named(id)?).into_iter().collect(),
+        None => {
+            let (start, second) = time(item.get("startMs").or(item.get("start_ms"))?)?;
+            let end = item.get("endMs").or(item.get("end_ms")).and_then(time).map_or(second, |(_, end)| end);
+            let range = Citation::new(start, end);
+            segments.get(shown)?.iter().filter(|s| range.touches(s)).collect()
         }
     };
-    for t in &mut summary.key_topics {
-        t.cite = Citation::new(snap(t.cite.start_ms), snap(t.cite.start_ms));
+    Citation::of(&cited)
+}
+
+/// The position of the line an id names — `s12`, `S12`, `[s12 00:03:12]`, `"12"` or `12`; lines count
+/// from 1.
+fn line_index(id: &Value) -> Option<usize> {
+    let n = match id {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => {
+            let token = s.trim().trim_start_matches('[').split(|c: char| c.is_whitespace() || c == ']').next()?;
+            token.trim_start_matches(['s', 'S']).parse().ok()?
+        }
+        _ => return None,
+    };
+    usize::try_from(n).ok()?.checked_sub(1)
+}
+
+/// A time a model quoted, as a range: milliseconds (a number, or a string of one, possibly in brackets), or
+/// a clock (`00:03:12`, `03:12`) as the transcript lines show it, which stands for that whole second.
+fn time(value: &Value) -> Option<(i64, i64)> {
+    let text = match value {
+        Value::Number(n) => {
+            let ms = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?;
+            return Some((ms, ms));
+        }
+        Value::String(s) => s.trim().trim_matches(|c| c == '[' || c == ']'),
+        _ => return None,
+    };
+    if !text.contains(':') {
+        let ms = text.parse().ok()?;
+        return Some((ms, ms));
     }
-    for a in &mut summary.action_items {
-        a.cite = Citation::new(snap(a.cite.start_ms), snap(a.cite.start_ms));
+    let mut seconds: i64 = 0;
+    for part in text.split(':') {
+        seconds = seconds.checked_mul(60)?.checked_add(part.trim().parse::<u32>().ok()?.into())?;
     }
-    for q in &mut summary.qa {
-        q.cite = Citation::new(snap(q.cite.start_ms), snap(q.cite.start_ms));
-    }
+    let ms = seconds.checked_mul(1000)?;
+    Some((ms, ms + 999))
 }
 
 fn excerpt(text: &str) -> String {
@@ -347,35 +484,161 @@ fn excerpt(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn seg(id: &str, start_ms: i64, end_ms: i64, text: &str) -> Segment {
+        Segment {
+            segment_id: id.into(),
+            speaker_identity: "h_ann".into(),
+            speaker_name: "Ann".into(),
+            text: text.into(),
+            start_ms,
+            end_ms,
+            language: "en".into(),
+            provider: "whisper".into(),
+        }
+    }
+
+    /// Lines s1..s5; s1 ends where s2 starts, and nothing is said between 8.5 s and 12 s.
+    fn lecture() -> Vec<Segment> {
+        vec![
+            seg("a", 1_000, 4_000, "Plants make sugar from light."),
+            seg("b", 4_000, 8_500, "Chlorophyll absorbs red and blue light."),
+            seg("c", 12_000, 14_000, "Why are leaves green?"),
+            seg("d", 14_500, 18_000, "They reflect green light."),
+            seg("e", 20_000, 23_000, "Read chapter four by Monday."),
+        ]
+    }
+
     #[test]
-    fn answers_are_read_leniently() {
-        let text = "Sure! ```json\n{\"abstract\": \" About plants. \", \"keyTopics\": [\"photosynthesis\", {\"topic\": \"light\", \"startMs\": \"[1200]\"}],\
-                    \"actionItems\": [{\"item\": \"Read chapter 4\", \"startMs\": 5000.0}], \"qa\": [{\"question\": \"Why green?\"}]}\n```";
-        let s = parse_summary(text).unwrap();
+    fn the_model_sees_one_line_per_segment_with_an_id_to_cite_and_its_time() {
+        let mut segments = lecture();
+        segments[1].text = "Chlorophyll  absorbs\nred and blue light.".into();
+        segments.push(seg("f", 3_723_000, 3_725_000, "Goodbye."));
+        let lines = transcript_lines(&segments);
+        assert_eq!(lines[0], "[s1 00:00:01] Ann: Plants make sugar from light.");
+        assert_eq!(lines[1], "[s2 00:00:04] Ann: Chlorophyll absorbs red and blue light.");
+        assert_eq!(lines[5], "[s6 01:02:03] Ann: Goodbye.");
+    }
+
+    #[test]
+    fn answers_are_read_leniently_and_their_citations_mapped_to_whole_lines() {
+        let text = r#"Sure! ```json
+            {"abstract": " About plants. ",
+             "keyTopics": [{"topic": "photosynthesis", "segmentIds": ["s1", "S2"]},
+                           {"title": "light", "segment_ids": "[s2 00:00:04]"},
+                           {"name": "pigments", "segments": [2, "3"]}],
+             "action_items": [{"item": "Read chapter 4", "startMs": "[20000]"}],
+             "questions": [{"q": "Why green?", "a": " Reflection. ", "start_ms": "00:00:12", "endMs": 15000.0}]}
+            ```"#;
+        let (s, dropped) = parse_summary(text, &lecture(), 0..5).unwrap();
+        assert_eq!(dropped, 0);
         assert_eq!(s.abstract_text, "About plants.");
-        assert_eq!(s.key_topics[0], Topic { topic: "photosynthesis".into(), cite: Citation::new(0, 0), edited: false });
-        assert_eq!(s.key_topics[1].cite.start_ms, 1200);
+        let topics: Vec<(&str, Citation)> = s.key_topics.iter().map(|t| (t.topic.as_str(), t.cite)).collect();
         assert_eq!(
-            s.action_items[0],
-            ActionItem { text: "Read chapter 4".into(), cite: Citation::new(5000, 5000), edited: false }
+            topics,
+            [
+                ("photosynthesis", Citation::new(1_000, 8_500)),
+                ("light", Citation::new(4_000, 8_500)),
+                ("pigments", Citation::new(4_000, 14_000)),
+            ]
         );
-        assert_eq!(s.qa[0].answer, "");
-        assert!(parse_summary("I cannot summarise this.").is_none());
-        assert!(parse_summary("{\"keyTopics\": []}").is_none(), "no abstract, no summary");
+        assert_eq!(s.action_items[0].text, "Read chapter 4");
+        assert_eq!(s.action_items[0].cite, Citation::new(20_000, 23_000), "a time widens to its line");
+        assert_eq!((s.qa[0].question.as_str(), s.qa[0].answer.as_str()), ("Why green?", "Reflection."));
+        assert_eq!(s.qa[0].cite, Citation::new(12_000, 18_000), "a clock stands for its whole second");
+        assert!(!s.key_topics.iter().any(|t| t.edited));
+
+        assert!(parse_summary("I cannot summarise this.", &lecture(), 0..5).is_none());
+        assert!(parse_summary("{\"keyTopics\": []}", &lecture(), 0..5).is_none(), "no abstract, no summary");
+    }
+
+    #[test]
+    fn items_citing_what_is_not_in_the_transcript_are_dropped_and_counted() {
+        let text = r#"{"abstract": "About plants.",
+            "keyTopics": [
+                "a bare string",
+                {"topic": "line zero", "segmentIds": ["s0"]},
+                {"topic": "past the last line", "segmentIds": ["s6"]},
+                {"topic": "one unknown of two", "segmentIds": ["s1", "s99"]},
+                {"topic": "no ids", "segmentIds": []},
+                {"topic": "not an id", "segmentIds": ["intro"]},
+                {"topic": "ids win over times", "segmentIds": ["s99"], "startMs": 1000},
+                {"topic": "uncited"},
+                {"topic": "kept", "segmentIds": ["s4"]}],
+            "actionItems": [
+                {"text": "between lines", "startMs": 9000, "endMs": 11000},
+                {"text": "before the lecture", "startMs": -5},
+                {"text": "after it", "startMs": 60000, "endMs": 70000},
+                {"text": "a placeholder", "startMs": 0}],
+            "qa": [{"question": "", "segmentIds": ["s99"]}]}"#;
+        let (s, dropped) = parse_summary(text, &lecture(), 0..5).unwrap();
+        assert_eq!(dropped, 12, "every cited item that cites nothing said; an empty question is no item");
+        assert_eq!(s.key_topics.len(), 1);
+        assert_eq!((s.key_topics[0].topic.as_str(), s.key_topics[0].cite), ("kept", Citation::new(14_500, 18_000)));
+        assert!(s.action_items.is_empty() && s.qa.is_empty());
+    }
+
+    #[test]
+    fn a_part_may_cite_only_the_lines_it_was_shown() {
+        let text = r#"{"abstract": "Lines s3 to s5.", "keyTopics": [
+            {"topic": "shown", "segmentIds": ["s3", "s4"]},
+            {"topic": "a line of the part before", "segmentIds": ["s2"]},
+            {"topic": "straddling the parts", "segmentIds": ["s2", "s3"]},
+            {"topic": "a time of the part before", "startMs": 2000},
+            {"topic": "a time shown", "startMs": "00:00:12"}]}"#;
+        let (s, dropped) = parse_summary(text, &lecture(), 2..5).unwrap();
+        assert_eq!(dropped, 3);
+        let topics: Vec<(&str, Citation)> = s.key_topics.iter().map(|t| (t.topic.as_str(), t.cite)).collect();
+        assert_eq!(topics, [("shown", Citation::new(12_000, 18_000)), ("a time shown", Citation::new(12_000, 14_000))]);
+    }
+
+    #[test]
+    fn parts_go_to_the_merge_with_the_ids_of_the_lines_they_cite() {
+        let segments = lecture();
+        let part = Summary {
+            abstract_text: "Part one.".into(),
+            key_topics: vec![
+                Topic { topic: "sugar".into(), cite: Citation::new(1_000, 4_000), edited: false },
+                Topic { topic: "light".into(), cite: Citation::new(1_000, 8_500), edited: false },
+            ],
+            action_items: vec![ActionItem { text: "Read".into(), cite: Citation::new(20_000, 23_000), edited: false }],
+            qa: vec![QuestionAnswer {
+                question: "Why green?".into(),
+                answer: "Reflection.".into(),
+                cite: Citation::new(12_000, 18_000),
+                edited: false,
+            }],
+            kind: KIND.into(),
+            language: "en".into(),
+        };
+        let json = summary_json(&part, &segments);
+        assert_eq!(json["keyTopics"][0]["segmentIds"], json!(["s1"]), "a line that only touches is not cited");
+        assert_eq!(json["keyTopics"][1]["segmentIds"], json!(["s1", "s2"]));
+        assert_eq!(json["actionItems"][0]["segmentIds"], json!(["s5"]));
+        assert_eq!(json["qa"][0]["segmentIds"], json!(["s3", "s4"]));
+        let (back, dropped) = parse_summary(&json.to_string(), &segments, 0..5).unwrap();
+        assert_eq!(
+            (back.key_topics, back.action_items, back.qa, dropped),
+            (part.key_topics, part.action_items, part.qa, 0)
+        );
     }
 
     #[test]
     fn transcripts_are_cut_at_line_boundaries() {
         let lines: Vec<String> = (0..10).map(|i| format!("[{i}] A: {}", "x".repeat(40))).collect();
-        let chunks = chunk(&lines, 100);
-        assert_eq!(chunks.len(), 5);
-        assert!(chunks.iter().all(|c| c.len() <= 100 && c.ends_with('\n')));
-        assert_eq!(chunks.concat(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+        let runs = chunk(&lines, 100);
+        assert_eq!(runs, [0..2, 2..4, 4..6, 6..8, 8..10]);
+        assert!(runs.iter().all(|r| lines_text(&lines[r.clone()]).len() <= 100));
+        assert_eq!(lines_text(&lines[2..4]), format!("{}\n{}\n", lines[2], lines[3]));
+        assert_eq!(chunk(&["x".repeat(150), "y".into()], 100), [0..1, 1..2], "a longer line is a run of its own");
+        assert!(chunk(&[], 100).is_empty());
     }
 
     #[test]
     fn prompts_ask_for_the_lectures_language() {
         assert!(system_prompt("ru").contains("Russian"));
         assert!(system_prompt("sw").contains("`sw`"));
+        let prompt = system_prompt("en");
+        // OpenAI's JSON mode refuses a request whose messages never say "JSON".
+        assert!(prompt.contains("JSON") && prompt.contains("segmentIds") && prompt.contains("[s12 00:03:12]"));
     }
 }
