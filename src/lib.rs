@@ -16,6 +16,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod files;
 pub mod ids;
 pub mod lectures;

@@ -29,6 +29,8 @@ pub enum Service {
     LiveKit,
     /// `tmux`, in which the monitor's end-to-end test drives the terminal UI.
     Tmux,
+    /// poppler's `pdftotext` and `pdftoppm`, which read the lecture PDF back and draw its first page.
+    Poppler,
 }
 
 impl Service {
@@ -42,6 +44,7 @@ impl Service {
             Self::Speech => "synthesised speech tests",
             Self::LiveKit => "real livekit-server tests",
             Self::Tmux => "terminal monitor tests",
+            Self::Poppler => "lecture PDF read-back tests",
         }
     }
 
@@ -58,6 +61,7 @@ impl Service {
             Self::Speech => (&[], &["espeak-ng", "sox"]),
             Self::LiveKit => (&["TEST_LIVEKIT_SERVER_BIN", "TEST_LIVEKIT_PYTHON"], &[]),
             Self::Tmux => (&[], &["tmux"]),
+            Self::Poppler => (&[], &["pdftotext", "pdftoppm"]),
         }
     }
 
