@@ -117,6 +117,7 @@ fn api_routes() -> Routes {
         .put("/lectures/{lectureId}/summary", lectures::edit_summary)
         .post("/lectures/{lectureId}/summary/regenerate", lectures::regenerate_summary)
         .get("/lectures/{lectureId}/files/{fileId}", lectures::file)
+        .get("/lectures/{lectureId}/export", lectures::export)
         .post("/lectures/{lectureId}/shares", lectures::create_share)
         .get("/lectures/{lectureId}/shares", lectures::list_shares)
         .delete("/lectures/{lectureId}/shares/{shareId}", lectures::revoke_share)

@@ -4,6 +4,8 @@
 
 pub mod access;
 pub mod attendance;
+pub mod document;
+pub mod downloads;
 pub mod shares;
 
 use serde::{Deserialize, Serialize};
