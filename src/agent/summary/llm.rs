@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{ActionItem, Citation, Extras, QuestionAnswer, Summary, Topic};
-use crate::agent::transcript::{Segment, clock, ordered};
+use crate::agent::transcript::{Segment, ordered};
+use crate::export::clock::clock;
 use crate::secret::Secret;
 
 /// Transcript bytes per request (UTF-8, counted as `chunk` counts them): about 6,000 tokens — some four bytes
