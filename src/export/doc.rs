@@ -79,16 +79,26 @@ pub struct LectureInfo {
     pub duration_ms: i64,
 }
 
-/// Where the summary stands; every state but `ready` is shown as a sentence instead of a summary.
+/// Where the summary stands — the lecture page's states (`lectures::SummaryState`); every state but `ready`
+/// is shown as a sentence instead of a summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SummaryStatus {
     Ready,
+    /// Being written (after the lecture, or regenerating).
     Pending,
+    /// The summariser failed; `summaryError` says why.
     Failed,
+    /// The assistant was off in the room and wrote nothing.
     AssistantOff,
+    /// Nothing was said that the assistant could transcribe.
     NoSpeech,
+    /// The lecture is under way.
     Live,
+    /// The lecture has not started (a room's next session).
+    NotStarted,
+    /// The lecture ended a while ago and no summary arrived (the assistant was not running).
+    Missing,
 }
 
 impl SummaryStatus {
@@ -96,14 +106,19 @@ impl SummaryStatus {
     pub fn message(self, error: Option<&str>) -> Option<String> {
         Some(match self {
             Self::Ready => return None,
-            Self::Pending => "The summary is still being written.".to_owned(),
+            Self::Pending => "The summary is being written.".to_owned(),
             Self::Failed => match error.map(str::trim).filter(|e| !e.is_empty()) {
                 Some(error) => format!("The summary could not be written: {error}"),
                 None => "The summary could not be written.".to_owned(),
             },
-            Self::AssistantOff => "The AI assistant was off for this lecture: there is no summary.".to_owned(),
-            Self::NoSpeech => "No speech was recorded in this lecture.".to_owned(),
-            Self::Live => "The lecture is still live: the summary is written when it ends.".to_owned(),
+            // The lecture page's sentences (web/i18n/en.txt, summary.state.*), so both say the same.
+            Self::AssistantOff => {
+                "The AI assistant was off in this room, so there is no transcript or summary.".to_owned()
+            }
+            Self::NoSpeech => "No speech was recorded in this lecture, so there is nothing to summarise.".to_owned(),
+            Self::Live => "The lecture is still under way. The summary is written when it ends.".to_owned(),
+            Self::NotStarted => "This lecture has not started yet. Its summary is written after it ends.".to_owned(),
+            Self::Missing => "No summary arrived for this lecture (the assistant was not running).".to_owned(),
         })
     }
 }
@@ -274,5 +289,6 @@ mod tests {
         assert_eq!(SummaryStatus::Failed.message(Some("  ")).as_deref(), Some("The summary could not be written."));
         assert_eq!(serde_json::to_value(SummaryStatus::AssistantOff).unwrap(), "assistantOff");
         assert_eq!(serde_json::to_value(SummaryStatus::NoSpeech).unwrap(), "noSpeech");
+        assert_eq!(serde_json::to_value(SummaryStatus::NotStarted).unwrap(), "notStarted");
     }
 }

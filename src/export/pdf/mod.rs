@@ -29,7 +29,7 @@ struct View<'a> {
     host: String,
     room: String,
     facts: Vec<[String; 2]>,
-    /// A sentence in place of the summary (still being written, failed…).
+    /// A sentence in place of the summary (being written, failed…).
     summary_note: Option<String>,
     summary: Option<SummaryView>,
     transcript: Vec<ParagraphView>,

@@ -114,7 +114,7 @@ fn attendance_is_left_out_when_hidden_and_states_replace_the_summary() {
     let text = flat(&pdf_text(&pdf));
     assert!(!text.contains("Attendance"), "{text}");
     assert!(!text.contains("HYPERLINK"), "{text}");
-    assert!(text.contains("The summary is still being written."), "{text}");
+    assert!(text.contains("The summary is being written."), "{text}");
     assert!(text.contains("No chat messages."), "{text}");
 }
 
