@@ -33,20 +33,17 @@ fn build(
         ended_at: lecture.ended_at,
         duration_ms: lecture.duration_ms.unwrap_or(0),
     };
-    // The export format's states: a lecture not started yet reads as live (there is nothing to summarise
-    // yet), and a summary that never arrived as a failure with the reason.
-    let (status, error) = match view.summary.state {
-        SummaryState::Ready => (export::SummaryStatus::Ready, view.summary.error.clone()),
-        SummaryState::Pending => (export::SummaryStatus::Pending, None),
-        SummaryState::Failed => (export::SummaryStatus::Failed, view.summary.error.clone()),
-        SummaryState::AssistantOff => (export::SummaryStatus::AssistantOff, None),
-        SummaryState::NoSpeech => (export::SummaryStatus::NoSpeech, None),
-        SummaryState::Live | SummaryState::NotStarted => (export::SummaryStatus::Live, None),
-        SummaryState::Missing => (
-            export::SummaryStatus::Failed,
-            Some("no summary was written: the assistant was not running when the lecture ended".to_owned()),
-        ),
+    let status = match view.summary.state {
+        SummaryState::Ready => export::SummaryStatus::Ready,
+        SummaryState::Pending => export::SummaryStatus::Pending,
+        SummaryState::Failed => export::SummaryStatus::Failed,
+        SummaryState::AssistantOff => export::SummaryStatus::AssistantOff,
+        SummaryState::NoSpeech => export::SummaryStatus::NoSpeech,
+        SummaryState::Live => export::SummaryStatus::Live,
+        SummaryState::NotStarted => export::SummaryStatus::NotStarted,
+        SummaryState::Missing => export::SummaryStatus::Missing,
     };
+    let error = view.summary.error.clone();
     let mut doc = LectureDoc::new(info, status, now);
     doc.summary_error = error;
     doc.summary = view.summary.summary.as_ref().map(|s| export::Summary {
