@@ -128,13 +128,13 @@ fn api_routes() -> Routes {
         .get("/agent/lectures/{lectureId}/context", agent::context)
         .put("/agent/lectures/{lectureId}/artifact", agent::put_artifact)
         .get("/agent/lectures/{lectureId}/artifact", agent::get_artifact)
+        // Every /admin route: administrators' sessions or admin API tokens (`Authorization: Bearer cfm_…`).
         .get("/admin/audit", admin::audit)
         .get("/admin/users", admin::users)
         .post("/admin/users", admin::create_user)
         .patch("/admin/users/{userId}", admin::update_user)
         .post("/admin/users/{userId}/password", admin::reset_password)
         .post("/admin/users/{userId}/revoke-sessions", admin::revoke_sessions)
-        // The monitor's API: admins' sessions or admin API tokens (`Authorization: Bearer`).
         .get("/admin/rooms", admin_rooms::rooms)
         .get("/admin/events", admin_rooms::events)
         .get("/admin/rooms/{roomId}", admin_rooms::room)
