@@ -19,7 +19,8 @@ pub use crate::artifacts::AssistantLecture as Lecture;
 pub use crate::artifacts::AssistantToken as JoinToken;
 /// One caption as confctl takes it.
 pub use crate::artifacts::Caption;
-/// What the summariser may use: the lecture, the stored final segments and the speakers' names.
+/// What the summariser may use: the lecture, the stored final segments, the speakers' names and the summary
+/// settings in effect.
 pub use crate::artifacts::SummaryContext as Context;
 /// The lecture artifact as the assistant uploads it.
 pub use crate::artifacts::{ArtifactStatus, ArtifactUpload as Artifact};

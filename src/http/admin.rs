@@ -1,6 +1,7 @@
 //! `/api/admin/*` for administrators: accounts (list, create, role, disable, password reset, sign-out
-//! everywhere) and the audit log with filters. Callers are administrators' sessions or admin API tokens: any
-//! may look, an `admin` token or a session may also change ([`ActingAdmin`]). Thin over `accounts` and `audit`.
+//! everywhere), the audit log with filters, and the global AI settings. Callers are administrators' sessions or
+//! admin API tokens: any may look, an `admin` token or a session may also change ([`ActingAdmin`]). Thin over
+//! `accounts`, `audit` and `admin::ai_settings`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use serde_json::json;
 use super::error::ApiResult;
 use super::extract::{ActingAdmin, AdminCaller, Json, OptionalJson, Path, Query};
 use crate::accounts::{self, Role};
+use crate::admin::ai_settings::{self, SettingsPatch};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};
 use crate::error::{Error, Result};
@@ -113,4 +115,18 @@ pub async fn revoke_sessions(
     let user = accounts::find_user(&app, &user_id).await?;
     let revoked = accounts::revoke_sessions(&app, &actor, &user.id).await?;
     Ok(axum::Json(json!({ "revoked": revoked })))
+}
+
+/// `GET /api/admin/settings` → `{settings, stored, defaults}`.
+pub async fn settings(State(app): State<App>, _caller: AdminCaller) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(ai_settings::view(&app).await?))
+}
+
+/// `PATCH /api/admin/settings` with the settings to change (`null` returns one to its default) → as `GET`.
+pub async fn update_settings(
+    State(app): State<App>,
+    ActingAdmin(actor): ActingAdmin,
+    Json(patch): Json<SettingsPatch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(ai_settings::update(&app, &actor, patch).await?))
 }

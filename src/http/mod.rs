@@ -135,6 +135,8 @@ fn api_routes() -> Routes {
         .patch("/admin/users/{userId}", admin::update_user)
         .post("/admin/users/{userId}/password", admin::reset_password)
         .post("/admin/users/{userId}/revoke-sessions", admin::revoke_sessions)
+        .get("/admin/settings", admin::settings)
+        .patch("/admin/settings", admin::update_settings)
         .get("/admin/rooms", admin_rooms::rooms)
         .get("/admin/events", admin_rooms::events)
         .get("/admin/rooms/{roomId}", admin_rooms::room)

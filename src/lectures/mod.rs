@@ -334,7 +334,7 @@ impl Content {
         let view = LectureView {
             lecture: item(lecture, &room.name, now),
             host_name,
-            language: crate::rooms::language_of(app, room),
+            language: crate::rooms::language_of(room, &crate::artifacts::default_language(app).await?),
             assistant: room.ai_assistant,
             viewer: ViewerView {
                 role: opened.reader.role(room),

@@ -160,7 +160,7 @@ async fn rooms_stream_tokens_captions_and_artifacts(db: Db) {
     assert_eq!((ctx["lecture"]["name"].as_str(), ctx["lecture"]["language"].as_str()), (Some("Biology"), Some("ru")));
     let mut keys: Vec<&str> = ctx.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["lecture", "segments", "speakers"], "no chat and no files for an agent token: {ctx}");
+    assert_eq!(keys, ["lecture", "segments", "settings", "speakers"], "no chat and no files for an agent token: {ctx}");
     assert!(!ctx.to_string().contains("Slides are in the files panel."), "{ctx}");
 
     // The lecture ends; the assistant hears it and writes the artifact.
