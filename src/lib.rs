@@ -33,6 +33,7 @@ pub mod systemd;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
+pub mod traffic;
 
 pub mod http;
 

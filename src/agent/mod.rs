@@ -59,6 +59,11 @@ impl Agent {
         self
     }
 
+    /// What fails for every room of this worker right now (speech to text), if anything.
+    pub(crate) fn problem(&self) -> Option<String> {
+        self.stt.health().and_then(stt::Health::problem)
+    }
+
     /// Whether this worker takes the room (`shard = "K/N"`): by a stable hash of its id.
     pub fn takes(&self, room_id: &str) -> bool {
         let (k, n) = self.shard;

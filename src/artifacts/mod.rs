@@ -1,7 +1,9 @@
 //! What a lecture leaves behind and the assistant's side of it: the live lectures it joins, caption
-//! segments stored as they arrive, and after the lecture the transcript files and the summary it writes.
+//! segments stored as they arrive, how it is doing meanwhile, and after the lecture the transcript files and
+//! the summary it writes.
 //! The agent API's wire types live here, used by both ends.
 
+pub mod health;
 pub mod stream;
 pub mod summary;
 
@@ -12,6 +14,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{ArtifactRecord, ArtifactState, LectureRecord, LectureStatus, RoomRecord, SegmentRecord};
+use health::{AssistantStatus, Report};
 
 /// LiveKit data topic for captions.
 pub const TOPIC: &str = "transcription";
@@ -140,7 +143,7 @@ pub struct CaptionReceipt {
 
 /// Publishes a caption into the lecture's room (topic `transcription`) and stores it when final.
 pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<CaptionReceipt> {
-    let (lecture, _) = assistant_lecture_record(app, lecture_id).await?;
+    let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
     let bad = |m: &str| Error::invalid("invalid_caption", m.to_owned());
     if caption.segment_id.is_empty() || caption.segment_id.len() > 128 {
         return Err(bad("segmentId must have 1 to 128 characters"));
@@ -153,6 +156,9 @@ pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<Ca
     }
     if !crate::config::is_language_code(&caption.language) {
         return Err(bad("language must be a code such as en or ru"));
+    }
+    if app.hub().assistants().captioned(&lecture.id, app.clock().now_ms()) {
+        announce_assistant(app, &room);
     }
     let stored = if caption.is_final && !caption.text.trim().is_empty() {
         app.store()
@@ -183,6 +189,27 @@ pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<Ca
         }
     };
     Ok(CaptionReceipt { stored, delivered })
+}
+
+/// The assistant's state in a room's current lecture, from what this process has heard from it.
+pub fn assistant_status(app: &App, room: &RoomRecord) -> AssistantStatus {
+    app.hub().assistants().status(room, app.hub().agent_streams(), app.clock().now_ms())
+}
+
+/// Tells admins watching the instance that the assistant's state in a room changed.
+fn announce_assistant(app: &App, room: &RoomRecord) {
+    let status = serde_json::to_value(assistant_status(app, room)).unwrap_or_default();
+    app.hub().admin().publish("assistant", Some(&room.id), status);
+}
+
+/// The assistant says how it is doing in a lecture (every 30 s while it is in, and at once when joining
+/// fails).
+pub async fn report(app: &App, lecture_id: &str, report: Report) -> Result<AssistantStatus> {
+    let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
+    if app.hub().assistants().reported(&lecture.id, report, app.clock().now_ms()) {
+        announce_assistant(app, &room);
+    }
+    Ok(assistant_status(app, &room))
 }
 
 /// What the summariser needs, and nothing more: the lecture's name and language, the final caption segments

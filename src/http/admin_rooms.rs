@@ -82,7 +82,13 @@ pub struct EventsQuery {
     /// For clients that cannot set headers (`EventSource` on a first connect).
     #[serde(default)]
     last_event_id: Option<u64>,
+    /// Also an `instance` event with the header's figures every few seconds (the monitor's requests/s).
+    #[serde(default)]
+    instance: bool,
 }
+
+/// How often a client that asked for them gets the instance's figures.
+const INSTANCE_EVERY: Duration = Duration::from_secs(5);
 
 fn event_of(e: &AdminEvent) -> Event {
     Event::default()
@@ -98,7 +104,7 @@ fn reset_event(reason: &str) -> Event {
 
 /// `GET /api/admin/events`: every event of the instance as SSE, each with an `id:`. Reconnecting with
 /// `Last-Event-ID` (header, or `?lastEventId=`) replays what was missed; when that is no longer possible the
-/// first event is `reset` and the client reloads its snapshot.
+/// first event is `reset` and the client reloads its snapshot. `?instance=true` adds the header's figures.
 pub async fn events(
     State(app): State<App>,
     _caller: AdminCaller,
@@ -127,6 +133,20 @@ pub async fn events(
             Err(BroadcastStreamRecvError::Lagged(_)) => reset_event("lagged"),
         }
     });
+    // The figures are not feed events (no id, not replayed): they are current or worthless.
+    let figures = q.instance.then(|| {
+        let app = app.clone();
+        let first_tick = tokio::time::Instant::now() + INSTANCE_EVERY;
+        futures::stream::unfold(tokio::time::interval_at(first_tick, INSTANCE_EVERY), move |mut every| {
+            let app = app.clone();
+            async move {
+                every.tick().await;
+                let event = Event::default().event("instance").json_data(snapshot::stats(&app)).ok()?;
+                Some((event, every))
+            }
+        })
+    });
+    let live = futures::stream::select(live, futures::stream::iter(figures).flatten());
     let stop = app.clone();
     let stream = futures::stream::iter(first)
         .chain(live)

@@ -125,6 +125,7 @@ fn api_routes() -> Routes {
         .get("/agent/lectures/stream", agent::lecture_stream)
         .post("/agent/lectures/{lectureId}/token", agent::token)
         .post("/agent/lectures/{lectureId}/captions", agent::caption)
+        .post("/agent/lectures/{lectureId}/status", agent::status)
         .get("/agent/lectures/{lectureId}/context", agent::context)
         .put("/agent/lectures/{lectureId}/artifact", agent::put_artifact)
         .get("/agent/lectures/{lectureId}/artifact", agent::get_artifact)
