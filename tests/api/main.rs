@@ -11,6 +11,7 @@ mod support;
 
 mod access;
 mod admin_monitor;
+mod admin_tokens;
 mod agent_api;
 mod agent_audio;
 mod agent_e2e;
@@ -28,8 +29,10 @@ mod livekit_agent;
 mod livekit_moderation;
 mod livekit_real;
 mod moderation;
+mod monitor_header;
 mod rooms;
 mod security;
+mod settings;
 mod store;
 mod tls_acme;
 mod tls_files;
