@@ -16,6 +16,7 @@ mod agent_api;
 mod agent_audio;
 mod agent_e2e;
 mod agent_in_process;
+mod agent_settings;
 mod agent_stt;
 mod agent_summary;
 mod auth;
