@@ -17,6 +17,7 @@ pub struct Traffic {
     slots: [AtomicU64; SLOTS],
 }
 
+/// Requests per second of real time: the system clock, not the application's (which tests move forward).
 fn now_secs() -> u64 {
     u64::try_from(crate::time::now_ms() / 1000).unwrap_or(0)
 }
