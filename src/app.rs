@@ -12,6 +12,7 @@ use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
 use crate::storage::Storage;
 use crate::store::Store;
 use crate::time::Clock;
+use crate::traffic::Traffic;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone, Debug)]
@@ -29,6 +30,7 @@ struct Inner {
     storage: Storage,
     hub: Hub,
     clock: Clock,
+    traffic: Traffic,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -50,6 +52,7 @@ impl App {
                 storage,
                 hub: Hub::default(),
                 clock: Clock::default(),
+                traffic: Traffic::default(),
                 shutdown,
                 shutdown_tx,
             }),
@@ -93,6 +96,10 @@ impl App {
     /// The time as this application sees it: read it here rather than from `time::now_ms`.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+    /// Requests per second, for the monitor.
+    pub fn traffic(&self) -> &Traffic {
+        &self.inner.traffic
     }
 
     /// Tells long-lived work (event streams, background loops) to finish.

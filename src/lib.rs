@@ -34,6 +34,7 @@ pub mod systemd;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
+pub mod traffic;
 
 pub mod http;
 

@@ -434,7 +434,8 @@ pub const KEYS: &[Key] = &[
         Text,
         Some("\"en\""),
         "a language code such as en or ru",
-        "Language of captions and summaries for rooms that do not set their own.",
+        "Language of captions and summaries for rooms that do not set their own. A default: the\n\
+         `defaultLanguage` AI setting (`confctl admin settings`, the admin page) overrides it, without a restart.",
     ),
     key(
         "agent.server_url",
@@ -497,9 +498,15 @@ pub const KEYS: &[Key] = &[
         "an http:// or https:// URL including the API version, e.g. http://127.0.0.1:11434/v1",
         "Base URL of an OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp server)\n\
          that writes lecture summaries. Unset: the built-in extractive summariser (offline, labelled\n\
-         `extractive`).",
+         `extractive`). The `summariser` and `summaries` AI settings can choose the extractive one or none.",
     ),
-    key("agent.llm_model", Text, Some("\"gpt-4o-mini\""), "a model name", "Chat model for summaries."),
+    key(
+        "agent.llm_model",
+        Text,
+        Some("\"gpt-4o-mini\""),
+        "a model name",
+        "Chat model for summaries. A default: the `llmModel` AI setting overrides it.",
+    ),
     key(
         "agent.llm_api_key",
         Secret,

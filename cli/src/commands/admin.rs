@@ -60,6 +60,9 @@ enum AdminCommand {
     /// Bans across the instance: list, lift.
     #[command(subcommand)]
     Ban(super::admin_rooms::BanCommand),
+    /// Global AI settings: the assistant in new rooms, the default language, summaries and the summariser.
+    #[command(subcommand)]
+    Settings(super::settings::SettingsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +263,12 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         AdminCommand::Ban(cmd) => {
             let app = open(global).await?;
             let result = super::admin_rooms::ban(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Settings(cmd) => {
+            let app = open(global).await?;
+            let result = super::settings::run(&app, cmd).await;
             app.store().close().await;
             result
         }

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod migrate;
 pub mod monitor;
 pub mod serve;
+pub mod settings;
 
 use confctl::config::{self, Config, Sources};
 use toml::Value;

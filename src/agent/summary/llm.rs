@@ -72,6 +72,13 @@ impl LlmSummariser {
         self
     }
 
+    /// Asks for another model (the AI settings' `llmModel`) at the same endpoint.
+    #[must_use]
+    pub fn with_model(mut self, model: String) -> Self {
+        self.model = model;
+        self
+    }
+
     /// Who wrote the summary, for the artifact: the endpoint's host.
     pub fn provider(&self) -> &str {
         &self.host

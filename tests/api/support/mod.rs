@@ -273,6 +273,16 @@ pub fn jwt_claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// One request presenting `Authorization: Bearer TOKEN` (an admin API token or an agent token), with an optional
+/// JSON body; returns (status, JSON body).
+pub async fn with_token(base: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), format!("{base}{path}")).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.unwrap()).await
+}
+
 pub async fn read(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
