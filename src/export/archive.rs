@@ -80,7 +80,7 @@ fn compressed(content_type: &str) -> bool {
 /// The uploader's file name made safe to extract anywhere and unique in the archive: no path separators,
 /// no characters Windows refuses, no control characters, no `.`/`..`, not too long; a repeated name
 /// (compared case-insensitively, as macOS and Windows do) gets ` (2)`, ` (3)`… before its extension.
-fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
+pub(crate) fn unique_name(name: &str, taken: &mut HashSet<String>) -> String {
     let cleaned: String =
         name.chars()
             .map(|c| {

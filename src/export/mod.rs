@@ -11,7 +11,7 @@
 //! # Ok(()) }
 //! ```
 
-mod archive;
+pub(crate) mod archive;
 mod attendance;
 pub mod clock;
 mod doc;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod attendance;
+pub mod batch;
 pub mod document;
 pub mod downloads;
 pub mod shares;

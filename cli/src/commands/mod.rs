@@ -80,11 +80,6 @@ pub fn init_logging(config: &Config) {
     confctl::telemetry::init(config.log_format, &config.log_level);
 }
 
-/// The message and exit status of a subcommand that is not built yet.
-pub fn not_available(what: &str, issue_hint: &str) -> Failure {
-    Failure::usage(format!("`{what}` is not available yet in this version of confctl ({issue_hint})"))
-}
-
 pub async fn run(cli: Cli) -> CmdResult {
     let mut flags = Vec::new();
     if let Some(dir) = &cli.data_dir {
