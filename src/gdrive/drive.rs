@@ -114,7 +114,7 @@ impl Drive<'_> {
 
     /// Sends once with the access token and sorts the answer. `refreshed`: a 401 was already answered by a
     /// refresh, so a second one means Google no longer accepts this account.
-    async fn attempt(&self, request: &dyn Fn() -> RequestBuilder, refreshed: &mut bool) -> Result<Attempt, DriveError> {
+    async fn attempt(&self, request: &(dyn Fn() -> RequestBuilder + Sync), refreshed: &mut bool) -> Result<Attempt, DriveError> {
         let token = self.access_token().await?;
         let response = match request().bearer_auth(token.expose()).send().await {
             Ok(response) => response,
@@ -147,7 +147,7 @@ impl Drive<'_> {
     }
 
     /// Sends until Google answers or the retry policy gives up.
-    async fn call(&self, request: &dyn Fn() -> RequestBuilder) -> Result<Response, DriveError> {
+    async fn call(&self, request: &(dyn Fn() -> RequestBuilder + Sync)) -> Result<Response, DriveError> {
         let retry = self.google.settings.retry;
         let mut refreshed = false;
         let mut failures = 0;
