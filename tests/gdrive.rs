@@ -79,11 +79,12 @@ fn with_param(url: &url::Url, name: &str, value: &str) -> url::Url {
 }
 
 async fn connection_row(t: &TestApp, user_id: &str) -> Option<(String, i64, String, Option<String>)> {
-    let row = sqlx::query("SELECT refresh_token, key_version, scope, google_email FROM drive_connections WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(t.app.store().raw_pool_for_tests())
-        .await
-        .unwrap()?;
+    let row =
+        sqlx::query("SELECT refresh_token, key_version, scope, google_email FROM drive_connections WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(t.app.store().raw_pool_for_tests())
+            .await
+            .unwrap()?;
     Some((row.get("refresh_token"), row.get("key_version"), row.get("scope"), row.get("google_email")))
 }
 
@@ -127,7 +128,8 @@ async fn connecting_checks_state_and_pkce_and_seals_the_token(db: Db) {
     // A state is bound to the session that started it: another session of the same host is refused, and
     // the attempt uses the state up.
     let other = t.client();
-    let (status, _) = other.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
+    let (status, _) =
+        other.post("/api/auth/login", json!({"email": "ada@uni.edu", "password": "correct horse battery"})).await;
     assert_eq!(status, 200);
     assert_eq!(come_back(&other, &back).await, "/account?drive=drive_state_invalid");
     assert_eq!(come_back(&host, &back).await, "/account?drive=drive_state_invalid", "single use");
@@ -154,7 +156,10 @@ async fn connecting_checks_state_and_pkce_and_seals_the_token(db: Db) {
     assert_eq!(issued.len(), 1, "one grant with a refresh token");
     let (sealed, version, scope, email) = connection_row(&t, &user_id).await.unwrap();
     assert!(!sealed.contains(&issued[0]) && !sealed.contains(issued[0].trim_start_matches("1//")), "{sealed}");
-    assert_eq!((version, scope.as_str(), email.as_deref()), (1, gdrive::DRIVE_FILE_SCOPE, Some(g.config().email.as_str())));
+    assert_eq!(
+        (version, scope.as_str(), email.as_deref()),
+        (1, gdrive::DRIVE_FILE_SCOPE, Some(g.config().email.as_str()))
+    );
     let audit = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'drive.connect'")
         .fetch_one(t.app.store().raw_pool_for_tests())
         .await
@@ -173,7 +178,11 @@ async fn a_lecture_uploads_into_its_folder_and_again_into_the_same_files(db: Db)
     std::fs::write(&pdf, &big).unwrap();
     let files = |text: &str| {
         vec![
-            ExportFile { name: "lecture.pdf".into(), mime: "application/pdf".into(), source: Source::Path(pdf.clone()) },
+            ExportFile {
+                name: "lecture.pdf".into(),
+                mime: "application/pdf".into(),
+                source: Source::Path(pdf.clone()),
+            },
             ExportFile {
                 name: "transcript.txt".into(),
                 mime: "text/plain".into(),
@@ -182,14 +191,16 @@ async fn a_lecture_uploads_into_its_folder_and_again_into_the_same_files(db: Db)
         ]
     };
     let label = "2026-11-28 Lecture 1";
-    let first = gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v1")).await.unwrap();
+    let first =
+        gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v1")).await.unwrap();
     assert!(first.files.iter().all(|f| !f.updated));
     let pdf_id = &first.files[0].file_id;
     assert_eq!(g.path_of(pdf_id), ["confctl", "Photosynthesis 101", label]);
     assert_eq!(g.file(pdf_id).unwrap().content, big);
     assert_eq!(g.file(&first.files[1].file_id).unwrap().content, b"v1");
 
-    let second = gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v2")).await.unwrap();
+    let second =
+        gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v2")).await.unwrap();
     assert_eq!(second.folder_id, first.folder_id);
     for (a, b) in first.files.iter().zip(&second.files) {
         assert_eq!(a.file_id, b.file_id, "{} is updated in place", a.name);
@@ -206,12 +217,16 @@ async fn a_lecture_uploads_into_its_folder_and_again_into_the_same_files(db: Db)
     let (after, version, ..) = connection_row(&t, &user_id).await.unwrap();
     assert_eq!(version, 2);
     assert_ne!(before, after);
-    let keys = sqlx::query("SELECT version FROM drive_token_keys").fetch_all(t.app.store().raw_pool_for_tests()).await.unwrap();
+    let keys = sqlx::query("SELECT version FROM drive_token_keys")
+        .fetch_all(t.app.store().raw_pool_for_tests())
+        .await
+        .unwrap();
     assert_eq!(keys.iter().map(|r| r.get::<i64, _>("version")).collect::<Vec<_>>(), [2]);
 
     // The host deleted the transcript in Drive: the next export makes a new one, and updates the PDF.
     g.delete_file(&second.files[1].file_id);
-    let third = gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v3")).await.unwrap();
+    let third =
+        gdrive::upload_lecture(&t.app, &user_id, &lecture, "Photosynthesis 101", label, files("v3")).await.unwrap();
     assert_eq!(third.files[0].file_id, *pdf_id);
     assert!(third.files[0].updated && !third.files[1].updated);
     assert_ne!(third.files[1].file_id, second.files[1].file_id);
@@ -231,7 +246,11 @@ async fn disconnecting_revokes_at_google_and_deletes_even_when_google_is_down(db
     connect(&host, &g).await;
     g.set_revoke_down(true);
     let (status, body) = host.delete("/api/drive").await;
-    assert_eq!((status, body), (200, json!({"revoked": false})), "deleted here, and the answer says Google was not told");
+    assert_eq!(
+        (status, body),
+        (200, json!({"revoked": false})),
+        "deleted here, and the answer says Google was not told"
+    );
     assert!(connection_row(&t, &user_id).await.is_none());
     let (status, body) = host.delete("/api/drive").await;
     assert_eq!((status, error_code(&body)), (409, "drive_not_connected"));
@@ -243,7 +262,8 @@ async fn revoked_consent_asks_the_host_to_reconnect(db: Db) {
     let (_, room) = host.post("/api/rooms", json!({"name": "Optics"})).await;
     let lecture = room["lectureId"].as_str().unwrap().to_owned();
     g.revoke_consent();
-    let file = || vec![ExportFile { name: "a.txt".into(), mime: "text/plain".into(), source: Source::Bytes("a".into()) }];
+    let file =
+        || vec![ExportFile { name: "a.txt".into(), mime: "text/plain".into(), source: Source::Bytes("a".into()) }];
     // The access token from the connection is cached; Google refuses it (401), the refresh gets invalid_grant.
     let err = gdrive::upload_lecture(&t.app, &user_id, &lecture, "Optics", "x", file()).await.unwrap_err();
     assert!(matches!(err, DriveError::Reconnect), "{err:?}");
@@ -345,7 +365,8 @@ async fn a_broken_upload_resumes_from_the_offset_google_reports() {
 
     g.break_upload_at(600_000);
     g.clear_calls();
-    let up = drive.upload(&folder, "recording.bin", "application/octet-stream", &Source::Path(path), None).await.unwrap();
+    let up =
+        drive.upload(&folder, "recording.bin", "application/octet-stream", &Source::Path(path), None).await.unwrap();
     assert_eq!(g.file(&up.file_id).unwrap().content, content);
     let ranges: Vec<(String, u16)> =
         g.calls().iter().filter_map(|c| c.content_range.clone().map(|r| (r, c.status))).collect();
@@ -363,7 +384,8 @@ async fn a_broken_upload_resumes_from_the_offset_google_reports() {
     );
     // A chunk answered 503 before anything arrived: the status query says where to go on.
     g.fail_next_drive_calls(1, 503);
-    let again = drive.upload(&folder, "r2.bin", "application/octet-stream", &Source::Bytes(content.clone().into()), None).await;
+    let again =
+        drive.upload(&folder, "r2.bin", "application/octet-stream", &Source::Bytes(content.clone().into()), None).await;
     assert_eq!(g.file(&again.unwrap().file_id).unwrap().content, content);
 }
 
@@ -379,12 +401,19 @@ async fn uploading_again_updates_the_same_file_and_an_empty_file_uploads() {
         "quotes and backslashes are escaped in the query"
     );
     let first = drive.upload(&folder, "a.md", "text/markdown", &Source::Bytes("one".into()), None).await.unwrap();
-    let second = drive.upload(&folder, "a.md", "text/markdown", &Source::Bytes("two".into()), Some(&first.file_id)).await.unwrap();
+    let second = drive
+        .upload(&folder, "a.md", "text/markdown", &Source::Bytes("two".into()), Some(&first.file_id))
+        .await
+        .unwrap();
     assert_eq!((second.file_id.as_str(), second.updated), (first.file_id.as_str(), true));
     let file = g.file(&first.file_id).unwrap();
-    assert_eq!((file.content.as_slice(), file.versions, file.parents.as_slice()), (&b"two"[..], 2, &[folder.clone()][..]));
+    assert_eq!(
+        (file.content.as_slice(), file.versions, file.parents.as_slice()),
+        (&b"two"[..], 2, &[folder.clone()][..])
+    );
 
-    let empty = drive.upload(&folder, "empty.txt", "text/plain", &Source::Bytes(Vec::new().into()), None).await.unwrap();
+    let empty =
+        drive.upload(&folder, "empty.txt", "text/plain", &Source::Bytes(Vec::new().into()), None).await.unwrap();
     assert!(g.file(&empty.file_id).unwrap().content.is_empty());
     assert_eq!(g.files().len(), 5, "three folders, two files");
 }
@@ -429,7 +458,10 @@ async fn the_code_exchange_needs_the_verifier_the_redirect_uri_and_a_fresh_code(
     let c = code(&pkce).await;
     let grant = google.exchange_code(&c, &pkce.verifier, &redirect).await.unwrap();
     assert!(grant.refresh_token.is_some());
-    assert!(matches!(google.exchange_code(&c, &pkce.verifier, &redirect).await, Err(DriveError::Reconnect)), "used twice");
+    assert!(
+        matches!(google.exchange_code(&c, &pkce.verifier, &redirect).await, Err(DriveError::Reconnect)),
+        "used twice"
+    );
 
     // An unregistered redirect URI never gets a code at all.
     let url = google.authorize_url("http://evil.example/cb", "s", &pkce.challenge);

@@ -170,7 +170,8 @@ fn google_drive_needs_both_halves_of_the_oauth_client() {
     assert!(!c.google.drive_configured(), "off by default");
     assert_eq!(c.google.token_url.as_str(), "https://oauth2.googleapis.com/token");
 
-    let sources = Sources { env: env(&[("CONFCTL_GOOGLE__CLIENT_ID", "abc.apps.googleusercontent.com")]), ..Sources::default() };
+    let sources =
+        Sources { env: env(&[("CONFCTL_GOOGLE__CLIENT_ID", "abc.apps.googleusercontent.com")]), ..Sources::default() };
     let err = load(&sources).unwrap_err().to_string();
     assert!(err.contains("google.client_secret") && err.contains("CONFCTL_GOOGLE__CLIENT_ID"), "{err}");
 

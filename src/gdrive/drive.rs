@@ -114,7 +114,11 @@ impl Drive<'_> {
 
     /// Sends once with the access token and sorts the answer. `refreshed`: a 401 was already answered by a
     /// refresh, so a second one means Google no longer accepts this account.
-    async fn attempt(&self, request: &(dyn Fn() -> RequestBuilder + Sync), refreshed: &mut bool) -> Result<Attempt, DriveError> {
+    async fn attempt(
+        &self,
+        request: &(dyn Fn() -> RequestBuilder + Sync),
+        refreshed: &mut bool,
+    ) -> Result<Attempt, DriveError> {
         let token = self.access_token().await?;
         let response = match request().bearer_auth(token.expose()).send().await {
             Ok(response) => response,
@@ -272,10 +276,9 @@ impl Drive<'_> {
     }
 
     async fn new_session(&self, folder: &str, name: &str, mime: &str, total: u64) -> Result<url::Url, DriveError> {
-        self.start_session(None, folder, name, mime, total).await?.ok_or(DriveError::Rejected {
-            status: 404,
-            reason: "parentNotFound".into(),
-        })
+        self.start_session(None, folder, name, mime, total)
+            .await?
+            .ok_or(DriveError::Rejected { status: 404, reason: "parentNotFound".into() })
     }
 
     /// Opens a resumable session (`files.create`, or `files.update` of `existing`); its URI is in
@@ -329,7 +332,12 @@ impl Drive<'_> {
     /// Sends the content to a session, chunk by chunk; after a failed chunk, asks how much arrived
     /// (`Content-Range: bytes */TOTAL`) and goes on from there. The file id when done; `None` when the
     /// session is gone (404) and must start over.
-    async fn send_content(&self, session: &url::Url, source: &Source, total: u64) -> Result<Option<String>, DriveError> {
+    async fn send_content(
+        &self,
+        session: &url::Url,
+        source: &Source,
+        total: u64,
+    ) -> Result<Option<String>, DriveError> {
         let retry = self.google.settings.retry;
         let chunk_size = self.google.settings.chunk_size as u64;
         let mut offset = 0u64;
@@ -348,7 +356,11 @@ impl Drive<'_> {
                 };
                 let mut refreshed = false;
                 let request = || {
-                    self.google.http.put(session.clone()).header(reqwest::header::CONTENT_RANGE, &range).body(chunk.clone())
+                    self.google
+                        .http
+                        .put(session.clone())
+                        .header(reqwest::header::CONTENT_RANGE, &range)
+                        .body(chunk.clone())
                 };
                 // A chunk is never sent twice blindly: part of it may have arrived. On any failure, pause,
                 // then ask Google where the upload stands.

@@ -77,9 +77,10 @@ impl From<DriveError> for Error {
     fn from(err: DriveError) -> Self {
         let code = err.code();
         match err {
-            DriveError::NotConfigured | DriveError::NotConnected | DriveError::Reconnect | DriveError::QuotaExceeded => {
-                Error::conflict(code, err.to_string())
-            }
+            DriveError::NotConfigured
+            | DriveError::NotConnected
+            | DriveError::Reconnect
+            | DriveError::QuotaExceeded => Error::conflict(code, err.to_string()),
             DriveError::Rejected { .. } => {
                 Error::unavailable(code, "Google Drive refused the request; the details are in the server log")
             }
@@ -160,7 +161,12 @@ pub struct Callback {
 
 /// Finishes connecting: the `state` must be one this very session started, unused and unexpired; the code
 /// is exchanged with the PKCE verifier and the same redirect URI; the refresh token is sealed and stored.
-pub async fn finish_connect(app: &App, auth: &AuthUser, callback: Callback, client: &ClientInfo) -> Result<DriveStatus> {
+pub async fn finish_connect(
+    app: &App,
+    auth: &AuthUser,
+    callback: Callback,
+    client: &ClientInfo,
+) -> Result<DriveStatus> {
     let google = google(app)?;
     let refused = || {
         Error::invalid(
@@ -186,12 +192,13 @@ pub async fn finish_connect(app: &App, auth: &AuthUser, callback: Callback, clie
         return Err(Error::invalid("drive_consent_denied", message));
     }
     let code = callback.code.filter(|c| !c.is_empty()).ok_or_else(refused)?;
-    let grant = google.exchange_code(&code, &pending.code_verifier, &pending.redirect_uri).await.map_err(|err| match err {
-        DriveError::Reconnect => {
-            Error::invalid("drive_code_refused", "Google refused the sign-in code: connect again")
-        }
-        other => other.into(),
-    })?;
+    let grant =
+        google.exchange_code(&code, &pending.code_verifier, &pending.redirect_uri).await.map_err(|err| match err {
+            DriveError::Reconnect => {
+                Error::invalid("drive_code_refused", "Google refused the sign-in code: connect again")
+            }
+            other => other.into(),
+        })?;
     let Some(refresh_token) = grant.refresh_token else {
         tracing::warn!("Google's code exchange gave no refresh token");
         return Err(DriveError::Rejected { status: 200, reason: "no_refresh_token".into() }.into());
@@ -224,8 +231,15 @@ pub async fn finish_connect(app: &App, auth: &AuthUser, callback: Callback, clie
         })
         .await?;
     let actor = auth.user.actor(client.ip.clone());
-    audit::record(app, &actor, "drive.connect", Some(("user", user_id)), None, serde_json::json!({ "googleAccount": email }))
-        .await;
+    audit::record(
+        app,
+        &actor,
+        "drive.connect",
+        Some(("user", user_id)),
+        None,
+        serde_json::json!({ "googleAccount": email }),
+    )
+    .await;
     status(app, user_id).await
 }
 
@@ -257,8 +271,15 @@ pub async fn disconnect(app: &App, auth: &AuthUser, client: &ClientInfo) -> Resu
     };
     app.store().delete_drive_connection(user_id).await?;
     let actor = auth.user.actor(client.ip.clone());
-    audit::record(app, &actor, "drive.disconnect", Some(("user", user_id)), None, serde_json::json!({ "revoked": revoked }))
-        .await;
+    audit::record(
+        app,
+        &actor,
+        "drive.disconnect",
+        Some(("user", user_id)),
+        None,
+        serde_json::json!({ "revoked": revoked }),
+    )
+    .await;
     Ok(Disconnected { revoked })
 }
 
@@ -266,7 +287,8 @@ pub async fn disconnect(app: &App, auth: &AuthUser, client: &ClientInfo) -> Resu
 /// rotate-key`).
 pub async fn rotate_key(app: &App, actor: &Actor) -> Result<Rotation> {
     let rotation = seal::rotate(app).await?;
-    audit::record(app, actor, "drive.rotate_key", None, None, serde_json::to_value(&rotation).unwrap_or_default()).await;
+    audit::record(app, actor, "drive.rotate_key", None, None, serde_json::to_value(&rotation).unwrap_or_default())
+        .await;
     Ok(rotation)
 }
 

@@ -195,7 +195,10 @@ impl Google {
 
 fn access_token(response: &TokenResponse) -> AccessToken {
     let lifetime = Duration::from_secs(response.expires_in.unwrap_or(3600)).saturating_sub(EXPIRY_MARGIN);
-    AccessToken { token: Secret::new(response.access_token.clone()), fresh_until: tokio::time::Instant::now() + lifetime }
+    AccessToken {
+        token: Secret::new(response.access_token.clone()),
+        fresh_until: tokio::time::Instant::now() + lifetime,
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +208,10 @@ mod tests {
     #[test]
     fn the_s256_challenge_is_rfc_7636s() {
         // The example of RFC 7636, appendix B.
-        assert_eq!(challenge_of("dBjftJeZ4CVP-1mB0E3gKHGPCPZIqqFJAp8e0nD3bvY"), "E9Melhoa2OwvFrEYAJIR6HaqLgrJQbmbLPbyBgyEHkw");
+        assert_eq!(
+            challenge_of("dBjftJeZ4CVP-1mB0E3gKHGPCPZIqqFJAp8e0nD3bvY"),
+            "E9Melhoa2OwvFrEYAJIR6HaqLgrJQbmbLPbyBgyEHkw"
+        );
         let pkce = Pkce::new();
         assert_eq!(pkce.verifier.expose().len(), 64);
         assert_eq!(pkce.challenge, challenge_of(pkce.verifier.expose()));

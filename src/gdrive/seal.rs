@@ -134,7 +134,8 @@ pub(crate) async fn rotate(app: &App) -> Result<Rotation> {
     let mut resealed = 0;
     let mut unreadable = Vec::new();
     for row in app.store().drive_connections_sealed_before(version).await? {
-        let token = all.iter().find(|k| k.version == row.key_version).and_then(|k| k.open(&row.user_id, &row.refresh_token));
+        let token =
+            all.iter().find(|k| k.version == row.key_version).and_then(|k| k.open(&row.user_id, &row.refresh_token));
         let Some(token) = token else {
             unreadable.push(row.user_id);
             continue;

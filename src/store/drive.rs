@@ -278,15 +278,13 @@ impl Store {
 
     /// The Drive file an exported file became, by its name in the lecture's folder.
     pub async fn drive_file_id(&self, user_id: &str, lecture_id: &str, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query(
-            "SELECT file_id FROM drive_files WHERE user_id = $1 AND lecture_id = $2 AND name = $3",
-        )
-        .bind(user_id)
-        .bind(lecture_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err("Drive file"))?;
+        let row = sqlx::query("SELECT file_id FROM drive_files WHERE user_id = $1 AND lecture_id = $2 AND name = $3")
+            .bind(user_id)
+            .bind(lecture_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err("Drive file"))?;
         row.map(|r| r.try_get("file_id")).transpose().map_err(map_err("Drive file"))
     }
 

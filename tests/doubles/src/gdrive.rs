@@ -30,6 +30,10 @@ use sha2::{Digest, Sha256};
 
 use crate::lock;
 
+/// A request check that failed, answered as it is: boxed, since a `Response` is large and mostly the check
+/// passes.
+type Checked<T> = Result<T, Box<Response>>;
+
 /// The scope confctl asks for.
 pub const DRIVE_FILE_SCOPE: &str = "https://www.googleapis.com/auth/drive.file";
 const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
@@ -187,7 +191,10 @@ impl GoogleDouble {
     }
 
     /// Serves on a listener the caller bound (a browser test's fixed port).
-    pub async fn start_with_listener(listener: tokio::net::TcpListener, config: GoogleDoubleConfig) -> anyhow::Result<Self> {
+    pub async fn start_with_listener(
+        listener: tokio::net::TcpListener,
+        config: GoogleDoubleConfig,
+    ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { config, addr, inner: Mutex::default() });
         let app = axum::Router::new().fallback(handle).with_state(Arc::clone(&shared));
@@ -329,11 +336,18 @@ impl GoogleDouble {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let query: HashMap<String, String> =
         url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-    let request = Request { shared: &shared, method: &method, path: &path, query: &query, headers: &headers, body: &body };
+    let request =
+        Request { shared: &shared, method: &method, path: &path, query: &query, headers: &headers, body: &body };
     let response = request.route();
     let mut inner = lock(&shared.inner);
     inner.calls.push(GoogleCall {
@@ -368,10 +382,14 @@ impl Request<'_> {
         }
     }
 
-    fn form(&self) -> Result<HashMap<String, String>, Response> {
+    fn form(&self) -> Checked<HashMap<String, String>> {
         let ctype = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !ctype.starts_with("application/x-www-form-urlencoded") {
-            return Err(oauth_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded"));
+            return Err(Box::new(oauth_error(
+                400,
+                "invalid_request",
+                "Content-Type must be application/x-www-form-urlencoded",
+            )));
         }
         Ok(url::form_urlencoded::parse(self.body).into_owned().collect())
     }
@@ -384,7 +402,8 @@ impl Request<'_> {
     fn authorize(&self) -> Response {
         let config = &self.shared.config;
         if self.param("client_id") != config.client_id {
-            return (StatusCode::UNAUTHORIZED, "Error 401: invalid_client. The OAuth client was not found.").into_response();
+            return (StatusCode::UNAUTHORIZED, "Error 401: invalid_client. The OAuth client was not found.")
+                .into_response();
         }
         let redirect = self.param("redirect_uri");
         // An unregistered redirect URI is never redirected to: Google shows an error page instead.
@@ -445,7 +464,7 @@ impl Request<'_> {
     fn token(&self) -> Response {
         let form = match self.form() {
             Ok(form) => form,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
         let config = &self.shared.config;
@@ -480,8 +499,11 @@ impl Request<'_> {
                     let verifier = get("code_verifier");
                     let valid_form = (43..=128).contains(&verifier.len())
                         && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-                    let expected =
-                        if method == "S256" { URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)) } else { verifier.to_owned() };
+                    let expected = if method == "S256" {
+                        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
+                    } else {
+                        verifier.to_owned()
+                    };
                     if verifier.is_empty() {
                         return oauth_error(400, "invalid_request", "code_verifier is missing");
                     }
@@ -502,7 +524,8 @@ impl Request<'_> {
                 }
                 inner.consented_before = true;
                 let access = issue_access(&mut inner, refresh.clone(), &scope);
-                let mut body = json!({"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"});
+                let mut body =
+                    json!({"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"});
                 if let Some(token) = refresh {
                     body["refresh_token"] = json!(token);
                 }
@@ -526,7 +549,7 @@ impl Request<'_> {
     fn revoke(&self) -> Response {
         let form = match self.form() {
             Ok(form) => form,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let mut inner = lock(&self.shared.inner);
         if inner.revoke_down {
@@ -541,10 +564,8 @@ impl Request<'_> {
             (false, Some(refresh)) => refresh,
             (false, None) => return oauth_error(400, "invalid_token", "Token expired or revoked"),
         };
-        if let Some(refresh) = &refresh {
-            if let Some(grant) = inner.grants.get_mut(refresh) {
-                grant.revoked = true;
-            }
+        if let Some(grant) = refresh.as_ref().and_then(|r| inner.grants.get_mut(r)) {
+            grant.revoked = true;
         }
         for (key, access) in inner.access.iter_mut() {
             if *key == token || (refresh.is_some() && access.refresh_token == refresh) {
@@ -629,17 +650,17 @@ impl Request<'_> {
         axum::Json(json!({"kind": "drive#fileList", "files": files})).into_response()
     }
 
-    fn metadata(&self) -> Result<Value, Response> {
+    fn metadata(&self) -> Checked<Value> {
         if self.body.is_empty() {
             return Ok(json!({}));
         }
-        serde_json::from_slice(self.body).map_err(|_| drive_error(400, "parseError", "Parse Error"))
+        serde_json::from_slice(self.body).map_err(|_| Box::new(drive_error(400, "parseError", "Parse Error")))
     }
 
-    fn parents_exist(inner: &Inner, parents: &[String]) -> Result<(), Response> {
+    fn parents_exist(inner: &Inner, parents: &[String]) -> Checked<()> {
         for parent in parents {
             if parent != "root" && !inner.files.iter().any(|f| &f.id == parent && f.mime_type == FOLDER_MIME) {
-                return Err(not_found(parent));
+                return Err(Box::new(not_found(parent)));
             }
         }
         Ok(())
@@ -648,11 +669,11 @@ impl Request<'_> {
     fn create_metadata(&self, inner: &mut Inner) -> Response {
         let meta = match self.metadata() {
             Ok(meta) => meta,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let parents = string_list(&meta["parents"]);
         if let Err(response) = Self::parents_exist(inner, &parents) {
-            return response;
+            return *response;
         }
         let file = new_file(inner, &meta, parents, Vec::new());
         axum::Json(file_json(&file)).into_response()
@@ -661,13 +682,14 @@ impl Request<'_> {
     fn start_session(&self, inner: &mut Inner, existing: Option<&str>) -> Response {
         let meta = match self.metadata() {
             Ok(meta) => meta,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
-        let total = match self.headers.get("x-upload-content-length").map(|v| v.to_str().ok().and_then(|v| v.parse().ok())) {
-            None => None,
-            Some(Some(total)) => Some(total),
-            Some(None) => return drive_error(400, "invalid", "X-Upload-Content-Length is not a number."),
-        };
+        let total =
+            match self.headers.get("x-upload-content-length").map(|v| v.to_str().ok().and_then(|v| v.parse().ok())) {
+                None => None,
+                Some(Some(total)) => Some(total),
+                Some(None) => return drive_error(400, "invalid", "X-Upload-Content-Length is not a number."),
+            };
         let declared_type = self.headers.get("x-upload-content-type").and_then(|v| v.to_str().ok());
         let (parents, base) = match existing {
             Some(id) => {
@@ -684,7 +706,7 @@ impl Request<'_> {
             None => {
                 let parents = string_list(&meta["parents"]);
                 if let Err(response) = Self::parents_exist(inner, &parents) {
-                    return response;
+                    return *response;
                 }
                 (parents, "/upload/drive/v3/files".to_owned())
             }
@@ -697,9 +719,18 @@ impl Request<'_> {
         let mime_type = meta["mimeType"].as_str().or(declared_type).unwrap_or("application/octet-stream").to_owned();
         inner.sessions.insert(
             upload_id.clone(),
-            Session { file_id: existing.map(str::to_owned), name, mime_type, parents, total, received: Vec::new(), done: None },
+            Session {
+                file_id: existing.map(str::to_owned),
+                name,
+                mime_type,
+                parents,
+                total,
+                received: Vec::new(),
+                done: None,
+            },
         );
-        let location = format!("{}{base}?uploadType=resumable&upload_id={upload_id}", format_args!("http://{}", self.shared.addr));
+        let location =
+            format!("{}{base}?uploadType=resumable&upload_id={upload_id}", format_args!("http://{}", self.shared.addr));
         (StatusCode::OK, [(header::LOCATION, location)]).into_response()
     }
 
@@ -730,7 +761,8 @@ impl Request<'_> {
             }
             return incomplete(received);
         }
-        let Some((start, end)) = span.split_once('-').and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<u64>().ok()?)))
+        let Some((start, end)) =
+            span.split_once('-').and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<u64>().ok()?)))
         else {
             return drive_error(400, "invalid", "Malformed Content-Range.");
         };
@@ -741,7 +773,9 @@ impl Request<'_> {
             return drive_error(
                 400,
                 "invalid",
-                &format!("The upload offset is {start} byte(s), which exceeds the {received} byte(s) already uploaded."),
+                &format!(
+                    "The upload offset is {start} byte(s), which exceeds the {received} byte(s) already uploaded."
+                ),
             );
         }
         if end + 1 != total && (end - start + 1) % CHUNK_UNIT != 0 {
@@ -829,10 +863,8 @@ fn finished(inner: &Inner, file_id: &str, created: bool) -> Response {
 /// `308 Resume Incomplete`, with `Range` once anything arrived.
 fn incomplete(received: u64) -> Response {
     let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
-    if received > 0 {
-        if let Ok(value) = format!("bytes=0-{}", received - 1).parse() {
-            response.headers_mut().insert(header::RANGE, value);
-        }
+    if let Some(value) = received.checked_sub(1).and_then(|end| format!("bytes=0-{end}").parse().ok()) {
+        response.headers_mut().insert(header::RANGE, value);
     }
     response
 }
@@ -937,17 +969,21 @@ fn parse_query(q: &str) -> Result<Vec<Term>, String> {
     let mut rest = tokens.as_slice();
     loop {
         let (term, after) = match rest {
-            [Token::Word(field), Token::Word(eq), Token::Literal(value), after @ ..] if eq == "=" => match field.as_str() {
-                "name" => (Term::Name(value.clone()), after),
-                "mimeType" => (Term::MimeType(value.clone()), after),
-                other => return Err(format!("unknown field {other}")),
-            },
+            [Token::Word(field), Token::Word(eq), Token::Literal(value), after @ ..] if eq == "=" => {
+                match field.as_str() {
+                    "name" => (Term::Name(value.clone()), after),
+                    "mimeType" => (Term::MimeType(value.clone()), after),
+                    other => return Err(format!("unknown field {other}")),
+                }
+            }
             [Token::Literal(parent), Token::Word(is_in), Token::Word(parents), after @ ..]
                 if is_in == "in" && parents == "parents" =>
             {
                 (Term::InParents(parent.clone()), after)
             }
-            [Token::Word(field), Token::Word(eq), Token::Word(value), after @ ..] if field == "trashed" && eq == "=" => {
+            [Token::Word(field), Token::Word(eq), Token::Word(value), after @ ..]
+                if field == "trashed" && eq == "=" =>
+            {
                 match value.as_str() {
                     "true" => (Term::Trashed(true), after),
                     "false" => (Term::Trashed(false), after),
@@ -979,10 +1015,7 @@ mod tests {
     #[test]
     fn queries_parse_with_escaped_quotes_and_refuse_bare_ones() {
         let terms = parse_query(r"name = 'O\'Brien\\s' and 'root' in parents and trashed = false").unwrap();
-        assert_eq!(
-            terms,
-            vec![Term::Name(r"O'Brien\s".into()), Term::InParents("root".into()), Term::Trashed(false)]
-        );
+        assert_eq!(terms, vec![Term::Name(r"O'Brien\s".into()), Term::InParents("root".into()), Term::Trashed(false)]);
         assert!(parse_query("name = 'O'Brien'").is_err());
         assert!(parse_query(r"name = 'a\b'").is_err());
         assert!(parse_query("name contains 'x'").is_err());
