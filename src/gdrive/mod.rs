@@ -135,7 +135,7 @@ pub async fn start_connect(app: &App, auth: &AuthUser) -> Result<url::Url> {
     let pkce = Pkce::new();
     let state = ids::new_secret();
     let redirect = redirect_uri(app.config());
-    let now = crate::time::now_ms();
+    let now = app.clock().now_ms();
     app.store()
         .insert_drive_authorization(&DriveAuthorizationRecord {
             state_hash: ids::secret_hash(&state),
@@ -179,7 +179,7 @@ pub async fn finish_connect(
     let pending = app.store().take_drive_authorization(&ids::secret_hash(state)).await?.ok_or_else(refused)?;
     if pending.session_id != auth.session_id
         || pending.user_id != auth.user.id
-        || pending.expires_at < crate::time::now_ms()
+        || pending.expires_at < app.clock().now_ms()
     {
         return Err(refused());
     }
@@ -227,7 +227,7 @@ pub async fn finish_connect(
             key_version: key.version,
             scope: grant.scope,
             google_email: email.clone(),
-            connected_at: crate::time::now_ms(),
+            connected_at: app.clock().now_ms(),
         })
         .await?;
     let actor = auth.user.actor(client.ip.clone());

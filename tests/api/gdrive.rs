@@ -5,18 +5,15 @@
 //! consent. Against the client alone: every failure Google can produce — an expired access token (refresh
 //! and retry once), 429 and 5xx (backoff), a chunk that breaks mid-upload (resume from the offset Google
 //! reports), the storage quota — and the OAuth checks the double makes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{Browser, Db, TestApp, error_code};
 use confctl::gdrive::{self, DriveError, ExportFile, Google, RetryPolicy, Settings, Source};
 use confctl::secret::Secret;
 use confctl_doubles::{Consent, GoogleDouble, GoogleDoubleConfig};
 use serde_json::json;
 use sqlx::Row;
-use support::{Browser, Db, TestApp, error_code};
 
 /// The instance's public address; the double has its callback registered as the redirect URI.
 const PUBLIC_URL: &str = "http://lectures.example.edu";
@@ -134,6 +131,11 @@ async fn connecting_checks_state_and_pkce_and_seals_the_token(db: Db) {
     assert_eq!(come_back(&other, &back).await, "/account?drive=drive_state_invalid");
     assert_eq!(come_back(&host, &back).await, "/account?drive=drive_state_invalid", "single use");
     assert!(connection_row(&t, &user_id).await.is_none());
+
+    // A state lives 10 minutes.
+    let (back, _) = consent(&host, &g).await;
+    t.app.clock().advance(Duration::from_secs(11 * 60));
+    assert_eq!(come_back(&host, &back).await, "/account?drive=drive_state_invalid", "expired");
 
     // The host said no at Google.
     g.set_consent(Consent::Deny);
