@@ -209,8 +209,8 @@ mod tests {
     fn the_s256_challenge_is_rfc_7636s() {
         // The example of RFC 7636, appendix B.
         assert_eq!(
-            challenge_of("dBjftJeZ4CVP-1mB0E3gKHGPCPZIqqFJAp8e0nD3bvY"),
-            "E9Melhoa2OwvFrEYAJIR6HaqLgrJQbmbLPbyBgyEHkw"
+            challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         let pkce = Pkce::new();
         assert_eq!(pkce.verifier.expose().len(), 64);
