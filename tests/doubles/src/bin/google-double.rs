@@ -19,7 +19,8 @@ async fn run(redirect_uri: &str) -> anyhow::Result<()> {
     // Harnesses block on the last line to learn the settings, so every line must be whole and flushed.
     let mut stdout = std::io::stdout().lock();
     for (key, value) in double.settings() {
-        writeln!(stdout, "CONFCTL_{}={value}", key.replace('.', "__").to_ascii_uppercase()).context("writing settings")?;
+        writeln!(stdout, "CONFCTL_{}={value}", key.replace('.', "__").to_ascii_uppercase())
+            .context("writing settings")?;
     }
     writeln!(stdout, "GOOGLE_DOUBLE_URL={}", double.url()).context("writing the ready line")?;
     stdout.flush().context("flushing the ready line")?;
