@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use crate::config::live::Live;
 use crate::config::{Config, LiveSettings, Reload};
 use crate::events::Hub;
+use crate::gdrive::Google;
 use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
 use crate::storage::Storage;
@@ -31,6 +32,8 @@ struct Inner {
     hub: Hub,
     clock: Clock,
     traffic: Traffic,
+    /// `None` while Google Drive export is not configured.
+    google: Option<Google>,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -42,6 +45,7 @@ impl App {
         let livekit = LiveKit::new(&config);
         let storage = Storage::from_config(&config)?;
         let live = Live::new(&config);
+        let google = crate::gdrive::Settings::from_config(&config.google).map(Google::new).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 live,
@@ -53,6 +57,7 @@ impl App {
                 hub: Hub::default(),
                 clock: Clock::default(),
                 traffic: Traffic::default(),
+                google,
                 shutdown,
                 shutdown_tx,
             }),
@@ -100,6 +105,10 @@ impl App {
     /// Requests per second, for the monitor.
     pub fn traffic(&self) -> &Traffic {
         &self.inner.traffic
+    }
+    /// The Google client, when Drive export is configured.
+    pub fn google(&self) -> Option<&Google> {
+        self.inner.google.as_ref()
     }
 
     /// Tells long-lived work (event streams, background loops) to finish.

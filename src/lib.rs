@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod files;
+pub mod gdrive;
 pub mod ids;
 pub mod lectures;
 pub mod livekit;

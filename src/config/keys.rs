@@ -85,6 +85,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("files", "Files shared in lectures: where they are stored and what is accepted."),
     ("agent", "The AI assistant (`confctl agent`): captions and summaries."),
     ("tls", "HTTPS served by confctl itself: off unless `acme_email` (ACME) or `cert_file` (own certificate) is set."),
+    ("google", "Export to Google Drive: off unless `client_id` and `client_secret` are set (see the operator guide)."),
 ];
 
 /// Every key confctl understands. Top-level keys first, then one block per section.
@@ -528,6 +529,53 @@ pub const KEYS: &[Key] = &[
         Some("\"1/1\""),
         "K/N with 1 <= K <= N, e.g. 2/3",
         "With several `confctl agent` workers, each takes the rooms whose id hashes to its share K of N.",
+    ),
+    key(
+        "google.client_id",
+        Text,
+        None,
+        "an OAuth client id such as 1234-abc.apps.googleusercontent.com",
+        "The OAuth 2.0 client (type \"Web application\") created in the Google Cloud Console for this\n\
+         instance. With `client_secret` it lets hosts connect their Google Drive and export lectures to it.\n\
+         Its authorized redirect URI must be <public_url>/auth/google/callback.",
+    ),
+    key(
+        "google.client_secret",
+        Secret,
+        None,
+        "the client secret from the Google Cloud Console",
+        "The secret of `client_id`. Prefer CONFCTL_GOOGLE__CLIENT_SECRET_FILE over writing it here.",
+    ),
+    key(
+        "google.auth_url",
+        Text,
+        Some("\"https://accounts.google.com/o/oauth2/v2/auth\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 authorization endpoint, where a host's browser is sent to give consent.\n\
+         Change only to point at a test double.",
+    ),
+    key(
+        "google.token_url",
+        Text,
+        Some("\"https://oauth2.googleapis.com/token\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 token endpoint. Change only to point at a test double.",
+    ),
+    key(
+        "google.revoke_url",
+        Text,
+        Some("\"https://oauth2.googleapis.com/revoke\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 revocation endpoint, called when a host disconnects. Change only to point at\n\
+         a test double.",
+    ),
+    key(
+        "google.drive_url",
+        Text,
+        Some("\"https://www.googleapis.com\""),
+        "an http:// or https:// URL",
+        "Base URL of the Drive API (`<drive_url>/drive/v3/…`, uploads at `<drive_url>/upload/drive/v3/…`).\n\
+         Change only to point at a test double.",
     ),
 ];
 

@@ -5,6 +5,7 @@ mod admin_rooms;
 mod agent;
 mod auth;
 mod chat;
+mod drive;
 pub mod error;
 pub mod extract;
 mod files;
@@ -72,6 +73,9 @@ fn api_routes() -> Routes {
         .post("/auth/logout", auth::logout)
         .get("/auth/me", auth::me)
         .post("/auth/password", auth::change_password)
+        .get("/drive", drive::status)
+        .delete("/drive", drive::disconnect)
+        .post("/drive/connect", drive::connect)
         .post("/rooms", rooms::create)
         .get("/rooms", rooms::list)
         .get("/rooms/by-code/{code}", rooms::by_code)
@@ -160,7 +164,11 @@ fn api_routes() -> Routes {
 
 /// Everything outside `/api`: health checks and the pages.
 fn outer_routes() -> Routes {
-    Routes::new().get("/healthz", health::healthz).get("/readyz", health::readyz).merge(pages::router())
+    Routes::new()
+        .get("/healthz", health::healthz)
+        .get("/readyz", health::readyz)
+        .get("/auth/google/callback", drive::callback)
+        .merge(pages::router())
 }
 
 async fn api_not_found() -> Response {

@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_assistant"),
     migration!(5, "0005_admin"),
     migration!(6, "0006_lectures"),
+    migration!(7, "0007_drive"),
 ];
 
 /// The newest schema version this binary knows.

@@ -24,6 +24,7 @@ mod backup;
 mod docs;
 mod doctor;
 mod files;
+mod gdrive;
 mod lecture_migration;
 mod lectures;
 mod livekit_agent;

@@ -151,14 +151,13 @@ async fn register(State(app): State<App>, ctx: PageCtx) -> Response {
     ok(&ctx, &Register { s: Shell::new(&ctx, "register.title", "register", Some("auth.js"), data) })
 }
 
-async fn account(ctx: PageCtx) -> Response {
+async fn account(State(app): State<App>, ctx: PageCtx) -> Response {
     if ctx.user.is_none() {
         return ctx.sign_in_redirect();
     }
-    ok(
-        &ctx,
-        &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), json!({ "page": "account" })) },
-    )
+    // Without an OAuth client the Drive section stays hidden.
+    let data = json!({ "page": "account", "driveConfigured": app.google().is_some() });
+    ok(&ctx, &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), data) })
 }
 
 async fn dashboard(ctx: PageCtx) -> Response {
