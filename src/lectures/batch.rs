@@ -144,7 +144,7 @@ pub struct Planned {
 
 /// What happened to one lecture.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase", tag = "outcome")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "outcome")]
 pub enum Outcome {
     Exported {
         lecture_id: String,

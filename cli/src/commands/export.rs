@@ -2,6 +2,7 @@
 //! `confctl::lectures::batch`, show progress, print the summary. Exit 0 when all went well, 1 when some
 //! lectures failed (each listed with why), 2 for bad arguments.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -168,12 +169,17 @@ struct Bar(ProgressBar, std::sync::atomic::AtomicU64);
 impl Bar {
     fn new(lectures: usize) -> Self {
         let bar = ProgressBar::new(lectures as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} lectures · {msg} · {per_sec} · ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        // `wide_bar` takes what the terminal has left, so the line never wraps on a narrow one.
+        let style = ProgressStyle::with_template(
+            "{spinner} {pos}/{len} lectures {wide_bar} {msg} · {rate} · ETA {eta} ({elapsed})",
+        )
+        .map(|style| {
+            style.with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} lectures/s", state.per_sec());
+            })
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
         bar.set_message("0 B");
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Self(bar, std::sync::atomic::AtomicU64::new(0))
