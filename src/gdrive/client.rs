@@ -97,6 +97,9 @@ pub struct Google {
 impl Google {
     pub fn new(mut settings: Settings) -> anyhow::Result<Self> {
         settings.chunk_size = (settings.chunk_size / CHUNK_UNIT).max(1) * CHUNK_UNIT;
+        // Every command that opens the instance builds this client (`confctl export`, `admin drive`), not only
+        // `serve`, which installs the provider itself: without one reqwest panics here.
+        crate::tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // Long enough for one chunk over a slow uplink; a stalled request is retried from the offset

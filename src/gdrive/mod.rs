@@ -329,6 +329,24 @@ pub struct ExportedFile {
     pub updated: bool,
 }
 
+/// Fails fast — before anything is rendered for an upload — when this account cannot export: Drive not
+/// configured here, or not connected.
+pub async fn check_connected(app: &App, user_id: &str) -> Result<(), DriveError> {
+    google(app)?;
+    app.store().drive_connection(user_id).await?.ok_or(DriveError::NotConnected)?;
+    Ok(())
+}
+
+/// Where a Drive folder opens in the browser.
+pub fn folder_url(folder_id: &str) -> String {
+    format!("https://drive.google.com/drive/folders/{}", urlencoding_path(folder_id))
+}
+
+/// Drive ids are URL-safe already; anything else is percent-encoded so a link never breaks out of its path.
+fn urlencoding_path(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
 /// Uploads a lecture's files to the host's Drive, into `confctl/<room_name>/<folder_label>` (created on
 /// demand; a lecture exported before goes back into its folder), updating the files an earlier export made.
 ///

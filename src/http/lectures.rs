@@ -1,5 +1,6 @@
 //! `/api/lectures/*` and `/api/rooms/{roomId}/lectures`: a room's lectures, a host's lectures and search, the
-//! lecture page's content, transcript search, summary edits and regeneration, share links.
+//! lecture page's content, transcript search, summary edits and regeneration, share links, downloads and
+//! "Export to Drive".
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -185,4 +186,12 @@ pub async fn export(
         }
     };
     Ok((StatusCode::OK, headers, body).into_response())
+}
+
+/// `POST /api/lectures/{lectureId}/drive-export`: the lecture into its host's Google Drive.
+pub async fn drive_export(
+    State(app): State<App>,
+    LectureReader(opened): LectureReader,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(lectures::drive::export_for_host(&app, &opened).await?))
 }

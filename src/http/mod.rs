@@ -122,6 +122,7 @@ fn api_routes() -> Routes {
         .post("/lectures/{lectureId}/summary/regenerate", lectures::regenerate_summary)
         .get("/lectures/{lectureId}/files/{fileId}", lectures::file)
         .get("/lectures/{lectureId}/export", lectures::export)
+        .post("/lectures/{lectureId}/drive-export", lectures::drive_export)
         .post("/lectures/{lectureId}/shares", lectures::create_share)
         .get("/lectures/{lectureId}/shares", lectures::list_shares)
         .delete("/lectures/{lectureId}/shares/{shareId}", lectures::revoke_share)

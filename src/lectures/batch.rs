@@ -1,5 +1,6 @@
-//! `confctl export`: many ended lectures at once into a folder tree, for archives and cron jobs — the same
-//! renderers as the lecture page's downloads, read as the operator (attendance included, each read audited).
+//! `confctl export`: many ended lectures at once into a folder tree or a host's Google Drive, for archives
+//! and cron jobs — the same renderers and files (`parts`) as the lecture page's downloads and "Export to
+//! Drive", read as the operator (attendance included, each read audited).
 //!
 //! Layout: `OUT/<room-slug>/<YYYY-MM-DD_HHMM>_<lecture-id>/` with the chosen formats (`lecture.pdf`,
 //! `lecture.md`, `lecture.json`, `captions.vtt`, `captions.srt`, `transcript.txt`, `attendance.csv`), the
@@ -7,6 +8,10 @@
 //! and a fingerprint of the lecture's content). Every file is written under a temporary name and renamed, and
 //! the manifest last, so an interrupted run never leaves a half file under a final name; a second run skips a
 //! lecture whose fingerprint is unchanged.
+//!
+//! To Drive (`--to gdrive --as HOST`): only that host's lectures, into `confctl/<room>/<date> Lecture <n>` of
+//! the host's connected Drive; every run updates the files an earlier one made there (Drive keeps no
+//! manifest, so nothing is skipped as unchanged).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,8 +25,12 @@ use super::access::open_as_operator;
 use crate::app::App;
 use crate::audit::Actor;
 use crate::error::{Error, Result};
-use crate::export::{self, Format, LectureDoc};
+use crate::export::LectureDoc;
+use crate::gdrive::{DriveError, ExportedFile};
 use crate::store::{LectureRecord, LectureStatus};
+
+pub use super::parts::Item;
+use super::parts::{self, Part, PartKind};
 
 /// Which lectures: the explicitly named ones, those of these rooms, those of these hosts, started within
 /// `[since, until)`. Kinds combine with "and", values of one kind with "or"; `all` selects every lecture.
@@ -60,71 +69,19 @@ impl Selection {
     }
 }
 
-/// One thing to write per lecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Item {
-    Format(Format),
-    /// The shared files, under `files/`.
-    Files,
-}
-
-impl Item {
-    /// Every item `--format all` stands for (the ZIP is not one: the folder holds the same).
-    pub const ALL: [Item; 8] = [
-        Item::Format(Format::Pdf),
-        Item::Format(Format::Markdown),
-        Item::Format(Format::Json),
-        Item::Format(Format::Vtt),
-        Item::Format(Format::Srt),
-        Item::Format(Format::Text),
-        Item::Format(Format::AttendanceCsv),
-        Item::Files,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Format(f) => f.as_str(),
-            Self::Files => "files",
-        }
-    }
-
-    /// `pdf,md,json,…` or `all` (comma-separated; repeated names count once).
-    pub fn parse_list(text: &str) -> Result<Vec<Item>> {
-        let mut out = Vec::new();
-        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let items: Vec<Item> = if name.eq_ignore_ascii_case("all") {
-                Self::ALL.to_vec()
-            } else if name.eq_ignore_ascii_case("files") {
-                vec![Item::Files]
-            } else {
-                match name.parse::<Format>() {
-                    Ok(Format::Zip) | Err(_) => {
-                        let allowed: Vec<&str> = Self::ALL.iter().map(|i| i.name()).collect();
-                        return Err(Error::invalid(
-                            "unknown_format",
-                            format!("unknown format `{name}`; allowed: {}, or all", allowed.join(", ")),
-                        ));
-                    }
-                    Ok(f) => vec![Item::Format(f)],
-                }
-            };
-            for item in items {
-                if !out.contains(&item) {
-                    out.push(item);
-                }
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::invalid("unknown_format", "name at least one format, or all"));
-        }
-        Ok(out)
-    }
+/// Where a run writes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A folder tree (created if missing).
+    Folder(PathBuf),
+    /// The connected Google Drive of one host account, which receives that host's lectures only.
+    Drive { user_id: String, email: String },
 }
 
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub out: PathBuf,
+    pub target: Target,
     pub items: Vec<Item>,
     /// Lectures exported at once.
     pub jobs: usize,
@@ -139,10 +96,13 @@ pub struct Options {
 pub struct Planned {
     pub lecture: LectureRecord,
     pub room_name: String,
+    /// The room's host (a Drive export takes only its own host's lectures).
+    pub host_id: String,
+    /// The lecture's folder: on disk, or its path in Drive (`confctl/<room>/<date> Lecture <n>`).
     pub dir: PathBuf,
 }
 
-/// What happened to one lecture.
+/// What happened to one lecture (in the `--json` summary: `outcome` and camelCase fields, like the API).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "outcome")]
 pub enum Outcome {
@@ -150,6 +110,14 @@ pub enum Outcome {
         lecture_id: String,
         dir: PathBuf,
         files: Vec<ManifestFile>,
+        bytes: u64,
+    },
+    /// Uploaded to Drive: the folder and the files, with their Drive ids.
+    Uploaded {
+        lecture_id: String,
+        dir: PathBuf,
+        folder_id: String,
+        files: Vec<ExportedFile>,
         bytes: u64,
     },
     /// `--dry-run`: what would be written.
@@ -174,6 +142,7 @@ impl Outcome {
     pub fn lecture_id(&self) -> &str {
         match self {
             Self::Exported { lecture_id, .. }
+            | Self::Uploaded { lecture_id, .. }
             | Self::WouldExport { lecture_id, .. }
             | Self::Skipped { lecture_id, .. }
             | Self::Failed { lecture_id, .. } => lecture_id,
@@ -234,7 +203,7 @@ impl Progress for Quiet {}
 
 /// The lectures the selection names, oldest first, with their folders. Names that match nothing (an unknown
 /// lecture, room or host) are errors: a cron job with a typo must not succeed silently.
-pub async fn plan(app: &App, selection: &Selection, out: &Path) -> Result<Vec<Planned>> {
+pub async fn plan(app: &App, selection: &Selection, target: &Target) -> Result<Vec<Planned>> {
     selection.validate()?;
     let store = app.store();
     for id in &selection.lectures {
@@ -273,13 +242,20 @@ pub async fn plan(app: &App, selection: &Selection, out: &Path) -> Result<Vec<Pl
         if !host_ids.is_empty() && !host_ids.contains(&host_id) {
             continue;
         }
-        let started = lecture.started_at.map(crate::time::to_datetime).unwrap_or_default();
-        let dir = out.join(super::downloads::slug(&room_name)).join(format!(
-            "{}_{}",
-            started.format("%Y-%m-%d_%H%M"),
-            lecture.id
-        ));
-        planned.push(Planned { lecture, room_name, dir });
+        let started = lecture.started_at.map(crate::time::to_datetime);
+        let dir = match target {
+            Target::Folder(out) => out.join(super::downloads::slug(&room_name)).join(format!(
+                "{}_{}",
+                started.unwrap_or_default().format("%Y-%m-%d_%H%M"),
+                lecture.id
+            )),
+            Target::Drive { .. } => {
+                let ended = lecture.ended_at.map(crate::time::to_datetime);
+                let label = super::drive::folder_label(started, ended, lecture.number);
+                PathBuf::from(super::drive::folder_path(&room_name, &label))
+            }
+        };
+        planned.push(Planned { lecture, room_name, host_id, dir });
     }
     Ok(planned)
 }
@@ -303,7 +279,7 @@ pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: 
     let mut report = Report::default();
     for outcome in outcomes {
         match &outcome {
-            Outcome::Exported { bytes, .. } => {
+            Outcome::Exported { bytes, .. } | Outcome::Uploaded { bytes, .. } => {
                 report.bytes += bytes;
                 report.exported.push(outcome);
             }
@@ -324,6 +300,15 @@ async fn export_one(app: &App, p: Planned, options: &Options, actor: Actor, prog
         LectureStatus::Live => return skipped("the lecture is still live; export it once it has ended"),
         LectureStatus::Open => return skipped("the lecture has not taken place"),
     }
+    if let Target::Drive { user_id, email } = &options.target {
+        if p.host_id != *user_id {
+            return skipped(&format!("not a lecture of {email}: --as {email} exports only that host's lectures"));
+        }
+        return match upload_lecture(app, &p, options, user_id, actor, progress).await {
+            Ok(outcome) => outcome,
+            Err(err) => Outcome::Failed { lecture_id, dir, reason: err.to_string() },
+        };
+    }
     match write_lecture(app, &p, options, actor, progress).await {
         Ok(Written::Done { files, bytes }) => Outcome::Exported { lecture_id, dir, files, bytes },
         Ok(Written::Unchanged) => skipped("unchanged since the last export (--force rewrites it)"),
@@ -340,6 +325,29 @@ enum Written {
 
 const MANIFEST: &str = "manifest.json";
 
+/// One lecture to the host's Drive (or, with `--dry-run`, what would go there).
+async fn upload_lecture(
+    app: &App,
+    p: &Planned,
+    options: &Options,
+    user_id: &str,
+    actor: Actor,
+    progress: &dyn Progress,
+) -> std::result::Result<Outcome, DriveError> {
+    let opened = open_as_operator(app, &p.lecture.id, actor).await?;
+    let doc = super::document::document(app, &opened).await?;
+    let parts = parts::parts(&doc, &options.items);
+    let (lecture_id, dir) = (p.lecture.id.clone(), p.dir.clone());
+    if options.dry_run {
+        return Ok(Outcome::WouldExport { lecture_id, dir, files: parts.into_iter().map(|p| p.name).collect() });
+    }
+    let exported = super::drive::upload(app, user_id, &doc, &parts).await?;
+    let bytes = exported.files.iter().map(|f| f.size).sum();
+    progress.wrote(bytes);
+    opened.audit_read(app, "export:gdrive").await;
+    Ok(Outcome::Uploaded { lecture_id, dir, folder_id: exported.folder_id, files: exported.files, bytes })
+}
+
 async fn write_lecture(
     app: &App,
     p: &Planned,
@@ -354,33 +362,26 @@ async fn write_lecture(
     if !options.force && previous.as_ref().is_some_and(|m| m.fingerprint == fingerprint && all_present(&p.dir, m)) {
         return Ok(Written::Unchanged);
     }
-    let names = planned_names(&doc, &options.items);
+    let parts = parts::parts(&doc, &options.items);
     if options.dry_run {
+        let mut names: Vec<String> = parts.into_iter().map(|p| p.name).collect();
+        names.push(MANIFEST.to_owned());
         return Ok(Written::DryRun(names));
     }
     let io = |what: &str, path: &Path, e: std::io::Error| Error::internal(format!("{what} {}: {e}", path.display()));
     tokio::fs::create_dir_all(&p.dir).await.map_err(|e| io("cannot create", &p.dir, e))?;
     remove_partials(&p.dir).await;
     let mut files = Vec::new();
-    for item in &options.items {
-        match item {
-            Item::Format(Format::AttendanceCsv) if doc.attendance.is_none() => {}
-            Item::Format(format) => {
-                let (doc, format) = (doc.clone(), *format);
-                let bytes = tokio::task::spawn_blocking(move || export::render(&doc, format))
-                    .await
-                    .map_err(|e| Error::internal(format!("the render task failed: {e}")))??;
-                let written = write_atomically(&p.dir, format.file_name(), &bytes).await?;
-                progress.wrote(written.size);
-                files.push(written);
+    for part in &parts {
+        let written = match &part.kind {
+            PartKind::Rendered(format) => {
+                let bytes = parts::render(&doc, *format).await?;
+                write_atomically(&p.dir, &part.name, &bytes).await?
             }
-            Item::Files => {
-                for written in write_shared_files(app, &doc, &p.dir).await? {
-                    progress.wrote(written.size);
-                    files.push(written);
-                }
-            }
-        }
+            PartKind::Shared { file_id, .. } => write_shared_file(app, file_id, &p.dir, part).await?,
+        };
+        progress.wrote(written.size);
+        files.push(written);
     }
     let manifest = Manifest {
         schema_version: 1,
@@ -418,24 +419,6 @@ fn fingerprint(doc: &LectureDoc, items: &[Item]) -> Result<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn planned_names(doc: &LectureDoc, items: &[Item]) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut taken = HashSet::new();
-    for item in items {
-        match item {
-            Item::Format(Format::AttendanceCsv) if doc.attendance.is_none() => {}
-            Item::Format(f) => names.push(f.file_name().to_owned()),
-            Item::Files => {
-                for f in &doc.files {
-                    names.push(format!("files/{}", export::archive::unique_name(&f.name, &mut taken)));
-                }
-            }
-        }
-    }
-    names.push(MANIFEST.to_owned());
-    names
 }
 
 async fn read_manifest(dir: &Path) -> Option<Manifest> {
@@ -479,28 +462,18 @@ async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<Manife
     Ok(ManifestFile { path: name.to_owned(), size: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) })
 }
 
-/// The shared files under `files/`, each streamed from storage to a temporary name, hashed, then renamed.
-async fn write_shared_files(app: &App, doc: &LectureDoc, dir: &Path) -> Result<Vec<ManifestFile>> {
-    let files_dir = dir.join("files");
-    if !doc.files.is_empty() {
-        tokio::fs::create_dir_all(&files_dir)
-            .await
-            .map_err(|e| Error::internal(format!("cannot create {}: {e}", files_dir.display())))?;
-    }
-    let mut taken = HashSet::new();
-    let mut out = Vec::new();
-    for f in &doc.files {
-        let name = export::archive::unique_name(&f.name, &mut taken);
-        let record = app.store().file_by_id(&f.id).await?;
-        let temp = partial_path(&files_dir, &name);
-        let size = app.storage().download_to(&record.object_key, &temp).await?;
-        let sha256 = hash_file(&temp).await?;
-        tokio::fs::rename(&temp, files_dir.join(&name))
-            .await
-            .map_err(|e| Error::internal(format!("writing {}: {e}", files_dir.join(&name).display())))?;
-        out.push(ManifestFile { path: format!("files/{name}"), size, sha256 });
-    }
-    Ok(out)
+/// A shared file under `files/`, streamed from storage to a temporary name, hashed, then renamed.
+async fn write_shared_file(app: &App, file_id: &str, dir: &Path, part: &Part) -> Result<ManifestFile> {
+    let target = dir.join(&part.name);
+    let parent = target.parent().unwrap_or(dir);
+    let failed = |e: std::io::Error| Error::internal(format!("writing {}: {e}", target.display()));
+    tokio::fs::create_dir_all(parent).await.map_err(failed)?;
+    let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = partial_path(parent, &file_name);
+    let size = parts::fetch_shared(app, file_id, &temp).await?;
+    let sha256 = hash_file(&temp).await?;
+    tokio::fs::rename(&temp, &target).await.map_err(failed)?;
+    Ok(ManifestFile { path: part.name.clone(), size, sha256 })
 }
 
 async fn hash_file(path: &Path) -> Result<String> {
@@ -515,23 +488,4 @@ async fn hash_file(path: &Path) -> Result<String> {
     })
     .await
     .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_lists_parse_with_all_and_files() {
-        assert_eq!(
-            Item::parse_list("pdf, json,vtt").unwrap(),
-            [Item::Format(Format::Pdf), Item::Format(Format::Json), Item::Format(Format::Vtt)]
-        );
-        assert_eq!(Item::parse_list("all").unwrap().len(), 8);
-        assert_eq!(Item::parse_list("files,pdf,files").unwrap(), [Item::Files, Item::Format(Format::Pdf)]);
-        let err = Item::parse_list("pdf,docx").unwrap_err().to_string();
-        assert!(err.contains("`docx`") && err.contains("attendance.csv, files, or all"), "{err}");
-        assert!(Item::parse_list("zip").is_err(), "a folder holds what the ZIP would");
-        assert!(Item::parse_list(" , ").is_err());
-    }
 }

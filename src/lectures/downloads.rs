@@ -2,18 +2,10 @@
 //! rendered from the reader's document, or the ZIP of every format with the shared files. Rendering runs off
 //! the async runtime, a few at a time, so a class downloading the PDF together cannot starve the server.
 
-use std::sync::LazyLock;
-
-use tokio::sync::Semaphore;
-
 use super::Opened;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::export::{self, Format};
-
-/// Renders at once across the process: a PDF of a long lecture takes about half a second of one core.
-static RENDERING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 /// A rendered download.
 #[derive(Debug)]
@@ -36,17 +28,15 @@ pub enum Body {
 pub async fn download(app: &App, opened: &Opened, format: Format) -> Result<Download> {
     let doc = super::document::document(app, opened).await?;
     let file_name = format!("{}-{}-{}", slug(&doc.lecture.room_name), doc.lecture.number, format.file_name());
-    let _slot = RENDERING.acquire().await.map_err(|_| Error::internal("the render limiter closed"))?;
+    let _slot = super::parts::render_slot().await?;
     let body = if format == Format::Zip {
         // The shared files come from object storage to a scratch directory first, so the archive (written
         // off the runtime) reads plain files, one at a time.
         let scratch = tempfile::tempdir().map_err(|e| Error::internal(format!("scratch directory: {e}")))?;
-        let store = app.store();
         let mut keys = std::collections::HashMap::new();
         for file in &doc.files {
-            let record = store.file_by_id(&file.id).await?;
             let path = scratch.path().join(&file.id);
-            app.storage().download_to(&record.object_key, &path).await?;
+            super::parts::fetch_shared(app, &file.id, &path).await?;
             keys.insert(file.id.clone(), path);
         }
         let zip = tokio::task::spawn_blocking(move || {
@@ -63,10 +53,7 @@ pub async fn download(app: &App, opened: &Opened, format: Format) -> Result<Down
         .map_err(|e| Error::internal(format!("the ZIP task failed: {e}")))??;
         Body::File(zip)
     } else {
-        let bytes = tokio::task::spawn_blocking(move || export::render(&doc, format))
-            .await
-            .map_err(|e| Error::internal(format!("the render task failed: {e}")))??;
-        Body::Bytes(bytes)
+        Body::Bytes(super::parts::render(&doc, format).await?)
     };
     opened.audit_read(app, &format!("export:{format}")).await;
     Ok(Download { content_type: format.content_type(), file_name, body })

@@ -7,6 +7,8 @@ pub mod attendance;
 pub mod batch;
 pub mod document;
 pub mod downloads;
+pub mod drive;
+pub mod parts;
 pub mod shares;
 
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! what Google checks. Through the HTTP API on both databases: connecting (PKCE, `state` bound to the
 //! session, single use), the refresh token sealed at rest, key rotation, disconnecting (revoked at Google,
 //! deleted even when Google is down), a lecture uploaded and re-uploaded into the same files, and revoked
-//! consent. Against the client alone: every failure Google can produce — an expired access token (refresh
+//! consent; the lecture page's "Export to Drive" (`POST /api/lectures/{id}/drive-export`) and its errors. Against the client alone: every failure Google can produce — an expired access token (refresh
 //! and retry once), 429 and 5xx (backoff), a chunk that breaks mid-upload (resume from the offset Google
 //! reports), the storage quota — and the OAuth checks the double makes.
 
@@ -98,6 +98,120 @@ async fn drive_not_offered_without_the_oauth_client(db: Db) {
     assert_eq!((status, error_code(&body)), (409, "drive_not_connected"), "{body}");
     let (status, _) = t.client().get("/api/drive").await;
     assert_eq!(status, 401, "signed in only");
+    let (_, lecture) = ended_lecture(&host, "Optics").await;
+    let (status, body) = host.post(&format!("/api/lectures/{lecture}/drive-export"), json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "drive_not_configured"), "{body}");
+}
+
+/// A room of this host whose first lecture has ended (at once, never live): the room's and lecture's ids.
+async fn ended_lecture(host: &Browser, name: &str) -> (String, String) {
+    let (status, room) = host.post("/api/rooms", json!({"name": name})).await;
+    assert_eq!(status, 201, "{room}");
+    let (room_id, lecture) = (room["id"].as_str().unwrap().to_owned(), room["lectureId"].as_str().unwrap().to_owned());
+    let (status, ended) = host.post(&format!("/api/rooms/{room_id}/end"), json!({})).await;
+    assert_eq!((status, ended["endedLectureId"].as_str()), (200, Some(lecture.as_str())), "{ended}");
+    (room_id, lecture)
+}
+
+/// Every format a host downloads, as "Export to Drive" names them.
+const EXPORTED: [&str; 7] =
+    ["lecture.pdf", "lecture.md", "lecture.json", "captions.vtt", "captions.srt", "transcript.txt", "attendance.csv"];
+
+async fn export_to_drive_from_the_lecture_page_updates_the_same_files(db: Db) {
+    let (t, g, host, _) = setup(db).await;
+    connect(&host, &g).await;
+    let (_, lecture) = ended_lecture(&host, "Photosynthesis 101").await;
+    let route = format!("/api/lectures/{lecture}/drive-export");
+    let (status, first) = host.post(&route, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let names: Vec<&str> = first["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, EXPORTED);
+    assert!(first["files"].as_array().unwrap().iter().all(|f| f["updated"] == false));
+    let folder = first["folderId"].as_str().unwrap();
+    assert_eq!(first["folderUrl"], format!("https://drive.google.com/drive/folders/{folder}"));
+    let path = first["folderPath"].as_str().unwrap();
+    let label = path.strip_prefix("confctl/Photosynthesis 101/").unwrap_or_else(|| panic!("{path}"));
+    assert!(label.ends_with(" Lecture 1") && label.len() == "2026-11-28 Lecture 1".len(), "{label}");
+    let id = |body: &serde_json::Value, i: usize| body["files"][i]["fileId"].as_str().unwrap().to_owned();
+    assert_eq!(g.path_of(&id(&first, 0)), ["confctl", "Photosynthesis 101", label]);
+    let pdf = g.file(&id(&first, 0)).unwrap();
+    assert!(pdf.content.starts_with(b"%PDF-"), "the renderers' PDF");
+    assert_eq!(pdf.mime_type, "application/pdf");
+    let md = g.file(&id(&first, 1)).unwrap();
+    assert!(String::from_utf8_lossy(&md.content).contains("Photosynthesis 101"));
+    assert_eq!(md.mime_type, "text/markdown", "no charset parameter in Drive's metadata");
+    assert_eq!(first["files"][1]["size"], md.content.len());
+
+    // Again, through an expired access token and a rate limit: the same files, updated, no copies.
+    g.expire_access_tokens();
+    g.fail_next_drive_calls(1, 429);
+    let (status, second) = host.post(&route, json!({})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["folderId"], first["folderId"]);
+    for i in 0..EXPORTED.len() {
+        assert_eq!(id(&second, i), id(&first, i), "{} is updated in place", EXPORTED[i]);
+        assert_eq!(second["files"][i]["updated"], true);
+        assert_eq!(g.file(&id(&second, i)).unwrap().versions, 2);
+    }
+    assert_eq!(g.files().len(), 3 + EXPORTED.len(), "three folders and one file per format");
+    assert!(g.calls().iter().any(|c| c.status == 429) && g.calls().iter().any(|c| c.status == 401));
+    let audit = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'lecture.drive_export'")
+        .fetch_one(t.app.store().raw_pool_for_tests())
+        .await
+        .unwrap();
+    assert_eq!(audit.get::<i64, _>("n"), 2);
+}
+
+async fn export_to_drive_says_what_the_host_can_do(db: Db) {
+    let (t, g, ada, _) = setup(db).await;
+    let (room, lecture) = ended_lecture(&ada, "Optics").await;
+    let route = format!("/api/lectures/{lecture}/drive-export");
+    let (status, body) = ada.post(&route, json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "drive_not_connected"), "{body}");
+
+    connect(&ada, &g).await;
+    g.revoke_consent();
+    let (status, body) = ada.post(&route, json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "drive_reconnect"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("reconnect Google Drive"), "{body}");
+    assert_eq!(ada.get("/api/drive").await.1["connected"], false, "the dead grant is gone: connect again");
+
+    connect(&ada, &g).await;
+    g.set_quota_exceeded(true);
+    let (status, body) = ada.post(&route, json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "drive_quota_exceeded"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("quota"), "{body}");
+    g.set_quota_exceeded(false);
+    assert_eq!(ada.post(&route, json!({})).await.0, 200);
+
+    // The room's next lecture has not taken place.
+    let (_, now) = ada.get(&format!("/api/rooms/{room}")).await;
+    let next = now["lectureId"].as_str().unwrap();
+    assert_ne!(next, lecture);
+    let (status, body) = ada.post(&format!("/api/lectures/{next}/drive-export"), json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "lecture_not_ended"), "{body}");
+
+    // Only the host: Ada is the instance's admin and reads Bob's lecture, but does not export it; a reader
+    // with a share link and a stranger get the lecture's 404.
+    let bob = t.client();
+    bob.register("bob@uni.edu", "Bob").await;
+    let (_, bobs) = ended_lecture(&bob, "Acoustics").await;
+    let (status, body) = ada.post(&format!("/api/lectures/{bobs}/drive-export"), json!({})).await;
+    assert_eq!((status, error_code(&body)), (403, "drive_host_only"), "{body}");
+    let (status, body) = bob.post(&route, json!({})).await;
+    assert_eq!((status, error_code(&body)), (404, "lecture_not_found"), "{body}");
+    let (_, share) = ada.post(&format!("/api/lectures/{lecture}/shares"), json!({})).await;
+    let r = t
+        .client()
+        .http
+        .post(format!("{}{route}", t.base))
+        .header("x-confctl-share", share["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a share link reads, never exports");
+    let exported = g.files().iter().filter(|f| f.name == "lecture.pdf").count();
+    assert_eq!(exported, 1, "nothing but Ada's own export reached Drive");
 }
 
 async fn connecting_checks_state_and_pkce_and_seals_the_token(db: Db) {
@@ -282,7 +396,9 @@ on_both_databases!(
     connecting_checks_state_and_pkce_and_seals_the_token,
     a_lecture_uploads_into_its_folder_and_again_into_the_same_files,
     disconnecting_revokes_at_google_and_deletes_even_when_google_is_down,
-    revoked_consent_asks_the_host_to_reconnect
+    revoked_consent_asks_the_host_to_reconnect,
+    export_to_drive_from_the_lecture_page_updates_the_same_files,
+    export_to_drive_says_what_the_host_can_do
 );
 
 // ---- the client alone ----

@@ -327,6 +327,13 @@ export class Harness {
     return added;
   }
 
+  /** Calls the Google double's control API (`start({ google: true })` only). */
+  async googleDouble(method, route) {
+    const response = await fetch(`${this.google.match[1]}${route}`, { method });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  }
+
   /** Runs a `confctl` command on this server's data directory (e.g. `admin agent-token create`); its stdout. */
   cli(args) {
     return execFileSync(bin("confctl"), ["--data-dir", path.join(this.dataDir, "data"), ...args], { encoding: "utf8" });

@@ -1,10 +1,11 @@
 // The lecture page: what one session of a room left behind — summary (with its state, the host's edits and
 // regeneration), transcript (search, citations, `#t=<ms>` links), chat, files, attendance (host), share links
-// (host) and downloads. The page asks `GET /api/lectures/{id}` as whoever reads it (lecture-access.js) and
+// (host), downloads and "Export to Drive" (host). The page asks `GET /api/lectures/{id}` as whoever reads it (lecture-access.js) and
 // polls while the summary is being written or the lecture is still live.
 import { $, ApiError, el, errorText, formatDateTime, setState, statusPill, t } from "./common.js";
 import { keepShare, lectureApi, lectureId, needsHeader } from "./lecture-access.js";
 import { renderDownloads } from "./lecture-downloads.js";
+import { renderDriveExport } from "./lecture-drive.js";
 import { renderAttendance, renderChat, renderFiles } from "./lecture-records.js";
 import { SharePanel } from "./lecture-share.js";
 import { SummaryEditor } from "./lecture-summary-edit.js";
@@ -88,6 +89,7 @@ function renderRecords() {
   renderFiles(lecture.files, !needsHeader);
   renderAttendance(lecture.viewer.canSeeAttendance ? lecture.attendance || [] : null);
   renderDownloads(lecture);
+  renderDriveExport(lecture);
   shares.start(lecture.viewer.canEdit);
 }
 

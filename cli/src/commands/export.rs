@@ -1,13 +1,14 @@
-//! `confctl export`: ended lectures in bulk to a folder tree (cron jobs, archives) — parse, call
-//! `confctl::lectures::batch`, show progress, print the summary. Exit 0 when all went well, 1 when some
-//! lectures failed (each listed with why), 2 for bad arguments.
+//! `confctl export`: ended lectures in bulk to a folder tree or a host's Google Drive (cron jobs, archives) —
+//! parse, call `confctl::lectures::batch`, show progress, print the summary. Exit 0 when all went well, 1 when
+//! some lectures failed (each listed with why) or the host's Drive cannot take them, 2 for bad arguments.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use confctl::lectures::batch::{self, Item, Options, Outcome, Progress, Selection};
+use confctl::gdrive::DriveError;
+use confctl::lectures::batch::{self, Item, Options, Outcome, Progress, Selection, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CmdResult, Failure, Global};
@@ -23,11 +24,16 @@ use super::{CmdResult, Failure, Global};
     confctl export --all --since 2026-09-01 --out /mnt/nas/lectures --json
   What would be written, without writing:
     confctl export --room Qd2m1kXbS0K8v7Yz3c9Q4A --out /srv/archive --dry-run
+  A host's lectures of this term into their own Google Drive (connected on their account page):
+    confctl export --host ada@uni.edu --since 2026-09-01 --to gdrive --as ada@uni.edu
 
 Formats: pdf, md, json, vtt, srt, txt, attendance.csv, files (the shared files), or all.
 Layout: OUT/<room>/<YYYY-MM-DD_HHMM>_<lecture-id>/ holds the formats, files/ and manifest.json.
 Files are written under temporary names and renamed; a second run skips lectures that did not
-change (--force rewrites). Only ended lectures are exported; a live one is skipped with a note.")]
+change (--force rewrites). Only ended lectures are exported; a live one is skipped with a note.
+To Drive: --as names the host whose connected Drive receives the files, and only that host's
+lectures go (others are skipped with a note), into confctl/<room>/<date> Lecture <n>; each run
+updates the files the last one made there.")]
 pub struct Args {
     /// A lecture, by id (repeatable).
     #[arg(long = "lecture", value_name = "ID")]
@@ -51,8 +57,14 @@ pub struct Args {
     #[arg(long, default_value = "all", value_name = "LIST")]
     format: String,
     /// The folder to write into (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "to")]
     out: Option<PathBuf>,
+    /// Upload to a host's Google Drive instead of a folder (with --as).
+    #[arg(long, value_enum, value_name = "DESTINATION", requires = "as_host")]
+    to: Option<Destination>,
+    /// With --to gdrive: the host account (e-mail) whose connected Drive receives its own lectures.
+    #[arg(long = "as", value_name = "HOST_EMAIL", requires = "to")]
+    as_host: Option<String>,
     /// Lectures exported at once; more is faster and loads the server more.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -67,6 +79,15 @@ pub struct Args {
     json: bool,
 }
 
+const WHERE: &str = "say where to write: --out DIR, or --to gdrive --as HOST_EMAIL";
+
+/// Where `--to` sends lectures.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Destination {
+    /// The connected Google Drive of the host named by --as.
+    Gdrive,
+}
+
 /// A day (midnight UTC) or an RFC 3339 moment.
 fn parse_date(flag: &str, text: &str) -> Result<DateTime<Utc>, Failure> {
     if let Ok(day) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
@@ -79,7 +100,9 @@ fn parse_date(flag: &str, text: &str) -> Result<DateTime<Utc>, Failure> {
 
 pub async fn run(global: &Global, args: Args) -> CmdResult {
     let items = Item::parse_list(&args.format).map_err(|e| Failure::usage(format!("--format: {e}")))?;
-    let out = args.out.clone().ok_or_else(|| Failure::usage("say where to write: --out DIR"))?;
+    if args.out.is_none() && args.to.is_none() {
+        return Err(Failure::usage(WHERE));
+    }
     let selection = Selection {
         lectures: args.lectures,
         rooms: args.rooms,
@@ -90,7 +113,19 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
     };
     selection.validate().map_err(|e| Failure::usage(e.to_string()))?;
     let app = super::admin::open(global).await?;
-    let planned = match batch::plan(&app, &selection, &out).await {
+    let target = match (&args.out, &args.as_host) {
+        (Some(out), _) => Ok(Target::Folder(out.clone())),
+        (None, Some(email)) => drive_target(&app, email).await,
+        (None, None) => Err(Failure::usage(WHERE)),
+    };
+    let target = match target {
+        Ok(target) => target,
+        Err(failure) => {
+            app.store().close().await;
+            return Err(failure);
+        }
+    };
+    let planned = match batch::plan(&app, &selection, &target).await {
         Ok(planned) => planned,
         Err(err @ (confctl::Error::Invalid { .. } | confctl::Error::NotFound { .. })) => {
             app.store().close().await;
@@ -101,8 +136,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             return Err(err.into());
         }
     };
-    let options =
-        Options { out: out.clone(), items, jobs: usize::from(args.jobs), force: args.force, dry_run: args.dry_run };
+    let options = Options { target, items, jobs: usize::from(args.jobs), force: args.force, dry_run: args.dry_run };
     let started = std::time::Instant::now();
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| Bar::new(planned.len()));
     let report = match &bar {
@@ -138,8 +172,17 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
 
 fn print_summary(report: &batch::Report, dry_run: bool, took: std::time::Duration) {
     for outcome in &report.exported {
-        if let Outcome::WouldExport { dir, files, .. } = outcome {
-            println!("would write {} ({})", dir.display(), files.join(", "));
+        match outcome {
+            Outcome::WouldExport { dir, files, .. } => println!("would write {} ({})", dir.display(), files.join(", ")),
+            Outcome::Uploaded { lecture_id, dir, files, .. } => {
+                let updated = files.iter().filter(|f| f.updated).count();
+                println!(
+                    "uploaded {lecture_id} to Google Drive: {} ({} files, {updated} updated in place)",
+                    dir.display(),
+                    files.len()
+                );
+            }
+            _ => {}
         }
     }
     for outcome in &report.skipped {
@@ -196,5 +239,32 @@ impl Progress for Bar {
             self.0.println(format!("failed {lecture_id}: {reason}"));
         }
         self.0.inc(1);
+    }
+}
+
+/// `--to gdrive --as EMAIL`: the host's account, whose Drive must be offered here and connected. An unknown
+/// account is a mistake on the command line (2); a Drive that cannot take files is the host's to fix (1).
+async fn drive_target(app: &confctl::app::App, email: &str) -> Result<Target, Failure> {
+    let user = app
+        .store()
+        .user_by_email(email)
+        .await?
+        .ok_or_else(|| Failure::usage(format!("--as {email}: there is no account with this e-mail")))?;
+    match confctl::gdrive::check_connected(app, &user.id).await {
+        Ok(()) => Ok(Target::Drive { user_id: user.id, email: email.to_owned() }),
+        Err(DriveError::NotConfigured) => Err(Failure {
+            message: "Google Drive is not configured on this instance: set [google] client_id and client_secret \
+                      (see the operator guide)"
+                .into(),
+            exit_code: 1,
+        }),
+        Err(DriveError::NotConnected) => Err(Failure {
+            message: format!(
+                "{email} has not connected Google Drive: they connect it on their account page (Connect Google \
+                 Drive), then run this again"
+            ),
+            exit_code: 1,
+        }),
+        Err(err) => Err(Failure { message: err.to_string(), exit_code: 1 }),
     }
 }

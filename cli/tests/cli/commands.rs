@@ -47,11 +47,11 @@ fn invalid_configuration_is_one_clear_line_and_exit_2() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_exit_2() {
+fn export_without_a_destination_says_so_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(confctl(dir.path()).arg("export"));
+    let out = run(confctl(dir.path()).args(["export", "--all"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not available yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--out DIR, or --to gdrive --as HOST_EMAIL"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "no fake output");
 }
 

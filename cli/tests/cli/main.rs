@@ -8,5 +8,6 @@ mod admin_rooms;
 mod commands;
 mod docs;
 mod export;
+mod export_drive;
 mod monitor_tmux;
 mod serve_systemd;

@@ -255,8 +255,9 @@ async fn join(ctx: PageCtx, Path(code): Path<String>) -> Response {
 /// A lecture's page. Who may read it is the API's question (host or admin by cookie, an admitted guest by
 /// the session kept in the browser, a share link's token): the shell reveals nothing, so every reader gets
 /// the same page and its script asks `GET /api/lectures/{lectureId}` with what it holds.
-async fn lecture(ctx: PageCtx, Path(lecture_id): Path<String>) -> Response {
-    let data = json!({ "lectureId": lecture_id });
+async fn lecture(State(app): State<App>, ctx: PageCtx, Path(lecture_id): Path<String>) -> Response {
+    // Whether to offer "Export to Drive" (to the host; the script knows who reads).
+    let data = json!({ "lectureId": lecture_id, "driveConfigured": app.google().is_some() });
     ok(&ctx, &Lecture { s: Shell::new(&ctx, "lecture.title", "lecture", Some("lecture.js"), data) })
 }
 

@@ -252,13 +252,7 @@ impl GoogleDouble {
 
     /// The host removed confctl's access at Google: refresh tokens get `invalid_grant`, access tokens 401.
     pub fn revoke_consent(&self) {
-        let mut inner = lock(&self.shared.inner);
-        for grant in inner.grants.values_mut() {
-            grant.revoked = true;
-        }
-        for access in inner.access.values_mut() {
-            access.valid = false;
-        }
+        revoke_consent(&self.shared);
     }
 
     /// Uploads are refused with 403 `storageQuotaExceeded` while on.
@@ -361,6 +355,17 @@ async fn handle(
     response
 }
 
+/// Every grant and access token refused from now on.
+fn revoke_consent(shared: &Shared) {
+    let mut inner = lock(&shared.inner);
+    for grant in inner.grants.values_mut() {
+        grant.revoked = true;
+    }
+    for access in inner.access.values_mut() {
+        access.valid = false;
+    }
+}
+
 struct Request<'a> {
     shared: &'a Shared,
     method: &'a Method,
@@ -378,8 +383,25 @@ impl Request<'_> {
             "/token" if m == Method::POST => self.token(),
             "/revoke" if m == Method::POST => self.revoke(),
             path if path.starts_with("/drive/v3/") || path.starts_with("/upload/drive/v3/") => self.drive(),
+            // For tests in another process (the browser's): what Google offers no API for.
+            "/_double/revoke-consent" if m == Method::POST => {
+                revoke_consent(self.shared);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            "/_double/files" if m == Method::GET => self.listing(),
             _ => (StatusCode::NOT_FOUND, "no such endpoint in the Google double").into_response(),
         }
+    }
+
+    /// `[{"id", "name", "parents", "size", "versions"}]` of every file and folder.
+    fn listing(&self) -> Response {
+        let inner = lock(&self.shared.inner);
+        let files: Vec<Value> = inner
+            .files
+            .iter()
+            .map(|f| json!({"id": f.id, "name": f.name, "parents": f.parents, "size": f.content.len(), "versions": f.versions}))
+            .collect();
+        axum::Json(files).into_response()
     }
 
     fn form(&self) -> Checked<HashMap<String, String>> {

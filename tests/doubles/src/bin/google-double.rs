@@ -12,7 +12,10 @@ const USAGE: &str = "usage: google-double --redirect-uri URI
   --redirect-uri URI   the registered redirect URI: confctl's <public_url>/auth/google/callback
 
 Prints the confctl settings that point at the double (CONFCTL_GOOGLE__…=…), one per line, then
-GOOGLE_DOUBLE_URL=http://127.0.0.1:PORT once listening. Runs until killed.";
+GOOGLE_DOUBLE_URL=http://127.0.0.1:PORT once listening. Runs until killed.
+
+Control routes for tests: POST /_double/revoke-consent (the host removed confctl at Google),
+GET /_double/files (every file and folder, as JSON).";
 
 async fn run(redirect_uri: &str) -> anyhow::Result<()> {
     let double = GoogleDouble::start(GoogleDoubleConfig::new(redirect_uri)).await?;
