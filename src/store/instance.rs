@@ -9,7 +9,7 @@ impl Store {
     pub async fn instance_value(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM instance_state WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("instance setting"))?;
         row.map(|r| r.try_get("value")).transpose().map_err(map_err("instance setting"))
@@ -17,12 +17,13 @@ impl Store {
 
     /// Stores `value` under `key` unless a value is already there; returns the value in effect.
     pub async fn instance_value_or_insert(&self, key: &str, value: &str) -> Result<String> {
-        sqlx::query("INSERT INTO instance_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(self.pool())
-            .await
-            .map_err(map_err("instance setting"))?;
+        self.write(
+            sqlx::query("INSERT INTO instance_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value),
+        )
+        .await
+        .map_err(map_err("instance setting"))?;
         Ok(self.instance_value(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 }
