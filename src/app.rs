@@ -7,11 +7,13 @@ use tokio::sync::watch;
 use crate::config::live::Live;
 use crate::config::{Config, LiveSettings, Reload};
 use crate::events::Hub;
+use crate::gdrive::Google;
 use crate::livekit::LiveKit;
 use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
 use crate::storage::Storage;
 use crate::store::Store;
 use crate::time::Clock;
+use crate::traffic::Traffic;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone, Debug)]
@@ -29,6 +31,9 @@ struct Inner {
     storage: Storage,
     hub: Hub,
     clock: Clock,
+    traffic: Traffic,
+    /// `None` while Google Drive export is not configured.
+    google: Option<Google>,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -40,6 +45,7 @@ impl App {
         let livekit = LiveKit::new(&config);
         let storage = Storage::from_config(&config)?;
         let live = Live::new(&config);
+        let google = crate::gdrive::Settings::from_config(&config.google).map(Google::new).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 live,
@@ -50,6 +56,8 @@ impl App {
                 storage,
                 hub: Hub::default(),
                 clock: Clock::default(),
+                traffic: Traffic::default(),
+                google,
                 shutdown,
                 shutdown_tx,
             }),
@@ -93,6 +101,14 @@ impl App {
     /// The time as this application sees it: read it here rather than from `time::now_ms`.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+    /// Requests per second, for the monitor.
+    pub fn traffic(&self) -> &Traffic {
+        &self.inner.traffic
+    }
+    /// The Google client, when Drive export is configured.
+    pub fn google(&self) -> Option<&Google> {
+        self.inner.google.as_ref()
     }
 
     /// Tells long-lived work (event streams, background loops) to finish.

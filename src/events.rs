@@ -1,6 +1,7 @@
 //! The event hub: in-process fan-out of what streams deliver — one channel per room for hosts (lobby changes,
 //! room state, hands, removals), one for waiting guests (decisions only, so approving 1,000 guests is one
-//! message, not 1,000 polls), one instance-wide for assistants — and the register of open lobby streams.
+//! message, not 1,000 polls), one instance-wide for assistants — the register of open lobby streams, and what
+//! this process has heard from the assistant in each room.
 //!
 //! Events are a fast path, not the source of truth: every decision is in the database first, guest streams
 //! start from the stored state and re-check it periodically, so a missed event (or another replica's
@@ -13,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::admin::feed::AdminFeed;
+use crate::artifacts::health::Heard;
 use crate::store::{Admission, RoomRecord};
 
 /// A lobby entry as the host sees it (never the guest's session id or fingerprint).
@@ -100,6 +102,8 @@ pub struct Hub {
     waiting: Arc<Mutex<Waiting>>,
     /// Everything hosts hear, instance wide, for administrators (`/api/admin/events`).
     admin: AdminFeed,
+    /// The assistants' captions and reports, by room (the monitor's assistant state).
+    assistants: Heard,
 }
 
 impl Default for Hub {
@@ -109,6 +113,7 @@ impl Default for Hub {
             agents: broadcast::channel(CAPACITY).0,
             waiting: Arc::default(),
             admin: AdminFeed::default(),
+            assistants: Heard::default(),
         }
     }
 }
@@ -221,6 +226,11 @@ impl Hub {
     /// The instance-wide feed administrators watch.
     pub fn admin(&self) -> &AdminFeed {
         &self.admin
+    }
+
+    /// What the assistants have said from each room.
+    pub fn assistants(&self) -> &Heard {
+        &self.assistants
     }
 
     fn to_admins(&self, room_id: &str, event: &HostEvent) {

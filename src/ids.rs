@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 /// Fills `N` bytes from the OS CSPRNG. A failing OS RNG leaves nothing safe to do, so it aborts loudly.
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     if let Err(err) = getrandom::fill(&mut buf) {
         // Continuing without randomness would mint guessable ids and session tokens.

@@ -16,7 +16,9 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod files;
+pub mod gdrive;
 pub mod ids;
 pub mod lectures;
 pub mod livekit;
@@ -33,6 +35,7 @@ pub mod systemd;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
+pub mod traffic;
 
 pub mod http;
 

@@ -82,6 +82,7 @@ impl Server {
     /// streams and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = self.app.clone();
+        app.hub().assistants().listen(app.clock().now_ms());
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));

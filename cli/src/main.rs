@@ -41,7 +41,7 @@ enum Command {
     Agent(commands::agent::Args),
     /// Administer users, the instance and its configuration.
     Admin(commands::admin::Args),
-    /// Export lecture artifacts (PDF, Markdown, JSON, captions).
+    /// Export ended lectures in bulk: PDF, Markdown, JSON, captions, attendance, shared files.
     Export(commands::export::Args),
     /// Apply database migrations, or list them with --status.
     Migrate(commands::migrate::Args),

@@ -403,26 +403,24 @@ pub async fn set_role(app: &App, actor: &Actor, user_id: &str, role: Role) -> Re
     Ok(())
 }
 
-/// An administrator changes another account's role and/or disabled flag (through the API). Nobody may lock
-/// themselves out: disabling or demoting one's own account is refused.
+/// An administrator (or an admin API token) changes an account's role and/or disabled flag (through the API).
+/// Nobody may lock themselves out: disabling or demoting one's own account is refused.
 pub async fn update_user(
     app: &App,
-    admin: &AuthUser,
+    actor: &Actor,
     user_id: &str,
     role: Option<Role>,
     disabled: Option<bool>,
-    ip: Option<String>,
 ) -> Result<User> {
-    if admin.user.id == user_id && (disabled == Some(true) || role == Some(Role::Host)) {
+    let user = find_user(app, user_id).await?;
+    if actor.user_id.as_deref() == Some(user.id.as_str()) && (disabled == Some(true) || role == Some(Role::Host)) {
         return Err(Error::conflict("cannot_change_self", "you cannot disable or demote your own account"));
     }
-    let actor = admin.user.actor(ip);
-    let user = find_user(app, user_id).await?;
     if let Some(role) = role.filter(|r| *r != user.role) {
-        set_role(app, &actor, &user.id, role).await?;
+        set_role(app, actor, &user.id, role).await?;
     }
     if let Some(disabled) = disabled.filter(|d| *d != user.disabled) {
-        set_disabled(app, &actor, &user.id, disabled).await?;
+        set_disabled(app, actor, &user.id, disabled).await?;
     }
     find_user(app, &user.id).await
 }

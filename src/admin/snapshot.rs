@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::feed::AdminEvent;
 use crate::admission;
 use crate::app::App;
+use crate::artifacts::{self, health::AssistantStatus};
 use crate::error::{Error, Result};
 use crate::events::LobbyEntry;
 use crate::livekit;
@@ -68,13 +69,33 @@ pub struct Instance {
     pub database: &'static str,
     /// Whether the media server answered while this snapshot was taken.
     pub livekit_reachable: bool,
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// When the certificate confctl serves expires; `None` without TLS served by confctl.
+    pub certificate_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The header's figures that move from moment to moment, read from counters this process keeps (no query):
+/// part of every snapshot, and sent on the event stream every few seconds to a client that asks for them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Requests this server answered per second, over the last ten seconds.
+    pub requests_per_second: f64,
     /// Admin event streams open right now (the monitor's own included).
     pub event_streams: usize,
     /// Assistant workers connected (`confctl agent` or `serve --with-agent`).
     pub assistant_workers: usize,
-    /// When the certificate confctl serves expires; `None` without TLS served by confctl.
-    pub certificate_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub generated_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn stats(app: &App) -> Stats {
+    Stats {
+        // One decimal is all a header shows; the JSON stays short.
+        requests_per_second: (app.traffic().per_second() * 10.0).round() / 10.0,
+        event_streams: app.hub().admin().open_streams(),
+        assistant_workers: app.hub().agent_streams(),
+    }
 }
 
 /// One room as the monitor lists it.
@@ -100,8 +121,9 @@ pub struct RoomRow {
     pub locked: bool,
     pub guests_muted: bool,
     pub lobby_enabled: bool,
-    /// `on` or `off`.
-    pub assistant: &'static str,
+    /// `assistant` (off, on, joining, captioning, failing), `assistantProblem` and `lastCaptionAt`.
+    #[serde(flatten)]
+    pub assistant: AssistantStatus,
 }
 
 /// Every room of one state, with the instance header and the id of the newest event it includes: a client
@@ -133,8 +155,7 @@ fn instance(app: &App, livekit_reachable: bool) -> Instance {
         version: env!("CARGO_PKG_VERSION"),
         database: app.store().dialect().name(),
         livekit_reachable,
-        event_streams: app.hub().admin().open_streams(),
-        assistant_workers: app.hub().agent_streams(),
+        stats: stats(app),
         certificate_expires_at: if app.config().tls.enabled() {
             crate::tls::CertificateStatus::saved(&app.config().data_dir).and_then(|c| c.not_after)
         } else {
@@ -198,7 +219,7 @@ async fn row(
         locked: room.locked,
         guests_muted: room.guests_muted,
         lobby_enabled: room.lobby_enabled,
-        assistant: if room.ai_assistant { "on" } else { "off" },
+        assistant: artifacts::assistant_status(app, room),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The client of confctl's agent API (`/api/agent/*`, docs/agent-api.md): the live list of lectures to join,
-//! join tokens, captions, the summary context and the lecture artifact. The assistant's only way to confctl.
-//! The wire types are the server's own (`crate::artifacts`), so the two ends cannot drift apart.
+//! join tokens, captions, status reports, the summary context and the lecture artifact. The assistant's only
+//! way to confctl. The wire types are the server's own (`crate::artifacts`), so the two ends cannot drift apart.
 
 use std::time::Duration;
 
@@ -19,8 +19,11 @@ pub use crate::artifacts::AssistantLecture as Lecture;
 pub use crate::artifacts::AssistantToken as JoinToken;
 /// One caption as confctl takes it.
 pub use crate::artifacts::Caption;
-/// What the summariser may use: the lecture, the stored final segments and the speakers' names.
+/// What the summariser may use: the lecture, the stored final segments, the speakers' names and the summary
+/// settings in effect.
 pub use crate::artifacts::SummaryContext as Context;
+/// How the assistant is doing in a lecture, as confctl takes it.
+pub use crate::artifacts::health::Report;
 /// The lecture artifact as the assistant uploads it.
 pub use crate::artifacts::{ArtifactStatus, ArtifactUpload as Artifact};
 
@@ -133,6 +136,11 @@ impl AgentApi {
     /// `POST /lectures/{id}/captions`.
     pub async fn post_caption(&self, lecture_id: &str, caption: &Caption) -> Result<(), ApiError> {
         self.send(self.http.post(self.url(&format!("/lectures/{lecture_id}/captions"))).json(caption)).await.map(drop)
+    }
+
+    /// `POST /lectures/{id}/status`.
+    pub async fn report(&self, lecture_id: &str, report: &Report) -> Result<(), ApiError> {
+        self.send(self.http.post(self.url(&format!("/lectures/{lecture_id}/status"))).json(report)).await.map(drop)
     }
 
     /// `GET /lectures/{id}/context`.

@@ -59,6 +59,11 @@ impl Agent {
         self
     }
 
+    /// What fails for every room of this worker right now (speech to text), if anything.
+    pub(crate) fn problem(&self) -> Option<String> {
+        self.stt.health().and_then(stt::Health::problem)
+    }
+
     /// Whether this worker takes the room (`shard = "K/N"`): by a stable hash of its id.
     pub fn takes(&self, room_id: &str) -> bool {
         let (k, n) = self.shard;
@@ -86,16 +91,31 @@ pub async fn run(config: &Config, shutdown: impl std::future::Future<Output = ()
     Ok(())
 }
 
-/// A finished lecture's artifact from what confctl stored: the transcript as text and WebVTT, and a summary.
-/// Shared by the worker and the server's `artifacts::resummarize`.
+/// A finished lecture's artifact from what confctl stored: the transcript as text and WebVTT, and a summary
+/// as the AI settings in the context ask (none when summaries are off). Shared by the worker and the server's
+/// `artifacts::resummarize`.
 pub async fn artifact_for(summariser: &summary::Summariser, context: &api::Context, language: &str) -> api::Artifact {
     let segments = transcript::ordered(&context.segments);
+    let transcript_text = transcript::to_text(&segments);
+    let transcript_vtt = transcript::to_vtt(&segments);
+    if !context.settings.enabled {
+        return api::Artifact {
+            transcript_text,
+            transcript_vtt,
+            summary: None,
+            summary_kind: None,
+            provider: None,
+            model: None,
+            status: api::ArtifactStatus::Complete,
+            error: None,
+        };
+    }
     let extras = summary::Extras { title: context.lecture.name.clone(), speakers: context.speakers.clone() };
     let language = if context.lecture.language.is_empty() { language } else { context.lecture.language.as_str() };
-    let outcome = summariser.summarise(&segments, &extras, language).await;
+    let outcome = summariser.for_settings(&context.settings).summarise(&segments, &extras, language).await;
     api::Artifact {
-        transcript_text: transcript::to_text(&segments),
-        transcript_vtt: transcript::to_vtt(&segments),
+        transcript_text,
+        transcript_vtt,
         summary: outcome.summary.as_ref().and_then(|s| serde_json::to_value(s).ok()),
         summary_kind: outcome.kind.map(str::to_owned),
         provider: Some(outcome.provider),

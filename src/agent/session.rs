@@ -1,6 +1,7 @@
 //! One room, start to end: join as the assistant (and rejoin with backoff whenever the connection or the media
-//! server goes away), caption every speaker through the speech-to-text provider, and once the lecture has
-//! ended, write the transcript and the summary as the lecture's artifact.
+//! server goes away), caption every speaker through the speech-to-text provider, tell confctl how that goes
+//! (the monitor's captioning / failing), and once the lecture has ended, write the transcript and the summary
+//! as the lecture's artifact.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,9 +12,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::Agent;
-use super::api::{ApiError, Caption, Lecture};
+use super::api::{ApiError, Caption, Lecture, Report};
 use super::audio::SpeakerAudio;
 use super::stt::{AudioEvent, Transcribed};
+use crate::artifacts::health::REPORT_EVERY;
 use crate::livekit::subscriber::{AudioTrack, RoomConnection, RoomEvent, Roster};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -60,6 +62,7 @@ pub async fn run(agent: Arc<Agent>, room: Lecture, mut stop: watch::Receiver<Opt
             Ok(joined) => joined,
             Err(error) => {
                 tracing::warn!(room = %room_id, %error, retry_in = ?backoff, "joining the room failed");
+                report(&agent, &room_id, Some(format!("cannot join the room: {error}")));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     s = wait_stop(&mut stop) => break 'session s,
@@ -72,9 +75,12 @@ pub async fn run(agent: Arc<Agent>, room: Lecture, mut stop: watch::Receiver<Opt
         let base = *time_base.get_or_insert_with(|| connection.created_at_ms.unwrap_or_else(crate::time::now_ms));
         // Speakers of this connection by track sid: (participant sid, "finish your utterance").
         let mut running: HashMap<String, (String, watch::Sender<bool>)> = HashMap::new();
+        // The first tick is now: confctl hears at once that the assistant is in.
+        let mut reports = tokio::time::interval(REPORT_EVERY);
         let outcome = loop {
             tokio::select! {
                 s = wait_stop(&mut stop) => break Some(s),
+                _ = reports.tick() => report(&agent, &room_id, agent.problem()),
                 event = events.recv() => match event {
                     Some(RoomEvent::Participants(participants)) => {
                         // A speaker who left, or a track no longer published, is done: its last utterance is
@@ -140,6 +146,17 @@ pub async fn run(agent: Arc<Agent>, room: Lecture, mut stop: watch::Receiver<Opt
     if reason == Stop::Ended {
         write_artifact(&agent, &room).await;
     }
+}
+
+/// Tells confctl how the assistant is doing in the lecture, without holding up the session: a report that
+/// does not arrive is made up for by the next one.
+fn report(agent: &Arc<Agent>, lecture_id: &str, problem: Option<String>) {
+    let (agent, lecture_id) = (agent.clone(), lecture_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(err) = agent.api.report(&lecture_id, &Report { problem }).await {
+            tracing::debug!(lecture = %lecture_id, error = %err, "a status report did not reach confctl");
+        }
+    });
 }
 
 async fn wait_stop(stop: &mut watch::Receiver<Option<Stop>>) -> Stop {

@@ -14,78 +14,29 @@ pub fn ordered(segments: &[Segment]) -> Vec<Segment> {
     out
 }
 
-/// Consecutive segments of one speaker closer than this become one paragraph of the text transcript.
-const PARAGRAPH_GAP_MS: i64 = 3_000;
+/// The segments as the lecture renderers take them: in transcript order, named for people. The renderers
+/// (`export::transcript`) write the text and WebVTT, so the assistant's files and the downloads read alike.
+fn for_export(segments: &[Segment]) -> Vec<crate::export::TranscriptSegment> {
+    ordered(segments)
+        .into_iter()
+        .map(|s| crate::export::TranscriptSegment {
+            speaker_name: s.speaker().to_owned(),
+            id: s.segment_id,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            text: s.text,
+        })
+        .collect()
+}
 
-/// The plain-text transcript: one paragraph per stretch of one speaker, each opened by its start time.
-///
-/// ```text
-/// [00:00:12] Ann Smith: Plants convert sunlight into chemical energy. They store it as sugar.
-/// [00:00:31] Bob: What about at night?
-/// ```
+/// The plain-text transcript, one paragraph per line ([`crate::export::transcript::plain_text`]).
 pub fn to_text(segments: &[Segment]) -> String {
-    let segments = ordered(segments);
-    let mut out = String::new();
-    let mut previous: Option<&Segment> = None;
-    for segment in &segments {
-        let text = one_line(&segment.text);
-        let continues = previous.is_some_and(|p| {
-            p.speaker_identity == segment.speaker_identity && segment.start_ms - p.end_ms < PARAGRAPH_GAP_MS
-        });
-        if continues {
-            out.push(' ');
-            out.push_str(&text);
-        } else {
-            if previous.is_some() {
-                out.push('\n');
-            }
-            out.push_str(&format!("[{}] {}: {}", clock(segment.start_ms), one_line(segment.speaker()), text));
-        }
-        previous = Some(segment);
-    }
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    out
+    crate::export::transcript::plain_text(&for_export(segments))
 }
 
-/// The WebVTT transcript: one cue per segment, the speaker as a voice span (`<v Ann>`), text escaped.
+/// The WebVTT transcript ([`crate::export::transcript::vtt`]).
 pub fn to_vtt(segments: &[Segment]) -> String {
-    let mut out = String::from("WEBVTT\n");
-    for (n, segment) in ordered(segments).iter().enumerate() {
-        let start = segment.start_ms.max(0);
-        // A cue must end after it starts; a zero-length segment still shows for a moment.
-        let end = segment.end_ms.max(start + 1);
-        out.push_str(&format!(
-            "\n{}\n{} --> {}\n<v {}>{}\n",
-            n + 1,
-            vtt_time(start),
-            vtt_time(end),
-            vtt_escape(&one_line(segment.speaker())),
-            vtt_escape(&one_line(&segment.text)),
-        ));
-    }
-    out
-}
-
-/// `HH:MM:SS` for a time in milliseconds.
-pub fn clock(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-fn vtt_time(ms: i64) -> String {
-    format!("{}.{:03}", clock(ms), ms % 1000)
-}
-
-/// Cue text may not contain `&`, `<` or a raw `-->`; escaping `>` takes care of the arrow too.
-fn vtt_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// Newlines would end a cue (or a transcript line) early.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::export::transcript::vtt(&for_export(segments))
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
 //! What a lecture leaves behind and the assistant's side of it: the live lectures it joins, caption
-//! segments stored as they arrive, and after the lecture the transcript files and the summary it writes.
+//! segments stored as they arrive, how it is doing meanwhile, and after the lecture the transcript files and
+//! the summary it writes.
 //! The agent API's wire types live here, used by both ends.
 
+pub mod health;
 pub mod stream;
 pub mod summary;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admin::ai_settings::{self, SummarySettings};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{ArtifactRecord, ArtifactState, LectureRecord, LectureStatus, RoomRecord, SegmentRecord};
+use health::{AssistantStatus, Report};
 
 /// LiveKit data topic for captions.
 pub const TOPIC: &str = "transcription";
@@ -30,27 +34,34 @@ pub struct AssistantLecture {
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The room's current lecture, for the assistant.
-pub fn assistant_lecture(app: &App, room: &RoomRecord) -> AssistantLecture {
+/// The room's current lecture, for the assistant. A room without its own language has the instance's default
+/// language as the AI settings say now, which is how a changed default reaches the assistant without a restart.
+pub fn assistant_lecture(room: &RoomRecord, default_language: &str) -> AssistantLecture {
     AssistantLecture {
         lecture_id: room.lecture_id.clone(),
         room_id: room.id.clone(),
         name: room.name.clone(),
         livekit_room_name: livekit::room_name(&room.lecture_id),
-        language: crate::rooms::language_of(app, room),
+        language: crate::rooms::language_of(room, default_language),
         started_at: room.started_at.map(crate::time::to_datetime),
     }
 }
 
+/// The instance's default caption language now.
+pub async fn default_language(app: &App) -> Result<String> {
+    Ok(ai_settings::current(app).await?.default_language)
+}
+
 /// Live lectures in rooms that want the assistant.
 pub async fn live_lectures(app: &App) -> Result<Vec<AssistantLecture>> {
+    let language = default_language(app).await?;
     Ok(app
         .store()
         .rooms_by_lecture_state(true)
         .await?
         .iter()
         .filter(|r| r.ai_assistant)
-        .map(|r| assistant_lecture(app, r))
+        .map(|r| assistant_lecture(r, &language))
         .collect())
 }
 
@@ -132,7 +143,7 @@ pub struct CaptionReceipt {
 
 /// Publishes a caption into the lecture's room (topic `transcription`) and stores it when final.
 pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<CaptionReceipt> {
-    let (lecture, _) = assistant_lecture_record(app, lecture_id).await?;
+    let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
     let bad = |m: &str| Error::invalid("invalid_caption", m.to_owned());
     if caption.segment_id.is_empty() || caption.segment_id.len() > 128 {
         return Err(bad("segmentId must have 1 to 128 characters"));
@@ -145,6 +156,9 @@ pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<Ca
     }
     if !crate::config::is_language_code(&caption.language) {
         return Err(bad("language must be a code such as en or ru"));
+    }
+    if app.hub().assistants().captioned(&lecture.id, app.clock().now_ms()) {
+        announce_assistant(app, &room);
     }
     let stored = if caption.is_final && !caption.text.trim().is_empty() {
         app.store()
@@ -177,10 +191,31 @@ pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<Ca
     Ok(CaptionReceipt { stored, delivered })
 }
 
+/// The assistant's state in a room's current lecture, from what this process has heard from it.
+pub fn assistant_status(app: &App, room: &RoomRecord) -> AssistantStatus {
+    app.hub().assistants().status(room, app.hub().agent_streams(), app.clock().now_ms())
+}
+
+/// Tells admins watching the instance that the assistant's state in a room changed.
+fn announce_assistant(app: &App, room: &RoomRecord) {
+    let status = serde_json::to_value(assistant_status(app, room)).unwrap_or_default();
+    app.hub().admin().publish("assistant", Some(&room.id), status);
+}
+
+/// The assistant says how it is doing in a lecture (every 30 s while it is in, and at once when joining
+/// fails).
+pub async fn report(app: &App, lecture_id: &str, report: Report) -> Result<AssistantStatus> {
+    let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
+    if app.hub().assistants().reported(&lecture.id, report, app.clock().now_ms()) {
+        announce_assistant(app, &room);
+    }
+    Ok(assistant_status(app, &room))
+}
+
 /// What the summariser needs, and nothing more: the lecture's name and language, the final caption segments
-/// the assistant itself posted, and the names of the people who spoke. Not the chat and not the shared files:
-/// an agent token works for every lecture, so whatever this returns, a leaked token reads. (The agent API's
-/// wire type, both ways.)
+/// the assistant itself posted, the names of the people who spoke, and the summary settings in effect. Not the
+/// chat and not the shared files: an agent token works for every lecture, so whatever this returns, a leaked
+/// token reads. (The agent API's wire type, both ways.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryContext {
@@ -189,6 +224,10 @@ pub struct SummaryContext {
     /// Speakers' display names, in the order they first spoke.
     #[serde(default)]
     pub speakers: Vec<String>,
+    /// Read when the summary is about to be written, so the assistant follows a change made during the
+    /// lecture. Absent from an older server: summaries on, the assistant's own configuration.
+    #[serde(default)]
+    pub settings: SummarySettings,
 }
 
 pub async fn context(app: &App, lecture_id: &str) -> Result<SummaryContext> {
@@ -200,7 +239,9 @@ pub async fn context(app: &App, lecture_id: &str) -> Result<SummaryContext> {
             speakers.push(segment.speaker_name.clone());
         }
     }
-    Ok(SummaryContext { lecture: assistant_lecture(app, &room), segments, speakers })
+    let settings = ai_settings::view(app).await?;
+    let lecture = assistant_lecture(&room, &settings.settings.default_language);
+    Ok(SummaryContext { lecture, segments, speakers, settings: settings.for_summary() })
 }
 
 /// The artifact as the assistant writes it (the agent API's wire type, both ways).
@@ -341,7 +382,7 @@ pub async fn get(app: &App, lecture_id: &str) -> Result<Option<Artifact>> {
 }
 
 /// `confctl admin lecture resummarize ID`: summarises an ended lecture again from its stored transcript, with
-/// the summariser configured now, and replaces its artifact.
+/// the summariser configured now and chosen by the AI settings, and replaces its artifact.
 pub async fn resummarize(app: &App, lecture_id: &str) -> Result<Artifact> {
     let before = app.store().artifact(lecture_id).await?;
     resummarize_after(app, lecture_id, before).await
@@ -352,6 +393,16 @@ pub async fn resummarize(app: &App, lecture_id: &str) -> Result<Artifact> {
 /// with the failure recorded beside it — so a good summary is never lost to a retry.
 pub async fn resummarize_after(app: &App, lecture_id: &str, before: Option<ArtifactRecord>) -> Result<Artifact> {
     let context = context(app, lecture_id).await?;
+    if !context.settings.enabled {
+        // Summarising again with summaries off would only throw the summary away.
+        if let Some(previous) = before {
+            app.store().upsert_artifact(&previous).await?;
+        }
+        return Err(Error::conflict(
+            "summaries_off",
+            "summaries are switched off in the AI settings (confctl admin settings set summaries on)",
+        ));
+    }
     let summariser = crate::agent::summary::Summariser::from_config(&app.config().agent).map_err(|err| {
         tracing::error!(error = %format!("{err:#}"), "cannot build the summariser");
         Error::unavailable("summariser_unavailable", "the summariser is not configured correctly (see the server log)")

@@ -6,7 +6,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{AssistantLecture, assistant_lecture, live_lectures};
+use super::{AssistantLecture, assistant_lecture, default_language, live_lectures};
 use crate::app::App;
 use crate::error::Result;
 use crate::events::AgentEvent;
@@ -39,7 +39,14 @@ pub async fn lectures(app: &App) -> Result<ReceiverStream<LecturesItem>> {
                 msg = events.recv() => msg,
             };
             let item = match next {
-                Ok(AgentEvent::LectureLive(room)) => LecturesItem::Live(assistant_lecture(&app, &room)),
+                Ok(AgentEvent::LectureLive(room)) => {
+                    let language = default_language(&app).await.unwrap_or_else(|err| {
+                        // Captions in the configured language rather than none while the database is away.
+                        tracing::warn!(error = %err, "cannot read the AI settings; using [agent] default_language");
+                        app.config().agent.default_language.clone()
+                    });
+                    LecturesItem::Live(assistant_lecture(&room, &language))
+                }
                 Ok(AgentEvent::LectureEnded { lecture_id }) => LecturesItem::Ended { lecture_id },
                 // Fell behind: send the whole list again rather than guess what was missed.
                 Err(RecvError::Lagged(_)) => match live_lectures(&app).await {

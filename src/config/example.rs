@@ -54,7 +54,10 @@ pub fn reference_markdown() -> String {
          or `--config PATH`), `CONFCTL_*` environment variables, and command-line flags. Nested keys use a double\n\
          underscore in the environment: `[livekit] url` is `CONFCTL_LIVEKIT__URL`. Every secret can also be read\n\
          from a file named by the variable plus `_FILE`. An invalid value stops confctl with a one-line error\n\
-         naming the key, the value, where it was set and what is allowed (exit status 2).\n",
+         naming the key, the value, where it was set and what is allowed (exit status 2).\n\n\
+         The global AI settings an administrator stores in the database (`confctl admin settings`, the admin\n\
+         page) override `[agent] default_language`, `llm_model` and the choice of summariser: these keys are\n\
+         their defaults (see the operator guide, \"Global AI settings\"). API keys stay in the file.\n",
     );
     for (section, title) in SECTIONS {
         let heading = if section.is_empty() { "Top level".to_owned() } else { format!("`[{section}]`") };

@@ -85,6 +85,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("files", "Files shared in lectures: where they are stored and what is accepted."),
     ("agent", "The AI assistant (`confctl agent`): captions and summaries."),
     ("tls", "HTTPS served by confctl itself: off unless `acme_email` (ACME) or `cert_file` (own certificate) is set."),
+    ("google", "Export to Google Drive: off unless `client_id` and `client_secret` are set (see the operator guide)."),
 ];
 
 /// Every key confctl understands. Top-level keys first, then one block per section.
@@ -434,7 +435,8 @@ pub const KEYS: &[Key] = &[
         Text,
         Some("\"en\""),
         "a language code such as en or ru",
-        "Language of captions and summaries for rooms that do not set their own.",
+        "Language of captions and summaries for rooms that do not set their own. A default: the\n\
+         `defaultLanguage` AI setting (`confctl admin settings`, the admin page) overrides it, without a restart.",
     ),
     key(
         "agent.server_url",
@@ -497,9 +499,15 @@ pub const KEYS: &[Key] = &[
         "an http:// or https:// URL including the API version, e.g. http://127.0.0.1:11434/v1",
         "Base URL of an OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp server)\n\
          that writes lecture summaries. Unset: the built-in extractive summariser (offline, labelled\n\
-         `extractive`).",
+         `extractive`). The `summariser` and `summaries` AI settings can choose the extractive one or none.",
     ),
-    key("agent.llm_model", Text, Some("\"gpt-4o-mini\""), "a model name", "Chat model for summaries."),
+    key(
+        "agent.llm_model",
+        Text,
+        Some("\"gpt-4o-mini\""),
+        "a model name",
+        "Chat model for summaries. A default: the `llmModel` AI setting overrides it.",
+    ),
     key(
         "agent.llm_api_key",
         Secret,
@@ -521,6 +529,53 @@ pub const KEYS: &[Key] = &[
         Some("\"1/1\""),
         "K/N with 1 <= K <= N, e.g. 2/3",
         "With several `confctl agent` workers, each takes the rooms whose id hashes to its share K of N.",
+    ),
+    key(
+        "google.client_id",
+        Text,
+        None,
+        "an OAuth client id such as 1234-abc.apps.googleusercontent.com",
+        "The OAuth 2.0 client (type \"Web application\") created in the Google Cloud Console for this\n\
+         instance. With `client_secret` it lets hosts connect their Google Drive and export lectures to it.\n\
+         Its authorized redirect URI must be <public_url>/auth/google/callback.",
+    ),
+    key(
+        "google.client_secret",
+        Secret,
+        None,
+        "the client secret from the Google Cloud Console",
+        "The secret of `client_id`. Prefer CONFCTL_GOOGLE__CLIENT_SECRET_FILE over writing it here.",
+    ),
+    key(
+        "google.auth_url",
+        Text,
+        Some("\"https://accounts.google.com/o/oauth2/v2/auth\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 authorization endpoint, where a host's browser is sent to give consent.\n\
+         Change only to point at a test double.",
+    ),
+    key(
+        "google.token_url",
+        Text,
+        Some("\"https://oauth2.googleapis.com/token\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 token endpoint. Change only to point at a test double.",
+    ),
+    key(
+        "google.revoke_url",
+        Text,
+        Some("\"https://oauth2.googleapis.com/revoke\""),
+        "an http:// or https:// URL",
+        "Google's OAuth 2.0 revocation endpoint, called when a host disconnects. Change only to point at\n\
+         a test double.",
+    ),
+    key(
+        "google.drive_url",
+        Text,
+        Some("\"https://www.googleapis.com\""),
+        "an http:// or https:// URL",
+        "Base URL of the Drive API (`<drive_url>/drive/v3/…`, uploads at `<drive_url>/upload/drive/v3/…`).\n\
+         Change only to point at a test double.",
     ),
 ];
 

@@ -64,6 +64,7 @@ pub struct Config {
     #[serde(skip)]
     pub layered: Layered,
     pub tls: TlsConfig,
+    pub google: GoogleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +163,26 @@ pub struct LiveKitConfig {
     pub reconcile_interval: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub empty_room_grace: Duration,
+}
+
+/// Export to Google Drive (see `src/gdrive`): the OAuth client and the endpoints it talks to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub auth_url: url::Url,
+    pub token_url: url::Url,
+    pub revoke_url: url::Url,
+    pub drive_url: url::Url,
+}
+
+impl GoogleConfig {
+    /// True when hosts may connect Google Drive: both halves of the OAuth client are set.
+    pub fn drive_configured(&self) -> bool {
+        self.client_id.as_deref().is_some_and(|id| !id.trim().is_empty())
+            && self.client_secret.as_ref().is_some_and(|s| !s.is_empty())
+    }
 }
 
 /// HTTPS served by confctl itself (see `src/tls`).

@@ -163,3 +163,27 @@ fn livekit_browser_url_uses_websocket_scheme() {
     let sources = Sources { env: env(&[("CONFCTL_LIVEKIT__URL", "https://lk.example.edu")]), ..Sources::default() };
     assert_eq!(load(&sources).unwrap().livekit_browser_url(), "wss://lk.example.edu");
 }
+
+#[test]
+fn google_drive_needs_both_halves_of_the_oauth_client() {
+    let c = Config::defaults().unwrap();
+    assert!(!c.google.drive_configured(), "off by default");
+    assert_eq!(c.google.token_url.as_str(), "https://oauth2.googleapis.com/token");
+
+    let sources =
+        Sources { env: env(&[("CONFCTL_GOOGLE__CLIENT_ID", "abc.apps.googleusercontent.com")]), ..Sources::default() };
+    let err = load(&sources).unwrap_err().to_string();
+    assert!(err.contains("google.client_secret") && err.contains("CONFCTL_GOOGLE__CLIENT_ID"), "{err}");
+
+    let secret = file_with("drive-client-secret\n");
+    let sources = Sources {
+        env: env(&[
+            ("CONFCTL_GOOGLE__CLIENT_ID", "abc.apps.googleusercontent.com"),
+            ("CONFCTL_GOOGLE__CLIENT_SECRET_FILE", secret.path().to_str().unwrap()),
+        ]),
+        ..Sources::default()
+    };
+    let c = load(&sources).unwrap();
+    assert!(c.google.drive_configured());
+    assert!(!format!("{c:?}").contains("drive-client-secret"), "the secret never shows in Debug");
+}

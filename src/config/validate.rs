@@ -82,6 +82,17 @@ impl Config {
                 return Err(bad(key, url));
             }
         }
+        self.validate_google(origin)?;
+        for (key, url) in [
+            ("google.auth_url", &self.google.auth_url),
+            ("google.token_url", &self.google.token_url),
+            ("google.revoke_url", &self.google.revoke_url),
+            ("google.drive_url", &self.google.drive_url),
+        ] {
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(bad(key, url));
+            }
+        }
         if self.agent.shard().is_none() {
             return Err(bad("agent.shard", &self.agent.shard));
         }
@@ -170,6 +181,24 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Half an OAuth client cannot work: say which half is missing rather than quietly hiding Drive.
+    fn validate_google(&self, origin: &BTreeMap<String, Source>) -> Result<(), ConfigError> {
+        let from = |key: &str| origin.get(key).map(ToString::to_string).unwrap_or_default();
+        let id = self.google.client_id.as_deref().is_some_and(|id| !id.trim().is_empty());
+        let secret = self.google.client_secret.as_ref().is_some_and(|s| !s.is_empty());
+        let (set, missing) = match (id, secret) {
+            (true, false) => ("google.client_id", "google.client_secret"),
+            (false, true) => ("google.client_secret", "google.client_id"),
+            _ => return Ok(()),
+        };
+        Err(ConfigError(format!(
+            "`{set}` is set (in {}) but `{missing}` is not: Google Drive export needs both",
+            from(set)
+        )))
     }
 }
 

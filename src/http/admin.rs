@@ -1,5 +1,7 @@
 //! `/api/admin/*` for administrators: accounts (list, create, role, disable, password reset, sign-out
-//! everywhere) and the audit log with filters. Thin over `accounts` and `audit`.
+//! everywhere), the audit log with filters, and the global AI settings. Callers are administrators' sessions or
+//! admin API tokens: any may look, an `admin` token or a session may also change ([`ActingAdmin`]). Thin over
+//! `accounts`, `audit` and `admin::ai_settings`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,8 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Admin, Client, Json, OptionalJson, Path, Query};
+use super::extract::{ActingAdmin, AdminCaller, Json, OptionalJson, Path, Query};
 use crate::accounts::{self, Role};
+use crate::admin::ai_settings::{self, SettingsPatch};
 use crate::app::App;
 use crate::audit::{self, AuditQuery};
 use crate::error::{Error, Result};
@@ -17,14 +20,14 @@ use crate::error::{Error, Result};
 /// `GET /api/admin/audit?room=&actor=&action=&since=&before=&limit=`.
 pub async fn audit(
     State(app): State<App>,
-    Admin(_): Admin,
+    _caller: AdminCaller,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(audit::list(&app, q, None).await?))
 }
 
 /// `GET /api/admin/users`.
-pub async fn users(State(app): State<App>, Admin(_): Admin) -> ApiResult<impl IntoResponse> {
+pub async fn users(State(app): State<App>, _caller: AdminCaller) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(json!({ "users": accounts::list_users(&app).await? })))
 }
 
@@ -47,15 +50,13 @@ fn parse_role(text: &str) -> Result<Role> {
 /// `POST /api/admin/users` → 201 `{user, password}` (`password` only when generated).
 pub async fn create_user(
     State(app): State<App>,
-    Client(client): Client,
-    Admin(admin): Admin,
+    ActingAdmin(actor): ActingAdmin,
     Json(body): Json<NewUserBody>,
 ) -> ApiResult<impl IntoResponse> {
     let role = body.role.as_deref().map(parse_role).transpose()?.unwrap_or(Role::Host);
     let given = body.password.filter(|p| !p.is_empty());
     let generated = given.is_none();
     let password = given.unwrap_or_else(accounts::generate_password);
-    let actor = admin.user.actor(client.ip.clone());
     let user = accounts::create_user(&app, &actor, &body.email, &body.name, role, password.clone()).await?;
     Ok((StatusCode::CREATED, axum::Json(json!({ "user": user, "password": generated.then_some(password) }))))
 }
@@ -72,13 +73,12 @@ pub struct UserPatch {
 /// `PATCH /api/admin/users/{userId}` `{role?, disabled?}` → `{user}`.
 pub async fn update_user(
     State(app): State<App>,
-    Client(client): Client,
-    Admin(admin): Admin,
+    ActingAdmin(actor): ActingAdmin,
     Path(user_id): Path<String>,
     Json(body): Json<UserPatch>,
 ) -> ApiResult<impl IntoResponse> {
     let role = body.role.as_deref().map(parse_role).transpose()?;
-    let user = accounts::update_user(&app, &admin, &user_id, role, body.disabled, client.ip.clone()).await?;
+    let user = accounts::update_user(&app, &actor, &user_id, role, body.disabled).await?;
     Ok(axum::Json(json!({ "user": user })))
 }
 
@@ -93,8 +93,7 @@ pub struct PasswordBody {
 /// session of the user ends.
 pub async fn reset_password(
     State(app): State<App>,
-    Client(client): Client,
-    Admin(admin): Admin,
+    ActingAdmin(actor): ActingAdmin,
     Path(user_id): Path<String>,
     // No body means "generate one".
     OptionalJson(body): OptionalJson<PasswordBody>,
@@ -103,18 +102,31 @@ pub async fn reset_password(
     let given = body.password.filter(|p| !p.is_empty());
     let generated = given.is_none();
     let password = given.unwrap_or_else(accounts::generate_password);
-    accounts::set_password(&app, &admin.user.actor(client.ip.clone()), &user.id, password.clone()).await?;
+    accounts::set_password(&app, &actor, &user.id, password.clone()).await?;
     Ok(axum::Json(json!({ "password": generated.then_some(password) })))
 }
 
 /// `POST /api/admin/users/{userId}/revoke-sessions` → `{revoked}`.
 pub async fn revoke_sessions(
     State(app): State<App>,
-    Client(client): Client,
-    Admin(admin): Admin,
+    ActingAdmin(actor): ActingAdmin,
     Path(user_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let user = accounts::find_user(&app, &user_id).await?;
-    let revoked = accounts::revoke_sessions(&app, &admin.user.actor(client.ip.clone()), &user.id).await?;
+    let revoked = accounts::revoke_sessions(&app, &actor, &user.id).await?;
     Ok(axum::Json(json!({ "revoked": revoked })))
+}
+
+/// `GET /api/admin/settings` → `{settings, stored, defaults}`.
+pub async fn settings(State(app): State<App>, _caller: AdminCaller) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(ai_settings::view(&app).await?))
+}
+
+/// `PATCH /api/admin/settings` with the settings to change (`null` returns one to its default) → as `GET`.
+pub async fn update_settings(
+    State(app): State<App>,
+    ActingAdmin(actor): ActingAdmin,
+    Json(patch): Json<SettingsPatch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(ai_settings::update(&app, &actor, patch).await?))
 }

@@ -1,14 +1,14 @@
 //! `/api/admin/rooms*` and `/api/admin/events` for the terminal monitor and scripts: the rooms snapshot, one
 //! room in detail, the instance's event stream with `Last-Event-ID` resume, and the room actions. Callers
-//! are signed-in administrators or admin API tokens (`Authorization: Bearer cfm_…`); a `read` token may look
-//! but not act. Thin over `admin`, `admission`, `moderation` and `rooms`.
+//! are signed-in administrators or admin API tokens ([`AdminCaller`]); a `read` token may look but not act.
+//! Thin over `admin`, `admission`, `moderation` and `rooms`.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::StreamExt;
@@ -18,47 +18,19 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Admin, Client, Path, Query};
+use super::extract::{ActingAdmin, AdminCaller, Path, Query};
 use crate::admin::bans;
 use crate::admin::feed::{AdminEvent, Resume};
 use crate::admin::snapshot::{self, RoomState};
-use crate::admin::tokens;
 use crate::app::App;
 use crate::audit::Actor;
 use crate::error::Error;
 use crate::moderation::BanRequest;
 use crate::rooms::lifecycle;
-use crate::store::{ApiTokenScope, RoomRecord};
+use crate::store::RoomRecord;
 use crate::{admission, moderation};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
-
-/// Who calls the admin API and what they may do.
-#[derive(Debug, Clone)]
-pub struct AdminCaller {
-    pub actor: Actor,
-    pub scope: ApiTokenScope,
-}
-
-impl FromRequestParts<App> for AdminCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let ip = Client::from_request_parts(parts, app).await?.0.ip;
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if let Some(token) = bearer {
-            let caller = tokens::authenticate(app, token).await?;
-            return Ok(Self { actor: caller.actor(ip), scope: caller.token.scope });
-        }
-        let Admin(auth) = Admin::from_request_parts(parts, app).await?;
-        Ok(Self { actor: auth.user.actor(ip), scope: ApiTokenScope::Admin })
-    }
-}
 
 /// An admin caller allowed to act (an administrator's session or an `admin` token), and the room of the path.
 #[derive(Debug)]
@@ -71,16 +43,10 @@ impl FromRequestParts<App> for ActingOn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let caller = AdminCaller::from_request_parts(parts, app).await?;
-        if caller.scope != ApiTokenScope::Admin {
-            return Err(ApiError(Error::forbidden(
-                "read_only_token",
-                "this API token has the read scope: it may look but not act",
-            )));
-        }
+        let ActingAdmin(actor) = ActingAdmin::from_request_parts(parts, app).await?;
         let room_id = super::rooms::room_id_from_path(parts, app).await?;
         let room = snapshot::find_room(app, &room_id).await?;
-        Ok(Self { actor: caller.actor, room })
+        Ok(Self { actor, room })
     }
 }
 
@@ -116,7 +82,13 @@ pub struct EventsQuery {
     /// For clients that cannot set headers (`EventSource` on a first connect).
     #[serde(default)]
     last_event_id: Option<u64>,
+    /// Also an `instance` event with the header's figures every few seconds (the monitor's requests/s).
+    #[serde(default)]
+    instance: bool,
 }
+
+/// How often a client that asked for them gets the instance's figures.
+const INSTANCE_EVERY: Duration = Duration::from_secs(5);
 
 fn event_of(e: &AdminEvent) -> Event {
     Event::default()
@@ -132,7 +104,7 @@ fn reset_event(reason: &str) -> Event {
 
 /// `GET /api/admin/events`: every event of the instance as SSE, each with an `id:`. Reconnecting with
 /// `Last-Event-ID` (header, or `?lastEventId=`) replays what was missed; when that is no longer possible the
-/// first event is `reset` and the client reloads its snapshot.
+/// first event is `reset` and the client reloads its snapshot. `?instance=true` adds the header's figures.
 pub async fn events(
     State(app): State<App>,
     _caller: AdminCaller,
@@ -161,6 +133,20 @@ pub async fn events(
             Err(BroadcastStreamRecvError::Lagged(_)) => reset_event("lagged"),
         }
     });
+    // The figures are not feed events (no id, not replayed): they are current or worthless.
+    let figures = q.instance.then(|| {
+        let app = app.clone();
+        let first_tick = tokio::time::Instant::now() + INSTANCE_EVERY;
+        futures::stream::unfold(tokio::time::interval_at(first_tick, INSTANCE_EVERY), move |mut every| {
+            let app = app.clone();
+            async move {
+                every.tick().await;
+                let event = Event::default().event("instance").json_data(snapshot::stats(&app)).ok()?;
+                Some((event, every))
+            }
+        })
+    });
+    let live = futures::stream::select(live, futures::stream::iter(figures).flatten());
     let stop = app.clone();
     let stream = futures::stream::iter(first)
         .chain(live)
@@ -283,15 +269,9 @@ pub async fn bans(
 /// `DELETE /api/admin/bans/{banId}` → `{lifted}`.
 pub async fn lift_ban(
     State(app): State<App>,
-    caller: AdminCaller,
+    ActingAdmin(actor): ActingAdmin,
     Path(ban_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    if caller.scope != ApiTokenScope::Admin {
-        return Err(ApiError(Error::forbidden(
-            "read_only_token",
-            "this API token has the read scope: it may look but not act",
-        )));
-    }
-    let ban = bans::lift(&app, &caller.actor, &ban_id).await?;
+    let ban = bans::lift(&app, &actor, &ban_id).await?;
     Ok(axum::Json(json!({ "lifted": ban })))
 }

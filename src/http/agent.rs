@@ -12,6 +12,7 @@ use super::extract::{Json, Path};
 use super::sse::{self, json_event};
 use crate::accounts::agent_tokens;
 use crate::app::App;
+use crate::artifacts::health::Report;
 use crate::artifacts::stream::LecturesItem;
 use crate::artifacts::{self, ArtifactUpload, Caption};
 
@@ -53,6 +54,16 @@ pub async fn caption(
     Json(body): Json<Caption>,
 ) -> ApiResult<impl IntoResponse> {
     Ok((StatusCode::ACCEPTED, axum::Json(artifacts::caption(&app, &lecture_id, body).await?)))
+}
+
+/// `POST /api/agent/lectures/{lectureId}/status` `{problem?}` → the assistant's state as the monitor shows it.
+pub async fn status(
+    State(app): State<App>,
+    _: Agent,
+    Path(lecture_id): Path<String>,
+    Json(body): Json<Report>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(artifacts::report(&app, &lecture_id, body).await?))
 }
 
 pub async fn context(State(app): State<App>, _: Agent, Path(lecture_id): Path<String>) -> ApiResult<impl IntoResponse> {

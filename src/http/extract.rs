@@ -1,5 +1,5 @@
 //! Extractors every handler uses: JSON bodies with uniform errors, the client's address, and the
-//! authorisation gates ("signed-in user", "admin").
+//! authorisation gates ("signed-in user", "admin", and the admin API's callers: sessions or API tokens).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,8 +11,11 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::accounts::{self, AuthUser, ClientInfo};
+use crate::admin::tokens;
 use crate::app::App;
+use crate::audit::Actor;
 use crate::error::Error;
+use crate::store::ApiTokenScope;
 
 /// A JSON body whose every failure (syntax, types, unknown fields, size, content type) is a JSON error.
 #[derive(Debug)]
@@ -174,5 +177,53 @@ impl FromRequestParts<App> for Admin {
             return Err(ApiError(Error::forbidden("admin_only", "only administrators may do this")));
         }
         Ok(Self(auth))
+    }
+}
+
+/// Who calls an `/api/admin/*` route: an administrator's session, or an admin API token presented as
+/// `Authorization: Bearer cfm_…` (which wins when both come). Either may look; see [`ActingAdmin`] to act.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub actor: Actor,
+    pub scope: ApiTokenScope,
+}
+
+impl FromRequestParts<App> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let ip = Client::from_request_parts(parts, app).await?.0.ip;
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(token) = bearer {
+            let caller = tokens::authenticate(app, token).await?;
+            return Ok(Self { actor: caller.actor(ip), scope: caller.token.scope });
+        }
+        let Admin(auth) = Admin::from_request_parts(parts, app).await?;
+        Ok(Self { actor: auth.user.actor(ip), scope: ApiTokenScope::Admin })
+    }
+}
+
+/// An admin caller allowed to act: an administrator's session or an `admin` token. A `read` token gets
+/// `403 read_only_token`.
+#[derive(Debug, Clone)]
+pub struct ActingAdmin(pub Actor);
+
+impl FromRequestParts<App> for ActingAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let caller = AdminCaller::from_request_parts(parts, app).await?;
+        if caller.scope != ApiTokenScope::Admin {
+            return Err(ApiError(Error::forbidden(
+                "read_only_token",
+                "this API token has the read scope: it may look but not act",
+            )));
+        }
+        Ok(Self(caller.actor))
     }
 }

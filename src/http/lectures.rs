@@ -154,3 +154,35 @@ pub async fn file(
     let file = lectures::file(&app, &opened, &p.file_id).await?;
     super::files::respond(&app, file).await
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/lectures/{lectureId}/export?format=`: one download of the lecture, for whoever may read it.
+pub async fn export(
+    State(app): State<App>,
+    LectureReader(opened): LectureReader,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::{HeaderMap, HeaderValue, header};
+    let format: crate::export::Format = q.format.as_deref().unwrap_or_default().parse()?;
+    let download = lectures::downloads::download(&app, &opened, format).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(download.content_type));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(value) = HeaderValue::from_str(&crate::files::content_disposition(&download.file_name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    let body = match download.body {
+        lectures::downloads::Body::Bytes(bytes) => axum::body::Body::from(bytes),
+        lectures::downloads::Body::File(temp) => {
+            // The open file keeps its data after the temporary name is removed (on drop of `temp`).
+            let file = temp.reopen().map_err(|e| crate::Error::internal(format!("reading the ZIP: {e}")))?;
+            axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)))
+        }
+    };
+    Ok((StatusCode::OK, headers, body).into_response())
+}

@@ -1,5 +1,5 @@
 //! Request-wide layers: client address, access restrictions (allowed networks, development access key),
-//! CSRF checks on cookie-authenticated writes, security headers and one log line per request.
+//! CSRF checks on cookie-authenticated writes, security headers, and one log line (and count) per request.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -135,8 +135,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
-/// One log line per request: method, path (never the query, which may carry keys), status and latency.
+/// One log line per request: method, path (never the query, which may carry keys), status and latency; and
+/// the request counted for the monitor's requests per second.
 pub async fn request_log(State(app): State<App>, req: Request, next: Next) -> Response {
+    app.traffic().count();
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

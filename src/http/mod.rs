@@ -5,6 +5,7 @@ mod admin_rooms;
 mod agent;
 mod auth;
 mod chat;
+mod drive;
 pub mod error;
 pub mod extract;
 mod files;
@@ -72,6 +73,9 @@ fn api_routes() -> Routes {
         .post("/auth/logout", auth::logout)
         .get("/auth/me", auth::me)
         .post("/auth/password", auth::change_password)
+        .get("/drive", drive::status)
+        .delete("/drive", drive::disconnect)
+        .post("/drive/connect", drive::connect)
         .post("/rooms", rooms::create)
         .get("/rooms", rooms::list)
         .get("/rooms/by-code/{code}", rooms::by_code)
@@ -117,6 +121,7 @@ fn api_routes() -> Routes {
         .put("/lectures/{lectureId}/summary", lectures::edit_summary)
         .post("/lectures/{lectureId}/summary/regenerate", lectures::regenerate_summary)
         .get("/lectures/{lectureId}/files/{fileId}", lectures::file)
+        .get("/lectures/{lectureId}/export", lectures::export)
         .post("/lectures/{lectureId}/shares", lectures::create_share)
         .get("/lectures/{lectureId}/shares", lectures::list_shares)
         .delete("/lectures/{lectureId}/shares/{shareId}", lectures::revoke_share)
@@ -125,16 +130,19 @@ fn api_routes() -> Routes {
         .get("/agent/lectures/stream", agent::lecture_stream)
         .post("/agent/lectures/{lectureId}/token", agent::token)
         .post("/agent/lectures/{lectureId}/captions", agent::caption)
+        .post("/agent/lectures/{lectureId}/status", agent::status)
         .get("/agent/lectures/{lectureId}/context", agent::context)
         .put("/agent/lectures/{lectureId}/artifact", agent::put_artifact)
         .get("/agent/lectures/{lectureId}/artifact", agent::get_artifact)
+        // Every /admin route: administrators' sessions or admin API tokens (`Authorization: Bearer cfm_…`).
         .get("/admin/audit", admin::audit)
         .get("/admin/users", admin::users)
         .post("/admin/users", admin::create_user)
         .patch("/admin/users/{userId}", admin::update_user)
         .post("/admin/users/{userId}/password", admin::reset_password)
         .post("/admin/users/{userId}/revoke-sessions", admin::revoke_sessions)
-        // The monitor's API: admins' sessions or admin API tokens (`Authorization: Bearer`).
+        .get("/admin/settings", admin::settings)
+        .patch("/admin/settings", admin::update_settings)
         .get("/admin/rooms", admin_rooms::rooms)
         .get("/admin/events", admin_rooms::events)
         .get("/admin/rooms/{roomId}", admin_rooms::room)
@@ -156,7 +164,11 @@ fn api_routes() -> Routes {
 
 /// Everything outside `/api`: health checks and the pages.
 fn outer_routes() -> Routes {
-    Routes::new().get("/healthz", health::healthz).get("/readyz", health::readyz).merge(pages::router())
+    Routes::new()
+        .get("/healthz", health::healthz)
+        .get("/readyz", health::readyz)
+        .get("/auth/google/callback", drive::callback)
+        .merge(pages::router())
 }
 
 async fn api_not_found() -> Response {

@@ -4,6 +4,9 @@
 
 pub mod access;
 pub mod attendance;
+pub mod batch;
+pub mod document;
+pub mod downloads;
 pub mod shares;
 
 use serde::{Deserialize, Serialize};
@@ -334,7 +337,7 @@ impl Content {
         let view = LectureView {
             lecture: item(lecture, &room.name, now),
             host_name,
-            language: crate::rooms::language_of(app, room),
+            language: crate::rooms::language_of(room, &crate::artifacts::default_language(app).await?),
             assistant: room.ai_assistant,
             viewer: ViewerView {
                 role: opened.reader.role(room),
@@ -496,6 +499,13 @@ pub async fn regenerate(app: &App, opened: &Opened, replace_edits: bool) -> Resu
     let lecture = &opened.lecture;
     if lecture.status != LectureStatus::Ended {
         return Err(Error::conflict("lecture_live", "the summary is written when the lecture has ended"));
+    }
+    // Said now rather than from the background task, which would only restore the summary as it was.
+    if !crate::admin::ai_settings::current(app).await?.summaries {
+        return Err(Error::conflict(
+            "summaries_off",
+            "summaries are switched off in the AI settings (confctl admin settings set summaries on)",
+        ));
     }
     let before = app.store().artifact(&lecture.id).await?;
     if let Some(b) = &before {

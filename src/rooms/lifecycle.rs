@@ -52,15 +52,16 @@ pub(crate) async fn announce_live(app: &App, room_id: &str) {
 /// `room` as it was while the lecture ran: its `lecture_id` is the lecture that ended.
 async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedLecture) {
     if ended.newly_ended {
-        app.hub().to_hosts(&room.id, HostEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
-        app.hub().to_agents(AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
         if room.ai_assistant && app.store().lecture_by_id(&room.lecture_id).await.is_ok_and(|l| l.started_at.is_some())
         {
             // Until the assistant writes the artifact, the lecture page says the summary is being written.
-            if let Err(err) = app.store().mark_summary_pending(&room.lecture_id, app.clock().now_ms()).await {
+            // Recorded before the assistant hears of the end, so its artifact cannot be overtaken.
+            if let Err(err) = app.store().expect_summary(&room.lecture_id, app.clock().now_ms()).await {
                 tracing::warn!(error = %err, "cannot mark the summary as being written");
             }
         }
+        app.hub().to_hosts(&room.id, HostEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
+        app.hub().to_agents(AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() });
     }
     let reason = "the lecture has ended".to_owned();
     let entries: HashMap<String, Decision> = ended

@@ -35,7 +35,7 @@ pub struct RoomView {
     pub guest_screen_share: bool,
     pub ai_assistant: bool,
     pub guest_uploads: bool,
-    /// Captions and summary language (the configured default when the room sets none).
+    /// Captions and summary language (`None`: the instance's default language, from the AI settings).
     pub language: Option<String>,
     /// The panic button is on: guests may not publish until "unmute all".
     pub guests_muted: bool,
@@ -145,7 +145,7 @@ pub struct RoomPatch {
     pub ai_assistant: Option<bool>,
     #[serde(default)]
     pub guest_uploads: Option<bool>,
-    /// `null` returns to the configured default.
+    /// `null` returns to the instance's default language.
     #[serde(default, deserialize_with = "present")]
     pub language: Option<Option<String>>,
     #[serde(default)]
@@ -153,7 +153,9 @@ pub struct RoomPatch {
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`, via `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -190,9 +192,9 @@ fn validate_language(code: &str) -> Result<String> {
     Ok(code.to_owned())
 }
 
-/// The language a room's captions and summary use.
-pub fn language_of(app: &App, room: &RoomRecord) -> String {
-    room.language.clone().unwrap_or_else(|| app.config().agent.default_language.clone())
+/// The language a room's captions and summary use: its own, or the instance's default (the AI settings).
+pub fn language_of(room: &RoomRecord, default_language: &str) -> String {
+    room.language.clone().unwrap_or_else(|| default_language.to_owned())
 }
 
 /// bcrypt cost for room PINs. A 4-digit PIN falls to any cost offline, so the cost buys little against a
@@ -221,9 +223,13 @@ pub async fn verify_pin(pin: String, hash: String) -> Result<bool> {
         .map_err(|e| Error::internal(format!("PIN check task failed: {e}")))
 }
 
-/// Creates a room for the signed-in host.
+/// Creates a room for the signed-in host. Without `aiAssistant` the room follows the AI settings' default.
 pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -> Result<RoomRecord> {
     let name = validate_room_name(&input.name)?;
+    let ai_assistant = match input.ai_assistant {
+        Some(on) => on,
+        None => crate::admin::ai_settings::current(app).await?.assistant_default,
+    };
     let max_participants = validate_max(input.max_participants)?;
     let pin_hash = match input.pin {
         Some(pin) => {
@@ -244,7 +250,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         locked: input.locked.unwrap_or(false),
         max_participants,
         guest_screen_share: input.guest_screen_share.unwrap_or(false),
-        ai_assistant: input.ai_assistant.unwrap_or(true),
+        ai_assistant,
         guests_muted: false,
         guest_uploads: input.guest_uploads.unwrap_or(false),
         language: input.language.as_deref().map(validate_language).transpose()?,

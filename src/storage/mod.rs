@@ -221,6 +221,23 @@ impl Storage {
         }
     }
 
+    /// Copies an object into a file at `path` (created or truncated), chunk by chunk; returns its size.
+    pub async fn download_to(&self, key: &str, path: &std::path::Path) -> Result<u64> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self.read_stream(key).await?;
+        let write_failed = |e: std::io::Error| Error::internal(format!("writing {}: {e}", path.display()));
+        let mut file = tokio::fs::File::create(path).await.map_err(write_failed)?;
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(unavailable)?;
+            file.write_all(&chunk).await.map_err(write_failed)?;
+            size += chunk.len() as u64;
+        }
+        file.flush().await.map_err(write_failed)?;
+        Ok(size)
+    }
+
     /// Stores a small object whole (transcripts).
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         self.store.put(&ObjectPath::from(key), bytes::Bytes::from(bytes).into()).await.map_err(unavailable)?;

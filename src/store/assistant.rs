@@ -310,6 +310,20 @@ impl Store {
             == 1)
     }
 
+    /// Records that a summary is expected for a lecture that just ended, unless an artifact exists already.
+    pub async fn expect_summary(&self, lecture_id: &str, at: i64) -> Result<()> {
+        self.write(sqlx::query(
+            "INSERT INTO lecture_artifacts (lecture_id, status, created_at, updated_at) VALUES ($1, 'pending', $2, $2) \
+             ON CONFLICT (lecture_id) DO NOTHING",
+        )
+        .bind(lecture_id)
+        .bind(at)
+        )
+        .await
+        .map_err(map_err("lecture artifact"))?;
+        Ok(())
+    }
+
     /// Marks a lecture's summary as being rewritten (creating the artifact row if there is none yet).
     pub async fn mark_summary_pending(&self, lecture_id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query(

@@ -158,12 +158,13 @@ impl Store {
         all_from_rows(&rows)
     }
 
-    /// Lectures that ended, for batch export: started within `[since, until)`, oldest first.
-    pub async fn ended_lectures(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<LectureRecord>> {
+    /// Lectures that went live within `[since, until)` (either end open), oldest first: what batch export
+    /// chooses from.
+    pub async fn lectures_started_between(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<LectureRecord>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             lecture_columns!(),
-            " FROM lectures l WHERE l.status = 'ENDED' AND l.started_at IS NOT NULL \
+            " FROM lectures l WHERE l.started_at IS NOT NULL \
              AND (CAST($1 AS BIGINT) IS NULL OR l.started_at >= $1) \
              AND (CAST($2 AS BIGINT) IS NULL OR l.started_at < $2) ORDER BY l.started_at, l.id"
         ))

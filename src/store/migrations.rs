@@ -47,7 +47,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_assistant"),
     migration!(5, "0005_admin"),
     migration!(6, "0006_lectures"),
-    migration!(7, "0007_room_version"),
+    migration!(7, "0007_drive"),
+    migration!(8, "0008_room_version"),
 ];
 
 /// The newest schema version this binary knows.

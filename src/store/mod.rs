@@ -13,6 +13,7 @@ mod assistant;
 mod attendance;
 mod audit;
 mod chat;
+mod drive;
 mod files;
 mod instance;
 mod lectures;
@@ -29,6 +30,7 @@ pub use assistant::{AgentTokenRecord, ArtifactRecord, ArtifactState, SegmentReco
 pub use attendance::StayRecord;
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use chat::ChatRecord;
+pub use drive::{DriveAuthorizationRecord, DriveConnectionRecord, DriveKeyRecord};
 pub use files::FileRecord;
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};

@@ -51,7 +51,7 @@ pub struct RoomRecord {
     pub guests_muted: bool,
     /// Whether guests may share files.
     pub guest_uploads: bool,
-    /// Captions and summary language; `None` means the configured default.
+    /// Captions and summary language; `None` means the instance's default (the AI settings).
     pub language: Option<String>,
     /// Whether guests admitted to a lecture may read its page afterwards.
     pub lectures_for_participants: bool,

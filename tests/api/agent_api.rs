@@ -10,12 +10,7 @@ use crate::support::{self, Db, Sse, WithLiveKit, error_code};
 on_both_databases!(agent_tokens_gate_the_api, rooms_stream_tokens_captions_and_artifacts);
 
 async fn agent_request(w: &WithLiveKit, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req =
-        reqwest::Client::new().request(method.parse().unwrap(), format!("{}{path}", w.t.base)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    support::read(req.send().await.unwrap()).await
+    support::with_token(&w.t.base, token, method, path, body).await
 }
 
 async fn agent_tokens_gate_the_api(db: Db) {
@@ -160,7 +155,7 @@ async fn rooms_stream_tokens_captions_and_artifacts(db: Db) {
     assert_eq!((ctx["lecture"]["name"].as_str(), ctx["lecture"]["language"].as_str()), (Some("Biology"), Some("ru")));
     let mut keys: Vec<&str> = ctx.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["lecture", "segments", "speakers"], "no chat and no files for an agent token: {ctx}");
+    assert_eq!(keys, ["lecture", "segments", "settings", "speakers"], "no chat and no files for an agent token: {ctx}");
     assert!(!ctx.to_string().contains("Slides are in the files panel."), "{ctx}");
 
     // The lecture ends; the assistant hears it and writes the artifact.

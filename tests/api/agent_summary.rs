@@ -6,21 +6,18 @@
 //! and through the worker, the artifact and lecture page confctl shows when the model works (without the
 //! items it invented) and when it does not (the transcript is kept either way).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confctl::agent::Agent;
-use confctl::agent::api::AgentApi;
 use confctl::agent::summary::llm::LlmSummariser;
 use confctl::agent::summary::{Citation, Extras, Summariser, Summary};
 use confctl::agent::transcript::Segment;
-use confctl::config::{self, Sources};
 use confctl::secret::Secret;
 use confctl_doubles::llm::{estimated_tokens, user_message};
 use confctl_doubles::webhook::events;
 use confctl_doubles::{LlmDouble, LlmReply};
 use serde_json::{Value, json};
 
+use crate::support::agent::RunningAgent;
 use crate::support::{self, Browser, Db, WithLiveKit};
 
 fn seg(id: &str, start_ms: i64, text: &str) -> Segment {
@@ -265,28 +262,6 @@ async fn overload_and_malformed_answers_are_retried_and_failures_are_readable() 
     assert!(outcome.error.unwrap().starts_with("the summary could not be written: "));
 }
 
-/// A worker with the configured LLM (and whatever speech-to-text; no audio is played here).
-async fn start_agent(w: &WithLiveKit, llm: &LlmDouble) -> tokio::sync::oneshot::Sender<()> {
-    let (_, token) =
-        confctl::accounts::agent_tokens::create(&w.t.app, &confctl::audit::Actor::cli(), "t").await.unwrap();
-    let env = vec![
-        ("CONFCTL_AGENT__LLM_URL".to_owned(), llm.url()),
-        ("CONFCTL_AGENT__LLM_MODEL".to_owned(), "gpt-4o-mini".to_owned()),
-        ("CONFCTL_AGENT__WEBRTC_UDP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-    ];
-    let config = config::load(&Sources { env, ..Sources::default() }).unwrap();
-    let api = AgentApi::new(&w.t.base.parse().unwrap(), Secret::new(token)).unwrap();
-    let fast = LlmSummariser::new(&llm.url().parse().unwrap(), "gpt-4o-mini".into(), None)
-        .unwrap()
-        .with_limits(24_000, Duration::from_millis(10));
-    let agent = Agent::new(&config.agent, api).unwrap().with_summariser(Summariser::Llm(fast));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(confctl::agent::worker::run(Arc::new(agent), async move {
-        let _ = stopped.await;
-    }));
-    stop
-}
-
 /// A lecture that has captions and then ends; returns its host, its id and the artifact the worker wrote.
 async fn lecture_with_captions(w: &WithLiveKit) -> (Browser, String, Value) {
     let host = w.t.client();
@@ -353,7 +328,7 @@ async fn the_worker_stores_the_models_summary_without_invented_items_and_a_faile
     // The server's own configuration (what regenerating uses) has a broken model.
     let broken = LlmDouble::start(vec![LlmReply::Error(401, "Incorrect API key provided.".into())]).await.unwrap();
     let w = WithLiveKit::spawn(Db::Sqlite, &[("agent.llm_url", broken.url().as_str())]).await;
-    let stop = start_agent(&w, &llm).await;
+    let agent = RunningAgent::with_llm(&w.t, &llm.url()).await;
     let (host, id, artifact) = lecture_with_captions(&w).await;
     assert_eq!(artifact["status"], "complete", "{artifact}");
     assert_eq!((artifact["summaryKind"].as_str(), artifact["model"].as_str()), (Some("llm"), Some("gpt-4o-mini")));
@@ -379,14 +354,14 @@ async fn the_worker_stores_the_models_summary_without_invented_items_and_a_faile
     assert!(reason.contains("refused the API key") && reason.contains("kept"), "{reason}");
     assert_eq!(kept.status, confctl::artifacts::ArtifactStatus::Complete);
     assert_eq!(kept.summary.unwrap()["keyTopics"].as_array().unwrap().len(), 2, "the cited summary is the one kept");
-    let _ = stop.send(());
+    agent.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_model_fails_the_artifact_says_why_and_keeps_the_transcript() {
     let llm = LlmDouble::start(vec![LlmReply::Error(429, "You exceeded your current quota".into())]).await.unwrap();
     let w = WithLiveKit::spawn(Db::Sqlite, &[]).await;
-    let stop = start_agent(&w, &llm).await;
+    let agent = RunningAgent::with_llm(&w.t, &llm.url()).await;
     let (_, id, artifact) = lecture_with_captions(&w).await;
     assert_eq!(artifact["status"], "failed", "{artifact}");
     assert!(artifact["summary"].is_null());
@@ -413,5 +388,5 @@ async fn when_the_model_fails_the_artifact_says_why_and_keeps_the_transcript() {
         [("К следующему занятию прочитайте четвёртую главу.".to_owned(), 16_000, 19_000)]
     );
     assert!(again.transcript_text.unwrap().contains("Почему листья зелёные?"));
-    let _ = stop.send(());
+    agent.stop().await;
 }

@@ -15,6 +15,7 @@ on_both_databases!(
     attendance_adds_up_rejoins,
     summaries_are_edited_and_regenerated,
     transcripts_are_searched,
+    lectures_download_in_every_format,
 );
 
 /// One hour ago, in LiveKit's webhook clock (seconds).
@@ -428,4 +429,51 @@ async fn transcripts_are_searched(db: Db) {
         (Some(h.lecture.as_str()), Some(9_000))
     );
     assert_eq!(h.bob.get("/api/lectures?q=chapter%20four").await.1["hits"].as_array().unwrap().len(), 0);
+}
+
+async fn lectures_download_in_every_format(db: Db) {
+    let h = held(db).await;
+    let export = |format: &str| format!("{}/api/lectures/{}/export?format={format}", h.w.t.base, h.lecture);
+    let get = |browser: &Browser, url: String| {
+        let http = browser.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    for (format, content_type, needle) in [
+        ("md", "text/markdown", "Read chapter four"),
+        ("json", "application/json", "\"schemaVersion\": 1"),
+        ("vtt", "text/vtt", "WEBVTT"),
+        ("srt", "application/x-subrip", "00:00:05,000 --> 00:00:08,000"),
+        ("txt", "text/plain", "Хлорофилл отражает зелёный свет."),
+        ("attendance.csv", "text/csv", "Ann Student"),
+    ] {
+        let r = get(&h.ada, export(format)).await;
+        assert_eq!(r.status(), 200, "{format}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(content_type), "{format}");
+        let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(needle), "{format} lacks {needle:?}:\n{text}");
+    }
+    let pdf = get(&h.ada, export("pdf")).await.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "a real PDF");
+    let zip = get(&h.ada, export("zip")).await;
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let zip = zip.bytes().await.unwrap();
+    assert!(zip.starts_with(b"PK") && zip.windows(14).any(|w| w == b"attendance.csv"));
+
+    // Bad input and access: the allowed formats named, another host's lecture not found, attendance only
+    // for the host, a share link's reader reads the rest.
+    let r = get(&h.ada, export("docx")).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&body), "unknown_format");
+    assert!(body["error"]["message"].as_str().unwrap().contains("pdf, md, json, vtt, srt, txt, attendance.csv, zip"));
+    assert_eq!(get(&h.bob, export("pdf")).await.status(), 404);
+    let (_, share) = h.ada.post(&format!("/api/lectures/{}/shares", h.lecture), json!({})).await;
+    let token = share["token"].as_str().unwrap();
+    let stranger = h.w.t.client();
+    assert_eq!(get(&stranger, format!("{}&share={token}", export("md"))).await.status(), 200);
+    assert_eq!(get(&stranger, format!("{}&share={token}", export("attendance.csv"))).await.status(), 403);
+    let zip = get(&stranger, format!("{}&share={token}", export("zip"))).await.bytes().await.unwrap();
+    assert!(!zip.windows(14).any(|w| w == b"attendance.csv"), "no attendance in a shared ZIP");
 }

@@ -159,7 +159,7 @@ export class Harness {
    * `withAgent` for `confctl serve --with-agent` (the Whisper server at TEST_STT_URL) and `fakeAudio` a WAV
    * file every page of this browser uses as its microphone.
    */
-  async start({ env = {}, media = "double", withAgent = false, fakeAudio = null } = {}) {
+  async start({ env = {}, media = "double", withAgent = false, fakeAudio = null, google = false } = {}) {
     mkdirSync(screenshotDir, { recursive: true });
     this.dataDir = mkdtempSync(path.join(tmpdir(), "confctl-browser-"));
     this.media = media;
@@ -175,7 +175,19 @@ export class Harness {
       });
       this.livekitUrl = this.livekit.match[1];
     }
-    const serveArgs = ["--data-dir", path.join(this.dataDir, "data"), "serve", "--listen", "127.0.0.1:0"];
+    let listen = "127.0.0.1:0";
+    if (google) {
+      // Google's redirect URI is registered before confctl starts, so confctl gets its port and public URL now.
+      const port = await freePort();
+      listen = `127.0.0.1:${port}`;
+      this.google = await start(bin("google-double"), ["--redirect-uri", `http://${listen}/auth/google/callback`], {
+        name: "google-double",
+        ready: /GOOGLE_DOUBLE_URL=(\S+)/,
+      });
+      const settings = Object.fromEntries([...this.google.log().matchAll(/^(CONFCTL_GOOGLE__\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+      env = { ...settings, CONFCTL_PUBLIC_URL: `http://${listen}`, ...env };
+    }
+    const serveArgs = ["--data-dir", path.join(this.dataDir, "data"), "serve", "--listen", listen];
     if (withAgent) {
       if (!process.env.TEST_STT_URL) throw new Error("TEST_STT_URL is not set: run scripts/test-browser (it starts the Whisper server)");
       serveArgs.push("--with-agent");
@@ -237,6 +249,7 @@ export class Harness {
     await this.browser?.close().catch(() => {});
     await stop(this.server);
     await stop(this.livekit);
+    await stop(this.google);
     this.relay?.server.close();
     if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
-// The admin area: users (list, create, role, disable, password reset), all rooms with live counts, and the
-// audit log with filters and paging.
+// The admin area: users (list, create, role, disable, password reset), all rooms with live counts, the AI
+// assistant's settings, and the audit log with filters and paging.
 import { $, ApiError, api, busy, data, el, errorText, formatDateTime, setState, showError, statusPill, t, toast, user } from "./common.js";
 
 function handleAuth(err) {
@@ -156,6 +156,82 @@ async function loadRooms() {
   roomsTimer = setTimeout(loadRooms, 10000);
 }
 
+// ----- AI settings -----
+
+const SETTINGS = ["assistantDefault", "defaultLanguage", "summaries", "summariser", "llmModel"];
+let settingsNow = null;
+
+function settingText(name, value) {
+  if (typeof value === "boolean") return value ? t("admin.settings.on") : t("admin.settings.off");
+  if (name === "summariser") return t(`admin.settings.summariser_${value}`);
+  return value;
+}
+
+function settingField(name) {
+  return $(`s-${name}`);
+}
+
+function readSetting(name) {
+  const field = settingField(name);
+  return field.type === "checkbox" ? field.checked : field.value.trim();
+}
+
+function fillSettings(view) {
+  settingsNow = view.settings;
+  for (const name of SETTINGS) {
+    const field = settingField(name);
+    if (field.type === "checkbox") field.checked = view.settings[name];
+    else field.value = view.settings[name];
+    field.removeAttribute("aria-invalid");
+    const value = settingText(name, view.defaults[name]);
+    const stored = view.stored[name] !== null && view.stored[name] !== undefined;
+    $(`d-${name}`).textContent = t(stored ? "admin.settings.default_stored" : "admin.settings.default", { value });
+  }
+}
+
+async function loadSettings() {
+  const state = $("settings-state");
+  setState(state, "loading");
+  try {
+    fillSettings(await api("GET", "/api/admin/settings"));
+    setState(state);
+    $("settings-form").hidden = false;
+  } catch (err) {
+    if (handleAuth(err)) return;
+    setState(state, "error", errorText(err), loadSettings);
+  }
+}
+
+async function saveSettings(patch, button) {
+  const box = $("settings-error");
+  try {
+    fillSettings(await busy(button, () => api("PATCH", "/api/admin/settings", patch)));
+    showError(box, "");
+    toast(t("admin.settings.saved"));
+  } catch (err) {
+    // The server names the field it refused; mark it.
+    const field = SETTINGS.find((name) => err instanceof ApiError && err.message.includes(name));
+    if (field) settingField(field).setAttribute("aria-invalid", "true");
+    showError(box, errorText(err));
+  }
+}
+
+function setupSettings() {
+  const form = $("settings-form");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    // Only what changed is sent: a setting left alone keeps following its default.
+    const patch = Object.fromEntries(SETTINGS.filter((name) => readSetting(name) !== settingsNow[name]).map((name) => [name, readSetting(name)]));
+    if (Object.keys(patch).length === 0) return toast(t("admin.settings.unchanged"));
+    saveSettings(patch, form.querySelector("button[type=submit]"));
+  });
+  $("settings-reset").addEventListener("click", (event) => {
+    if (!confirm(t("admin.settings.reset_confirm"))) return;
+    saveSettings(Object.fromEntries(SETTINGS.map((name) => [name, null])), event.currentTarget);
+  });
+  loadSettings();
+}
+
 // ----- audit -----
 
 let nextBefore = null;
@@ -229,4 +305,4 @@ async function setupAudit() {
   loadAudit(false);
 }
 
-({ users: setupUsers, rooms: loadRooms, audit: setupAudit })[data.section]?.();
+({ users: setupUsers, rooms: loadRooms, settings: setupSettings, audit: setupAudit })[data.section]?.();

@@ -1,5 +1,6 @@
-// Sign in, register and change password: forms that post JSON and say clearly what went wrong.
-import { $, api, busy, data, errorText, showError, t } from "./common.js";
+// Sign in, register, change password and connect Google Drive: forms that post JSON and say clearly what went
+// wrong.
+import { $, ApiError, api, busy, data, errorText, formatDateTime, showError, t } from "./common.js";
 
 function fieldError(input, message) {
   input.setAttribute("aria-invalid", "true");
@@ -94,4 +95,60 @@ function setupAccount() {
   });
 }
 
+// Google Drive: connecting leaves for Google's consent screen and comes back with `?drive=connected` or
+// `?drive=<error code>`; the token never reaches this page.
+function setupDrive() {
+  if (!data.driveConfigured) return;
+  $("drive").hidden = false;
+  const message = $("drive-message");
+  const state = $("drive-state");
+  const connect = $("drive-connect");
+  const disconnect = $("drive-disconnect");
+  const say = (text, kind) => {
+    message.textContent = text;
+    message.className = `alert ${kind}`;
+    message.hidden = !text;
+  };
+  const render = (status) => {
+    connect.hidden = status.connected;
+    disconnect.hidden = !status.connected;
+    if (!status.connected) state.textContent = t("account.drive.not_connected");
+    else if (status.email) {
+      state.textContent = t("account.drive.connected_as", { email: status.email, date: formatDateTime(status.connectedAt) });
+    } else state.textContent = t("account.drive.connected_since", { date: formatDateTime(status.connectedAt) });
+  };
+  const load = async () => {
+    try {
+      render(await api("GET", "/api/drive"));
+    } catch (err) {
+      say(errorText(err), "error");
+    }
+  };
+  const outcome = new URLSearchParams(location.search).get("drive");
+  if (outcome === "connected") say(t("account.drive.connected"), "ok");
+  else if (outcome) say(errorText(new ApiError(0, outcome, t("error.unexpected"))), "error");
+  if (outcome) history.replaceState(null, "", location.pathname);
+  connect.addEventListener("click", async () => {
+    say("", "ok");
+    try {
+      const { authorizeUrl } = await busy(connect, () => api("POST", "/api/drive/connect"));
+      location.assign(authorizeUrl);
+    } catch (err) {
+      say(errorText(err), "error");
+    }
+  });
+  disconnect.addEventListener("click", async () => {
+    say("", "ok");
+    try {
+      const { revoked } = await busy(disconnect, () => api("DELETE", "/api/drive"));
+      say(t(revoked ? "account.drive.disconnected" : "account.drive.disconnected_not_revoked"), revoked ? "ok" : "error");
+    } catch (err) {
+      say(errorText(err), "error");
+    }
+    await load();
+  });
+  load();
+}
+
 ({ login: setupLogin, register: setupRegister, account: setupAccount })[data.page]?.();
+if (data.page === "account") setupDrive();

@@ -60,6 +60,23 @@ enum AdminCommand {
     /// Bans across the instance: list, lift.
     #[command(subcommand)]
     Ban(super::admin_rooms::BanCommand),
+    /// Global AI settings: the assistant in new rooms, the default language, summaries and the summariser.
+    #[command(subcommand)]
+    Settings(super::settings::SettingsCommand),
+    /// Google Drive export: the key that seals hosts' refresh tokens.
+    #[command(subcommand)]
+    Drive(DriveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DriveCommand {
+    /// Seal every stored Google refresh token with a new key and delete the old key (hosts stay connected).
+    #[command(after_help = "Example:\n  confctl admin drive rotate-key\n  confctl admin drive rotate-key --json")]
+    RotateKey {
+        /// Print JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +267,36 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             app.store().close().await;
             result
         }
+        AdminCommand::Drive(DriveCommand::RotateKey { json }) => {
+            let app = open(global).await?;
+            let result = confctl::gdrive::rotate_key(&app, &Actor::cli()).await;
+            app.store().close().await;
+            let rotation = result?;
+            if json {
+                println!("{}", serde_json::to_string(&rotation).unwrap_or_default());
+            } else {
+                println!(
+                    "Google refresh tokens are now sealed with key version {}: {} re-sealed{}.",
+                    rotation.version,
+                    rotation.resealed,
+                    match rotation.removed_versions.as_slice() {
+                        [] => String::new(),
+                        old => format!(", old versions {old:?} deleted"),
+                    }
+                );
+            }
+            if rotation.unreadable.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure {
+                    message: format!(
+                        "{} sealed token(s) could not be opened and were left as they were; those hosts must reconnect Google Drive",
+                        rotation.unreadable.len()
+                    ),
+                    exit_code: 1,
+                })
+            }
+        }
         AdminCommand::Monitor(args) => super::monitor::run(global, args).await,
         AdminCommand::Room(cmd) => {
             let app = open(global).await?;
@@ -260,6 +307,12 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         AdminCommand::Ban(cmd) => {
             let app = open(global).await?;
             let result = super::admin_rooms::ban(&app, cmd).await;
+            app.store().close().await;
+            result
+        }
+        AdminCommand::Settings(cmd) => {
+            let app = open(global).await?;
+            let result = super::settings::run(&app, cmd).await;
             app.store().close().await;
             result
         }

@@ -5,6 +5,7 @@ use clap::{Subcommand, ValueEnum};
 use confctl::admin::snapshot::{self, RoomRow, RoomState};
 use confctl::admin::tokens;
 use confctl::app::App;
+use confctl::artifacts::health::AssistantState;
 use confctl::audit::Actor;
 use confctl::store::ApiTokenScope;
 
@@ -201,7 +202,7 @@ pub fn print_rooms(rooms: &[RoomRow]) {
         if r.guests_muted {
             flags.push("muted");
         }
-        if r.assistant == "on" {
+        if r.assistant.state != AssistantState::Off {
             flags.push("assistant");
         }
         println!(
@@ -238,9 +239,11 @@ pub async fn room(app: &App, cmd: RoomCommand) -> CmdResult {
             }
             let r = &detail.room;
             println!("{} — {} ({})", r.name, r.status.as_str(), r.id);
+            // This command reads the database: whether the assistant captions is known to the server only.
+            let assistant = if r.assistant.state == AssistantState::Off { "off" } else { "on" };
             println!(
-                "host: {}   locked: {}   guests muted: {}   assistant: {}",
-                r.host, r.locked, r.guests_muted, r.assistant
+                "host: {}   locked: {}   guests muted: {}   assistant: {assistant}",
+                r.host, r.locked, r.guests_muted
             );
             match &detail.participants {
                 Some(list) => {

@@ -1,10 +1,200 @@
-//! `confctl export`.
+//! `confctl export`: ended lectures in bulk to a folder tree (cron jobs, archives) — parse, call
+//! `confctl::lectures::batch`, show progress, print the summary. Exit 0 when all went well, 1 when some
+//! lectures failed (each listed with why), 2 for bad arguments.
 
-use super::{CmdResult, Global, not_available};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use confctl::lectures::batch::{self, Item, Options, Outcome, Progress, Selection};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CmdResult, Failure, Global};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  One lecture, every format:
+    confctl export --lecture 2L3nmKq0SuG1pXw8y0Zl1A --out ./lecture
+  A semester of one host, PDF and captions:
+    confctl export --host ada@uni.edu --since 2026-09-01 --until 2027-02-01 \\
+      --format pdf,vtt --out ~/semester
+  Everything since a date to a NAS mount, from cron (a JSON summary; exit 1 if any failed):
+    confctl export --all --since 2026-09-01 --out /mnt/nas/lectures --json
+  What would be written, without writing:
+    confctl export --room Qd2m1kXbS0K8v7Yz3c9Q4A --out /srv/archive --dry-run
 
-pub async fn run(_global: &Global, _args: Args) -> CmdResult {
-    Err(not_available("confctl export", "lecture artifacts are still being built"))
+Formats: pdf, md, json, vtt, srt, txt, attendance.csv, files (the shared files), or all.
+Layout: OUT/<room>/<YYYY-MM-DD_HHMM>_<lecture-id>/ holds the formats, files/ and manifest.json.
+Files are written under temporary names and renamed; a second run skips lectures that did not
+change (--force rewrites). Only ended lectures are exported; a live one is skipped with a note.")]
+pub struct Args {
+    /// A lecture, by id (repeatable).
+    #[arg(long = "lecture", value_name = "ID")]
+    lectures: Vec<String>,
+    /// Every lecture of a room, by room id (repeatable).
+    #[arg(long = "room", value_name = "ID")]
+    rooms: Vec<String>,
+    /// Every lecture of a host, by account e-mail (repeatable).
+    #[arg(long = "host", value_name = "EMAIL")]
+    hosts: Vec<String>,
+    /// Lectures that started on or after this day (YYYY-MM-DD, UTC) or moment (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Lectures that started before this day (YYYY-MM-DD, UTC) or moment (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    until: Option<String>,
+    /// Every lecture (combine with --since/--until to bound it).
+    #[arg(long)]
+    all: bool,
+    /// Comma-separated formats, or `all`.
+    #[arg(long, default_value = "all", value_name = "LIST")]
+    format: String,
+    /// The folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Lectures exported at once; more is faster and loads the server more.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Rewrite lectures whose last export is still current.
+    #[arg(long)]
+    force: bool,
+    /// List what would be written; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// No progress bar; print one JSON summary (exported, skipped, failed with reasons) at the end.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A day (midnight UTC) or an RFC 3339 moment.
+fn parse_date(flag: &str, text: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(day) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Failure::usage(format!("{flag} `{text}`: give a day as YYYY-MM-DD or a moment in RFC 3339")))
+}
+
+pub async fn run(global: &Global, args: Args) -> CmdResult {
+    let items = Item::parse_list(&args.format).map_err(|e| Failure::usage(format!("--format: {e}")))?;
+    let out = args.out.clone().ok_or_else(|| Failure::usage("say where to write: --out DIR"))?;
+    let selection = Selection {
+        lectures: args.lectures,
+        rooms: args.rooms,
+        hosts: args.hosts,
+        since: args.since.as_deref().map(|t| parse_date("--since", t)).transpose()?,
+        until: args.until.as_deref().map(|t| parse_date("--until", t)).transpose()?,
+        all: args.all,
+    };
+    selection.validate().map_err(|e| Failure::usage(e.to_string()))?;
+    let app = super::admin::open(global).await?;
+    let planned = match batch::plan(&app, &selection, &out).await {
+        Ok(planned) => planned,
+        Err(err @ (confctl::Error::Invalid { .. } | confctl::Error::NotFound { .. })) => {
+            app.store().close().await;
+            return Err(Failure::usage(err.to_string()));
+        }
+        Err(err) => {
+            app.store().close().await;
+            return Err(err.into());
+        }
+    };
+    let options =
+        Options { out: out.clone(), items, jobs: usize::from(args.jobs), force: args.force, dry_run: args.dry_run };
+    let started = std::time::Instant::now();
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| Bar::new(planned.len()));
+    let report = match &bar {
+        Some(bar) => batch::run(&app, planned, &options, bar).await,
+        None => batch::run(&app, planned, &options, &batch::Quiet).await,
+    };
+    if let Some(bar) = bar {
+        bar.0.finish_and_clear();
+    }
+    app.store().close().await;
+    if args.json {
+        let summary = serde_json::json!({
+            "exported": report.exported,
+            "skipped": report.skipped,
+            "failed": report.failed,
+            "bytes": report.bytes,
+            "dryRun": args.dry_run,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?);
+    } else {
+        print_summary(&report, args.dry_run, started.elapsed());
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            message: format!("{} lecture(s) could not be exported (see above)", report.failed.len()),
+            exit_code: 1,
+        })
+    }
+}
+
+fn print_summary(report: &batch::Report, dry_run: bool, took: std::time::Duration) {
+    for outcome in &report.exported {
+        if let Outcome::WouldExport { dir, files, .. } = outcome {
+            println!("would write {} ({})", dir.display(), files.join(", "));
+        }
+    }
+    for outcome in &report.skipped {
+        if let Outcome::Skipped { lecture_id, reason, .. } = outcome {
+            println!("skipped {lecture_id}: {reason}");
+        }
+    }
+    for outcome in &report.failed {
+        if let Outcome::Failed { lecture_id, reason, .. } = outcome {
+            eprintln!("failed {lecture_id}: {reason}");
+        }
+    }
+    let verb = if dry_run { "would export" } else { "exported" };
+    println!(
+        "{verb} {} lecture(s), {} skipped, {} failed; {} in {:.1} s",
+        report.exported.len(),
+        report.skipped.len(),
+        report.failed.len(),
+        indicatif::HumanBytes(report.bytes),
+        took.as_secs_f64()
+    );
+}
+
+/// The progress bar on a terminal: lectures done of all (with rate and time left), bytes written beside.
+struct Bar(ProgressBar, std::sync::atomic::AtomicU64);
+
+impl Bar {
+    fn new(lectures: usize) -> Self {
+        let bar = ProgressBar::new(lectures as u64);
+        // `wide_bar` takes what the terminal has left, so the line never wraps on a narrow one.
+        let style = ProgressStyle::with_template(
+            "{spinner} {pos}/{len} lectures {wide_bar} {msg} · {rate} · ETA {eta} ({elapsed})",
+        )
+        .map(|style| {
+            style.with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} lectures/s", state.per_sec());
+            })
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message("0 B");
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self(bar, std::sync::atomic::AtomicU64::new(0))
+    }
+}
+
+impl Progress for Bar {
+    fn wrote(&self, bytes: u64) {
+        let done = self.1.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+        self.0.set_message(indicatif::HumanBytes(done).to_string());
+    }
+    fn finished(&self, outcome: &Outcome) {
+        if let Outcome::Failed { lecture_id, reason, .. } = outcome {
+            self.0.println(format!("failed {lecture_id}: {reason}"));
+        }
+        self.0.inc(1);
+    }
 }

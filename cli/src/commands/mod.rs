@@ -9,6 +9,7 @@ pub mod generate;
 pub mod migrate;
 pub mod monitor;
 pub mod serve;
+pub mod settings;
 
 use confctl::config::{self, Config, Sources};
 use toml::Value;
@@ -77,11 +78,6 @@ impl Global {
 /// Starts logging as configured (stderr, so command output on stdout stays clean).
 pub fn init_logging(config: &Config) {
     confctl::telemetry::init(config.log_format, &config.log_level);
-}
-
-/// The message and exit status of a subcommand that is not built yet.
-pub fn not_available(what: &str, issue_hint: &str) -> Failure {
-    Failure::usage(format!("`{what}` is not available yet in this version of confctl ({issue_hint})"))
 }
 
 pub async fn run(cli: Cli) -> CmdResult {

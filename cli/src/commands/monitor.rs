@@ -150,15 +150,16 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
 fn print_table(snap: &Snapshot) {
     let i = &snap.instance;
     println!(
-        "confctl {} · {} · LiveKit {} · {} room(s)",
+        "confctl {} · {} · LiveKit {} · {} room(s) · {:.1} req/s",
         i.version,
         i.database,
         if i.livekit_reachable { "reachable" } else { "unreachable" },
-        snap.rooms.len()
+        snap.rooms.len(),
+        i.stats.requests_per_second
     );
     println!(
-        "{:<22}  {:<24}  {:<16}  {:<7}  {:>6}  {:>6}  {:>5}  {:>6}  FLAGS",
-        "ID", "NAME", "HOST", "STATE", "TIME", "PEOPLE", "LOBBY", "WAIT"
+        "{:<22}  {:<24}  {:<16}  {:<7}  {:>6}  {:>6}  {:>5}  {:>6}  {:<10}  FLAGS",
+        "ID", "NAME", "HOST", "STATE", "TIME", "PEOPLE", "LOBBY", "WAIT", "ASSISTANT"
     );
     let now = chrono::Utc::now();
     for r in &snap.rooms {
@@ -177,7 +178,7 @@ fn print_table(snap: &Snapshot) {
             flags.push("muted");
         }
         println!(
-            "{:<22}  {:<24}  {:<16}  {:<7}  {:>6}  {:>6}  {:>5}  {:>6}  {}",
+            "{:<22}  {:<24}  {:<16}  {:<7}  {:>6}  {:>6}  {:>5}  {:>6}  {:<10}  {}",
             r.id,
             r.name.chars().take(24).collect::<String>(),
             r.host.chars().take(16).collect::<String>(),
@@ -186,8 +187,12 @@ fn print_table(snap: &Snapshot) {
             r.participants.map_or("?".into(), |n| n.to_string()),
             r.lobby.len(),
             wait,
+            r.assistant,
             flags.join(",")
         );
+        if let Some(problem) = &r.assistant_problem {
+            println!("{:<22}  assistant failing: {problem}", "");
+        }
     }
     if snap.rooms.is_empty() {
         println!("(no rooms in this state)");

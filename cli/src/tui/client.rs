@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::model::{AdminEvent, Detail, Snapshot};
+use super::model::{AdminEvent, Detail, Snapshot, Stats};
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -138,7 +138,8 @@ impl Client {
         last_id: Option<u64>,
         mut each: impl FnMut(StreamItem) -> bool,
     ) -> Result<(), ClientError> {
-        let mut request = self.get("/api/admin/events").header("accept", "text/event-stream");
+        // `instance=true`: the header's figures (requests/s) come on the stream too, so nothing is polled.
+        let mut request = self.get("/api/admin/events?instance=true").header("accept", "text/event-stream");
         if let Some(id) = last_id {
             request = request.header("last-event-id", id.to_string());
         }
@@ -172,6 +173,8 @@ pub enum StreamItem {
     /// The server accepted the stream.
     Open,
     Event(Box<AdminEvent>),
+    /// The header's figures, now.
+    Stats(Stats),
     /// Reload the snapshot.
     Reset,
 }
@@ -202,6 +205,10 @@ impl SseParser {
             }
             if name == "reset" {
                 out.push(StreamItem::Reset);
+            } else if name == "instance" {
+                if let Ok(stats) = serde_json::from_str::<Stats>(&data) {
+                    out.push(StreamItem::Stats(stats));
+                }
             } else if let Ok(event) = serde_json::from_str::<AdminEvent>(&data) {
                 out.push(StreamItem::Event(Box::new(event)));
             }

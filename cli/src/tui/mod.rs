@@ -31,6 +31,7 @@ pub enum Msg {
     Snapshot(Box<Snapshot>),
     Detail(Box<Detail>),
     Event(Box<model::AdminEvent>),
+    Stats(model::Stats),
     Down { attempt: u32, reason: String },
     Refused(String),
     Done(String),
@@ -217,6 +218,7 @@ pub fn handle_msg(state: &mut State, msg: Msg) -> Vec<Cmd> {
             }
         }
         Msg::Event(event) => state.apply_event(*event),
+        Msg::Stats(stats) => state.instance.stats = stats,
         Msg::Down { attempt, reason } => state.link = Link::Retrying { attempt, reason },
         Msg::Refused(why) => state.link = Link::Refused(why),
         Msg::Done(text) | Msg::Failed(text) => state.message = Some(text),
@@ -253,6 +255,7 @@ async fn network(client: Client, tx: mpsc::UnboundedSender<Msg>) {
                     true
                 }
                 StreamItem::Event(event) => tx.send(Msg::Event(event)).is_ok(),
+                StreamItem::Stats(stats) => tx.send(Msg::Stats(stats)).is_ok(),
                 StreamItem::Reset => {
                     reset = true;
                     false

@@ -14,11 +14,21 @@ pub struct Instance {
     pub version: String,
     pub database: String,
     pub livekit_reachable: bool,
+    #[serde(flatten)]
+    pub stats: Stats,
+    #[serde(default)]
+    pub certificate_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The header's moving figures: in each snapshot, and every few seconds on the event stream.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    #[serde(default)]
+    pub requests_per_second: f64,
     pub event_streams: usize,
     #[serde(default)]
     pub assistant_workers: usize,
-    #[serde(default)]
-    pub certificate_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A waiting guest.
@@ -50,8 +60,28 @@ pub struct Room {
     pub hands: usize,
     pub locked: bool,
     pub guests_muted: bool,
+    /// off, on (no lecture live), joining, captioning or failing.
     #[serde(default)]
     pub assistant: String,
+    /// Why the assistant is failing.
+    #[serde(default)]
+    pub assistant_problem: Option<String>,
+    #[serde(default)]
+    pub last_caption_at: Option<DateTime<Utc>>,
+}
+
+impl Room {
+    pub fn assistant_failing(&self) -> bool {
+        self.assistant == "failing"
+    }
+
+    /// The assistant follows the lecture: joining when one goes live, merely on when none is.
+    fn follow_lecture(&mut self, live: bool) {
+        if self.assistant != "off" {
+            self.assistant = if live { "joining" } else { "on" }.to_owned();
+            self.assistant_problem = None;
+        }
+    }
 }
 
 /// `GET /api/admin/rooms`.
@@ -120,6 +150,10 @@ impl AdminEvent {
             "removal_failed" => format!("LiveKit did not remove {}", s(&d["identity"])),
             "removal_confirmed" => format!("removal of {} confirmed", s(&d["identity"])),
             "audit" => format!("{} by {}", s(&d["action"]), s(&d["actor"])),
+            "assistant" => match d["assistantProblem"].as_str() {
+                Some(problem) => format!("assistant {}: {problem}", s(&d["assistant"])),
+                None => format!("assistant {}", s(&d["assistant"])),
+            },
             other => other.to_owned(),
         }
     }
@@ -522,6 +556,7 @@ fn apply_to_room(room: &mut Room, event: &AdminEvent) {
                 if status == "LIVE" && room.started_at.is_none() {
                     room.started_at = Some(event.at);
                 }
+                room.follow_lecture(status == "LIVE");
             }
         }
         // The room is ready for its next lecture, which has not started.
@@ -531,12 +566,21 @@ fn apply_to_room(room: &mut Room, event: &AdminEvent) {
             room.ended_at = Some(event.at);
             room.lobby.clear();
             room.participants = Some(0);
+            room.follow_lecture(false);
         }
         "room_updated" => {
             room.locked = d["locked"].as_bool().unwrap_or(room.locked);
             room.guests_muted = d["guestsMuted"].as_bool().unwrap_or(room.guests_muted);
         }
         "hands" => room.hands = d["hands"].as_array().map_or(room.hands, Vec::len),
+        "assistant" => {
+            if let Some(state) = d["assistant"].as_str() {
+                state.clone_into(&mut room.assistant);
+                room.assistant_problem = d["assistantProblem"].as_str().map(str::to_owned);
+                room.last_caption_at =
+                    serde_json::from_value(d["lastCaptionAt"].clone()).unwrap_or(room.last_caption_at);
+            }
+        }
         _ => {}
     }
 }

@@ -26,17 +26,18 @@ fn at(min_ago: i64) -> String {
 fn snapshot() -> Snapshot {
     serde_json::from_value(json!({
         "instance": {"version": "0.1.0", "database": "postgres", "livekitReachable": true, "eventStreams": 2,
-                     "assistantWorkers": 1, "certificateExpiresAt": "2026-05-01T00:00:00Z"},
+                     "assistantWorkers": 1, "requestsPerSecond": 12.3, "certificateExpiresAt": "2026-05-01T00:00:00Z"},
         "lastEventId": 100,
         "rooms": [
             {"id": "r1", "name": "Linear Algebra", "host": "Prof. Ada", "status": "LIVE", "createdAt": at(90),
              "startedAt": at(65), "endedAt": null, "participants": 42, "publishers": 3, "hands": 2, "locked": true,
-             "guestsMuted": false, "assistant": "on",
+             "guestsMuted": false, "assistant": "failing",
+             "assistantProblem": "speech to text fails: connection refused", "lastCaptionAt": at(3),
              "lobby": [{"id": "e1", "displayName": "Grace", "waitingSince": at(4)},
                        {"id": "e2", "displayName": "Alan", "waitingSince": at(1)}]},
             {"id": "r2", "name": "Organic Chemistry", "host": "Dr. Curie", "status": "READY", "createdAt": at(10),
              "startedAt": null, "endedAt": null, "participants": 0, "publishers": 0, "hands": 0, "locked": false,
-             "guestsMuted": false, "assistant": "off", "lobby": []},
+             "guestsMuted": false, "assistant": "on", "lobby": []},
             {"id": "r3", "name": "Intro to Rust", "host": "Ferris", "status": "ARCHIVED", "createdAt": at(300),
              "startedAt": at(280), "endedAt": at(190), "participants": 0, "publishers": 0, "hands": 0,
              "locked": false, "guestsMuted": true, "assistant": "off", "lobby": []}
@@ -71,7 +72,7 @@ impl serde::Serialize for RoomJson<'_> {
         json!({"id": r.id, "name": r.name, "host": r.host, "status": r.status, "createdAt": r.created_at,
                "startedAt": r.started_at, "endedAt": r.ended_at, "participants": r.participants,
                "publishers": r.publishers, "hands": r.hands, "locked": r.locked, "guestsMuted": r.guests_muted,
-               "assistant": r.assistant,
+               "assistant": r.assistant, "assistantProblem": r.assistant_problem, "lastCaptionAt": r.last_caption_at,
                "lobby": r.lobby.iter().map(|e| json!({"id": e.id, "displayName": e.display_name, "waitingSince": e.waiting_since})).collect::<Vec<_>>()})
         .serialize(s)
     }
@@ -145,6 +146,11 @@ fn rooms_list_at_both_sizes() {
     let big = snap("rooms_200x50", &s, 200, 50);
     assert!(big.contains("Prof. Ada") && big.contains("ACTIVITY") && big.contains("locked"), "{big}");
     assert!(big.contains("1 assistant worker(s)") && big.contains("certificate until 2026-05-01 (59 d)"), "{big}");
+    // Requests per second and the failing assistant show at either size.
+    for screen in [&small, &big] {
+        assert!(screen.contains("12.3 req/s") && screen.contains("1 assistant(s) failing"), "{screen}");
+    }
+    assert!(big.contains("failing") && small.contains("LA"), "{small}");
     // Sorted by activity: the busy lecture first.
     assert!(big.find("Linear Algebra").unwrap() < big.find("Organic Chemistry").unwrap());
 }
@@ -158,6 +164,29 @@ fn room_detail_at_both_sizes() {
     assert!(small.contains("Lobby (2)") && small.contains("Grace"), "{small}");
     let big = snap("detail_200x50", &s, 200, 50);
     assert!(big.contains("Participants (2)") && big.contains("moderation.lock by ada@uni.edu"), "{big}");
+    assert!(big.contains("assistant FAILING: speech to text fails: connection refused"), "{big}");
+}
+
+#[test]
+fn the_assistant_state_and_the_header_figures_follow_the_stream() {
+    let mut s = state();
+    handle_key(&mut s, key(KeyCode::Enter));
+    handle_msg(&mut s, Msg::Detail(Box::new(detail())));
+    let data = json!({"assistant": "captioning", "assistantProblem": null, "lastCaptionAt": at(0)});
+    s.apply_event(event(101, "assistant", "r1", data));
+    let room = &s.detail.as_ref().unwrap().room;
+    assert_eq!((room.assistant.as_str(), room.assistant_problem.as_deref()), ("captioning", None));
+    let screen = text(&render(&s, Theme { color: true }, 200, 50));
+    assert!(screen.contains("assistant captioning (last caption 0s ago)") && !screen.contains("failing"), "{screen}");
+    // The lecture ends: the assistant is merely on; the next one goes live and it is joining.
+    s.apply_event(event(102, "lecture_ended", "r1", json!({})));
+    assert_eq!(s.rooms[0].assistant, "on");
+    s.apply_event(event(103, "room_status", "r1", json!({"status": "LIVE"})));
+    assert_eq!(s.rooms[0].assistant, "joining");
+    let stats = json!({"requestsPerSecond": 40.5, "eventStreams": 3, "assistantWorkers": 2});
+    handle_msg(&mut s, Msg::Stats(serde_json::from_value(stats).unwrap()));
+    let screen = text(&render(&s, Theme { color: true }, 200, 50));
+    assert!(screen.contains("40.5 req/s") && screen.contains("2 assistant worker(s) · 3 event stream(s)"), "{screen}");
 }
 
 #[test]
@@ -290,4 +319,8 @@ fn sse_parser_splits_events_and_resets() {
     );
     assert!(matches!(&items[0], StreamItem::Event(e) if e.id == 7 && e.kind == "guest_left"));
     assert!(matches!(items[1], StreamItem::Reset));
+    // The header's figures come without an id.
+    let items =
+        p.push(b"event: instance\ndata: {\"requestsPerSecond\":2.5,\"eventStreams\":1,\"assistantWorkers\":0}\n\n");
+    assert!(matches!(&items[..], [StreamItem::Stats(s)] if s.requests_per_second == 2.5 && s.event_streams == 1));
 }

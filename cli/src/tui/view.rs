@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
 use super::model::{Link, Pane, Prompt, Room, Screen, State, duration_text};
 
@@ -76,7 +76,7 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         if area.width >= 100 {
             first.push(Span::raw(format!(
                 " · {} assistant worker(s) · {} event stream(s) open",
-                i.assistant_workers, i.event_streams
+                i.stats.assistant_workers, i.stats.event_streams
             )));
             if let Some(until) = i.certificate_expires_at {
                 let days = (until - state.now).num_days();
@@ -97,7 +97,18 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         }
         Link::Refused(why) => Span::styled(format!(" refused: {why} "), theme.alert()),
     };
-    let mut second = vec![link, Span::raw(format!("  {live} live room(s) · {people} connected · {waiting} waiting"))];
+    let rate = i.stats.requests_per_second;
+    let counts = if area.width >= 100 {
+        format!("  {live} live room(s) · {people} connected · {waiting} waiting · {rate:.1} req/s")
+    } else {
+        format!("  {live} live · {people} in · {waiting} waiting · {rate:.1} req/s")
+    };
+    let mut second = vec![link, Span::raw(counts)];
+    let failing = state.rooms.iter().filter(|r| r.assistant_failing()).count();
+    if failing > 0 {
+        second.push(Span::raw(" · "));
+        second.push(Span::styled(format!("{failing} assistant(s) failing"), theme.warn()));
+    }
     if state.readonly {
         second.push(Span::styled("  [read-only]", theme.warn()));
     }
@@ -147,7 +158,22 @@ fn flags(room: &Room, wide: bool) -> String {
     if room.hands > 0 && !wide {
         out.push("H");
     }
+    // Narrow screens have no assistant column: a failing assistant still shows.
+    if room.assistant_failing() && !wide {
+        out.push("A");
+    }
     out.join(if wide { "," } else { "" })
+}
+
+/// The assistant in the room detail: its state, and why it fails or when it last captioned.
+fn assistant_text(room: &Room, state: &State) -> String {
+    match (&room.assistant_problem, room.last_caption_at) {
+        (Some(problem), _) => format!("assistant FAILING: {problem}"),
+        (None, Some(at)) if room.assistant == "captioning" => {
+            format!("assistant captioning (last caption {} ago)", duration_text((state.now - at).num_seconds()))
+        }
+        _ => format!("assistant {}", room.assistant),
+    }
 }
 
 fn count(n: Option<u32>) -> String {
@@ -190,7 +216,7 @@ fn draw_rooms(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
                 Constraint::Length(6),
                 Constraint::Length(5),
                 Constraint::Length(12),
-                Constraint::Length(6),
+                Constraint::Length(10),
                 Constraint::Length(10),
             ],
         )
@@ -210,22 +236,23 @@ fn draw_rooms(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     };
     let rows = rooms.iter().map(|r| {
         let lobby = if r.lobby.is_empty() { "-".to_owned() } else { r.lobby.len().to_string() };
-        let mut cells = vec![r.name.clone()];
+        let mut cells: Vec<Cell> = vec![r.name.clone().into()];
         if wide {
-            cells.push(r.host.clone());
+            cells.push(r.host.clone().into());
         }
-        cells.extend([state_text(&r.status).to_owned(), lecture_time(r, state), count(r.participants)]);
+        cells.extend([state_text(&r.status).to_owned(), lecture_time(r, state), count(r.participants)].map(Cell::from));
         if wide {
-            cells.push(count(r.publishers));
+            cells.push(count(r.publishers).into());
         }
-        cells.extend([lobby, longest_wait(r, state)]);
+        cells.extend([lobby, longest_wait(r, state)].map(Cell::from));
         if wide {
-            cells.push(r.hands.to_string());
+            cells.push(r.hands.to_string().into());
         }
-        cells.push(flags(r, wide));
+        cells.push(flags(r, wide).into());
         if wide {
-            cells.push(r.assistant.clone());
-            cells.push(sparkline(state, &r.id));
+            let style = if r.assistant_failing() { theme.alert() } else { Style::new() };
+            cells.push(Cell::from(r.assistant.clone()).style(style));
+            cells.push(sparkline(state, &r.id).into());
         }
         let style = if r.lobby.is_empty() { Style::new() } else { theme.warn() };
         Row::new(cells).style(style)
@@ -247,7 +274,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     };
     let r = &detail.room;
     let [info, lists, events] =
-        Layout::vertical([Constraint::Length(3), Constraint::Fill(2), Constraint::Fill(1)]).areas(area);
+        Layout::vertical([Constraint::Length(4), Constraint::Fill(2), Constraint::Fill(1)]).areas(area);
     let summary = vec![
         Line::from(vec![
             Span::styled(r.name.clone(), theme.title()),
@@ -266,9 +293,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             if r.guests_muted {
                 parts.push("GUESTS MUTED".into());
             }
-            parts.push(format!("assistant {}", r.assistant));
             parts.join(" · ")
         }),
+        // A line of its own: why the assistant fails can take most of it.
+        Line::styled(assistant_text(r, state), if r.assistant_failing() { theme.warn() } else { Style::new() }),
     ];
     frame.render_widget(
         Paragraph::new(summary).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::BOTTOM)),

@@ -1,5 +1,5 @@
-//! `confctl admin api-token`, `room` and `ban` as scripts use them: tables, `--json`, and exit status 1 with a
-//! clear message for an unknown id.
+//! `confctl admin api-token`, `room`, `ban` and `settings` as scripts use them: tables, `--json`, exit status 1
+//! with a clear message for an unknown id, and 2 for a setting or value the command line got wrong.
 
 use std::path::Path;
 use std::process::Output;
@@ -44,4 +44,44 @@ fn tokens_rooms_and_bans_from_the_command_line() {
         assert!(stderr(&o).contains("nope"), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(stdout(&confctl_in(d, &["admin", "ban", "list", "--json"])).trim(), "[]");
+}
+
+#[test]
+fn ai_settings_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let table = stdout(&confctl_in(d, &["admin", "settings", "get"]));
+    assert!(table.contains("defaultLanguage") && table.contains("default ([agent] default_language)"), "{table}");
+
+    let set = confctl_in(d, &["admin", "settings", "set", "default-language", "ru"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(stdout(&set).trim(), "defaultLanguage is now ru");
+    assert_eq!(
+        stdout(&confctl_in(d, &["admin", "settings", "set", "summaries", "off"])).trim(),
+        "summaries is now off"
+    );
+    let view: serde_json::Value =
+        serde_json::from_str(&stdout(&confctl_in(d, &["admin", "settings", "get", "--json"]))).unwrap();
+    assert_eq!(
+        (view["settings"]["defaultLanguage"].as_str(), view["stored"]["summaries"].as_bool()),
+        (Some("ru"), Some(false))
+    );
+    assert!(stdout(&confctl_in(d, &["admin", "settings", "get"])).contains("database (default en)"));
+
+    for (args, says) in [
+        (["set", "apiKey", "sk-1"], "there is no setting \"apiKey\""),
+        (["set", "summaries", "maybe"], "summaries must be on or off"),
+        (["set", "defaultLanguage", "English"], "defaultLanguage must be a language code"),
+        (["set", "summariser", "gpt"], "unknown variant `gpt`"),
+    ] {
+        let o = confctl_in(d, &[&["admin", "settings"][..], &args[..]].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // A reset removes the stored value: the default applies again.
+    let reset = confctl_in(d, &["admin", "settings", "reset", "defaultLanguage"]);
+    assert_eq!(stdout(&reset).trim(), "defaultLanguage is now en");
+    let view: serde_json::Value =
+        serde_json::from_str(&stdout(&confctl_in(d, &["admin", "settings", "get", "--json"]))).unwrap();
+    assert!(view["stored"]["defaultLanguage"].is_null(), "{view}");
 }

@@ -123,6 +123,21 @@ fn user_administration_from_the_terminal() {
 }
 
 #[test]
+fn drive_key_rotation_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(confctl(dir.path()).args(["admin", "drive", "rotate-key", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(first, serde_json::json!({"version": 1, "resealed": 0, "unreadable": [], "removedVersions": []}));
+    let out = run(confctl(dir.path()).args(["admin", "drive", "rotate-key"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Google refresh tokens are now sealed with key version 2: 0 re-sealed, old versions [1] deleted."
+    );
+}
+
+#[test]
 fn migrate_status_then_apply() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(confctl(dir.path()).args(["migrate", "--status"]));

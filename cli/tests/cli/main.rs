@@ -7,5 +7,6 @@ mod support;
 mod admin_rooms;
 mod commands;
 mod docs;
+mod export;
 mod monitor_tmux;
 mod serve_systemd;

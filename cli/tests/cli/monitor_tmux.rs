@@ -4,73 +4,29 @@
 //! `--readonly` offers no action.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confctl_doubles::services::{Service, require};
 use serde_json::{Value, json};
 
-use crate::support::confctl;
+use crate::support::Served;
 
-const API_KEY: &str = "APItestkey";
-const API_SECRET: &str = "test-secret-that-is-long-enough";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Everything the test started, ended even when an assertion fails.
+/// The server and the tmux server the monitor runs in, both ended even when an assertion fails.
 struct Fixture {
-    data: tempfile::TempDir,
-    port: u16,
-    livekit_url: String,
-    serve: Option<Child>,
+    served: Served,
     tmux_socket: String,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        if let Some(mut child) = self.serve.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
         let _ = Command::new("tmux").args(["-L", &self.tmux_socket, "kill-server"]).stderr(Stdio::null()).status();
     }
 }
 
 impl Fixture {
     fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn start_serve(&mut self) {
-        let child = confctl(self.data.path())
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .env("CONFCTL_LIVEKIT__URL", &self.livekit_url)
-            .env("CONFCTL_LIVEKIT__API_KEY", API_KEY)
-            .env("CONFCTL_LIVEKIT__API_SECRET", API_SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.serve = Some(child);
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base())).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "confctl serve did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn kill_serve(&mut self) {
-        let mut child = self.serve.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.served.base()
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -125,22 +81,10 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     if !require(&[Service::Tmux]) {
         return;
     }
-    confctl_doubles::install_crypto_provider();
-    let port = free_port();
-    let lk = confctl_doubles::LiveKitDouble::start(
-        confctl_doubles::LiveKitDoubleConfig::new(API_KEY, API_SECRET)
-            .with_webhook_url(&format!("http://127.0.0.1:{port}/api/webhooks/livekit")),
-    )
-    .await
-    .unwrap();
     let mut f = Fixture {
-        data: tempfile::tempdir().unwrap(),
-        port,
-        livekit_url: lk.url(),
-        serve: None,
+        served: Served::start(None).await,
         tmux_socket: format!("confctl-monitor-test-{}", std::process::id()),
     };
-    f.start_serve().await;
 
     // An admin (the first account), a host and their room.
     let admin = reqwest::Client::builder().cookie_store(true).build().unwrap();
@@ -160,21 +104,23 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     let invite = room["inviteCode"].as_str().unwrap().to_owned();
 
     // An admin token, as an operator would make one.
-    let out = confctl(f.data.path())
+    let out = f
+        .served
+        .confctl()
         .args(["admin", "api-token", "create", "--name", "e2e", "--scope", "admin"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let token = stdout.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().to_owned();
-    let token_file: PathBuf = f.data.path().join("token");
+    let token_file: PathBuf = f.served.data.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
 
     // On the server itself, with no flags: the listen address from the configuration and a token minted in
     // the database. `--once --json` for scripts, `--once` as a table.
     let local = |extra: &[&str]| {
-        let mut cmd = confctl(f.data.path());
-        cmd.env("CONFCTL_LISTEN", format!("127.0.0.1:{}", f.port)).env("HOME", f.data.path());
+        let mut cmd = f.served.confctl();
+        cmd.env("CONFCTL_LISTEN", format!("127.0.0.1:{}", f.served.port)).env("HOME", f.served.data.path());
         cmd.args(["admin", "monitor", "--once"]).args(extra).output().unwrap()
     };
     let once = local(&["--json"]);
@@ -183,9 +129,11 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     assert_eq!(snap["rooms"][0]["name"], "Quantum Optics", "{snap}");
     let table = String::from_utf8_lossy(&local(&[]).stdout).into_owned();
     assert!(table.contains("Quantum Optics") && table.contains("LOBBY"), "{table}");
-    let bad = confctl(f.data.path())
+    let bad = f
+        .served
+        .confctl()
         .env("CONFCTL_MONITOR_URL", f.base())
-        .env("CONFCTL_MONITOR_TOKEN_FILE", f.data.path().join("missing"))
+        .env("CONFCTL_MONITOR_TOKEN_FILE", f.served.data.path().join("missing"))
         .args(["admin", "monitor", "--once"])
         .output()
         .unwrap();
@@ -237,9 +185,9 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
     assert_eq!(audit["entries"][0]["actorLabel"], "token:e2e", "{audit}");
 
     // The server goes away and comes back: the monitor says so, reconnects, and stays in the room.
-    f.kill_serve();
+    f.served.kill();
     f.wait_for("mon", "disconnected — retrying").await;
-    f.start_serve().await;
+    f.served.restart().await;
     f.wait_for("mon", " connected ").await;
     let pane = f.pane("mon");
     assert!(pane.contains("Lobby (0)") && pane.contains("Quantum Optics"), "back in the same room:\n{pane}");
@@ -265,5 +213,4 @@ async fn the_monitor_admits_a_guest_and_survives_a_server_restart() {
         assert!(started.elapsed() < Duration::from_secs(10), "q did not quit:\n{}", f.pane("mon"));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    lk.shutdown().await;
 }

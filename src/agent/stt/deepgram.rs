@@ -4,6 +4,7 @@
 //! closed after a long silence, and reopened after a failure with the audio not yet transcribed sent again.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -15,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{AudioEvent, SAMPLE_RATE, SpeechToText, Transcribed, new_segment_id};
+use super::{AudioEvent, Health, SAMPLE_RATE, SpeechToText, Transcribed, new_segment_id};
 use crate::secret::Secret;
 
 /// Deepgram closes a stream that got neither audio nor a KeepAlive for 10 s; a tick finding the socket quiet
@@ -39,12 +40,20 @@ pub struct DeepgramStt {
     api_key: Option<Secret>,
     reconnect_base: Duration,
     keepalive_every: Duration,
+    health: Arc<Health>,
 }
 
 impl DeepgramStt {
     /// `base` is `wss://api.deepgram.com` (or a self-hosted Deepgram, or a test double).
     pub fn new(base: url::Url, model: String, api_key: Option<Secret>) -> Self {
-        Self { base, model, api_key, reconnect_base: Duration::from_millis(500), keepalive_every: KEEPALIVE_EVERY }
+        Self {
+            base,
+            model,
+            api_key,
+            reconnect_base: Duration::from_millis(500),
+            keepalive_every: KEEPALIVE_EVERY,
+            health: Arc::default(),
+        }
     }
 
     /// Shortens the first pause before reconnecting (tests).
@@ -212,6 +221,10 @@ impl SpeechToText for DeepgramStt {
         "deepgram"
     }
 
+    fn health(&self) -> Option<&Health> {
+        Some(&self.health)
+    }
+
     async fn transcribe(
         &self,
         language: &str,
@@ -230,6 +243,7 @@ impl SpeechToText for DeepgramStt {
             if socket.is_none() && reconnect_at.is_some_and(|at| at <= Instant::now()) {
                 match self.connect(language).await {
                     Ok(mut s) => {
+                        self.health.succeeded();
                         backoff = self.reconnect_base;
                         reconnect_at = None;
                         stream.restart();
@@ -242,6 +256,7 @@ impl SpeechToText for DeepgramStt {
                         }
                     }
                     Err(err) => {
+                        self.health.failed(&err);
                         tracing::warn!(error = %format!("{err:#}"), retry_in = ?backoff, "Deepgram stream failed");
                         reconnect_at = Some(Instant::now() + backoff);
                         backoff = (backoff * 2).min(MAX_BACKOFF);

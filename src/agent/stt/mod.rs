@@ -4,7 +4,7 @@
 pub mod deepgram;
 pub mod openai;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
@@ -34,11 +34,39 @@ pub struct Transcribed {
     pub end_ms: i64,
 }
 
+/// How a provider has been doing, for the assistant's status reports: its last failure, until a success.
+/// Providers retry failures inside `transcribe`, so without this nobody outside the log would know.
+#[derive(Debug, Default)]
+pub struct Health {
+    failure: Mutex<Option<String>>,
+}
+
+impl Health {
+    pub fn succeeded(&self) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn failed(&self, err: &anyhow::Error) {
+        let text: String = format!("speech to text fails: {err:#}").chars().take(300).collect();
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+    }
+
+    /// What fails right now, if anything.
+    pub fn problem(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
 /// A speech-to-text service.
 #[async_trait::async_trait]
 pub trait SpeechToText: Send + Sync + 'static {
     /// The provider name stored with every segment: `whisper` (any OpenAI-compatible server) or `deepgram`.
     fn provider(&self) -> &'static str;
+
+    /// How the provider has been doing; `None` for one that does not say.
+    fn health(&self) -> Option<&Health> {
+        None
+    }
 
     /// Transcribes one speaker until `audio` closes, sending results to `out` as they arrive. Returns once
     /// the last utterance is transcribed (or given up on). Provider failures are retried inside; this only

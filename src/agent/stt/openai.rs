@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, mpsc};
 
-use super::{AudioEvent, SAMPLE_RATE, SpeechToText, Transcribed, duration_ms, new_segment_id};
+use super::{AudioEvent, Health, SAMPLE_RATE, SpeechToText, Transcribed, duration_ms, new_segment_id};
 use crate::secret::Secret;
 
 /// Shorter utterances are clicks and coughs: Whisper turns them into invented words.
@@ -29,6 +29,7 @@ pub struct OpenAiStt {
     api_key: Option<Secret>,
     http: reqwest::Client,
     retry_base: Duration,
+    health: Arc<Health>,
 }
 
 impl OpenAiStt {
@@ -37,7 +38,7 @@ impl OpenAiStt {
     pub fn new(base_url: url::Url, model: String, api_key: Option<Secret>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
         let endpoint = format!("{}/audio/transcriptions", base_url.as_str().trim_end_matches('/'));
-        Ok(Self { endpoint, model, api_key, http, retry_base: Duration::from_millis(500) })
+        Ok(Self { endpoint, model, api_key, http, retry_base: Duration::from_millis(500), health: Arc::default() })
     }
 
     /// Shortens the pause between retries (tests).
@@ -124,6 +125,10 @@ impl SpeechToText for OpenAiStt {
         "whisper"
     }
 
+    fn health(&self) -> Option<&Health> {
+        Some(&self.health)
+    }
+
     async fn transcribe(
         &self,
         language: &str,
@@ -166,7 +171,12 @@ impl OpenAiStt {
         let mut prompt = String::new();
         while let Some((samples, start_ms)) = queue.pop().await {
             let end_ms = start_ms + duration_ms(samples.len());
-            match self.transcribe_utterance(&samples, language, &prompt).await {
+            let result = self.transcribe_utterance(&samples, language, &prompt).await;
+            match &result {
+                Ok(_) => self.health.succeeded(),
+                Err(err) => self.health.failed(err),
+            }
+            match result {
                 Ok(text) if !text.is_empty() => {
                     prompt = tail_chars(&format!("{prompt} {text}"), PROMPT_CHARS);
                     let segment = Transcribed { segment_id: new_segment_id(), text, is_final: true, start_ms, end_ms };

@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{ActionItem, Citation, Extras, QuestionAnswer, Summary, Topic};
-use crate::agent::transcript::{Segment, clock, ordered};
+use crate::agent::transcript::{Segment, ordered};
+use crate::export::clock::clock;
 use crate::secret::Secret;
 
 /// Transcript bytes per request (UTF-8, counted as `chunk` counts them): about 6,000 tokens — some four bytes
@@ -68,6 +69,13 @@ impl LlmSummariser {
     pub fn with_limits(mut self, chunk_chars: usize, retry_base: Duration) -> Self {
         self.chunk_chars = chunk_chars.max(200);
         self.retry_base = retry_base;
+        self
+    }
+
+    /// Asks for another model (the AI settings' `llmModel`) at the same endpoint.
+    #[must_use]
+    pub fn with_model(mut self, model: String) -> Self {
+        self.model = model;
         self
     }
 

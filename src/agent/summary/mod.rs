@@ -4,6 +4,7 @@
 pub mod extractive;
 pub mod llm;
 
+use crate::admin::ai_settings::{SummariserKind, SummarySettings};
 use crate::agent::transcript::Segment;
 use crate::config::AgentConfig;
 
@@ -44,6 +45,24 @@ impl Summariser {
             Some(url) => Self::Llm(llm::LlmSummariser::new(url, config.llm_model.clone(), config.llm_api_key.clone())?),
             None => Self::Extractive,
         })
+    }
+
+    /// The summariser the AI settings ask for: the extractive one, or this one with another chat model. The
+    /// LLM asked for by an assistant without `[agent] llm_url` is the extractive one (said in the log): a
+    /// labelled summary rather than none.
+    pub fn for_settings(&self, settings: &SummarySettings) -> Self {
+        match (settings.summariser, self) {
+            (Some(SummariserKind::Extractive), _) => Self::Extractive,
+            (Some(SummariserKind::Llm), Self::Extractive) => {
+                tracing::warn!("the AI settings choose the LLM summariser, but [agent] llm_url is not set here");
+                Self::Extractive
+            }
+            (None, Self::Extractive) => Self::Extractive,
+            (_, Self::Llm(llm)) => match &settings.llm_model {
+                Some(model) => Self::Llm(llm.clone().with_model(model.clone())),
+                None => Self::Llm(llm.clone()),
+            },
+        }
     }
 
     /// Summarises the lecture. A failure is an outcome with a readable reason, never a lost transcript.

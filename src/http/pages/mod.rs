@@ -41,6 +41,7 @@ pub(super) fn router() -> Routes {
         .get("/admin", admin_users)
         .get("/admin/rooms", admin_rooms)
         .get("/admin/audit", admin_audit)
+        .get("/admin/settings", admin_settings)
         .get("/assets/{file}", assets::serve)
         .get("/favicon.ico", favicon)
 }
@@ -83,6 +84,7 @@ shell_pages!(
     AdminUsers => "admin_users.html",
     AdminRooms => "admin_rooms.html",
     AdminAudit => "admin_audit.html",
+    AdminSettings => "admin_settings.html",
 );
 
 #[derive(Template)]
@@ -91,6 +93,8 @@ struct RoomForm {
     s: Shell,
     /// The settings of an existing room, rather than the new-room form.
     settings: bool,
+    /// Whether the assistant box starts ticked on the new-room form (the AI settings' default).
+    ai_default: bool,
 }
 
 fn ok(ctx: &PageCtx, template: &impl Template) -> Response {
@@ -147,14 +151,13 @@ async fn register(State(app): State<App>, ctx: PageCtx) -> Response {
     ok(&ctx, &Register { s: Shell::new(&ctx, "register.title", "register", Some("auth.js"), data) })
 }
 
-async fn account(ctx: PageCtx) -> Response {
+async fn account(State(app): State<App>, ctx: PageCtx) -> Response {
     if ctx.user.is_none() {
         return ctx.sign_in_redirect();
     }
-    ok(
-        &ctx,
-        &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), json!({ "page": "account" })) },
-    )
+    // Without an OAuth client the Drive section stays hidden.
+    let data = json!({ "page": "account", "driveConfigured": app.google().is_some() });
+    ok(&ctx, &Account { s: Shell::new(&ctx, "account.title", "account", Some("auth.js"), data) })
 }
 
 async fn dashboard(ctx: PageCtx) -> Response {
@@ -164,12 +167,16 @@ async fn dashboard(ctx: PageCtx) -> Response {
     ok(&ctx, &Dashboard { s: Shell::new(&ctx, "dashboard.title", "dashboard", Some("dashboard.js"), json!({})) })
 }
 
-async fn new_room(ctx: PageCtx) -> Response {
+async fn new_room(State(app): State<App>, ctx: PageCtx) -> Response {
     if ctx.user.is_none() {
         return ctx.sign_in_redirect();
     }
+    let ai_default = match crate::admin::ai_settings::current(&app).await {
+        Ok(settings) => settings.assistant_default,
+        Err(err) => return domain_error_page(&ctx, &err),
+    };
     let s = Shell::new(&ctx, "room_form.new_title", "dashboard", Some("room-form.js"), json!({ "roomId": null }));
-    ok(&ctx, &RoomForm { s, settings: false })
+    ok(&ctx, &RoomForm { s, settings: false, ai_default })
 }
 
 /// The room when the signed-in user hosts it (or is an admin); `None` for everyone else.
@@ -195,6 +202,8 @@ async fn room_settings(State(app): State<App>, ctx: PageCtx, Path(room_id): Path
                 &RoomForm {
                     s: Shell::new(&ctx, "room_form.settings_title", "dashboard", Some("room-form.js"), data),
                     settings: true,
+                    // The form shows the room's own value.
+                    ai_default: room.ai_assistant,
                 },
             )
         }
@@ -276,6 +285,11 @@ async fn admin_rooms(ctx: PageCtx) -> Response {
 
 async fn admin_audit(ctx: PageCtx) -> Response {
     admin_gate(&ctx).unwrap_or_else(|| ok(&ctx, &AdminAudit { s: admin_shell(&ctx, "admin.audit.title", "audit") }))
+}
+
+async fn admin_settings(ctx: PageCtx) -> Response {
+    admin_gate(&ctx)
+        .unwrap_or_else(|| ok(&ctx, &AdminSettings { s: admin_shell(&ctx, "admin.settings.title", "settings") }))
 }
 
 fn domain_error_page(ctx: &PageCtx, err: &Error) -> Response {

@@ -6,7 +6,7 @@ pub mod livekit;
 pub mod speech;
 pub mod tls;
 
-pub use confctl_doubles::services::{Service, require};
+pub use confctl_doubles::services::{Service, fresh_postgres_url, require};
 
 use std::net::SocketAddr;
 
@@ -29,20 +29,6 @@ pub async fn media_turn() -> tokio::sync::MutexGuard<'static, ()> {
 pub enum Db {
     Sqlite,
     Postgres,
-}
-
-/// Creates a fresh, empty PostgreSQL database and returns its URL. Tests ask `require(&[Service::Postgres])`
-/// first; this fails loudly when they did not.
-pub async fn fresh_postgres_url() -> String {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .expect("TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server");
-    let name = format!("confctl_t_{}", confctl::ids::random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 16));
-    sqlx::any::install_default_drivers();
-    let mut conn =
-        <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to TEST_DATABASE_URL");
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
-    let (prefix, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database name");
-    format!("{prefix}/{name}")
 }
 
 /// A running test instance.
@@ -271,6 +257,16 @@ pub fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// One request presenting `Authorization: Bearer TOKEN` (an admin API token or an agent token), with an optional
+/// JSON body; returns (status, JSON body).
+pub async fn with_token(base: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), format!("{base}{path}")).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.unwrap()).await
 }
 
 pub async fn read(r: reqwest::Response) -> (u16, Value) {

@@ -1,7 +1,8 @@
 //! Owns the test doubles confctl's tests run against: [`LiveKitDouble`], a stand-in for a LiveKit server's server API,
 //! with the signalling and media side the AI assistant joins rooms through (`/rtc`, see `rtc`), and the
-//! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module). It also holds the rule for
-//! tests whose real service is missing ([`services::require`]), shared by both packages' test binaries.
+//! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module), and [`GoogleDouble`]
+//! (Google's OAuth endpoints and Drive v3) for Drive export. It also holds the rule for tests whose real
+//! service is missing ([`services::require`]), shared by both packages' test binaries.
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -12,6 +13,7 @@
 mod auth;
 mod control;
 pub mod deepgram;
+pub mod gdrive;
 mod ids;
 pub mod llm;
 pub mod media;
@@ -36,6 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use deepgram::{DeepgramConnection, DeepgramDouble, DeepgramDoubleConfig};
+pub use gdrive::{Consent, GoogleDouble, GoogleDoubleConfig};
 pub use llm::{LlmDouble, LlmReply};
 pub use recording::{RecordedCall, SentData};
 pub use rtc::RtcSession;

@@ -29,6 +29,8 @@ pub enum Service {
     LiveKit,
     /// `tmux`, in which the monitor's end-to-end test drives the terminal UI.
     Tmux,
+    /// poppler's `pdftotext` and `pdftoppm`, which read the lecture PDF back and draw its first page.
+    Poppler,
 }
 
 impl Service {
@@ -42,6 +44,7 @@ impl Service {
             Self::Speech => "synthesised speech tests",
             Self::LiveKit => "real livekit-server tests",
             Self::Tmux => "terminal monitor tests",
+            Self::Poppler => "lecture PDF read-back tests",
         }
     }
 
@@ -58,6 +61,7 @@ impl Service {
             Self::Speech => (&[], &["espeak-ng", "sox"]),
             Self::LiveKit => (&["TEST_LIVEKIT_SERVER_BIN", "TEST_LIVEKIT_PYTHON"], &[]),
             Self::Tmux => (&[], &["tmux"]),
+            Self::Poppler => (&[], &["pdftotext", "pdftoppm"]),
         }
     }
 
@@ -109,4 +113,18 @@ pub fn require(services: &[Service]) -> bool {
         }
     }
     false
+}
+
+/// Creates a fresh, empty database on the PostgreSQL server named by `TEST_DATABASE_URL` and returns its URL.
+/// Tests ask `require(&[Service::Postgres])` first; this fails loudly when they did not.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server");
+    let name = format!("confctl_t_{}", crate::ids::guid("").to_lowercase());
+    sqlx::any::install_default_drivers();
+    let mut conn =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to TEST_DATABASE_URL");
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database name");
+    format!("{prefix}/{name}")
 }
