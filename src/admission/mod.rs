@@ -14,7 +14,7 @@ use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 use crate::events::{Decision, Decisions, LobbyEntry};
 use crate::livekit::{self, Grant, ParticipantRole};
-use crate::store::{Admission, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
+use crate::store::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
 use crate::{ids, ratelimit, rooms};
 
 /// Join body.
@@ -100,6 +100,11 @@ fn banned() -> Error {
 /// its current one (404), it is not archived (410), is not locked (423), is
 /// not full, the guest is not banned, the PIN. Then the guest waits in the lobby or, without a lobby, gets a
 /// token at once.
+///
+/// This is the path a lecture-start storm takes thousands of times a second, so it reads the room from the
+/// store's cache and leaves the capacity and ban checks to the statement that records the guest (one write,
+/// no reads, see `Store::insert_guest`). A refusal decided on a cached room is confirmed on a fresh read
+/// first, and a room that changed under the cached copy is read again, so the cache never decides alone.
 pub async fn join(
     app: &App,
     room_id: &str,
@@ -116,8 +121,73 @@ pub async fn join(
     .await?;
     let display_name = validate_display_name(&request.display_name)?;
     validate_fingerprint(&request.session_fingerprint)?;
-    let room = app.store().room_by_id(room_id).await?;
-    if !rooms::invite_code_matches(&room, &request.invite_code) {
+    let previous_hash = previous_session.map(ids::secret_hash);
+    let session_id = ids::new_secret();
+    let session_hash = ids::secret_hash(&session_id);
+
+    let mut room = app.store().cached_room(room_id).await?;
+    let mut fresh = false;
+    // A room changes rarely; a few rounds cover a change landing between the read and the insert.
+    for _ in 0..JOIN_ATTEMPTS {
+        if let Err(refusal) = may_join(&room, &request) {
+            if fresh {
+                return Err(refusal);
+            }
+            room = app.store().fresh_room(room_id).await?;
+            fresh = true;
+            continue;
+        }
+        if let Some(pin_hash) = &room.pin_hash {
+            // A PIN (and the failure counters behind it) is checked against the room as stored.
+            if !fresh {
+                room = app.store().fresh_room(room_id).await?;
+                fresh = true;
+                continue;
+            }
+            // Capacity and bans come before the PIN, as on every join: a banned guest hears so, not "wrong PIN".
+            if let Some(max) = room.max_participants {
+                if app.store().count_admitted(&room.lecture_id).await? >= max {
+                    return Err(Error::conflict("room_full", "this lecture is full"));
+                }
+            }
+            let fingerprint = &request.session_fingerprint;
+            if app.store().is_banned(&room.id, &room.host_id, fingerprint, previous_hash.as_deref()).await? {
+                return Err(banned());
+            }
+            check_pin(app, &room, &request, pin_hash.clone(), client).await?;
+        }
+        let admitted = !room.lobby_enabled;
+        let participant = ParticipantRecord {
+            fingerprint: Some(request.session_fingerprint.clone()),
+            session_hash: Some(session_hash.clone()),
+            ..arriving(
+                &room,
+                format!("g_{}", ids::new_id()),
+                ParticipantKind::Guest,
+                display_name.clone(),
+                client,
+                admitted.then_some("no lobby"),
+            )
+        };
+        match app.store().insert_guest(&room, &participant, previous_hash.as_deref()).await? {
+            JoinOutcome::Joined => return Ok(joined(app, &room, &participant, session_id)?),
+            JoinOutcome::Banned => return Err(banned()),
+            JoinOutcome::Full => return Err(Error::conflict("room_full", "this lecture is full")),
+            JoinOutcome::RoomChanged => {
+                room = app.store().fresh_room(room_id).await?;
+                fresh = true;
+            }
+        }
+    }
+    Err(Error::unavailable("room_changing", "the room changed while you joined; try again"))
+}
+
+/// How many times a join reads the room again when it changed underneath.
+const JOIN_ATTEMPTS: usize = 4;
+
+/// The checks a join makes on the room itself, before anything is stored.
+fn may_join(room: &RoomRecord, request: &JoinRequest) -> Result<()> {
+    if !rooms::invite_code_matches(room, &request.invite_code) {
         return Err(rooms::invite_not_found());
     }
     if room.status == RoomStatus::Archived {
@@ -126,36 +196,13 @@ pub async fn join(
     if room.locked {
         return Err(Error::locked("room_locked", "the host has locked this lecture; no one new can join right now"));
     }
-    if let Some(max) = room.max_participants {
-        if app.store().count_admitted(&room.lecture_id).await? >= max {
-            return Err(Error::conflict("room_full", "this lecture is full"));
-        }
-    }
-    let previous_hash = previous_session.map(ids::secret_hash);
-    if app.store().is_banned(&room.id, &room.host_id, &request.session_fingerprint, previous_hash.as_deref()).await? {
-        return Err(banned());
-    }
-    if let Some(pin_hash) = &room.pin_hash {
-        check_pin(app, &room, &request, pin_hash.clone(), client).await?;
-    }
+    Ok(())
+}
 
-    let session_id = ids::new_secret();
-    let admitted = !room.lobby_enabled;
-    let participant = ParticipantRecord {
-        fingerprint: Some(request.session_fingerprint),
-        session_hash: Some(ids::secret_hash(&session_id)),
-        ..arriving(
-            &room,
-            format!("g_{}", ids::new_id()),
-            ParticipantKind::Guest,
-            display_name,
-            client,
-            admitted.then_some("no lobby"),
-        )
-    };
-    app.store().insert_participant(&participant).await?;
-    if admitted {
-        let token = guest_token(app, &room, &participant)?;
+/// The answer to a recorded join: a token at once without a lobby, otherwise the host hears of the guest.
+fn joined(app: &App, room: &RoomRecord, participant: &ParticipantRecord, session_id: String) -> Result<JoinResponse> {
+    if participant.admission == Admission::Approved {
+        let token = guest_token(app, room, participant)?;
         return Ok(JoinResponse {
             session_id,
             lecture_id: room.lecture_id.clone(),
@@ -164,7 +211,7 @@ pub async fn join(
             livekit_url: Some(app.livekit().browser_url().to_owned()),
         });
     }
-    app.hub().guest_arrived(&room.id, lobby_entry(&participant));
+    app.hub().guest_arrived(&room.id, lobby_entry(participant));
     Ok(JoinResponse {
         session_id,
         lecture_id: room.lecture_id.clone(),

@@ -167,6 +167,7 @@ mod tests {
             lecture_number: 1,
             started_at: Some(NOW - started_ms_ago),
             last_ended_at: None,
+            version: 0,
         }
     }
 

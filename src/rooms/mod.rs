@@ -261,6 +261,8 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
         lecture_number: 1,
         started_at: None,
         last_ended_at: None,
+        // What the store reads back is authoritative (opening the first lecture already raises it).
+        version: 0,
     };
     // Codes carry ~45 random bits, so a clash is rare; retry a few times rather than fail the host.
     let mut last = None;

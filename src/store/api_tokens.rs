@@ -73,18 +73,19 @@ fn from_row(row: &AnyRow) -> std::result::Result<ApiTokenRecord, sqlx::Error> {
 
 impl Store {
     pub async fn insert_api_token(&self, t: &ApiTokenRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, scope, created_by, created_at, expires_at) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO api_tokens (id, name, token_hash, scope, created_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.token_hash)
+            .bind(t.scope.as_str())
+            .bind(t.created_by.as_deref())
+            .bind(t.created_at)
+            .bind(t.expires_at),
         )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.token_hash)
-        .bind(t.scope.as_str())
-        .bind(t.created_by.as_deref())
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .execute(self.pool())
         .await
         .map_err(map_err("API token"))?;
         Ok(())
@@ -93,7 +94,7 @@ impl Store {
     pub async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM api_tokens WHERE token_hash = $1"))
             .bind(hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("API token"))?;
         row.as_ref().map(from_row).transpose().map_err(map_err("API token"))
@@ -101,17 +102,14 @@ impl Store {
 
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM api_tokens ORDER BY created_at, id"))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("API token"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("API token"))
     }
 
     pub async fn touch_api_token(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
             .map_err(map_err("API token"))?;
         Ok(())
@@ -119,10 +117,12 @@ impl Store {
 
     /// Revokes an active token by id; not found when there is none.
     pub async fn revoke_api_token(&self, id: &str, at: i64) -> Result<()> {
-        let n = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(at)
-            .execute(self.pool())
+        let n = self
+            .write(
+                sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at),
+            )
             .await
             .map_err(map_err("API token"))?
             .rows_affected();
@@ -131,9 +131,8 @@ impl Store {
 
     /// Deletes short-lived tokens that expired more than a day ago (the monitor's local tokens pile up).
     pub async fn delete_expired_api_tokens(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < $1")
-            .bind(before)
-            .execute(self.pool())
+        Ok(self
+            .write(sqlx::query("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < $1").bind(before))
             .await
             .map_err(map_err("API token"))?
             .rows_affected())

@@ -124,15 +124,16 @@ pub struct ArtifactRecord {
 
 impl Store {
     pub async fn insert_agent_token(&self, t: &AgentTokenRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO agent_tokens (id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        self.write(
+            sqlx::query(
+                "INSERT INTO agent_tokens (id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.token_hash)
+            .bind(t.created_by.as_deref())
+            .bind(t.created_at),
         )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.token_hash)
-        .bind(t.created_by.as_deref())
-        .bind(t.created_at)
-        .execute(self.pool())
         .await
         .map_err(map_err("agent token"))?;
         Ok(())
@@ -141,7 +142,7 @@ impl Store {
     pub async fn agent_token_by_hash(&self, hash: &str) -> Result<Option<AgentTokenRecord>> {
         let row = sqlx::query("SELECT id, name, token_hash, created_by, created_at, last_used_at, revoked_at FROM agent_tokens WHERE token_hash = $1")
             .bind(hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("agent token"))?;
         row.as_ref().map(token_from_row).transpose().map_err(map_err("agent token"))
@@ -149,27 +150,26 @@ impl Store {
 
     pub async fn list_agent_tokens(&self) -> Result<Vec<AgentTokenRecord>> {
         let rows = sqlx::query("SELECT id, name, token_hash, created_by, created_at, last_used_at, revoked_at FROM agent_tokens ORDER BY created_at, id")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("agent token"))?;
         rows.iter().map(token_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("agent token"))
     }
 
     pub async fn touch_agent_token(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
             .map_err(map_err("agent token"))?;
         Ok(())
     }
 
     pub async fn revoke_agent_token(&self, id: &str) -> Result<()> {
-        let n = sqlx::query("UPDATE agent_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(crate::time::now_ms())
-            .execute(self.pool())
+        let n = self
+            .write(
+                sqlx::query("UPDATE agent_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(crate::time::now_ms()),
+            )
             .await
             .map_err(map_err("agent token"))?
             .rows_affected();
@@ -178,7 +178,7 @@ impl Store {
 
     /// Stores a final segment once; returns false when this segment id was already stored.
     pub async fn insert_segment(&self, lecture_id: &str, s: &SegmentRecord) -> Result<bool> {
-        Ok(sqlx::query(
+        Ok(self.write(sqlx::query(
             "INSERT INTO transcript_segments (id, lecture_id, segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, \
              language, provider, created_at, text_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (lecture_id, segment_id) DO NOTHING",
@@ -195,7 +195,7 @@ impl Store {
         .bind(&s.provider)
         .bind(crate::time::now_ms())
         .bind(fold(&s.text))
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("transcript segment"))?
         .rows_affected()
@@ -209,24 +209,32 @@ impl Store {
         loop {
             let rows = sqlx::query("SELECT id, text FROM transcript_segments WHERE id > $1 ORDER BY id LIMIT 500")
                 .bind(&after)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
                 .map_err(map_err("transcript segment"))?;
             let Some(last) = rows.last() else { return Ok(done) };
             after = last.try_get("id").map_err(map_err("transcript segment"))?;
-            let mut tx = self.pool().begin().await.map_err(map_err("transcript segment"))?;
+            let mut folded = Vec::with_capacity(rows.len());
             for row in &rows {
                 let id: String = row.try_get("id").map_err(map_err("transcript segment"))?;
                 let text: String = row.try_get("text").map_err(map_err("transcript segment"))?;
-                sqlx::query("UPDATE transcript_segments SET text_folded = $2 WHERE id = $1")
-                    .bind(&id)
-                    .bind(fold(&text))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err("transcript segment"))?;
-                done += 1;
+                folded.push((id, fold(&text)));
             }
-            tx.commit().await.map_err(map_err("transcript segment"))?;
+            done += folded.len() as u64;
+            self.write_atomic(move |tx| {
+                Box::pin(async move {
+                    for (id, text) in &folded {
+                        sqlx::query("UPDATE transcript_segments SET text_folded = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(text)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err("transcript segment"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
         }
     }
 
@@ -237,7 +245,7 @@ impl Store {
              FROM transcript_segments WHERE lecture_id = $1 ORDER BY start_ms, end_ms, segment_id",
         )
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("transcript segment"))?;
         rows.iter().map(segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
@@ -245,7 +253,7 @@ impl Store {
 
     /// Saves the artifact of a lecture, replacing an earlier one.
     pub async fn upsert_artifact(&self, a: &ArtifactRecord) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO lecture_artifacts (lecture_id, transcript_key, vtt_key, summary, summary_kind, provider, model, \
              status, error, summary_edited_at, summary_edited_by, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
@@ -268,7 +276,7 @@ impl Store {
         .bind(a.summary_edited_by.as_deref())
         .bind(a.created_at)
         .bind(a.updated_at)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("lecture artifact"))?;
         Ok(())
@@ -284,31 +292,33 @@ impl Store {
         at: i64,
         expected_updated_at: i64,
     ) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE lecture_artifacts SET summary = $2, summary_edited_at = $4, summary_edited_by = $3, \
+        Ok(self
+            .write(
+                sqlx::query(
+                    "UPDATE lecture_artifacts SET summary = $2, summary_edited_at = $4, summary_edited_by = $3, \
              updated_at = $4 WHERE lecture_id = $1 AND updated_at = $5",
-        )
-        .bind(lecture_id)
-        .bind(summary)
-        .bind(by)
-        .bind(at)
-        .bind(expected_updated_at)
-        .execute(self.pool())
-        .await
-        .map_err(map_err("lecture artifact"))?
-        .rows_affected()
+                )
+                .bind(lecture_id)
+                .bind(summary)
+                .bind(by)
+                .bind(at)
+                .bind(expected_updated_at),
+            )
+            .await
+            .map_err(map_err("lecture artifact"))?
+            .rows_affected()
             == 1)
     }
 
     /// Records that a summary is expected for a lecture that just ended, unless an artifact exists already.
     pub async fn expect_summary(&self, lecture_id: &str, at: i64) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO lecture_artifacts (lecture_id, status, created_at, updated_at) VALUES ($1, 'pending', $2, $2) \
              ON CONFLICT (lecture_id) DO NOTHING",
         )
         .bind(lecture_id)
         .bind(at)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("lecture artifact"))?;
         Ok(())
@@ -316,13 +326,13 @@ impl Store {
 
     /// Marks a lecture's summary as being rewritten (creating the artifact row if there is none yet).
     pub async fn mark_summary_pending(&self, lecture_id: &str, at: i64) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO lecture_artifacts (lecture_id, status, created_at, updated_at) VALUES ($1, 'pending', $2, $2) \
              ON CONFLICT (lecture_id) DO UPDATE SET status = 'pending', error = NULL, updated_at = EXCLUDED.updated_at",
         )
         .bind(lecture_id)
         .bind(at)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("lecture artifact"))?;
         Ok(())
@@ -334,7 +344,7 @@ impl Store {
              summary_edited_at, summary_edited_by, created_at, updated_at FROM lecture_artifacts WHERE lecture_id = $1",
         )
         .bind(lecture_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("lecture artifact"))?;
         let Some(r) = row else { return Ok(None) };

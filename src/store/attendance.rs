@@ -1,7 +1,7 @@
 //! Queries on `attendance`: each stay of a participant in a lecture's media room, written from LiveKit's
 //! `participant_joined` / `participant_left` webhooks.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, map_err};
 use crate::error::Result;
@@ -16,17 +16,12 @@ pub struct StayRecord {
 
 /// Someone of ours entered the media room: a stay begins. A stay still open for the same identity (a leave
 /// LiveKit never reported, then a reconnect) ends where the new one begins, so time is not counted twice.
-pub(super) async fn joined(
-    tx: &mut Transaction<'static, Any>,
-    lecture_id: &str,
-    identity: &str,
-    at: i64,
-) -> Result<()> {
+pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &str, at: i64) -> Result<()> {
     sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
         .bind(lecture_id)
         .bind(identity)
         .bind(at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err("attendance"))?;
     // Only people confctl let in are counted (not the assistant, not a stranger LiveKit admitted).
@@ -38,7 +33,7 @@ pub(super) async fn joined(
     .bind(lecture_id)
     .bind(identity)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(map_err("attendance"))?;
     Ok(())
@@ -47,7 +42,7 @@ pub(super) async fn joined(
 /// Someone left: their open stay ends. A leave without a recorded join (LiveKit may drop webhooks) becomes a
 /// stay of its own, from when LiveKit says it began.
 pub(super) async fn left(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     lecture_id: &str,
     identity: &str,
     joined_at: Option<i64>,
@@ -58,7 +53,7 @@ pub(super) async fn left(
             .bind(lecture_id)
             .bind(identity)
             .bind(at)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(map_err("attendance"))?
             .rows_affected();
@@ -73,7 +68,7 @@ pub(super) async fn left(
         .bind(identity)
         .bind(joined_at.unwrap_or(at).min(at))
         .bind(at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err("attendance"))?;
     }
@@ -87,7 +82,7 @@ impl Store {
             "SELECT identity, joined_at, left_at FROM attendance WHERE lecture_id = $1 ORDER BY identity, joined_at",
         )
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("attendance"))?;
         rows.iter()
@@ -106,7 +101,7 @@ impl Store {
     pub async fn close_stays_except(&self, lecture_id: &str, present: &[String], at: i64) -> Result<u64> {
         let open = sqlx::query("SELECT identity FROM attendance WHERE lecture_id = $1 AND left_at IS NULL")
             .bind(lecture_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("attendance"))?;
         let mut closed = 0;
@@ -115,13 +110,13 @@ impl Store {
             if present.contains(&identity) {
                 continue;
             }
-            closed += sqlx::query(
+            closed += self.write(sqlx::query(
                 "UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL",
             )
             .bind(lecture_id)
             .bind(&identity)
             .bind(at)
-            .execute(self.pool())
+            )
             .await
             .map_err(map_err("attendance"))?
             .rows_affected();

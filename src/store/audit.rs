@@ -66,7 +66,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<AuditEntry, sqlx::Error> {
 
 impl Store {
     pub async fn insert_audit(&self, entry: &NewAuditEntry) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO audit_log (id, at, actor_id, actor_label, action, target_type, target_id, room_id, ip, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -80,7 +80,7 @@ impl Store {
         .bind(entry.room_id.as_deref())
         .bind(entry.ip.as_deref())
         .bind(entry.details.to_string())
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("audit entry"))?;
         Ok(())
@@ -101,7 +101,7 @@ impl Store {
         .bind(filter.since_ms)
         .bind(filter.before_ms)
         .bind(filter.limit.clamp(1, 500))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("audit entry"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("audit entry"))

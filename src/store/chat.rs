@@ -49,7 +49,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<ChatRecord, sqlx::Error> {
 impl Store {
     /// Saves a message and returns it as stored (with its sequence number).
     pub async fn insert_chat(&self, m: &ChatRecord) -> Result<ChatRecord> {
-        let row = sqlx::query(concat!(
+        let rows = self.write_returning(sqlx::query(concat!(
             "INSERT INTO chat_messages (id, room_id, lecture_id, participant_id, user_id, sender_name, sender_role, text, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
             chat_columns!()
@@ -62,11 +62,11 @@ impl Store {
         .bind(&m.sender_name)
         .bind(&m.sender_role)
         .bind(&m.text)
-        .bind(m.created_at)
-        .fetch_one(self.pool())
+        .bind(m.created_at))
         .await
         .map_err(map_err("chat message"))?;
-        from_row(&row).map_err(map_err("chat message"))
+        let row = rows.first().ok_or_else(|| Error::internal("the stored chat message was not returned"))?;
+        from_row(row).map_err(map_err("chat message"))
     }
 
     /// Messages of a lecture in order: after sequence number `after` (oldest first), or the latest `limit`.
@@ -81,7 +81,7 @@ impl Store {
                 .bind(lecture_id)
                 .bind(after)
                 .bind(limit)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
             }
             None => {
@@ -92,7 +92,7 @@ impl Store {
                 ))
                 .bind(lecture_id)
                 .bind(limit)
-                .fetch_all(self.pool())
+                .fetch_all(self.reader())
                 .await
             }
         }
@@ -105,7 +105,7 @@ impl Store {
             sqlx::query(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE lecture_id = $1 AND id = $2"))
                 .bind(lecture_id)
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await
                 .map_err(map_err("chat message"))?
                 .ok_or_else(|| Error::not_found("message_not_found", "no such message in this room"))?;
@@ -114,14 +114,14 @@ impl Store {
 
     /// Marks a message removed; its text is kept only in the audit log.
     pub async fn delete_chat(&self, lecture_id: &str, id: &str, by: &str) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "UPDATE chat_messages SET deleted_at = $3, deleted_by = $4, text = '' WHERE lecture_id = $1 AND id = $2",
         )
         .bind(lecture_id)
         .bind(id)
         .bind(crate::time::now_ms())
         .bind(by)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("chat message"))?;
         Ok(())

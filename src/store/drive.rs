@@ -59,7 +59,7 @@ impl Store {
     /// Every key version, oldest first.
     pub async fn drive_token_keys(&self) -> Result<Vec<DriveKeyRecord>> {
         let rows = sqlx::query("SELECT version, material FROM drive_token_keys ORDER BY version")
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("Drive token key"))?;
         rows.iter()
@@ -75,17 +75,19 @@ impl Store {
 
     /// Adds a key version; `false` when that version already exists (another process made it first).
     pub async fn insert_drive_token_key(&self, version: i64, material: &str) -> Result<bool> {
-        let added = sqlx::query(
-            "INSERT INTO drive_token_keys (version, material, created_at) VALUES ($1, $2, $3) \
+        let added = self
+            .write(
+                sqlx::query(
+                    "INSERT INTO drive_token_keys (version, material, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (version) DO NOTHING",
-        )
-        .bind(version)
-        .bind(material)
-        .bind(crate::time::now_ms())
-        .execute(self.pool())
-        .await
-        .map_err(map_err("Drive token key"))?
-        .rows_affected();
+                )
+                .bind(version)
+                .bind(material)
+                .bind(crate::time::now_ms()),
+            )
+            .await
+            .map_err(map_err("Drive token key"))?
+            .rows_affected();
         Ok(added == 1)
     }
 
@@ -96,22 +98,24 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM drive_connections c WHERE c.key_version = k.version)",
         )
         .bind(current)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("Drive token key"))?;
         let mut deleted = Vec::new();
         for row in rows {
             let version: i64 = row.try_get("version").map_err(map_err("Drive token key"))?;
             // The reference check again, inside the DELETE: a connection sealed meanwhile keeps its key.
-            let gone = sqlx::query(
-                "DELETE FROM drive_token_keys WHERE version = $1 \
+            let gone = self
+                .write(
+                    sqlx::query(
+                        "DELETE FROM drive_token_keys WHERE version = $1 \
                  AND NOT EXISTS (SELECT 1 FROM drive_connections c WHERE c.key_version = $1)",
-            )
-            .bind(version)
-            .execute(self.pool())
-            .await
-            .map_err(map_err("Drive token key"))?
-            .rows_affected();
+                    )
+                    .bind(version),
+                )
+                .await
+                .map_err(map_err("Drive token key"))?
+                .rows_affected();
             if gone == 1 {
                 deleted.push(version);
             }
@@ -121,7 +125,7 @@ impl Store {
 
     /// Stores (or replaces) a host's connection.
     pub async fn upsert_drive_connection(&self, c: &DriveConnectionRecord) -> Result<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO drive_connections (user_id, refresh_token, key_version, scope, google_email, connected_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET \
              refresh_token = excluded.refresh_token, key_version = excluded.key_version, scope = excluded.scope, \
@@ -133,7 +137,7 @@ impl Store {
         .bind(&c.scope)
         .bind(&c.google_email)
         .bind(c.connected_at)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("Drive connection"))?;
         Ok(())
@@ -142,7 +146,7 @@ impl Store {
     pub async fn drive_connection(&self, user_id: &str) -> Result<Option<DriveConnectionRecord>> {
         let row = sqlx::query(concat!("SELECT ", connection_columns!(), " FROM drive_connections WHERE user_id = $1"))
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("Drive connection"))?;
         row.as_ref().map(connection_from_row).transpose().map_err(map_err("Drive connection"))
@@ -156,7 +160,7 @@ impl Store {
             " FROM drive_connections WHERE key_version < $1 ORDER BY user_id"
         ))
         .bind(version)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("Drive connection"))?;
         rows.iter().map(connection_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("Drive connection"))
@@ -165,26 +169,27 @@ impl Store {
     /// Replaces a sealed token with its re-sealed form, only if the row still holds `old` (a host who
     /// reconnected meanwhile keeps the new token). `true` when it was replaced.
     pub async fn reseal_drive_connection(&self, user_id: &str, old: &str, sealed: &str, version: i64) -> Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE drive_connections SET refresh_token = $3, key_version = $4 \
+        let changed = self
+            .write(
+                sqlx::query(
+                    "UPDATE drive_connections SET refresh_token = $3, key_version = $4 \
              WHERE user_id = $1 AND refresh_token = $2",
-        )
-        .bind(user_id)
-        .bind(old)
-        .bind(sealed)
-        .bind(version)
-        .execute(self.pool())
-        .await
-        .map_err(map_err("Drive connection"))?
-        .rows_affected();
+                )
+                .bind(user_id)
+                .bind(old)
+                .bind(sealed)
+                .bind(version),
+            )
+            .await
+            .map_err(map_err("Drive connection"))?
+            .rows_affected();
         Ok(changed == 1)
     }
 
     /// Deletes a host's connection; `false` when there was none.
     pub async fn delete_drive_connection(&self, user_id: &str) -> Result<bool> {
-        let gone = sqlx::query("DELETE FROM drive_connections WHERE user_id = $1")
-            .bind(user_id)
-            .execute(self.pool())
+        let gone = self
+            .write(sqlx::query("DELETE FROM drive_connections WHERE user_id = $1").bind(user_id))
             .await
             .map_err(map_err("Drive connection"))?
             .rows_affected();
@@ -193,24 +198,23 @@ impl Store {
 
     /// Records an authorization request, and drops the ones that have expired.
     pub async fn insert_drive_authorization(&self, a: &DriveAuthorizationRecord) -> Result<()> {
-        sqlx::query("DELETE FROM drive_authorizations WHERE expires_at < $1")
-            .bind(a.created_at)
-            .execute(self.pool())
+        self.write(sqlx::query("DELETE FROM drive_authorizations WHERE expires_at < $1").bind(a.created_at))
             .await
             .map_err(map_err("Drive authorization"))?;
-        sqlx::query(
-            "INSERT INTO drive_authorizations \
+        self.write(
+            sqlx::query(
+                "INSERT INTO drive_authorizations \
              (state_hash, user_id, session_id, code_verifier, redirect_uri, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&a.state_hash)
+            .bind(&a.user_id)
+            .bind(&a.session_id)
+            .bind(a.code_verifier.expose())
+            .bind(&a.redirect_uri)
+            .bind(a.created_at)
+            .bind(a.expires_at),
         )
-        .bind(&a.state_hash)
-        .bind(&a.user_id)
-        .bind(&a.session_id)
-        .bind(a.code_verifier.expose())
-        .bind(&a.redirect_uri)
-        .bind(a.created_at)
-        .bind(a.expires_at)
-        .execute(self.pool())
         .await
         .map_err(map_err("Drive authorization"))?;
         Ok(())
@@ -224,7 +228,7 @@ impl Store {
              FROM drive_authorizations WHERE state_hash = $1",
         )
         .bind(state_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("Drive authorization"))?;
         let Some(row) = row else { return Ok(None) };
@@ -240,9 +244,8 @@ impl Store {
             })
         })()
         .map_err(map_err("Drive authorization"))?;
-        let taken = sqlx::query("DELETE FROM drive_authorizations WHERE state_hash = $1")
-            .bind(state_hash)
-            .execute(self.pool())
+        let taken = self
+            .write(sqlx::query("DELETE FROM drive_authorizations WHERE state_hash = $1").bind(state_hash))
             .await
             .map_err(map_err("Drive authorization"))?
             .rows_affected();
@@ -254,23 +257,24 @@ impl Store {
         let row = sqlx::query("SELECT folder_id FROM drive_exports WHERE user_id = $1 AND lecture_id = $2")
             .bind(user_id)
             .bind(lecture_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("Drive export"))?;
         row.map(|r| r.try_get("folder_id")).transpose().map_err(map_err("Drive export"))
     }
 
     pub async fn set_drive_export_folder(&self, user_id: &str, lecture_id: &str, folder_id: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO drive_exports (user_id, lecture_id, folder_id, exported_at) VALUES ($1, $2, $3, $4) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO drive_exports (user_id, lecture_id, folder_id, exported_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, lecture_id) DO UPDATE SET folder_id = excluded.folder_id, \
              exported_at = excluded.exported_at",
+            )
+            .bind(user_id)
+            .bind(lecture_id)
+            .bind(folder_id)
+            .bind(crate::time::now_ms()),
         )
-        .bind(user_id)
-        .bind(lecture_id)
-        .bind(folder_id)
-        .bind(crate::time::now_ms())
-        .execute(self.pool())
         .await
         .map_err(map_err("Drive export"))?;
         Ok(())
@@ -282,7 +286,7 @@ impl Store {
             .bind(user_id)
             .bind(lecture_id)
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("Drive file"))?;
         row.map(|r| r.try_get("file_id")).transpose().map_err(map_err("Drive file"))
@@ -296,18 +300,19 @@ impl Store {
         file_id: &str,
         size: u64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO drive_files (user_id, lecture_id, name, file_id, size, uploaded_at) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO drive_files (user_id, lecture_id, name, file_id, size, uploaded_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, lecture_id, name) DO UPDATE SET \
              file_id = excluded.file_id, size = excluded.size, uploaded_at = excluded.uploaded_at",
+            )
+            .bind(user_id)
+            .bind(lecture_id)
+            .bind(name)
+            .bind(file_id)
+            .bind(i64::try_from(size).unwrap_or(i64::MAX))
+            .bind(crate::time::now_ms()),
         )
-        .bind(user_id)
-        .bind(lecture_id)
-        .bind(name)
-        .bind(file_id)
-        .bind(i64::try_from(size).unwrap_or(i64::MAX))
-        .bind(crate::time::now_ms())
-        .execute(self.pool())
         .await
         .map_err(map_err("Drive file"))?;
         Ok(())

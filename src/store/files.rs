@@ -81,7 +81,8 @@ where
 
 impl Store {
     pub async fn insert_file(&self, f: &FileRecord) -> Result<()> {
-        insert_file_on(self.pool(), f).await
+        let f = f.clone();
+        self.write_atomic(move |tx| Box::pin(async move { insert_file_on(&mut *tx, &f).await })).await
     }
 
     /// Records a pending upload only if the room's stored and reserved bytes leave room for it under
@@ -89,32 +90,41 @@ impl Store {
     /// that first writes the room's row: that takes PostgreSQL's row lock and SQLite's write lock, so
     /// parallel reservations for one room queue there and each one counts the rows of those before it.
     pub async fn reserve_file(&self, f: &FileRecord, quota: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(map_err("file"))?;
-        let locked = sqlx::query("UPDATE rooms SET id = id WHERE id = $1")
-            .bind(&f.room_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("room"))?
-            .rows_affected();
-        if locked != 1 {
-            return Err(Error::not_found("room_not_found", "no such room"));
-        }
-        let used: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files \
-             WHERE room_id = $1 AND deleted_at IS NULL",
-        )
-        .bind(&f.room_id)
-        .fetch_one(&mut *tx)
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(map_err("file"))?;
-        if used.saturating_add(f.size) > quota {
-            tx.rollback().await.map_err(map_err("file"))?;
-            return Ok(false);
-        }
-        insert_file_on(&mut *tx, f).await?;
-        tx.commit().await.map_err(map_err("file"))?;
-        Ok(true)
+        let f = f.clone();
+        let room_id = f.room_id.clone();
+        let reserved = self
+            .write_atomic(move |tx| {
+                Box::pin(async move {
+                    // Writing the room's row takes PostgreSQL's row lock (SQLite has one writer anyway).
+                    let locked = sqlx::query("UPDATE rooms SET id = id WHERE id = $1")
+                        .bind(&f.room_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("room"))?
+                        .rows_affected();
+                    if locked != 1 {
+                        return Err(Error::not_found("room_not_found", "no such room"));
+                    }
+                    let used: i64 = sqlx::query(
+                        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files \
+                         WHERE room_id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(&f.room_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .and_then(|row| row.try_get("n"))
+                    .map_err(map_err("file"))?;
+                    if used.saturating_add(f.size) > quota {
+                        return Ok(false);
+                    }
+                    insert_file_on(&mut *tx, &f).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        // The lock above raised the room's version: the cached copy is stale.
+        self.rooms.forget(&room_id);
+        Ok(reserved)
     }
 
     /// Unfinished uploads started before `before` (deleted or not): what the sweep removes.
@@ -126,7 +136,7 @@ impl Store {
         ))
         .bind(before)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("file"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
@@ -134,9 +144,8 @@ impl Store {
 
     /// Removes an unfinished upload's row; false when it was completed meanwhile (then it stays).
     pub async fn delete_pending_file(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM shared_files WHERE id = $1 AND status = 'PENDING'")
-            .bind(id)
-            .execute(self.pool())
+        Ok(self
+            .write(sqlx::query("DELETE FROM shared_files WHERE id = $1 AND status = 'PENDING'").bind(id))
             .await
             .map_err(map_err("file"))?
             .rows_affected()
@@ -148,7 +157,7 @@ impl Store {
         let row =
             sqlx::query(concat!("SELECT ", file_columns!(), " FROM shared_files WHERE id = $1 AND deleted_at IS NULL"))
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.reader())
                 .await
                 .map_err(map_err("file"))?
                 .ok_or_else(|| Error::not_found("file_not_found", "no such file"))?;
@@ -163,7 +172,7 @@ impl Store {
             " FROM shared_files WHERE lecture_id = $1 AND status = 'SHARED' AND deleted_at IS NULL ORDER BY created_at, id"
         ))
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("file"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
@@ -171,15 +180,17 @@ impl Store {
 
     /// PENDING → SHARED; false when it was not pending.
     pub async fn mark_file_shared(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE shared_files SET status = 'SHARED', completed_at = $2 WHERE id = $1 AND status = 'PENDING'",
-        )
-        .bind(id)
-        .bind(crate::time::now_ms())
-        .execute(self.pool())
-        .await
-        .map_err(map_err("file"))?
-        .rows_affected()
+        Ok(self
+            .write(
+                sqlx::query(
+                    "UPDATE shared_files SET status = 'SHARED', completed_at = $2 WHERE id = $1 AND status = 'PENDING'",
+                )
+                .bind(id)
+                .bind(crate::time::now_ms()),
+            )
+            .await
+            .map_err(map_err("file"))?
+            .rows_affected()
             == 1)
     }
 
@@ -193,19 +204,18 @@ impl Store {
              WHERE l.room_id = $1 AND a.vtt_key IS NOT NULL",
         )
         .bind(room_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("file"))?;
         rows.iter().map(|r| r.try_get("k")).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
     }
 
     pub async fn mark_file_deleted(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(crate::time::now_ms())
-            .execute(self.pool())
-            .await
-            .map_err(map_err("file"))?;
+        self.write(
+            sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1").bind(id).bind(crate::time::now_ms()),
+        )
+        .await
+        .map_err(map_err("file"))?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ impl Store {
     pub async fn instance_value(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM instance_state WHERE key = $1")
             .bind(key)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("instance setting"))?;
         row.map(|r| r.try_get("value")).transpose().map_err(map_err("instance setting"))
@@ -18,12 +18,13 @@ impl Store {
 
     /// Stores `value` under `key` unless a value is already there; returns the value in effect.
     pub async fn instance_value_or_insert(&self, key: &str, value: &str) -> Result<String> {
-        sqlx::query("INSERT INTO instance_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(self.pool())
-            .await
-            .map_err(map_err("instance setting"))?;
+        self.write(
+            sqlx::query("INSERT INTO instance_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value),
+        )
+        .await
+        .map_err(map_err("instance setting"))?;
         Ok(self.instance_value(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 
@@ -33,7 +34,7 @@ impl Store {
         // rather than a range, which PostgreSQL's locale-aware collations would not keep to the prefix).
         let rows = sqlx::query("SELECT key, value FROM instance_state WHERE substr(key, 1, length($1)) = $1")
             .bind(prefix)
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("instance setting"))?;
         rows.iter()
@@ -44,19 +45,25 @@ impl Store {
 
     /// Sets (`Some`) or removes (`None`) several values together: all of them or none.
     pub async fn set_instance_values(&self, changes: &[(&str, Option<String>)]) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(map_err("instance setting"))?;
-        for (key, value) in changes {
-            let query = match value {
-                Some(value) => sqlx::query(
-                    "INSERT INTO instance_state (key, value) VALUES ($1, $2) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(*key)
-                .bind(value.clone()),
-                None => sqlx::query("DELETE FROM instance_state WHERE key = $1").bind(*key),
-            };
-            query.execute(&mut *tx).await.map_err(map_err("instance setting"))?;
-        }
-        tx.commit().await.map_err(map_err("instance setting"))
+        let changes: Vec<(String, Option<String>)> =
+            changes.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        self.write_atomic(move |tx| {
+            Box::pin(async move {
+                for (key, value) in changes {
+                    let query = match value {
+                        Some(value) => sqlx::query(
+                            "INSERT INTO instance_state (key, value) VALUES ($1, $2) \
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        )
+                        .bind(key)
+                        .bind(value),
+                        None => sqlx::query("DELETE FROM instance_state WHERE key = $1").bind(key),
+                    };
+                    query.execute(&mut *tx).await.map_err(map_err("instance setting"))?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }

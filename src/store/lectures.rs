@@ -120,7 +120,7 @@ impl Store {
     pub async fn lecture_by_id(&self, id: &str) -> Result<LectureRecord> {
         let row = sqlx::query(concat!("SELECT ", lecture_columns!(), " FROM lectures l WHERE l.id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("lecture"))?
             .ok_or_else(|| Error::not_found("lecture_not_found", "no such lecture"))?;
@@ -136,7 +136,7 @@ impl Store {
             " FROM lectures l WHERE l.room_id = $1 AND l.started_at IS NOT NULL ORDER BY l.number DESC"
         ))
         .bind(room_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("lecture"))?;
         all_from_rows(&rows)
@@ -152,7 +152,7 @@ impl Store {
         ))
         .bind(host_id)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("lecture"))?;
         all_from_rows(&rows)
@@ -170,7 +170,7 @@ impl Store {
         ))
         .bind(since)
         .bind(until)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("lecture"))?;
         all_from_rows(&rows)
@@ -186,7 +186,7 @@ impl Store {
         )
         .bind(lecture_id)
         .bind(like_pattern(query))
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("transcript segment"))?;
         rows.iter()
@@ -212,7 +212,7 @@ impl Store {
         .bind(host_id)
         .bind(like_pattern(query))
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("transcript segment"))?;
         rows.iter()
@@ -224,17 +224,18 @@ impl Store {
     }
 
     pub async fn insert_share(&self, s: &ShareRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO lecture_shares (id, lecture_id, token_hash, created_by, created_at, expires_at) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO lecture_shares (id, lecture_id, token_hash, created_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&s.id)
+            .bind(&s.lecture_id)
+            .bind(&s.token_hash)
+            .bind(s.created_by.as_deref())
+            .bind(s.created_at)
+            .bind(s.expires_at),
         )
-        .bind(&s.id)
-        .bind(&s.lecture_id)
-        .bind(&s.token_hash)
-        .bind(s.created_by.as_deref())
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(self.pool())
         .await
         .map_err(map_err("share link"))?;
         Ok(())
@@ -243,7 +244,7 @@ impl Store {
     pub async fn share_by_hash(&self, token_hash: &str) -> Result<Option<ShareRecord>> {
         let row = sqlx::query(concat!("SELECT ", share_columns!(), " FROM lecture_shares WHERE token_hash = $1"))
             .bind(token_hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("share link"))?;
         row.as_ref().map(share_from_row).transpose().map_err(map_err("share link"))
@@ -256,7 +257,7 @@ impl Store {
             " FROM lecture_shares WHERE lecture_id = $1 ORDER BY created_at DESC"
         ))
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("share link"))?;
         rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("share link"))
@@ -264,13 +265,13 @@ impl Store {
 
     /// Revokes a share link of this lecture; false when there is no such link or it was revoked already.
     pub async fn revoke_share(&self, lecture_id: &str, id: &str, at: i64) -> Result<bool> {
-        Ok(sqlx::query(
+        Ok(self.write(sqlx::query(
             "UPDATE lecture_shares SET revoked_at = $3 WHERE lecture_id = $1 AND id = $2 AND revoked_at IS NULL",
         )
         .bind(lecture_id)
         .bind(id)
         .bind(at)
-        .execute(self.pool())
+        )
         .await
         .map_err(map_err("share link"))?
         .rows_affected()
@@ -278,10 +279,7 @@ impl Store {
     }
 
     pub async fn touch_share(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE lecture_shares SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE lecture_shares SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
             .map_err(map_err("share link"))?;
         Ok(())

@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_admin"),
     migration!(6, "0006_lectures"),
     migration!(7, "0007_drive"),
+    migration!(8, "0008_room_version"),
 ];
 
 /// The newest schema version this binary knows.
@@ -85,9 +86,9 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS confctl_migrations (\
 impl Store {
     /// Lists applied and pending migrations.
     pub async fn migration_status(&self) -> anyhow::Result<MigrationStatus> {
-        sqlx::query(CREATE_TABLE).execute(self.pool()).await?;
+        sqlx::query(CREATE_TABLE).execute(self.migration_pool()).await?;
         let rows = sqlx::query("SELECT version, name, checksum, applied_at FROM confctl_migrations ORDER BY version")
-            .fetch_all(self.pool())
+            .fetch_all(self.migration_pool())
             .await?;
         let mut applied = std::collections::BTreeMap::new();
         for row in rows {
@@ -161,7 +162,7 @@ impl Store {
     /// old table with enforcement on would fire its `ON DELETE` actions on the rows that point at it. Every
     /// reference is checked (`foreign_key_check`) before the transaction commits.
     async fn apply(&self, m: &Migration) -> anyhow::Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.migration_pool().acquire().await?;
         let sqlite = self.dialect() == Dialect::Sqlite;
         if sqlite {
             sqlx::raw_sql("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;

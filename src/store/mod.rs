@@ -1,5 +1,12 @@
 //! The database: one query layer over SQLite and PostgreSQL (sqlx's `Any` driver with portable SQL), its
 //! migrations, and the mapping of database failures to domain errors. No SQL lives outside this module.
+//!
+//! Reads and writes take different paths. Reads go to [`Store::reader`], a pool (on SQLite, of read-only
+//! connections beside the writer, which WAL allows). Writes go through [`Store::write`] (one statement),
+//! [`Store::write_returning`] (one statement with `RETURNING`) or [`Store::write_atomic`] (several
+//! statements, all or none). On SQLite those reach the one writer connection, which commits whatever queued
+//! up together (see `writer`); on PostgreSQL a statement runs on its own and a group in its own transaction.
+//! Either way a write has reached the disk when the call returns.
 
 mod api_tokens;
 mod assistant;
@@ -16,6 +23,7 @@ mod participants;
 mod rooms;
 mod sessions;
 mod users;
+mod writer;
 
 pub use api_tokens::{ApiTokenRecord, ApiTokenScope};
 pub use assistant::{AgentTokenRecord, ArtifactRecord, ArtifactState, SegmentRecord};
@@ -26,7 +34,7 @@ pub use drive::{DriveAuthorizationRecord, DriveConnectionRecord, DriveKeyRecord}
 pub use files::FileRecord;
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
-pub use participants::{Admission, ParticipantKind, ParticipantRecord};
+pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
 pub use rooms::{EndedLecture, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Role, UserRecord};
@@ -35,10 +43,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyQueryResult, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Executor};
 
-use crate::error::Error;
+pub(crate) use writer::{BoxFuture, Statement};
+
+use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// Which SQL dialect the pool speaks; chosen by the database URL's scheme.
@@ -69,8 +79,40 @@ impl Dialect {
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    /// Where reads go.
+    reader: AnyPool,
+    /// Where writes go: on SQLite the pool of the one write connection (driven by `writer`), on PostgreSQL
+    /// the same pool as `reader`.
+    write_pool: AnyPool,
+    /// SQLite's group-committing writer.
+    writer: Option<writer::Writer>,
+    /// An in-memory SQLite database: `reader` is the writer's own pool.
+    writer_reads: bool,
     dialect: Dialect,
+    rooms: std::sync::Arc<rooms::RoomCache>,
+}
+
+/// SQLite connections that only read, beside the writer.
+const SQLITE_READERS: u32 = 8;
+/// PostgreSQL connections per process.
+const POSTGRES_CONNECTIONS: u32 = 16;
+/// A pooled connection idle longer than this is pinged before use; fresher ones are trusted (a ping per query
+/// would be a round trip per query).
+const PING_IF_IDLE: Duration = Duration::from_secs(30);
+
+fn pool_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < PING_IF_IDLE {
+                    return Ok(true);
+                }
+                Ok(sqlx::Connection::ping(conn).await.is_ok())
+            })
+        })
 }
 
 impl Store {
@@ -80,11 +122,16 @@ impl Store {
         let text = url.expose();
         let dialect = Dialect::of_url(text)
             .ok_or_else(|| anyhow::anyhow!("unsupported database URL scheme (use sqlite:// or postgres://)"))?;
-        let (text, max_connections) = match dialect {
+        let open_error = |e: sqlx::Error| {
+            anyhow::anyhow!("cannot open the {} database: {}", dialect.name(), redact_db_error(&e.to_string()))
+        };
+        let invalid = |e: sqlx::Error| anyhow::anyhow!("invalid database URL: {}", redact_db_error(&e.to_string()));
+        let store = match dialect {
             Dialect::Sqlite => {
                 let path = text.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
-                if path != ":memory:" {
+                let in_memory = path == ":memory:";
+                if !in_memory {
                     if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
                         std::fs::create_dir_all(parent).map_err(|e| {
                             anyhow::anyhow!("cannot create the database directory {}: {e}", parent.display())
@@ -92,50 +139,123 @@ impl Store {
                     }
                 }
                 let sep = if text.contains('?') { '&' } else { '?' };
-                (format!("{text}{sep}mode=rwc"), 8)
+                let options = AnyConnectOptions::from_str(&format!("{text}{sep}mode=rwc")).map_err(invalid)?;
+                // The writer: WAL lets readers run beside it; FULL sync makes an approval or a ban survive a
+                // power cut; the busy timeout covers other processes (`confctl admin …`) writing meanwhile.
+                let write_pool = pool_options(1)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(open_error)?;
+                // An in-memory database exists once per connection: there the writer reads too.
+                let reader = if in_memory {
+                    write_pool.clone()
+                } else {
+                    pool_options(SQLITE_READERS)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                conn.execute(
+                                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options)
+                        .await
+                        .map_err(open_error)?
+                };
+                let writer = Some(writer::Writer::start(write_pool.clone()));
+                Self { reader, write_pool, writer, writer_reads: in_memory, dialect, rooms: std::sync::Arc::default() }
             }
-            Dialect::Postgres => (text.to_owned(), 16),
+            Dialect::Postgres => {
+                let options = AnyConnectOptions::from_str(text).map_err(invalid)?;
+                let pool = pool_options(POSTGRES_CONNECTIONS).connect_with(options).await.map_err(open_error)?;
+                Self {
+                    reader: pool.clone(),
+                    write_pool: pool,
+                    writer: None,
+                    writer_reads: false,
+                    dialect,
+                    rooms: std::sync::Arc::default(),
+                }
+            }
         };
-        let options = AnyConnectOptions::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid database URL: {}", redact_db_error(&e.to_string())))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        // WAL lets readers run beside the writer; FULL sync makes an approval or a ban survive a
-                        // power cut; the busy timeout turns lock contention into waiting instead of errors.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot open the {} database: {}", dialect.name(), redact_db_error(&e.to_string()))
-            })?;
-        Ok(Self { pool, dialect })
+        Ok(store)
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// Where reads go. Writes through it fail on SQLite (its connections are read-only).
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
     }
 
-    /// The connection pool, for tests that inspect the schema directly. Application code goes through the
-    /// typed methods of this module.
+    /// The connection migrations run on (on SQLite the writer's, borrowed between batches).
+    pub(crate) fn migration_pool(&self) -> &AnyPool {
+        &self.write_pool
+    }
+
+    /// Applies one statement; returns once it is durable.
+    pub(crate) async fn write(&self, statement: Statement) -> std::result::Result<AnyQueryResult, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => writer.execute(statement).await,
+            None => statement.execute(&self.write_pool).await,
+        }
+    }
+
+    /// Applies one statement that returns rows (`RETURNING`); returns them once it is durable.
+    pub(crate) async fn write_returning(&self, statement: Statement) -> std::result::Result<Vec<AnyRow>, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => writer.fetch_all(statement).await,
+            None => statement.fetch_all(&self.write_pool).await,
+        }
+    }
+
+    /// Runs `job`'s statements as one unit: all of them are applied, or (when it returns an error) none.
+    /// Returns once they are durable. The job reads what it needs to decide on the connection it is given,
+    /// so it sees its own writes and nobody else's in between.
+    pub(crate) async fn write_atomic<R, F>(&self, job: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.atomic(job).await,
+            None => {
+                let mut tx = self.write_pool.begin().await.map_err(map_err("transaction"))?;
+                let result = job(&mut tx).await;
+                match result {
+                    Ok(value) => {
+                        tx.commit().await.map_err(map_err("transaction"))?;
+                        Ok(value)
+                    }
+                    Err(err) => {
+                        let _ = tx.rollback().await;
+                        Err(err)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection pool, for tests that inspect or change the schema and rows directly (on SQLite the
+    /// writer's connection, so the test may write). Application code goes through the typed methods of
+    /// this module.
     #[doc(hidden)]
     pub fn raw_pool_for_tests(&self) -> &AnyPool {
-        &self.pool
+        &self.write_pool
     }
 
     /// Writes a consistent copy of a SQLite database to `path` while it is in use (`VACUUM INTO`).
@@ -144,7 +264,19 @@ impl Store {
             anyhow::bail!("only SQLite databases are snapshotted by confctl; use pg_dump for PostgreSQL");
         }
         let target = path.to_str().ok_or_else(|| anyhow::anyhow!("the snapshot path is not UTF-8"))?;
-        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await?;
+        if self.writer_reads {
+            // In memory the writer's connection is the database: it is copied where it is.
+            sqlx::query("VACUUM INTO $1").bind(target).execute(&self.write_pool).await?;
+            return Ok(());
+        }
+        // `VACUUM INTO` writes a new file, which a read-only (`query_only`) connection refuses, and running it
+        // on the writer would hold every write up for the whole copy. So a reader is taken out of its pool for
+        // good (it never goes back with `query_only` off) and closed after the copy.
+        let mut conn = self.reader.acquire().await?.detach();
+        sqlx::raw_sql("PRAGMA query_only = OFF").execute(&mut conn).await?;
+        let copied = sqlx::query("VACUUM INTO $1").bind(target).execute(&mut conn).await;
+        let _ = sqlx::Connection::close(conn).await;
+        copied?;
         Ok(())
     }
 
@@ -157,12 +289,16 @@ impl Store {
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
     }
 
-    /// Closes every connection (at shutdown; SQLite checkpoints its WAL).
+    /// Commits what is queued and closes every connection (at shutdown; SQLite checkpoints its WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
+        self.reader.close().await;
+        self.write_pool.close().await;
     }
 }
 

@@ -77,15 +77,16 @@ macro_rules! covered_by_ban {
 impl Store {
     /// Marks a participant as removed from the room (kick or ban); their session no longer opens it.
     pub async fn mark_removed(&self, room_id: &str, participant_id: &str, reason: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE participants SET removed_at = $3, removed_reason = $4, hand_raised_at = NULL \
+        self.write(
+            sqlx::query(
+                "UPDATE participants SET removed_at = $3, removed_reason = $4, hand_raised_at = NULL \
              WHERE room_id = $1 AND id = $2",
+            )
+            .bind(room_id)
+            .bind(participant_id)
+            .bind(crate::time::now_ms())
+            .bind(reason),
         )
-        .bind(room_id)
-        .bind(participant_id)
-        .bind(crate::time::now_ms())
-        .bind(reason)
-        .execute(self.pool())
         .await
         .map_err(map_err("participant"))?;
         Ok(())
@@ -97,55 +98,61 @@ impl Store {
     /// Returns the rows it changed, as they are now.
     pub async fn insert_ban_and_refuse(&self, ban: &BanRecord) -> Result<BannedRows> {
         let now = crate::time::now_ms();
-        let mut tx = self.pool().begin().await.map_err(map_err("ban"))?;
-        sqlx::query(
-            "INSERT INTO bans (id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&ban.id)
-        .bind(ban.room_id.as_deref())
-        .bind(&ban.host_id)
-        .bind(&ban.fingerprint)
-        .bind(ban.session_hash.as_deref())
-        .bind(ban.ip.as_deref())
-        .bind(ban.display_name.as_deref())
-        .bind(ban.reason.as_deref())
-        .bind(ban.created_by.as_deref())
-        .bind(ban.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("ban"))?;
-        // First the waiting entries are turned away, then every covered row is marked removed.
-        let statements: [&'static str; 2] = [
-            concat!(
-                "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, decided_by = 'ban' \
-                 WHERE admission = 'PENDING' AND ",
-                covered_by_ban!(),
-                " RETURNING room_id, lecture_id, id"
-            ),
-            concat!(
-                "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
-                 WHERE removed_at IS NULL AND ",
-                covered_by_ban!(),
-                " RETURNING room_id, lecture_id, identity, admission"
-            ),
-        ];
-        let mut results = Vec::with_capacity(2);
-        for sql in statements {
-            let rows = sqlx::query(sql)
-                .bind(ban.room_id.as_deref())
-                .bind(&ban.host_id)
-                .bind(&ban.fingerprint)
-                .bind(ban.session_hash.as_deref())
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err("participant"))?;
-            results.push(rows);
-        }
-        let removed = results.pop().unwrap_or_default();
-        let rejected = results.pop().unwrap_or_default();
-        tx.commit().await.map_err(map_err("ban"))?;
+        let ban = ban.clone();
+        let (rejected, removed) = self
+            .write_atomic(move |tx| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO bans (id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, \
+                         created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&ban.id)
+                    .bind(ban.room_id.as_deref())
+                    .bind(&ban.host_id)
+                    .bind(&ban.fingerprint)
+                    .bind(ban.session_hash.as_deref())
+                    .bind(ban.ip.as_deref())
+                    .bind(ban.display_name.as_deref())
+                    .bind(ban.reason.as_deref())
+                    .bind(ban.created_by.as_deref())
+                    .bind(ban.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("ban"))?;
+                    // First the waiting entries are turned away, then every covered row is marked removed.
+                    let statements: [&'static str; 2] = [
+                        concat!(
+                            "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, \
+                             decided_by = 'ban' WHERE admission = 'PENDING' AND ",
+                            covered_by_ban!(),
+                            " RETURNING room_id, lecture_id, id"
+                        ),
+                        concat!(
+                            "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
+                             WHERE removed_at IS NULL AND ",
+                            covered_by_ban!(),
+                            " RETURNING room_id, lecture_id, identity, admission"
+                        ),
+                    ];
+                    let mut results = Vec::with_capacity(2);
+                    for sql in statements {
+                        let rows = sqlx::query(sql)
+                            .bind(ban.room_id.as_deref())
+                            .bind(&ban.host_id)
+                            .bind(&ban.fingerprint)
+                            .bind(ban.session_hash.as_deref())
+                            .bind(now)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(map_err("participant"))?;
+                        results.push(rows);
+                    }
+                    let removed = results.pop().unwrap_or_default();
+                    let rejected = results.pop().unwrap_or_default();
+                    Ok((rejected, removed))
+                })
+            })
+            .await?;
         let pair = |r: &AnyRow, key: &str| -> std::result::Result<BannedRow, sqlx::Error> {
             Ok(BannedRow { room_id: r.try_get("room_id")?, lecture_id: r.try_get("lecture_id")?, key: r.try_get(key)? })
         };
@@ -170,7 +177,7 @@ impl Store {
         )
         .bind(room_id)
         .bind(host_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("ban"))?;
         rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
@@ -182,7 +189,7 @@ impl Store {
             "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
              FROM bans ORDER BY created_at DESC, id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("ban"))?;
         rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
@@ -194,7 +201,7 @@ impl Store {
              FROM bans WHERE id = $1",
         )
         .bind(ban_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("ban"))?;
         row.as_ref().map(ban_from_row).transpose().map_err(map_err("ban"))
@@ -202,11 +209,13 @@ impl Store {
 
     /// Lifts a ban that applies to this room; "not found" for any other ban id.
     pub async fn delete_ban(&self, ban_id: &str, room_id: &str, host_id: &str) -> Result<()> {
-        let n = sqlx::query("DELETE FROM bans WHERE id = $1 AND (room_id = $2 OR (room_id IS NULL AND host_id = $3))")
-            .bind(ban_id)
-            .bind(room_id)
-            .bind(host_id)
-            .execute(self.pool())
+        let n = self
+            .write(
+                sqlx::query("DELETE FROM bans WHERE id = $1 AND (room_id = $2 OR (room_id IS NULL AND host_id = $3))")
+                    .bind(ban_id)
+                    .bind(room_id)
+                    .bind(host_id),
+            )
             .await
             .map_err(map_err("ban"))?
             .rows_affected();
@@ -215,13 +224,14 @@ impl Store {
 
     /// Raises (`Some(time)`) or lowers (`None`) a participant's hand.
     pub async fn set_hand(&self, room_id: &str, participant_id: &str, raised_at: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE participants SET hand_raised_at = $3 WHERE room_id = $1 AND id = $2")
-            .bind(room_id)
-            .bind(participant_id)
-            .bind(raised_at)
-            .execute(self.pool())
-            .await
-            .map_err(map_err("participant"))?;
+        self.write(
+            sqlx::query("UPDATE participants SET hand_raised_at = $3 WHERE room_id = $1 AND id = $2")
+                .bind(room_id)
+                .bind(participant_id)
+                .bind(raised_at),
+        )
+        .await
+        .map_err(map_err("participant"))?;
         Ok(())
     }
 
@@ -232,14 +242,15 @@ impl Store {
 
     /// Records the host's speaking decision for one participant; granting also lowers the hand.
     pub async fn set_publish_granted(&self, room_id: &str, participant_id: &str, granted: bool) -> Result<()> {
-        sqlx::query(
-            "UPDATE participants SET publish_granted = $3, \
+        self.write(
+            sqlx::query(
+                "UPDATE participants SET publish_granted = $3, \
              hand_raised_at = CASE WHEN $3 = 1 THEN NULL ELSE hand_raised_at END WHERE room_id = $1 AND id = $2",
+            )
+            .bind(room_id)
+            .bind(participant_id)
+            .bind(i32::from(granted)),
         )
-        .bind(room_id)
-        .bind(participant_id)
-        .bind(i32::from(granted))
-        .execute(self.pool())
         .await
         .map_err(map_err("participant"))?;
         Ok(())

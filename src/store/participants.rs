@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{RoomRecord, Statement, Store, map_err};
 use crate::error::{Error, Result};
 
 /// Where a person stands at the door of a room.
@@ -37,6 +37,20 @@ impl Admission {
 pub enum ParticipantKind {
     Guest,
     Host,
+}
+
+/// What a guest's join came to, decided by the statement that records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// Recorded: waiting in the lobby, or let in when the room has none.
+    Joined,
+    /// A ban covers the browser (or the earlier session it showed).
+    Banned,
+    /// As many people are in the lecture as the room allows.
+    Full,
+    /// The room is no longer as the caller read it (its `version` moved on, or it is gone): read it again and
+    /// decide anew.
+    RoomChanged,
 }
 
 /// A participant row.
@@ -122,13 +136,9 @@ fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<ParticipantRecord>> {
     rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("participant"))
 }
 
-impl Store {
-    pub async fn insert_participant(&self, p: &ParticipantRecord) -> Result<()> {
-        sqlx::query(concat!(
-            "INSERT INTO participants (",
-            participant_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-        ))
+/// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
+fn bind_participant(query: Statement, p: &ParticipantRecord) -> Statement {
+    query
         .bind(&p.id)
         .bind(&p.room_id)
         .bind(&p.lecture_id)
@@ -154,10 +164,63 @@ impl Store {
         .bind(p.removed_reason.as_deref())
         .bind(p.hand_raised_at)
         .bind(p.publish_granted.map(i32::from))
-        .execute(self.pool())
-        .await
-        .map_err(map_err("participant"))?;
+}
+
+impl Store {
+    pub async fn insert_participant(&self, p: &ParticipantRecord) -> Result<()> {
+        let insert = sqlx::query(concat!(
+            "INSERT INTO participants (",
+            participant_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        ));
+        self.write(bind_participant(insert, p)).await.map_err(map_err("participant"))?;
         Ok(())
+    }
+
+    /// Records a guest arriving at `room`'s current lecture. The statement that stores the row also checks
+    /// what the caller decided on, so a join is one round trip: that `room` is the room as stored (its
+    /// `version`: the caller may have read it from the cache, and another process may have changed it
+    /// since), that no ban covers the browser's fingerprint or `previous_session` (a hash), and that the
+    /// lecture has room for one more (`max_participants`). When nothing was stored, says why.
+    pub async fn insert_guest(
+        &self,
+        room: &RoomRecord,
+        p: &ParticipantRecord,
+        previous_session: Option<&str>,
+    ) -> Result<JoinOutcome> {
+        let insert = sqlx::query(concat!(
+            "INSERT INTO participants (",
+            participant_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22 \
+             WHERE EXISTS (SELECT 1 FROM rooms WHERE id = $2 AND version = $23) \
+             AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = $2 OR (room_id IS NULL AND host_id = $24)) \
+             AND (fingerprint = $8 OR (CAST($25 AS TEXT) IS NOT NULL AND session_hash = $25))) \
+             AND (CAST($26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
+             WHERE lecture_id = $3 AND admission = 'APPROVED' AND left_at IS NULL) < $26)"
+        ));
+        let insert = bind_participant(insert, p)
+            .bind(room.version)
+            .bind(&room.host_id)
+            .bind(previous_session)
+            .bind(room.max_participants);
+        if self.write(insert).await.map_err(map_err("participant"))?.rows_affected() == 1 {
+            return Ok(JoinOutcome::Joined);
+        }
+        // Nothing stored: find out why (rare, so the extra reads do not matter).
+        if self.room_version(&room.id).await? != Some(room.version) {
+            return Ok(JoinOutcome::RoomChanged);
+        }
+        if let Some(max) = room.max_participants {
+            if self.count_admitted(&room.lecture_id).await? >= max {
+                return Ok(JoinOutcome::Full);
+            }
+        }
+        let fingerprint = p.fingerprint.as_deref().unwrap_or_default();
+        if self.is_banned(&room.id, &room.host_id, fingerprint, previous_session).await? {
+            return Ok(JoinOutcome::Banned);
+        }
+        // Something moved between the insert and the checks: the caller reads the room again and retries.
+        Ok(JoinOutcome::RoomChanged)
     }
 
     /// Records a host (or admin) entering a lecture; one row per lecture and user, kept across re-joins.
@@ -181,7 +244,7 @@ impl Store {
         ))
         .bind(lecture_id)
         .bind(identity)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("participant"))?;
         row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
@@ -191,7 +254,7 @@ impl Store {
     pub async fn participant_by_session(&self, session_hash: &str) -> Result<Option<ParticipantRecord>> {
         let row = sqlx::query(concat!("SELECT ", participant_columns!(), " FROM participants WHERE session_hash = $1"))
             .bind(session_hash)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("participant"))?;
         row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
@@ -205,7 +268,7 @@ impl Store {
         ))
         .bind(lecture_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("participant"))?
         .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))?;
@@ -220,7 +283,7 @@ impl Store {
             " FROM participants WHERE lecture_id = $1 ORDER BY created_at, id"
         ))
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("participant"))?;
         all_from_rows(&rows)
@@ -234,7 +297,7 @@ impl Store {
             " FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' ORDER BY created_at, id"
         ))
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("participant"))?;
         all_from_rows(&rows)
@@ -248,7 +311,7 @@ impl Store {
              ORDER BY hand_raised_at, id"
         ))
         .bind(lecture_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("participant"))?;
         all_from_rows(&rows)
@@ -260,7 +323,7 @@ impl Store {
             "SELECT COUNT(*) AS n FROM participants WHERE lecture_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
         )
         .bind(lecture_id)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await
         .map_err(map_err("participant"))?;
         row.try_get("n").map_err(map_err("participant"))
@@ -276,53 +339,57 @@ impl Store {
         by: &str,
     ) -> Result<ParticipantRecord> {
         let now = crate::time::now_ms();
-        let changed = sqlx::query(concat!(
-            "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
-             WHERE lecture_id = $1 AND id = $2 AND admission = 'PENDING' AND ($3 <> 'APPROVED' OR ",
-            admissible!(),
-            ")"
-        ))
-        .bind(lecture_id)
-        .bind(id)
-        .bind(admission.as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(by)
-        .execute(self.pool())
-        .await
-        .map_err(map_err("participant"))?
-        .rows_affected();
+        let decided = self
+            .write_returning(
+                sqlx::query(concat!(
+                    "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
+                     WHERE lecture_id = $1 AND id = $2 AND admission = 'PENDING' AND ($3 <> 'APPROVED' OR ",
+                    admissible!(),
+                    ") RETURNING ",
+                    participant_columns!()
+                ))
+                .bind(lecture_id)
+                .bind(id)
+                .bind(admission.as_str())
+                .bind(reason)
+                .bind(now)
+                .bind(by),
+            )
+            .await
+            .map_err(map_err("participant"))?;
+        if let Some(row) = decided.first() {
+            return from_row(row).map_err(map_err("participant"));
+        }
         let entry = self.participant_by_id(lecture_id, id).await?;
-        if changed == 0 && entry.admission == Admission::Pending {
+        if entry.admission == Admission::Pending {
             return Err(Error::conflict("guest_banned", "this guest is banned or was removed and cannot be let in"));
         }
-        if changed == 0 {
-            return Err(Error::conflict(
-                "already_decided",
-                format!("this guest was already {}", entry.admission.as_str().to_lowercase()),
-            ));
-        }
-        Ok(entry)
+        Err(Error::conflict(
+            "already_decided",
+            format!("this guest was already {}", entry.admission.as_str().to_lowercase()),
+        ))
     }
 
     /// Approves the longest-waiting entries of a lecture in one transaction, at most `limit` of them (for rooms
     /// with a participant cap). Returns the approved entries.
     pub async fn approve_all(&self, lecture_id: &str, limit: Option<i64>, by: &str) -> Result<Vec<ParticipantRecord>> {
         let now = crate::time::now_ms();
-        let rows = sqlx::query(concat!(
-            "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
+        let rows = self
+            .write_returning(
+                sqlx::query(concat!(
+                    "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
              SELECT id FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' AND ",
-            admissible!(),
-            " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
-            participant_columns!()
-        ))
-        .bind(lecture_id)
-        .bind(limit.unwrap_or(i64::MAX))
-        .bind(now)
-        .bind(by)
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err("participant"))?;
+                    admissible!(),
+                    " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
+                    participant_columns!()
+                ))
+                .bind(lecture_id)
+                .bind(limit.unwrap_or(i64::MAX))
+                .bind(now)
+                .bind(by),
+            )
+            .await
+            .map_err(map_err("participant"))?;
         all_from_rows(&rows)
     }
 }

@@ -1,7 +1,11 @@
 //! Queries on `rooms`, `bans` and `webhook_events`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, flag, map_err};
 use crate::error::{Error, Result};
@@ -61,6 +65,9 @@ pub struct RoomRecord {
     pub started_at: Option<i64>,
     /// When the room's last lecture ended.
     pub last_ended_at: Option<i64>,
+    /// Raised by every change to the room or its lectures (triggers in the schema see to it), so a copy can
+    /// be checked against the stored room in the statement that relies on it.
+    pub version: i64,
 }
 
 /// The columns of a room with its current lecture; use with `FROM rooms_with_lecture!()`.
@@ -70,7 +77,7 @@ macro_rules! room_columns {
          r.max_participants, r.guest_screen_share, r.ai_assistant, r.guests_muted, r.guest_uploads, r.language, \
          r.lectures_for_participants, r.created_at, r.archived_at, l.id AS lecture_id, l.number AS lecture_number, \
          l.status AS lecture_status, l.started_at AS started_at, \
-         (SELECT MAX(e.ended_at) FROM lectures e WHERE e.room_id = r.id) AS last_ended_at"
+         (SELECT MAX(e.ended_at) FROM lectures e WHERE e.room_id = r.id) AS last_ended_at, r.version"
     };
 }
 
@@ -111,11 +118,50 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRecord, sqlx::Error> {
         lecture_number: row.try_get("lecture_number")?,
         started_at: row.try_get("started_at")?,
         last_ended_at: row.try_get("last_ended_at")?,
+        version: row.try_get("version")?,
     })
 }
 
 fn rooms_from_rows(rows: &[AnyRow]) -> Result<Vec<RoomRecord>> {
     rows.iter().map(room_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("room"))
+}
+
+/// Rooms as this process last read them, for the join path, where every guest of a lecture-start storm
+/// would otherwise read the same room. A copy is kept for at most [`ROOM_CACHE_TTL`] and forgotten at once
+/// when this process changes the room; a change made by another process (replicas on one PostgreSQL) is
+/// caught by the version check of the statement that relies on the copy, which then reads the room again.
+#[derive(Debug, Default)]
+pub(crate) struct RoomCache {
+    entries: Mutex<HashMap<String, (Arc<RoomRecord>, Instant)>>,
+}
+
+/// How long a cached room is used before it is read again.
+const ROOM_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Rooms cached at most; past this the cache starts over.
+const ROOM_CACHE_MAX: usize = 4096;
+
+impl RoomCache {
+    pub(super) fn get(&self, id: &str) -> Option<Arc<RoomRecord>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).filter(|(_, at)| at.elapsed() < ROOM_CACHE_TTL).map(|(room, _)| room.clone())
+    }
+
+    pub(super) fn put(&self, room: Arc<RoomRecord>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= ROOM_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(room.id.clone(), (room, Instant::now()));
+    }
+
+    pub(super) fn forget(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// For changes known by lecture rather than by room (rare: a lecture starting or ending).
+    pub(super) fn forget_all(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// What ending a lecture changed.
@@ -130,52 +176,83 @@ pub struct EndedLecture {
 impl Store {
     /// Creates a room with its first (open) lecture, in one transaction.
     pub async fn insert_room(&self, r: &RoomRecord) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(map_err("room"))?;
-        sqlx::query(
-            "INSERT INTO rooms (id, name, invite_code, host_id, lobby_enabled, pin_hash, webinar_mode, locked, \
+        let r = r.clone();
+        self.write_atomic(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO rooms (id, name, invite_code, host_id, lobby_enabled, pin_hash, webinar_mode, locked, \
              max_participants, guest_screen_share, ai_assistant, guests_muted, guest_uploads, language, \
              lectures_for_participants, created_at, archived_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(&r.id)
-        .bind(&r.name)
-        .bind(&r.invite_code)
-        .bind(&r.host_id)
-        .bind(i32::from(r.lobby_enabled))
-        .bind(r.pin_hash.as_deref())
-        .bind(i32::from(r.webinar_mode))
-        .bind(i32::from(r.locked))
-        .bind(r.max_participants)
-        .bind(i32::from(r.guest_screen_share))
-        .bind(i32::from(r.ai_assistant))
-        .bind(i32::from(r.guests_muted))
-        .bind(i32::from(r.guest_uploads))
-        .bind(r.language.as_deref())
-        .bind(i32::from(r.lectures_for_participants))
-        .bind(r.created_at)
-        .bind(r.archived_at)
-        .execute(&mut *tx)
+                )
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.invite_code)
+                .bind(&r.host_id)
+                .bind(i32::from(r.lobby_enabled))
+                .bind(r.pin_hash.as_deref())
+                .bind(i32::from(r.webinar_mode))
+                .bind(i32::from(r.locked))
+                .bind(r.max_participants)
+                .bind(i32::from(r.guest_screen_share))
+                .bind(i32::from(r.ai_assistant))
+                .bind(i32::from(r.guests_muted))
+                .bind(i32::from(r.guest_uploads))
+                .bind(r.language.as_deref())
+                .bind(i32::from(r.lectures_for_participants))
+                .bind(r.created_at)
+                .bind(r.archived_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err("room"))?;
+                open_lecture(tx, &r.id, &r.lecture_id, r.lecture_number, r.created_at).await
+            })
+        })
         .await
-        .map_err(map_err("room"))?;
-        open_lecture(&mut tx, &r.id, &r.lecture_id, r.lecture_number, r.created_at).await?;
-        tx.commit().await.map_err(map_err("room"))?;
-        Ok(())
     }
 
+    /// The room as stored now.
     pub async fn room_by_id(&self, id: &str) -> Result<RoomRecord> {
         let row = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("room"))?
             .ok_or_else(|| Error::not_found("room_not_found", "no such room"))?;
         room_from_row(&row).map_err(map_err("room"))
     }
 
+    /// The room as this process read it at most a few seconds ago (see [`RoomCache`]): for deciding what to
+    /// check, never on its own for what to store. A write that relies on it checks `version`; a refusal
+    /// based on it is confirmed against [`Store::room_by_id`].
+    pub async fn cached_room(&self, id: &str) -> Result<Arc<RoomRecord>> {
+        if let Some(room) = self.rooms.get(id) {
+            return Ok(room);
+        }
+        self.fresh_room(id).await
+    }
+
+    /// Reads the room and caches what it read.
+    pub async fn fresh_room(&self, id: &str) -> Result<Arc<RoomRecord>> {
+        let room = Arc::new(self.room_by_id(id).await?);
+        self.rooms.put(room.clone());
+        Ok(room)
+    }
+
+    /// The stored room's version (`None`: no such room).
+    pub(super) async fn room_version(&self, id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT version FROM rooms WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err("room"))?;
+        row.map(|r| r.try_get("version")).transpose().map_err(map_err("room"))
+    }
+
     pub async fn room_by_invite_code(&self, code: &str) -> Result<Option<RoomRecord>> {
         let row = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.invite_code = $1"))
             .bind(code)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("room"))?;
         row.as_ref().map(room_from_row).transpose().map_err(map_err("room"))
@@ -190,7 +267,7 @@ impl Store {
             "WHERE (CAST($1 AS TEXT) IS NULL OR r.host_id = $1) ORDER BY r.created_at DESC, r.id"
         ))
         .bind(host_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reader())
         .await
         .map_err(map_err("room"))?;
         rooms_from_rows(&rows)
@@ -200,7 +277,7 @@ impl Store {
     pub async fn rooms_by_lecture_state(&self, live: bool) -> Result<Vec<RoomRecord>> {
         let rows = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE l.status = $1"))
             .bind(if live { "LIVE" } else { "OPEN" })
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("room"))?;
         rooms_from_rows(&rows)
@@ -208,101 +285,110 @@ impl Store {
 
     /// Writes every setting of a room (the caller read, changed and validated them).
     pub async fn update_room_settings(&self, r: &RoomRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE rooms SET name = $2, lobby_enabled = $3, pin_hash = $4, webinar_mode = $5, locked = $6, \
+        self.write(
+            sqlx::query(
+                "UPDATE rooms SET name = $2, lobby_enabled = $3, pin_hash = $4, webinar_mode = $5, locked = $6, \
              max_participants = $7, guest_screen_share = $8, ai_assistant = $9, guest_uploads = $10, \
              language = $11, lectures_for_participants = $12 WHERE id = $1",
+            )
+            .bind(&r.id)
+            .bind(&r.name)
+            .bind(i32::from(r.lobby_enabled))
+            .bind(r.pin_hash.as_deref())
+            .bind(i32::from(r.webinar_mode))
+            .bind(i32::from(r.locked))
+            .bind(r.max_participants)
+            .bind(i32::from(r.guest_screen_share))
+            .bind(i32::from(r.ai_assistant))
+            .bind(i32::from(r.guest_uploads))
+            .bind(r.language.as_deref())
+            .bind(i32::from(r.lectures_for_participants)),
         )
-        .bind(&r.id)
-        .bind(&r.name)
-        .bind(i32::from(r.lobby_enabled))
-        .bind(r.pin_hash.as_deref())
-        .bind(i32::from(r.webinar_mode))
-        .bind(i32::from(r.locked))
-        .bind(r.max_participants)
-        .bind(i32::from(r.guest_screen_share))
-        .bind(i32::from(r.ai_assistant))
-        .bind(i32::from(r.guest_uploads))
-        .bind(r.language.as_deref())
-        .bind(i32::from(r.lectures_for_participants))
-        .execute(self.pool())
         .await
         .map_err(map_err("room"))?;
+        self.rooms.forget(&r.id);
         Ok(())
     }
 
     /// Sets or clears the panic mute; clears every participant's individual speaking decision in the current
     /// lecture either way, since the room's rights start over.
     pub async fn set_guests_muted(&self, room: &RoomRecord, muted: bool) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(map_err("room"))?;
-        sqlx::query("UPDATE rooms SET guests_muted = $2 WHERE id = $1")
-            .bind(&room.id)
-            .bind(i32::from(muted))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("room"))?;
-        sqlx::query("UPDATE participants SET publish_granted = NULL WHERE lecture_id = $1")
-            .bind(&room.lecture_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err("participant"))?;
-        tx.commit().await.map_err(map_err("room"))?;
+        let (room_id, lecture_id) = (room.id.clone(), room.lecture_id.clone());
+        self.write_atomic(move |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE rooms SET guests_muted = $2 WHERE id = $1")
+                    .bind(&room_id)
+                    .bind(i32::from(muted))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("room"))?;
+                sqlx::query("UPDATE participants SET publish_granted = NULL WHERE lecture_id = $1")
+                    .bind(&lecture_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("participant"))?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.rooms.forget(&room.id);
         Ok(())
     }
 
     pub async fn set_room_locked(&self, id: &str, locked: bool) -> Result<()> {
-        sqlx::query("UPDATE rooms SET locked = $2 WHERE id = $1")
-            .bind(id)
-            .bind(i32::from(locked))
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE rooms SET locked = $2 WHERE id = $1").bind(id).bind(i32::from(locked)))
             .await
             .map_err(map_err("room"))?;
+        self.rooms.forget(id);
         Ok(())
     }
 
     pub async fn set_invite_code(&self, id: &str, code: &str) -> Result<()> {
-        sqlx::query("UPDATE rooms SET invite_code = $2 WHERE id = $1")
-            .bind(id)
-            .bind(code)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE rooms SET invite_code = $2 WHERE id = $1").bind(id).bind(code))
             .await
             .map_err(map_err("invite code"))?;
+        self.rooms.forget(id);
         Ok(())
     }
 
     /// Archives (`Some(at)`) or unarchives (`None`) a room; returns whether it changed.
     pub async fn set_room_archived(&self, id: &str, at: Option<i64>) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE rooms SET archived_at = $2 WHERE id = $1 AND (archived_at IS NULL) <> (CAST($2 AS BIGINT) IS NULL)",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(self.pool())
-        .await
-        .map_err(map_err("room"))?
-        .rows_affected()
-            == 1)
+        let changed = self
+            .write(
+                sqlx::query(
+                    "UPDATE rooms SET archived_at = $2 WHERE id = $1 \
+                     AND (archived_at IS NULL) <> (CAST($2 AS BIGINT) IS NULL)",
+                )
+                .bind(id)
+                .bind(at),
+            )
+            .await
+            .map_err(map_err("room"))?
+            .rows_affected()
+            == 1;
+        self.rooms.forget(id);
+        Ok(changed)
     }
 
     /// OPEN → LIVE; returns whether it changed.
     pub async fn mark_lecture_live(&self, lecture_id: &str, at: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(map_err("lecture"))?;
-        let changed = activate(&mut tx, lecture_id, at).await?;
-        tx.commit().await.map_err(map_err("lecture"))?;
+        let changed = self.write(activation(lecture_id, at)).await.map_err(map_err("lecture"))?.rows_affected() == 1;
+        self.rooms.forget_all();
         Ok(changed)
     }
 
     /// Ends a lecture: status ENDED, every waiting lobby entry rejected, the panic mute lifted and the room's
     /// next lecture opened, in one transaction.
     pub async fn end_lecture(&self, lecture_id: &str, at: i64) -> Result<EndedLecture> {
-        let mut tx = self.pool().begin().await.map_err(map_err("lecture"))?;
-        let ended = end(&mut tx, lecture_id, at).await?;
-        tx.commit().await.map_err(map_err("lecture"))?;
+        let lecture_id = lecture_id.to_owned();
+        let ended = self.write_atomic(move |tx| Box::pin(async move { end(tx, &lecture_id, at).await })).await?;
+        self.rooms.forget_all();
         Ok(ended)
     }
 
     pub async fn delete_room(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id).execute(self.pool()).await.map_err(map_err("room"))?;
+        self.write(sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id)).await.map_err(map_err("room"))?;
+        self.rooms.forget(id);
         Ok(())
     }
 
@@ -323,7 +409,7 @@ impl Store {
         .bind(host_id)
         .bind(fingerprint)
         .bind(session_hash)
-        .fetch_one(self.pool())
+        .fetch_one(self.reader())
         .await
         .map_err(map_err("ban"))?;
         Ok(row.try_get::<i64, _>("n").map_err(map_err("ban"))? > 0)
@@ -337,62 +423,100 @@ impl Store {
         event: &str,
         change: WebhookChange<'_>,
     ) -> Result<Option<WebhookOutcome>> {
-        let mut tx = self.pool().begin().await.map_err(map_err("webhook event"))?;
-        let fresh = sqlx::query(
-            "INSERT INTO webhook_events (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(event)
-        .bind(crate::time::now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("webhook event"))?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(None);
+        let (event_id, event, change) = (event_id.to_owned(), event.to_owned(), OwnedChange::from(change));
+        let outcome = self
+            .write_atomic(move |tx| {
+                Box::pin(async move {
+                    let fresh = sqlx::query(
+                        "INSERT INTO webhook_events (id, event, received_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&event_id)
+                    .bind(&event)
+                    .bind(crate::time::now_ms())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err("webhook event"))?
+                    .rows_affected()
+                        == 1;
+                    if !fresh {
+                        return Ok(None);
+                    }
+                    change.apply(tx).await.map(Some)
+                })
+            })
+            .await?;
+        if matches!(outcome, Some(WebhookOutcome::LectureStarted(true) | WebhookOutcome::LectureFinished(_))) {
+            self.rooms.forget_all();
         }
-        let outcome = match change {
-            WebhookChange::RoomStarted { lecture_id, at } => {
-                WebhookOutcome::LectureStarted(activate(&mut tx, lecture_id, at).await?)
-            }
-            WebhookChange::RoomFinished { lecture_id, at } => {
-                WebhookOutcome::LectureFinished(end(&mut tx, lecture_id, at).await?)
-            }
+        Ok(outcome)
+    }
+}
+
+/// [`WebhookChange`] with its strings owned, to travel to the writer.
+enum OwnedChange {
+    RoomStarted { lecture_id: String, at: i64 },
+    RoomFinished { lecture_id: String, at: i64 },
+    ParticipantJoined { lecture_id: String, identity: String, at: i64 },
+    ParticipantLeft { lecture_id: String, identity: String, joined_at: Option<i64>, at: i64 },
+    Ignored,
+}
+
+impl From<WebhookChange<'_>> for OwnedChange {
+    fn from(change: WebhookChange<'_>) -> Self {
+        match change {
+            WebhookChange::RoomStarted { lecture_id, at } => Self::RoomStarted { lecture_id: lecture_id.into(), at },
+            WebhookChange::RoomFinished { lecture_id, at } => Self::RoomFinished { lecture_id: lecture_id.into(), at },
             WebhookChange::ParticipantJoined { lecture_id, identity, at } => {
+                Self::ParticipantJoined { lecture_id: lecture_id.into(), identity: identity.into(), at }
+            }
+            WebhookChange::ParticipantLeft { lecture_id, identity, joined_at, at } => {
+                Self::ParticipantLeft { lecture_id: lecture_id.into(), identity: identity.into(), joined_at, at }
+            }
+            WebhookChange::Ignored => Self::Ignored,
+        }
+    }
+}
+
+impl OwnedChange {
+    async fn apply(self, tx: &mut AnyConnection) -> Result<WebhookOutcome> {
+        Ok(match self {
+            Self::RoomStarted { lecture_id, at } => {
+                WebhookOutcome::LectureStarted(activate(tx, &lecture_id, at).await?)
+            }
+            Self::RoomFinished { lecture_id, at } => WebhookOutcome::LectureFinished(end(tx, &lecture_id, at).await?),
+            Self::ParticipantJoined { lecture_id, identity, at } => {
                 sqlx::query(
                     "UPDATE participants SET joined_at = $3, left_at = NULL WHERE lecture_id = $1 AND identity = $2",
                 )
-                .bind(lecture_id)
-                .bind(identity)
+                .bind(&lecture_id)
+                .bind(&identity)
                 .bind(at)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err("participant"))?;
-                super::attendance::joined(&mut tx, lecture_id, identity, at).await?;
+                super::attendance::joined(tx, &lecture_id, &identity, at).await?;
                 // A participant can only join a room LiveKit has open, even if room_started was lost.
-                WebhookOutcome::LectureStarted(activate(&mut tx, lecture_id, at).await?)
+                WebhookOutcome::LectureStarted(activate(tx, &lecture_id, at).await?)
             }
-            WebhookChange::ParticipantLeft { lecture_id, identity, joined_at, at } => {
+            Self::ParticipantLeft { lecture_id, identity, joined_at, at } => {
                 // `participant_left` may arrive without `participant_joined`: keep the earliest plausible join.
                 sqlx::query(
                     "UPDATE participants SET left_at = $3, joined_at = COALESCE(joined_at, $4) \
                      WHERE lecture_id = $1 AND identity = $2",
                 )
-                .bind(lecture_id)
-                .bind(identity)
+                .bind(&lecture_id)
+                .bind(&identity)
                 .bind(at)
                 .bind(joined_at.unwrap_or(at))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err("participant"))?;
-                super::attendance::left(&mut tx, lecture_id, identity, joined_at, at).await?;
+                super::attendance::left(tx, &lecture_id, &identity, joined_at, at).await?;
                 WebhookOutcome::Nothing
             }
-            WebhookChange::Ignored => WebhookOutcome::Nothing,
-        };
-        tx.commit().await.map_err(map_err("webhook event"))?;
-        Ok(Some(outcome))
+            Self::Ignored => WebhookOutcome::Nothing,
+        })
     }
 }
 
@@ -431,45 +555,39 @@ pub enum WebhookOutcome {
     Nothing,
 }
 
-async fn open_lecture(
-    tx: &mut Transaction<'static, Any>,
-    room_id: &str,
-    lecture_id: &str,
-    number: i64,
-    at: i64,
-) -> Result<()> {
+async fn open_lecture(tx: &mut AnyConnection, room_id: &str, lecture_id: &str, number: i64, at: i64) -> Result<()> {
     sqlx::query("INSERT INTO lectures (id, room_id, number, status, created_at) VALUES ($1, $2, $3, 'OPEN', $4)")
         .bind(lecture_id)
         .bind(room_id)
         .bind(number)
         .bind(at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err("lecture"))?;
     Ok(())
 }
 
-async fn activate(tx: &mut Transaction<'static, Any>, lecture_id: &str, at: i64) -> Result<bool> {
-    Ok(sqlx::query(
+/// OPEN → LIVE for one lecture (no row changes when it is not OPEN).
+fn activation(lecture_id: &str, at: i64) -> super::Statement {
+    sqlx::query(
         "UPDATE lectures SET status = 'LIVE', started_at = COALESCE(started_at, $2) WHERE id = $1 AND status = 'OPEN'",
     )
     .bind(lecture_id)
     .bind(at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err("lecture"))?
-    .rows_affected()
-        == 1)
 }
 
-async fn end(tx: &mut Transaction<'static, Any>, lecture_id: &str, at: i64) -> Result<EndedLecture> {
+async fn activate(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<bool> {
+    Ok(activation(lecture_id, at).execute(&mut *tx).await.map_err(map_err("lecture"))?.rows_affected() == 1)
+}
+
+async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedLecture> {
     let ended = sqlx::query(
         "UPDATE lectures SET status = 'ENDED', ended_at = $2 WHERE id = $1 AND status <> 'ENDED' \
          RETURNING room_id, number",
     )
     .bind(lecture_id)
     .bind(at)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(map_err("lecture"))?;
     let Some(ended) = ended else { return Ok(EndedLecture::default()) };
@@ -480,7 +598,7 @@ async fn end(tx: &mut Transaction<'static, Any>, lecture_id: &str, at: i64) -> R
     open_lecture(tx, &room_id, &crate::ids::new_id(), number + 1, at).await?;
     sqlx::query("UPDATE rooms SET guests_muted = 0 WHERE id = $1")
         .bind(&room_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err("room"))?;
     let rows = sqlx::query(
@@ -489,7 +607,7 @@ async fn end(tx: &mut Transaction<'static, Any>, lecture_id: &str, at: i64) -> R
     )
     .bind(lecture_id)
     .bind(at)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
     .map_err(map_err("participant"))?;
     let rejected_entries = rows

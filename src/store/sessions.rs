@@ -27,19 +27,20 @@ impl Store {
         user_agent: Option<&str>,
     ) -> Result<()> {
         let now = crate::time::now_ms();
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(now)
+            .bind(now)
+            .bind(expires_at)
+            .bind(ip)
+            .bind(user_agent),
         )
-        .bind(id)
-        .bind(user_id)
-        .bind(token_hash)
-        .bind(now)
-        .bind(now)
-        .bind(expires_at)
-        .bind(ip)
-        .bind(user_agent)
-        .execute(self.pool())
         .await
         .map_err(map_err("session"))?;
         Ok(())
@@ -52,7 +53,7 @@ impl Store {
              FROM sessions s WHERE s.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err("session"))?;
         let Some(row) = row else { return Ok(None) };
@@ -68,29 +69,21 @@ impl Store {
     }
 
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.pool())
+        self.write(sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1").bind(id).bind(now))
             .await
             .map_err(map_err("session"))?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(map_err("session"))?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id)).await.map_err(map_err("session"))?;
         Ok(())
     }
 
     /// Ends every session of a user; returns how many there were.
     pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(self.pool())
+        Ok(self
+            .write(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id))
             .await
             .map_err(map_err("session"))?
             .rows_affected())
@@ -98,10 +91,12 @@ impl Store {
 
     /// Removes sessions past their absolute expiry or idle since before `idle_cutoff`.
     pub async fn delete_stale_sessions(&self, now: i64, idle_cutoff: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-            .bind(now)
-            .bind(idle_cutoff)
-            .execute(self.pool())
+        Ok(self
+            .write(
+                sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                    .bind(now)
+                    .bind(idle_cutoff),
+            )
             .await
             .map_err(map_err("session"))?
             .rows_affected())

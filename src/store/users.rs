@@ -80,55 +80,65 @@ impl Store {
     /// unique claim row, so two registrations racing on an empty instance cannot both become admin.
     pub async fn create_user(&self, new: NewUser<'_>) -> Result<UserRecord> {
         let now = crate::time::now_ms();
-        let mut tx = self.pool().begin().await.map_err(map_err("user"))?;
-        let claimed = sqlx::query(
-            "INSERT INTO instance_state (key, value) VALUES ('first_account', $1) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(new.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("user"))?
-        .rows_affected()
-            == 1;
-        let role = new.role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
-        let result = sqlx::query(concat!(
-            "INSERT INTO users (",
-            columns!(),
-            ", email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(new.id)
-        .bind(new.email)
-        .bind(new.display_name)
-        .bind(new.password_hash)
-        .bind(role.as_str())
-        .bind(0_i32)
-        .bind(now)
-        .bind(now)
-        .bind(new.email.to_lowercase())
-        .execute(&mut *tx)
-        .await;
-        if let Err(err) = result {
-            let mapped = map_err("user")(err);
-            return Err(match mapped {
-                Error::Conflict { .. } => Error::conflict("email_taken", "an account with this email already exists"),
-                other => other,
-            });
-        }
-        if claimed {
-            // The setup code has done its job once the first account exists.
-            sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
+        let id = new.id.to_owned();
+        let (email, display_name, password_hash) =
+            (new.email.to_owned(), new.display_name.to_owned(), new.password_hash.to_owned());
+        let wanted_role = new.role;
+        self.write_atomic(move |tx| {
+            Box::pin(async move {
+                let claimed = sqlx::query(
+                    "INSERT INTO instance_state (key, value) VALUES ('first_account', $1) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("user"))?;
-        }
-        tx.commit().await.map_err(map_err("user"))?;
+                .map_err(map_err("user"))?
+                .rows_affected()
+                    == 1;
+                let role = wanted_role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
+                let result = sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    columns!(),
+                    ", email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&id)
+                .bind(&email)
+                .bind(&display_name)
+                .bind(&password_hash)
+                .bind(role.as_str())
+                .bind(0_i32)
+                .bind(now)
+                .bind(now)
+                .bind(email.to_lowercase())
+                .execute(&mut *tx)
+                .await;
+                if let Err(err) = result {
+                    let mapped = map_err("user")(err);
+                    return Err(match mapped {
+                        Error::Conflict { .. } => {
+                            Error::conflict("email_taken", "an account with this email already exists")
+                        }
+                        other => other,
+                    });
+                }
+                if claimed {
+                    // The setup code has done its job once the first account exists.
+                    sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err("user"))?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
         self.user_by_id(new.id).await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<UserRecord> {
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("user"))?
             .ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
@@ -139,7 +149,7 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
             .bind(email.to_lowercase())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err("user"))?;
         row.as_ref().map(from_row).transpose().map_err(map_err("user"))
@@ -147,7 +157,7 @@ impl Store {
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
-            .fetch_all(self.pool())
+            .fetch_all(self.reader())
             .await
             .map_err(map_err("user"))?;
         rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("user"))
@@ -155,7 +165,7 @@ impl Store {
 
     pub async fn count_users(&self) -> Result<i64> {
         let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()).await.map_err(map_err("user"))?;
+            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await.map_err(map_err("user"))?;
         row.try_get("n").map_err(map_err("user"))
     }
 
@@ -165,11 +175,13 @@ impl Store {
     }
 
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<()> {
-        let n = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(i32::from(disabled))
-            .bind(crate::time::now_ms())
-            .execute(self.pool())
+        let n = self
+            .write(
+                sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(i32::from(disabled))
+                    .bind(crate::time::now_ms()),
+            )
             .await
             .map_err(map_err("user"))?
             .rows_affected();
@@ -181,17 +193,9 @@ impl Store {
             .await
     }
 
-    async fn update_user(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-        id: &str,
-        value: &str,
-    ) -> Result<()> {
-        let n = query
-            .bind(id.to_owned())
-            .bind(value.to_owned())
-            .bind(crate::time::now_ms())
-            .execute(self.pool())
+    async fn update_user(&self, query: super::Statement, id: &str, value: &str) -> Result<()> {
+        let n = self
+            .write(query.bind(id.to_owned()).bind(value.to_owned()).bind(crate::time::now_ms()))
             .await
             .map_err(map_err("user"))?
             .rows_affected();

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin_rooms;
+mod admission_kill;
 mod commands;
 mod docs;
 mod export;

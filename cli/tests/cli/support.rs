@@ -72,6 +72,8 @@ pub struct Served {
     /// `Some` to run on PostgreSQL instead of the data directory's SQLite file.
     pub database_url: Option<String>,
     pub lk: confctl_doubles::LiveKitDouble,
+    /// Settings given to `serve` and every `confctl` command as `CONFCTL_*` variables, as an operator could.
+    pub env: Vec<(String, String)>,
     child: Option<std::process::Child>,
 }
 
@@ -87,6 +89,11 @@ impl Drop for Served {
 impl Served {
     /// Starts the LiveKit double and `confctl serve`, and waits until the server is ready.
     pub async fn start(database_url: Option<String>) -> Self {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// [`Served::start`] with settings in the environment (`CONFCTL_…` variables).
+    pub async fn start_with(database_url: Option<String>, env: &[(&str, &str)]) -> Self {
         confctl_doubles::install_crypto_provider();
         let port = free_port();
         let lk = confctl_doubles::LiveKitDouble::start(confctl_doubles::LiveKitDoubleConfig::new(
@@ -95,7 +102,8 @@ impl Served {
         ))
         .await
         .unwrap();
-        let mut served = Self { data: tempfile::tempdir().unwrap(), port, database_url, lk, child: None };
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut served = Self { data: tempfile::tempdir().unwrap(), port, database_url, lk, env, child: None };
         served.restart().await;
         served
     }
@@ -115,6 +123,7 @@ impl Served {
         if let Some(url) = &self.database_url {
             cmd.env("CONFCTL_DATABASE_URL", url);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
