@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use confctl::app::App;
 use confctl::config::{self, Config, Sources};
 use confctl::export::{Format, synthetic};
-use confctl::lectures::batch::{self, Item, Options, Quiet, Selection};
+use confctl::lectures::batch::{self, Item, Options, Quiet, Selection, Target};
 use serde_json::json;
 
 /// Set in the child: the data directory to export from.
@@ -171,17 +171,17 @@ async fn export(data: &Path, jobs: usize) {
     let app = App::new(config, store).unwrap();
     let out = data.join("export");
     let items = vec![Item::Format(Format::Pdf), Item::Format(Format::Json), Item::Format(Format::Vtt)];
-    let options = Options { out: out.clone(), items, jobs, force: false, dry_run: false };
+    let options = Options { target: Target::Folder(out.clone()), items, jobs, force: false, dry_run: false };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
-    let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &out).await.unwrap();
+    let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &options.target).await.unwrap();
     let lectures = planned.len();
     let report = batch::run(&app, planned, &options, &Quiet).await;
     let took = started.elapsed();
     assert!(report.failed.is_empty(), "failed: {:?}", report.failed);
     assert_eq!(report.exported.len(), lectures);
     let again = Instant::now();
-    let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &out).await.unwrap();
+    let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &options.target).await.unwrap();
     let rerun = batch::run(&app, planned, &options, &Quiet).await;
     let rerun_took = again.elapsed();
     println!(

@@ -2,7 +2,6 @@
 //! parse, call `confctl::lectures::batch`, show progress, print the summary. Exit 0 when all went well, 1 when
 //! some lectures failed (each listed with why) or the host's Drive cannot take them, 2 for bad arguments.
 
-use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
