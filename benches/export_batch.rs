@@ -8,6 +8,9 @@
 //! makes, so its peak RSS is the export's alone. A load script, not a test: it prints what it measured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/lectures.rs"]
+mod lectures;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,6 @@ use confctl::app::App;
 use confctl::config::{self, Config, Sources};
 use confctl::export::{Format, synthetic};
 use confctl::lectures::batch::{self, Item, Options, Quiet, Selection, Target};
-use serde_json::json;
 
 /// Set in the child: the data directory to export from.
 const CHILD: &str = "CONFCTL_BENCH_EXPORT_DATA";
@@ -50,8 +52,7 @@ fn config_for(data: &Path) -> Config {
 }
 
 /// One host, rooms of [`PER_ROOM`] ended lectures each, and per lecture the synthetic two-hour lecture's
-/// transcript, chat and summary, written straight into the tables in one transaction (through the API this
-/// would take hours of fsyncs; the export reads the same rows either way).
+/// transcript, chat and summary, written straight into the tables in one transaction.
 async fn generate(data: &Path, lectures: usize) {
     let config = config_for(data);
     let store = confctl::server::open_store(&config, true).await.unwrap();
@@ -93,73 +94,8 @@ async fn generate(data: &Path, lectures: usize) {
             .unwrap();
         }
         let doc = synthetic::lecture(120, 1_200, 300, i as u64 + 1);
-        let id = format!("lecture{i}");
         let start = t0 + i as i64 * 86_400_000;
-        let end = start + doc.lecture.duration_ms;
-        sqlx::query(
-            "INSERT INTO lectures (id, room_id, number, status, created_at, started_at, ended_at) \
-             VALUES ($1, $2, $3, 'ENDED', $4, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&room)
-        .bind((i % PER_ROOM + 1) as i64)
-        .bind(start)
-        .bind(end)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        for s in &doc.transcript {
-            sqlx::query(
-                "INSERT INTO transcript_segments (id, lecture_id, segment_id, speaker_identity, speaker_name, text, \
-                 text_folded, start_ms, end_ms, language, provider, created_at) \
-                 VALUES ($1, $2, $3, 'h_host', $4, $5, $6, $7, $8, 'ru', 'whisper', $9)",
-            )
-            .bind(format!("{id}:{}", s.id))
-            .bind(&id)
-            .bind(&s.id)
-            .bind(&s.speaker_name)
-            .bind(&s.text)
-            .bind(s.text.to_lowercase())
-            .bind(s.start_ms)
-            .bind(s.end_ms)
-            .bind(start + s.end_ms)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-        for (n, m) in doc.chat.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO chat_messages (id, room_id, lecture_id, sender_name, sender_role, text, created_at) \
-                 VALUES ($1, $2, $3, $4, 'guest', $5, $6)",
-            )
-            .bind(format!("{id}:chat{n}"))
-            .bind(&room)
-            .bind(&id)
-            .bind(&m.sender_name)
-            .bind(&m.text)
-            .bind(start + m.offset_ms)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-        let s = doc.summary.as_ref().unwrap();
-        let item = |text: &str, a: i64, b: i64, key: &str| json!({key: text, "startMs": a, "endMs": b});
-        let summary = json!({
-            "abstract": s.abstract_text, "kind": "llm", "language": "ru",
-            "keyTopics": s.key_topics.iter().map(|t| item(&t.text, t.start_ms, t.end_ms, "topic")).collect::<Vec<_>>(),
-            "actionItems": s.action_items.iter().map(|t| item(&t.text, t.start_ms, t.end_ms, "text")).collect::<Vec<_>>(),
-            "qa": s.qa.iter().map(|q| json!({"question": q.question, "answer": q.answer, "startMs": q.start_ms, "endMs": q.end_ms})).collect::<Vec<_>>(),
-        });
-        sqlx::query(
-            "INSERT INTO lecture_artifacts (lecture_id, summary, summary_kind, provider, model, status, created_at, \
-             updated_at) VALUES ($1, $2, 'llm', 'openai', 'gpt-4o-mini', 'complete', $3, $3)",
-        )
-        .bind(&id)
-        .bind(summary.to_string())
-        .bind(end)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        lectures::insert(&mut tx, &room, &format!("lecture{i}"), (i % PER_ROOM + 1) as i64, start, &doc).await;
     }
     tx.commit().await.unwrap();
 }

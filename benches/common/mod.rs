@@ -133,6 +133,13 @@ impl Served {
         self.child.id()
     }
 
+    /// The PostgreSQL database made for this server, when it runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<String> {
+        let (admin_url, name) = self.postgres.as_ref()?;
+        let (prefix, _) = admin_url.rsplit_once('/')?;
+        Some(format!("{prefix}/{name}"))
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("serve.log")
     }

@@ -1,5 +1,7 @@
 //! The table of every configuration key: the one source for defaults, environment parsing, the commented
 //! example config (`confctl admin default-config`) and `docs/configuration.md`.
+//! Long on purpose: one entry per key, in the order the example config shows them; split up, the table
+//! would no longer be the one place to read what a setting does.
 
 /// How a key's value is written in the file and parsed from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,6 +86,7 @@ enum LectureCommand {
     #[command(after_help = "Example:\n  confctl admin lecture resummarize 2L3nmKq0SuG1pXw8y0Zl1A")]
     Resummarize {
         /// Lecture id (a migrated room's first lecture has the room's id).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -110,6 +111,7 @@ enum AgentTokenCommand {
     /// Revoke a token at once.
     Revoke {
         /// Token id (from `list`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -247,7 +249,10 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             let app = open(global).await?;
             let result = confctl::artifacts::resummarize(&app, &id).await;
             app.store().close().await;
-            let artifact = result?;
+            let artifact = match result {
+                Err(confctl::Error::NotFound { .. }) => return Err(anyhow::anyhow!("no lecture with id {id}").into()),
+                other => other?,
+            };
             let kind = artifact.summary_kind.as_deref().unwrap_or("none");
             match &artifact.error {
                 None => println!("summarised lecture {id} again ({kind}, {})", artifact.model.as_deref().unwrap_or("")),

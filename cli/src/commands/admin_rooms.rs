@@ -46,6 +46,7 @@ pub enum ApiTokenCommand {
     /// Revoke a token at once (its next request gets 401).
     Revoke {
         /// Token id (from `list`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -163,6 +164,7 @@ pub enum RoomCommand {
     /// Show one room: participants, lobby, hands, bans.
     Show {
         /// Room id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -171,16 +173,19 @@ pub enum RoomCommand {
     /// End a lecture for everyone (closes the media room, turns away the waiting guests).
     End {
         /// Room id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Lock a room: nobody new can join; people inside stay.
     Lock {
         /// Room id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Unlock a room.
     Unlock {
         /// Room id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -302,6 +307,7 @@ pub enum BanCommand {
     /// Lift a ban: the browser it covered may join again.
     Lift {
         /// Ban id (from `list`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

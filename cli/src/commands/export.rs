@@ -34,11 +34,11 @@ To Drive: --as names the host whose connected Drive receives the files, and only
 lectures go (others are skipped with a note), into confctl/<room>/<date> Lecture <n>; each run
 updates the files the last one made there.")]
 pub struct Args {
-    /// A lecture, by id (repeatable).
-    #[arg(long = "lecture", value_name = "ID")]
+    /// A lecture, by id (repeatable). Ids may begin with `-`.
+    #[arg(long = "lecture", value_name = "ID", allow_hyphen_values = true)]
     lectures: Vec<String>,
     /// Every lecture of a room, by room id (repeatable).
-    #[arg(long = "room", value_name = "ID")]
+    #[arg(long = "room", value_name = "ID", allow_hyphen_values = true)]
     rooms: Vec<String>,
     /// Every lecture of a host, by account e-mail (repeatable).
     #[arg(long = "host", value_name = "EMAIL")]

@@ -55,6 +55,26 @@ fn export_without_a_destination_says_so_and_exits_2() {
     assert!(stdout(&out).is_empty(), "no fake output");
 }
 
+/// Ids are URL-safe base64, so one in 64 begins with `-`: every command that takes one must read it as the
+/// id, not as an unknown option (the export test met such a lecture id by chance).
+#[test]
+fn ids_that_begin_with_a_hyphen_are_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 4] = [
+        &["admin", "room", "show", "--json", "-zypK4mMpFWoNCiyOSYp-w"],
+        &["admin", "room", "end", "-zypK4mMpFWoNCiyOSYp-w"],
+        &["admin", "lecture", "resummarize", "-zypK4mMpFWoNCiyOSYp-w"],
+        &["export", "--lecture", "-zypK4mMpFWoNCiyOSYp-w", "--room", "-abc", "--dry-run", "--json", "--out", "x"],
+    ];
+    for args in cases {
+        let out = run(confctl(dir.path()).args(args));
+        assert!(!out.status.success(), "{args:?}: there is no such object");
+        assert!(!stderr(&out).contains("unexpected argument"), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("-zypK4mMpFWoNCiyOSYp-w") || stdout(&out).contains("-zypK4mMpFWoNCiyOSYp-w"),
+            "{args:?} names the id it could not find: {}{}", stdout(&out), stderr(&out));
+    }
+}
+
 #[test]
 fn doctor_reports_a_broken_configuration_as_json_and_fails() {
     let dir = tempfile::tempdir().unwrap();

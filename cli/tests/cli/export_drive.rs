@@ -5,121 +5,61 @@
 //! a broken upload session and a rate limit into the same Drive files, and revoked consent (exit 1, "reconnect
 //! Google Drive").
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use confctl_doubles::webhook::events;
-use confctl_doubles::{GoogleDouble, GoogleDoubleConfig, LiveKitDouble, LiveKitDoubleConfig};
+use confctl_doubles::{GoogleDouble, GoogleDoubleConfig, LiveKitDouble};
 use serde_json::{Value, json};
 
-use crate::support::{confctl, stderr, stdout};
-
-const API_KEY: &str = "APItestkey";
-const API_SECRET: &str = "test-secret-that-is-long-enough";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `confctl serve`, killed when the test ends however it ends.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The instance's environment: the Google double's `[google]` settings, the public address Google sends
-/// browsers back to, the LiveKit double.
-fn environment(g: &GoogleDouble, lk: &LiveKitDouble, base: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = g
-        .settings()
-        .into_iter()
-        .map(|(key, value)| (format!("CONFCTL_{}", key.replace('.', "__").to_uppercase()), value))
-        .collect();
-    env.extend([
-        ("CONFCTL_PUBLIC_URL".to_owned(), base.to_owned()),
-        ("CONFCTL_LIVEKIT__URL".to_owned(), lk.url()),
-        ("CONFCTL_LIVEKIT__API_KEY".to_owned(), API_KEY.to_owned()),
-        ("CONFCTL_LIVEKIT__API_SECRET".to_owned(), API_SECRET.to_owned()),
-    ]);
-    env
-}
-
-async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = http.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn register(base: &str, email: &str) -> reqwest::Client {
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let body = json!({"email": email, "password": "correct horse battery", "name": email});
-    let (status, body) = post(&http, format!("{base}/api/auth/register"), body).await;
-    assert_eq!(status, 201, "{body}");
-    http
-}
+use crate::support::{Client, Served, stderr, stdout};
 
 /// A room of this host whose first lecture went live (LiveKit's webhook) and was ended by the host.
-async fn hold_lecture(http: &reqwest::Client, base: &str, lk: &LiveKitDouble, name: &str) -> String {
-    let (status, room) = post(http, format!("{base}/api/rooms"), json!({"name": name})).await;
+async fn hold_lecture(host: &Client, lk: &LiveKitDouble, name: &str) -> String {
+    let (status, room) = host.post("/api/rooms", json!({"name": name})).await;
     assert_eq!(status, 201, "{room}");
     let lk_room = lk.add_room(room["livekitRoomName"].as_str().unwrap());
-    let delivery = lk.send_webhook(&format!("{base}/api/webhooks/livekit"), events::room_started(&lk_room)).await;
+    let delivery = lk.send_webhook(&format!("{}/api/webhooks/livekit", host.base), events::room_started(&lk_room)).await;
     assert_eq!(delivery.unwrap().status, Some(200));
-    let (status, ended) = post(http, format!("{base}/api/rooms/{}/end", room["id"].as_str().unwrap()), json!({})).await;
+    let (status, ended) = host.post(&format!("/api/rooms/{}/end", room["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(status, 200, "{ended}");
     room["lectureId"].as_str().unwrap().to_owned()
 }
 
 /// Connects the host's Drive as a browser would: consent at the double, back to the callback.
-async fn connect_drive(http: &reqwest::Client, base: &str) {
-    let (status, body) = post(http, format!("{base}/api/drive/connect"), json!({})).await;
+async fn connect_drive(host: &Client) {
+    let (status, body) = host.post("/api/drive/connect", json!({})).await;
     assert_eq!(status, 200, "{body}");
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let consent = no_redirects.get(body["authorizeUrl"].as_str().unwrap()).send().await.unwrap();
     let back = consent.headers()["location"].to_str().unwrap().to_owned();
-    let end = http.get(back).send().await.unwrap();
+    let end = host.http.get(back).send().await.unwrap();
     assert_eq!(end.url().query(), Some("drive=connected"), "{}", end.url());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_to_a_hosts_google_drive() {
-    confctl_doubles::install_crypto_provider();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut served = Served::prepare(None).await;
+    let base = served.base();
     let g = GoogleDouble::start(GoogleDoubleConfig::new(&format!("{base}/auth/google/callback"))).await.unwrap();
-    let lk = LiveKitDouble::start(LiveKitDoubleConfig::new(API_KEY, API_SECRET)).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let env = environment(&g, &lk, &base);
-    let command = |args: &[&str]| {
-        let mut cmd: Command = confctl(data.path());
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).args(args);
-        cmd
-    };
-    let _serve = Serve(
-        command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "confctl serve did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ada = register(&base, "ada@uni.edu").await;
-    let bob = register(&base, "bob@uni.edu").await;
-    let adas = hold_lecture(&ada, &base, &lk, "Optics").await;
-    let bobs = hold_lecture(&bob, &base, &lk, "Acoustics").await;
-    connect_drive(&ada, &base).await;
+    // The Google double's `[google]` settings, and the public address Google sends browsers back to.
+    served.env = g
+        .settings()
+        .into_iter()
+        .map(|(key, value)| (format!("CONFCTL_{}", key.replace('.', "__").to_uppercase()), value))
+        .chain([("CONFCTL_PUBLIC_URL".to_owned(), base.clone())])
+        .collect();
+    served.restart().await;
+    let (ada, bob) = (served.client(), served.client());
+    ada.register("ada@uni.edu", "ada@uni.edu").await;
+    bob.register("bob@uni.edu", "bob@uni.edu").await;
+    let adas = hold_lecture(&ada, &served.lk, "Optics").await;
+    let bobs = hold_lecture(&bob, &served.lk, "Acoustics").await;
+    connect_drive(&ada).await;
 
     // The binary runs off the runtime: the doubles answer it from this process.
     let export = |args: &[&str]| {
-        let mut cmd = command(&[&["export"], args].concat());
+        let mut cmd = served.confctl();
+        cmd.arg("export").args(args);
         async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
     };
     let json_of = |o: &Output| -> Value {
@@ -202,5 +142,4 @@ async fn export_to_a_hosts_google_drive() {
     let o = export(&ada_to_drive).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("reconnect Google Drive"), "{}", stderr(&o));
-    lk.shutdown().await;
 }

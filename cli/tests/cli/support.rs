@@ -94,6 +94,15 @@ impl Served {
 
     /// [`Served::start`] with settings in the environment (`CONFCTL_…` variables).
     pub async fn start_with(database_url: Option<String>, env: &[(&str, &str)]) -> Self {
+        let mut served = Self::prepare(database_url).await;
+        served.env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        served.restart().await;
+        served
+    }
+
+    /// The port, data directory and LiveKit double, but no `serve` yet: for settings that depend on the
+    /// server's own address (a public URL, an OAuth redirect), put into `env` before [`Served::restart`].
+    pub async fn prepare(database_url: Option<String>) -> Self {
         confctl_doubles::install_crypto_provider();
         let port = free_port();
         let lk = confctl_doubles::LiveKitDouble::start(confctl_doubles::LiveKitDoubleConfig::new(
@@ -102,10 +111,7 @@ impl Served {
         ))
         .await
         .unwrap();
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let mut served = Self { data: tempfile::tempdir().unwrap(), port, database_url, lk, env, child: None };
-        served.restart().await;
-        served
+        Self { data: tempfile::tempdir().unwrap(), port, database_url, lk, env: Vec::new(), child: None }
     }
 
     pub fn base(&self) -> String {
