@@ -107,11 +107,14 @@ impl Files {
         ))
     }
 
-    /// Logs the certificate loaded at start, then watches both files and swaps in each new pair that
-    /// loads. Runs until aborted.
+    /// Says which certificate the listener serves.
+    pub(super) fn log_start(&self) {
+        log_loaded(&self.loaded, "serving the certificate from");
+    }
+
+    /// Watches both files and swaps in each new pair that loads. Runs until aborted.
     pub(super) async fn run(self, status: StatusHandle) {
-        let Self { cert_path, key_path, current, loaded, mut seen, .. } = self;
-        log_loaded(&loaded, "serving the certificate from");
+        let Self { cert_path, key_path, current, mut seen, .. } = self;
         let mut pending: Option<Signature> = None;
         let mut last_expiry_check = tokio::time::Instant::now();
         loop {

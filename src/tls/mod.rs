@@ -69,6 +69,8 @@ impl Tls {
         };
         let status = StatusHandle::new(description, &config.data_dir);
         if let Source::Files(files) = &source {
+            // Logged here, before `serve` says it is ready, so the log has it however soon it is stopped.
+            files.log_start();
             status.set_certificate(files.loaded().clone());
         }
         Ok(Some(Self { source, redirect, status, domains: config.domains.clone() }))
