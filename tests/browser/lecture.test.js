@@ -117,11 +117,21 @@ describe("a lecture, end to end", { concurrency: false }, () => {
 
   it("shows live captions sent on the transcription topic", async () => {
     const host = state.host;
-    // The page's own data-message module (the same instance LiveKit would feed), found by its hashed URL.
+    // The page's own data-message module (the same instance LiveKit would feed), found by its hashed URL in
+    // the page's script or in the room modules it imports (room.js only wires the parts together).
     const shown = await host.evaluate(async () => {
-      const script = document.querySelector('script[type="module"]').src;
-      const text = await (await fetch(script)).text();
-      const url = text.match(/"(\/assets\/room-data\.[0-9a-f]+\.js)"/)[1];
+      const queue = [document.querySelector('script[type="module"]').src];
+      const seen = new Set();
+      let url = null;
+      while (!url && queue.length) {
+        const script = queue.shift();
+        if (seen.has(script)) continue;
+        seen.add(script);
+        const text = await (await fetch(script)).text();
+        url = text.match(/"(\/assets\/room-data\.[0-9a-f]+\.js)"/)?.[1] || null;
+        for (const m of text.matchAll(/"(\/assets\/room-[a-z-]+\.[0-9a-f]+\.js)"/g)) queue.push(new URL(m[1], location.href).href);
+      }
+      if (!url) throw new Error("no room module imports room-data.js");
       const { dispatchData } = await import(url);
       const bytes = new TextEncoder().encode(JSON.stringify({ text: "Chlorophyll absorbs light.", speaker: "Ada Lovelace", final: true }));
       dispatchData("transcription", bytes);
