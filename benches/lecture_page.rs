@@ -139,7 +139,10 @@ async fn main() {
             "transcript?q= a frequent word",
             format!("{base}/api/lectures/long-lecture/transcript?q={}", encode(common_word)),
         ),
-        ("transcript?q= its rarest word", format!("{base}/api/lectures/long-lecture/transcript?q={}", encode(&rare_word))),
+        (
+            "transcript?q= its rarest word",
+            format!("{base}/api/lectures/long-lecture/transcript?q={}", encode(&rare_word)),
+        ),
         ("transcript?q= no match", format!("{base}/api/lectures/long-lecture/transcript?q=zzzqqq")),
         ("GET /api/lectures?q= (all lectures)", format!("{base}/api/lectures?q={}", encode(common_word))),
     ];

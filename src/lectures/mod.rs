@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::store::{LectureRecord, LectureStatus, RoomRecord, SegmentRecord};
 pub use access::{Credentials, Opened, Reader};
 pub use attendance::Attendee;
-pub use summary::{SummaryEdit, SummaryState, SummaryView, edit_summary, regenerate};
 use summary::summary_view;
+pub use summary::{SummaryEdit, SummaryState, SummaryView, edit_summary, regenerate};
 
 /// A lecture in a list.
 #[derive(Debug, Clone, Serialize)]

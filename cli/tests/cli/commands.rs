@@ -70,8 +70,12 @@ fn ids_that_begin_with_a_hyphen_are_ids() {
         let out = run(confctl(dir.path()).args(args));
         assert!(!out.status.success(), "{args:?}: there is no such object");
         assert!(!stderr(&out).contains("unexpected argument"), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("-zypK4mMpFWoNCiyOSYp-w") || stdout(&out).contains("-zypK4mMpFWoNCiyOSYp-w"),
-            "{args:?} names the id it could not find: {}{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out).contains("-zypK4mMpFWoNCiyOSYp-w") || stdout(&out).contains("-zypK4mMpFWoNCiyOSYp-w"),
+            "{args:?} names the id it could not find: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
     }
 }
 

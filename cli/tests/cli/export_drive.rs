@@ -18,7 +18,8 @@ async fn hold_lecture(host: &Client, lk: &LiveKitDouble, name: &str) -> String {
     let (status, room) = host.post("/api/rooms", json!({"name": name})).await;
     assert_eq!(status, 201, "{room}");
     let lk_room = lk.add_room(room["livekitRoomName"].as_str().unwrap());
-    let delivery = lk.send_webhook(&format!("{}/api/webhooks/livekit", host.base), events::room_started(&lk_room)).await;
+    let delivery =
+        lk.send_webhook(&format!("{}/api/webhooks/livekit", host.base), events::room_started(&lk_room)).await;
     assert_eq!(delivery.unwrap().status, Some(200));
     let (status, ended) = host.post(&format!("/api/rooms/{}/end", room["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(status, 200, "{ended}");
