@@ -72,14 +72,16 @@ async fn generate(data: &Path, lectures: usize) {
     for i in 0..lectures {
         let room = format!("room{}", i / PER_ROOM);
         if i % PER_ROOM == 0 {
-            sqlx::query("INSERT INTO rooms (id, name, invite_code, host_id, created_at) VALUES ($1, $2, $3, 'host', $4)")
-                .bind(&room)
-                .bind(format!("Биология {}", 100 + i / PER_ROOM))
-                .bind(format!("invite{i}"))
-                .bind(t0)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(
+                "INSERT INTO rooms (id, name, invite_code, host_id, created_at) VALUES ($1, $2, $3, 'host', $4)",
+            )
+            .bind(&room)
+            .bind(format!("Биология {}", 100 + i / PER_ROOM))
+            .bind(format!("invite{i}"))
+            .bind(t0)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
             // Every room has one lecture that has not ended: its next session.
             sqlx::query(
                 "INSERT INTO lectures (id, room_id, number, status, created_at) VALUES ($1, $2, $3, 'OPEN', $4)",
@@ -192,11 +194,7 @@ async fn export(data: &Path, jobs: usize) {
         took.as_secs_f64() * 1000.0 / lectures.max(1) as f64,
         if took <= Duration::from_secs(120) * lectures as u32 / 1000 { "within" } else { "OVER" },
     );
-    println!(
-        "second run (nothing changed): {} skipped in {:.1} s",
-        rerun.skipped.len(),
-        rerun_took.as_secs_f64()
-    );
+    println!("second run (nothing changed): {} skipped in {:.1} s", rerun.skipped.len(), rerun_took.as_secs_f64());
     println!("peak RSS of the export process: {}", status_field("VmHWM"));
 }
 

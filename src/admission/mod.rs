@@ -170,7 +170,7 @@ pub async fn join(
             )
         };
         match app.store().insert_guest(&room, &participant, previous_hash.as_deref()).await? {
-            JoinOutcome::Joined => return Ok(joined(app, &room, &participant, session_id)?),
+            JoinOutcome::Joined => return joined(app, &room, &participant, session_id),
             JoinOutcome::Banned => return Err(banned()),
             JoinOutcome::Full => return Err(Error::conflict("room_full", "this lecture is full")),
             JoinOutcome::RoomChanged => {

@@ -117,6 +117,8 @@ pub fn require(services: &[Service]) -> bool {
 
 /// Creates a fresh, empty database on the PostgreSQL server named by `TEST_DATABASE_URL` and returns its URL.
 /// Tests ask `require(&[Service::Postgres])` first; this fails loudly when they did not.
+// A test fixture: panicking with the reason is how it reports a missing or broken test server.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub async fn fresh_postgres_url() -> String {
     let base = std::env::var("TEST_DATABASE_URL")
         .expect("TEST_DATABASE_URL is not set: run the suite with scripts/test, which starts a PostgreSQL server");
