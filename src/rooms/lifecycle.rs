@@ -275,16 +275,17 @@ async fn close_lost_stays(app: &App, lecture_id: &str, now: i64) -> u64 {
     })
 }
 
-/// Reconciles at start-up and then every `livekit.reconcile_interval` until shutdown.
+/// Reconciles every `livekit.reconcile_interval` while this replica leads (see `replicas`), and at once when
+/// it starts leading (at start-up on SQLite, where it always leads), until shutdown.
 pub async fn reconcile_forever(app: App) {
-    let mut tick = tokio::time::interval(app.config().livekit.reconcile_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut turns = crate::replicas::LeaderTicks::new(&app, app.config().livekit.reconcile_interval);
     let mut reconciler = Reconciler::default();
     let mut warned = false;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = app.shutting_down() => return,
+    while let Some(turn) = turns.next().await {
+        if turn.fresh {
+            // Since when lectures have been missing was last seen before another replica took over; counted
+            // again from now, so a lecture is never ended sooner than the grace period allows.
+            reconciler = Reconciler::default();
         }
         match reconciler.pass(&app).await {
             Ok(done) => {

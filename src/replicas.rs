@@ -1,0 +1,166 @@
+//! Several `confctl serve` replicas on one PostgreSQL database: this replica's identity, and which replica
+//! leads — runs the periodic background jobs (reconciliation with LiveKit, the sweeps), so that three
+//! replicas do not reconcile three times. The leader is whoever holds a PostgreSQL advisory lock; the others
+//! try again every few seconds, so one of them takes over soon after the leader stops or dies. With SQLite
+//! there is one process, and it always leads.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::store::{Dialect, LeaderSeat, Store};
+
+/// How often a replica that does not lead asks for the lock. With a dead leader's connection closed by its
+/// kernel, the lock is free at once and taken within this; with its machine gone, PostgreSQL's keepalives
+/// (set on that connection, about 6 s) come first.
+pub const LEADER_RETRY: Duration = Duration::from_secs(3);
+
+/// How often the leader checks that the connection holding the lock is alive. A leader whose connection
+/// broke while it kept running believes it leads until this check, while another replica may already have
+/// taken the lock: shorter than [`LEADER_RETRY`] to keep that overlap short (the jobs tolerate it: each
+/// re-reads what it acts on).
+pub const LEADER_CHECK: Duration = Duration::from_secs(1);
+
+/// Who this process is among the replicas, and whether it leads.
+#[derive(Debug)]
+pub struct Replica {
+    id: String,
+    started_at: i64,
+    leading: watch::Sender<bool>,
+}
+
+impl Replica {
+    /// A new replica identity; on SQLite it leads from the start (there is no one else).
+    pub fn new(store: &Store, started_at: i64) -> Self {
+        let (leading, _) = watch::channel(store.dialect() == Dialect::Sqlite);
+        Self { id: crate::ids::new_id(), started_at, leading }
+    }
+
+    /// This process's replica id (random, new at every start).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When this process started (ms since the epoch).
+    pub fn started_at(&self) -> i64 {
+        self.started_at
+    }
+
+    /// Whether this replica runs the background jobs now.
+    pub fn is_leader(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    /// Follows [`Replica::is_leader`].
+    pub fn watch_leader(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
+    }
+
+    fn set_leader(&self, leading: bool) {
+        self.leading.send_if_modified(|now| std::mem::replace(now, leading) != leading);
+    }
+}
+
+/// Holds (or keeps asking for) the leader lock until shutdown, then gives it up so another replica takes
+/// over at once. Nothing to do on SQLite.
+pub async fn lead(app: App) {
+    if app.store().dialect() != Dialect::Postgres {
+        return;
+    }
+    let replica = app.replica();
+    let mut seat = LeaderSeat::default();
+    let mut warned = false;
+    loop {
+        let was = seat.held();
+        match seat.try_hold(app.store()).await {
+            Ok(held) => {
+                warned = false;
+                if held != was {
+                    if held {
+                        tracing::info!(replica = replica.id(), "this replica now leads the background jobs");
+                    } else {
+                        tracing::info!(replica = replica.id(), "another replica leads the background jobs");
+                    }
+                }
+                replica.set_leader(held);
+            }
+            Err(err) => {
+                replica.set_leader(false);
+                if was {
+                    tracing::warn!(error = %err, "lost the leader lock's database connection; stepping down");
+                } else if !warned {
+                    tracing::warn!(error = %err, "cannot ask for the leader lock; will keep trying");
+                }
+                warned = true;
+            }
+        }
+        let pause = if seat.held() { LEADER_CHECK } else { LEADER_RETRY };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = app.shutting_down() => break,
+        }
+    }
+    replica.set_leader(false);
+    seat.release().await;
+}
+
+/// One turn of a leader-only periodic job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    /// The first turn since this replica became the leader: state kept from an earlier leadership (or from
+    /// before) may be stale, since another replica did the job meanwhile.
+    pub fresh: bool,
+}
+
+/// The ticks of a periodic background job that runs on the leader only: every `every` while this replica
+/// leads, and at once when it becomes the leader (so a new leader does not wait a whole interval).
+#[derive(Debug)]
+pub struct LeaderTicks {
+    app: App,
+    leading: watch::Receiver<bool>,
+    tick: tokio::time::Interval,
+    led: bool,
+}
+
+impl LeaderTicks {
+    pub fn new(app: &App, every: Duration) -> Self {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { leading: app.replica().watch_leader(), app: app.clone(), tick, led: false }
+    }
+
+    /// Waits for the job's next turn; `None` once the server shuts down.
+    pub async fn next(&mut self) -> Option<Turn> {
+        loop {
+            let leading = *self.leading.borrow_and_update();
+            if !leading {
+                self.led = false;
+                tokio::select! {
+                    changed = self.leading.changed() => if changed.is_err() { return None },
+                    _ = self.app.shutting_down() => return None,
+                }
+                continue;
+            }
+            if !self.led {
+                self.led = true;
+                // The next regular turn is a whole interval after this one.
+                self.tick.reset();
+                return Some(Turn { fresh: true });
+            }
+            let ticked = tokio::select! {
+                _ = self.tick.tick() => true,
+                changed = self.leading.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    false
+                }
+                _ = self.app.shutting_down() => return None,
+            };
+            if ticked && *self.leading.borrow() {
+                return Some(Turn { fresh: false });
+            }
+        }
+    }
+}

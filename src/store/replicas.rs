@@ -1,0 +1,119 @@
+//! What several `confctl serve` replicas on one PostgreSQL database share beyond the data itself: the
+//! leader's session advisory lock, held on a connection of its own.
+
+use std::time::Duration;
+
+use sqlx::{AnyConnection, Connection, Row};
+
+use super::{Dialect, Store, map_err};
+use crate::error::{Error, Result};
+
+/// The advisory lock key whose holder leads the periodic background jobs (`confctl1` in ASCII). Advisory
+/// locks are per database, so installations sharing a PostgreSQL cluster do not compete.
+const LEADER_LOCK: i64 = 0x636f_6e66_6374_6c31;
+
+/// How long a check on the lock's connection may take before the connection counts as lost.
+const LOCK_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection of its own for the leader lock: a session advisory lock belongs to one connection, and
+/// disappears with it. So a replica that dies (or loses its connection) releases the lock by itself, and
+/// another one takes it. Kept between attempts, so a replica that is not the leader does not open a new
+/// connection every few seconds.
+#[derive(Default)]
+pub struct LeaderSeat {
+    conn: Option<AnyConnection>,
+    held: bool,
+}
+
+impl std::fmt::Debug for LeaderSeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderSeat").field("connected", &self.conn.is_some()).field("held", &self.held).finish()
+    }
+}
+
+impl LeaderSeat {
+    /// Whether this seat holds the lock, as of the last call.
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
+    /// Takes the lock if it is free, or confirms it is still held: true while this seat holds it. Any
+    /// failure of the connection drops it (and with it the lock, if it was held) and answers the error.
+    pub async fn try_hold(&mut self, store: &Store) -> Result<bool> {
+        if store.dialect() != Dialect::Postgres {
+            return Err(Error::internal("the leader lock exists on PostgreSQL only"));
+        }
+        let outcome = tokio::time::timeout(LOCK_CHECK_TIMEOUT, self.attempt(store)).await;
+        match outcome {
+            Ok(Ok(held)) => {
+                self.held = held;
+                Ok(held)
+            }
+            Ok(Err(err)) => {
+                self.drop_connection();
+                Err(err)
+            }
+            Err(_) => {
+                self.drop_connection();
+                Err(Error::unavailable("database_unavailable", "the leader lock's connection stopped answering"))
+            }
+        }
+    }
+
+    async fn attempt(&mut self, store: &Store) -> Result<bool> {
+        if self.conn.is_none() {
+            self.conn = Some(open_lock_connection(store).await?);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::internal("the leader lock's connection is missing"));
+        };
+        if self.held {
+            // The lock lives as long as the session: a connection that still answers still holds it.
+            // (Asking for it again would take it twice, and it would then need two unlocks.)
+            sqlx::query("SELECT 1").execute(&mut *conn).await.map_err(map_err("leader lock"))?;
+            return Ok(true);
+        }
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1)::INTEGER AS got")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err("leader lock"))?;
+        Ok(row.try_get::<i32, _>("got").map_err(map_err("leader lock"))? != 0)
+    }
+
+    fn drop_connection(&mut self) {
+        // Dropped, not closed: a connection that stopped answering would not answer a goodbye either. The
+        // server releases the lock once it notices (at once for a closed socket, within the keepalive
+        // settings below for a vanished host).
+        self.conn = None;
+        self.held = false;
+    }
+
+    /// Gives the lock up (at shutdown), so another replica can take it at once.
+    pub async fn release(&mut self) {
+        self.held = false;
+        if let Some(conn) = self.conn.take() {
+            // Closing the session releases every lock it holds.
+            let _ = tokio::time::timeout(LOCK_CHECK_TIMEOUT, conn.close()).await;
+        }
+    }
+}
+
+/// A connection taken out of the pool for good, with keepalives short enough that the server notices a
+/// leader whose machine vanished within seconds rather than the system's default of two hours.
+async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
+    let mut conn = store.write_pool.acquire().await.map_err(map_err("leader lock"))?.detach();
+    // Best effort: these settings only apply to TCP connections (not Unix sockets), and `tcp_user_timeout`
+    // needs PostgreSQL 12.
+    for setting in [
+        "SET tcp_keepalives_idle = 3",
+        "SET tcp_keepalives_interval = 1",
+        "SET tcp_keepalives_count = 3",
+        "SET tcp_user_timeout = 6000",
+    ] {
+        if let Err(err) = sqlx::query(setting).execute(&mut conn).await {
+            tracing::debug!(error = %err, setting, "a keepalive setting of the leader lock's connection was refused");
+        }
+    }
+    Ok(conn)
+}

@@ -1,0 +1,104 @@
+//! Several `confctl serve` replicas on one PostgreSQL database, in one process: two servers started on the
+//! same fresh database (and the same LiveKit double). One of them leads the background jobs, and the other
+//! takes over when it goes; on SQLite the one process always leads.
+
+use std::time::{Duration, Instant};
+
+use sqlx::Row;
+
+use crate::support::{Db, Service, TestApp, WithLiveKit, require};
+
+/// Waits up to `limit` for `done`; how long it took, or `None` if it never came.
+async fn within(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done().then(|| start.elapsed())
+}
+
+/// A second replica of `first`: the same configuration (database, LiveKit, files) on its own port.
+async fn second_replica(first: &TestApp) -> TestApp {
+    TestApp::start(first.config.clone(), first.data_dir.clone()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_one_process_leads() {
+    let t = TestApp::spawn(Db::Sqlite, &[]).await;
+    assert!(t.app.replica().is_leader());
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_leads_and_another_takes_over_within_ten_seconds() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    // A reconciliation interval of an hour: every ListRooms the LiveKit double sees is the pass a replica
+    // runs when it becomes the leader.
+    let w = WithLiveKit::spawn(Db::Postgres, &[("livekit.reconcile_interval", "1h")]).await;
+    let a = &w.t;
+    within(Duration::from_secs(10), || a.app.replica().is_leader()).await.expect("the first replica leads");
+    assert_eq!(
+        within(Duration::from_secs(5), || w.lk.calls_for("ListRooms").len() == 1).await.map(|_| ()),
+        Some(()),
+        "the new leader reconciled once"
+    );
+    let b = second_replica(a).await;
+
+    // Two lock attempts of the second replica later, still one leader.
+    let start = Instant::now();
+    while start.elapsed() < 2 * confctl::replicas::LEADER_RETRY + Duration::from_secs(1) {
+        assert!(a.app.replica().is_leader() && !b.app.replica().is_leader(), "exactly the first replica leads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.lk.calls_for("ListRooms").len(), 1, "the replica that does not lead does not reconcile");
+
+    // The leader's lock connection dies while its process runs on (a lost network): the lock is free, and
+    // whichever replica asks first leads. The old leader notices at its next check of the connection
+    // (LEADER_CHECK), which bounds how long both may believe they lead.
+    let killed = sqlx::query(
+        "SELECT pg_terminate_backend(pid)::INTEGER AS killed FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(b.app.store().raw_pool_for_tests())
+    .await
+    .unwrap();
+    assert_eq!(killed.len(), 1, "one session holds the leader lock");
+    assert_eq!(killed[0].get::<i32, _>("killed"), 1);
+    let died = Instant::now();
+    let (mut both_since, mut overlap) = (None::<Instant>, Duration::ZERO);
+    let taken = within(Duration::from_secs(10), || {
+        let (la, lb) = (a.app.replica().is_leader(), b.app.replica().is_leader());
+        match (la && lb, both_since) {
+            (true, None) => both_since = Some(Instant::now()),
+            (false, Some(since)) => {
+                overlap += since.elapsed();
+                both_since = None;
+            }
+            _ => {}
+        }
+        la != lb && w.lk.calls_for("ListRooms").len() == 2
+    })
+    .await;
+    let taken = taken.expect("a replica leads and reconciled within 10 s of the leader's connection dying");
+    eprintln!("leader takeover after its connection died: {taken:?} (both believed they led for {overlap:?})");
+    assert!(overlap <= confctl::replicas::LEADER_CHECK + Duration::from_millis(500), "{overlap:?}");
+    let (leader, other) = if a.app.replica().is_leader() { (w.t, b) } else { (b, w.t) };
+
+    // A leader that stops hands over at once: the other replica leads within one retry.
+    leader.stop().await;
+    let handed = within(Duration::from_secs(10), || other.app.replica().is_leader())
+        .await
+        .expect("the remaining replica leads within 10 s of the leader stopping");
+    eprintln!("leader takeover after a graceful stop: {handed:?} (leader died {:?} ago)", died.elapsed());
+    assert!(handed <= confctl::replicas::LEADER_RETRY + Duration::from_secs(2), "{handed:?}");
+    assert!(
+        within(Duration::from_secs(5), || w.lk.calls_for("ListRooms").len() == 3).await.is_some(),
+        "the new leader reconciled at once"
+    );
+    other.stop().await;
+}
