@@ -2,14 +2,18 @@
 //! leads — runs the periodic background jobs (reconciliation with LiveKit, the sweeps), so that three
 //! replicas do not reconcile three times. The leader is whoever holds a PostgreSQL advisory lock; the others
 //! try again every few seconds, so one of them takes over soon after the leader stops or dies. With SQLite
-//! there is one process, and it always leads.
+//! there is one process, and it always leads. Every replica also keeps a heartbeat row (version, start,
+//! last seen, a fingerprint of its settings), which `confctl doctor` reads.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::store::{Dialect, LeaderSeat, Store};
+use crate::config::{Config, LiveSettings};
+use crate::store::{Dialect, LeaderSeat, ReplicaRecord, Store};
 
 /// How often a replica that does not lead asks for the lock. With a dead leader's connection closed by its
 /// kernel, the lock is free at once and taken within this; with its machine gone, PostgreSQL's keepalives
@@ -21,6 +25,15 @@ pub const LEADER_RETRY: Duration = Duration::from_secs(3);
 /// taken the lock: shorter than [`LEADER_RETRY`] to keep that overlap short (the jobs tolerate it: each
 /// re-reads what it acts on).
 pub const LEADER_CHECK: Duration = Duration::from_secs(1);
+
+/// How often a replica refreshes its heartbeat row.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A replica whose heartbeat is older than this is not counted as running (`confctl doctor`).
+pub const SEEN_WITHIN: Duration = Duration::from_secs(60);
+
+/// Heartbeat rows not refreshed for this long are deleted (replicas that died without removing theirs).
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Who this process is among the replicas, and whether it leads.
 #[derive(Debug)]
@@ -163,4 +176,97 @@ impl LeaderTicks {
             }
         }
     }
+}
+
+/// Keeps this replica's heartbeat row fresh until shutdown (at once when its leadership changes), then
+/// removes it. `addr`: where it serves, shown to the operator.
+pub async fn heartbeat(app: App, addr: Option<SocketAddr>) {
+    let replica = app.replica();
+    let host = match addr {
+        Some(addr) => format!("{}:{}", host_name(), addr.port()),
+        None => host_name(),
+    };
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = replica.watch_leader();
+    let mut warned = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = leading.changed() => if changed.is_err() { break },
+            _ = app.shutting_down() => break,
+        }
+        let record = ReplicaRecord {
+            id: replica.id().to_owned(),
+            host: host.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: replica.started_at(),
+            last_seen_at: app.clock().now_ms(),
+            config_fingerprint: config_fingerprint(app.config(), &app.live()),
+            leader: replica.is_leader(),
+        };
+        match app.store().beat(&record).await {
+            Ok(()) => warned = false,
+            Err(err) if !warned => {
+                warned = true;
+                tracing::warn!(error = %err, "cannot write this replica's heartbeat; will keep trying");
+            }
+            Err(_) => {}
+        }
+    }
+    if let Err(err) = app.store().forget_replica(replica.id()).await {
+        tracing::debug!(error = %err, "could not remove this replica's heartbeat row");
+    }
+}
+
+/// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died.
+pub async fn housekeeping(app: App) {
+    let mut turns = LeaderTicks::new(&app, Duration::from_secs(300));
+    while turns.next().await.is_some() {
+        let before = app.clock().now_ms().saturating_sub(millis(FORGET_AFTER));
+        match app.store().forget_replicas_before(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(count = n, "removed heartbeat rows of replicas gone for a day"),
+            Err(err) => tracing::warn!(error = %err, "could not remove old heartbeat rows"),
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// This machine's name (for the operator reading `confctl doctor`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// Settings that may differ between replicas: where a replica keeps its data and listens, how it logs,
+/// whether it terminates TLS itself, where its file directory is mounted, and the assistant run with it.
+fn per_replica(path: &str) -> bool {
+    matches!(path, "data_dir" | "listen" | "log_format" | "log_level" | "files.local_dir")
+        || path.starts_with("tls.")
+        || path.starts_with("agent.")
+}
+
+/// A short hash of the settings every replica must agree on: all keys but secrets (never written to the
+/// database, not even hashed) and [`per_replica`] ones; the live keys as they are after the last reload.
+/// Two replicas with different fingerprints treat requests differently (other limits, another LiveKit).
+pub fn config_fingerprint(config: &Config, live: &LiveSettings) -> String {
+    let mut hash = Sha256::new();
+    for key in crate::config::keys::KEYS {
+        if key.kind == crate::config::keys::Kind::Secret || per_replica(key.path) || LiveSettings::is_live(key.path) {
+            continue;
+        }
+        let value = config.layered.get(key.path).map(|v| v.to_string()).unwrap_or_default();
+        hash.update(format!("{}={value}\n", key.path).as_bytes());
+    }
+    // The live settings as they apply now (a SIGHUP may have changed them since start).
+    hash.update(format!("live={:?}/{:?}", live.rate_limits, live.registration).as_bytes());
+    hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -85,6 +85,8 @@ impl Server {
         app.hub().assistants().listen(app.clock().now_ms());
         // Background jobs run on the leader only (always this process on SQLite; see `replicas`).
         let leadership = tokio::spawn(crate::replicas::lead(app.clone()));
+        let heartbeat = tokio::spawn(crate::replicas::heartbeat(app.clone(), self.listener.local_addr().ok()));
+        let housekeeping = tokio::spawn(crate::replicas::housekeeping(app.clone()));
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));
@@ -111,9 +113,12 @@ impl Server {
         reconciler.abort();
         // The leader lock is given up as shutdown begins; waited for here so it is released before the pool
         // closes (bounded: a database that stopped answering must not hold the shutdown up).
+        housekeeping.abort();
         if tokio::time::timeout(Duration::from_secs(5), leadership).await.is_err() {
             tracing::warn!("the leader lock was not released in time; the database will release it");
         }
+        // The heartbeat row goes as well, so `confctl doctor` does not list a replica that stopped.
+        let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
         upload_sweeper.abort();
         if let Some(reloader) = reloader {
             reloader.abort();

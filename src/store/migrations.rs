@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_lectures"),
     migration!(7, "0007_drive"),
     migration!(8, "0008_room_version"),
+    migration!(9, "0009_replicas"),
 ];
 
 /// The newest schema version this binary knows.

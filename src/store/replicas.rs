@@ -1,5 +1,5 @@
 //! What several `confctl serve` replicas on one PostgreSQL database share beyond the data itself: the
-//! leader's session advisory lock, held on a connection of its own.
+//! leader's session advisory lock, held on a connection of its own, and the replicas' heartbeat rows.
 
 use std::time::Duration;
 
@@ -116,4 +116,86 @@ async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
         }
     }
     Ok(conn)
+}
+
+/// One replica's heartbeat row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    pub id: String,
+    /// The machine's name and the address it serves on, for the operator.
+    pub host: String,
+    pub version: String,
+    pub started_at: i64,
+    pub last_seen_at: i64,
+    /// A hash of the settings every replica must agree on (see `replicas::config_fingerprint`).
+    pub config_fingerprint: String,
+    pub leader: bool,
+}
+
+impl Store {
+    /// Writes (or refreshes) a replica's heartbeat row.
+    pub async fn beat(&self, replica: &ReplicaRecord) -> Result<()> {
+        self.write(
+            sqlx::query(
+                "INSERT INTO replicas (id, host, version, started_at, last_seen_at, config_fingerprint, leader) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, \
+                 last_seen_at = excluded.last_seen_at, config_fingerprint = excluded.config_fingerprint, \
+                 leader = excluded.leader",
+            )
+            .bind(replica.id.clone())
+            .bind(replica.host.clone())
+            .bind(replica.version.clone())
+            .bind(replica.started_at)
+            .bind(replica.last_seen_at)
+            .bind(replica.config_fingerprint.clone())
+            .bind(i64::from(replica.leader)),
+        )
+        .await
+        .map_err(map_err("replica"))?;
+        Ok(())
+    }
+
+    /// Replicas whose last heartbeat is at or after `since_ms`, oldest first.
+    pub async fn replicas_seen_since(&self, since_ms: i64) -> Result<Vec<ReplicaRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, host, version, started_at, last_seen_at, config_fingerprint, leader FROM replicas \
+             WHERE last_seen_at >= $1 ORDER BY started_at, id",
+        )
+        .bind(since_ms)
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err("replica"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReplicaRecord {
+                    id: r.try_get("id")?,
+                    host: r.try_get("host")?,
+                    version: r.try_get("version")?,
+                    started_at: r.try_get("started_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                    config_fingerprint: r.try_get("config_fingerprint")?,
+                    leader: super::flag(r, "leader")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(map_err("replica"))
+    }
+
+    /// Removes a replica's row (it stopped).
+    pub async fn forget_replica(&self, id: &str) -> Result<()> {
+        self.write(sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id.to_owned()))
+            .await
+            .map_err(map_err("replica"))?;
+        Ok(())
+    }
+
+    /// Removes the rows of replicas not heard from since `before_ms` (they died without saying so).
+    pub async fn forget_replicas_before(&self, before_ms: i64) -> Result<u64> {
+        let done = self
+            .write(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1").bind(before_ms))
+            .await
+            .map_err(map_err("replica"))?;
+        Ok(done.rows_affected())
+    }
 }

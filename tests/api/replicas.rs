@@ -1,10 +1,13 @@
 //! Several `confctl serve` replicas on one PostgreSQL database, in one process: two servers started on the
 //! same fresh database (and the same LiveKit double). One of them leads the background jobs, and the other
-//! takes over when it goes; on SQLite the one process always leads.
+//! takes over when it goes; on SQLite the one process always leads. `confctl doctor` lists them from their
+//! heartbeat rows.
 
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
+
+use confctl::doctor::Verdict;
 
 use crate::support::{Db, Service, TestApp, WithLiveKit, require};
 
@@ -101,4 +104,74 @@ async fn one_replica_leads_and_another_takes_over_within_ten_seconds() {
         "the new leader reconciled at once"
     );
     other.stop().await;
+}
+
+/// Waits until `n` replicas have written their heartbeat rows.
+async fn heartbeats(t: &TestApp, n: usize) -> Vec<confctl::store::ReplicaRecord> {
+    for _ in 0..100 {
+        let rows = t.app.store().replicas_seen_since(0).await.unwrap();
+        if rows.len() == n && rows.iter().any(|r| r.leader) {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never saw {n} heartbeat rows with a leader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_sees_the_replicas_and_warns_when_they_differ() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let a = TestApp::spawn(Db::Postgres, &[]).await;
+    let b = second_replica(&a).await;
+    let rows = heartbeats(&a, 2).await;
+    assert_eq!(rows.iter().filter(|r| r.leader).count(), 1, "{rows:?}");
+    assert_eq!(rows[0].config_fingerprint, rows[1].config_fingerprint, "same settings, same fingerprint");
+    assert!(rows.iter().all(|r| r.version == env!("CARGO_PKG_VERSION")));
+    let check = |checks: Vec<confctl::doctor::Check>| checks.into_iter().find(|c| c.name == "replicas").unwrap();
+    let seen = check(confctl::doctor::run(&a.config).await);
+    assert_eq!(seen.verdict, Verdict::Ok, "{seen:?}");
+    assert!(seen.message.starts_with("2 replica(s) seen"), "{}", seen.message);
+    assert!(seen.message.contains(", leader,") && seen.message.contains(&rows[0].id[..8]), "{}", seen.message);
+
+    // A third replica with another join limit: told apart by its settings.
+    let mut other = a.config.clone();
+    other.rate_limits.joins_per_ip_per_minute = 7;
+    let c = TestApp::start(other, a.data_dir.clone()).await;
+    heartbeats(&a, 3).await;
+    let differs = check(confctl::doctor::run(&a.config).await);
+    assert_eq!(differs.verdict, Verdict::Warn, "{differs:?}");
+    assert!(differs.message.contains("different settings"), "{}", differs.message);
+    c.stop().await;
+    let rows = heartbeats(&a, 2).await;
+    assert_eq!(rows.len(), 2, "a replica that stops removes its row");
+
+    // A replica of another version (as during a rolling upgrade).
+    let mut older = rows[0].clone();
+    older.id = "older-replica".into();
+    older.version = "0.0.9".into();
+    older.leader = false;
+    older.last_seen_at = confctl::time::now_ms();
+    a.app.store().beat(&older).await.unwrap();
+    let versions = check(confctl::doctor::run(&a.config).await);
+    assert_eq!(versions.verdict, Verdict::Warn, "{versions:?}");
+    assert!(versions.message.contains("different versions") && versions.message.contains("0.0.9"));
+    b.stop().await;
+    a.stop().await;
+}
+
+#[test]
+fn the_fingerprint_covers_shared_settings_only() {
+    let load = |pairs: &[(&str, &str)]| {
+        let env = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let config = confctl::config::load(&confctl::config::Sources { env, ..Default::default() }).unwrap();
+        let live = confctl::config::live::Live::new(&config).get();
+        confctl::replicas::config_fingerprint(&config, &live)
+    };
+    let base = load(&[]);
+    assert_eq!(base, load(&[("CONFCTL_LISTEN", "0.0.0.0:9000"), ("CONFCTL_DATA_DIR", "/srv/b")]), "per replica");
+    assert_eq!(base, load(&[("CONFCTL_LIVEKIT__API_SECRET", "another-secret-long-enough")]), "secrets are left out");
+    assert_ne!(base, load(&[("CONFCTL_LIVEKIT__URL", "http://livekit.example:7880")]));
+    assert_ne!(base, load(&[("CONFCTL_RATE_LIMITS__CHAT_MESSAGES_PER_MINUTE", "3")]));
 }
