@@ -10,7 +10,7 @@ use crate::config::{Config, LiveSettings, Reload};
 use crate::events::Hub;
 use crate::gdrive::Google;
 use crate::livekit::LiveKit;
-use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use crate::ratelimit::RateLimiter;
 use crate::replicas::Replica;
 use crate::storage::Storage;
 use crate::store::Store;
@@ -52,12 +52,13 @@ impl App {
         let google = crate::gdrive::Settings::from_config(&config.google).map(Google::new).transpose()?;
         let clock = Clock::default();
         let replica = Replica::new(&store, clock.now_ms());
+        let limiter = crate::ratelimit::for_store(&store);
         Ok(Self {
             inner: Arc::new(Inner {
                 live,
                 config,
                 store,
-                limiter: Arc::new(InMemoryRateLimiter::default()),
+                limiter,
                 livekit,
                 storage,
                 hub: Hub::default(),

@@ -219,7 +219,8 @@ pub async fn heartbeat(app: App, addr: Option<SocketAddr>) {
     }
 }
 
-/// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died.
+/// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died, and the
+/// shared attempt limits' windows that have ended.
 pub async fn housekeeping(app: App) {
     let mut turns = LeaderTicks::new(&app, Duration::from_secs(300));
     while turns.next().await.is_some() {
@@ -228,6 +229,9 @@ pub async fn housekeeping(app: App) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(count = n, "removed heartbeat rows of replicas gone for a day"),
             Err(err) => tracing::warn!(error = %err, "could not remove old heartbeat rows"),
+        }
+        if let Err(err) = app.store().prune_attempts().await {
+            tracing::warn!(error = %err, "could not remove ended attempt-limit windows");
         }
     }
 }

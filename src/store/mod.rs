@@ -36,7 +36,7 @@ pub use files::FileRecord;
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
 pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
-pub use replicas::{LeaderSeat, ReplicaRecord};
+pub use replicas::{Attempt, LeaderSeat, ReplicaRecord};
 pub use rooms::{EndedLecture, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Role, UserRecord};

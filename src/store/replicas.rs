@@ -1,5 +1,6 @@
 //! What several `confctl serve` replicas on one PostgreSQL database share beyond the data itself: the
-//! leader's session advisory lock, held on a connection of its own, and the replicas' heartbeat rows.
+//! leader's session advisory lock, held on a connection of its own, the replicas' heartbeat rows, and the
+//! attempt limits they count together.
 
 use std::time::Duration;
 
@@ -196,6 +197,94 @@ impl Store {
             .write(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1").bind(before_ms))
             .await
             .map_err(map_err("replica"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// PostgreSQL's clock in ms since the epoch: the shared limits' windows are timed by the database, so
+/// replicas whose clocks differ still agree on them.
+macro_rules! db_now_ms {
+    () => {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+
+/// The answer to [`Store::take_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted, in the window that started at `window` (ms, database clock).
+    Taken { window: i64 },
+    /// The window is full; it ends in `retry_after_ms`.
+    Refused { retry_after_ms: i64 },
+}
+
+impl Store {
+    /// Counts one attempt under `key` unless `limit` attempts are already counted in its current window
+    /// (`window_ms` long, starting with the first attempt after the last window ended). One statement: the
+    /// row is locked by the upsert, so attempts racing on several replicas are counted exactly, and a
+    /// refused attempt counts nothing. PostgreSQL only (a single SQLite process counts in memory).
+    pub async fn take_attempt(&self, key: &str, limit: u32, window_ms: i64) -> Result<Attempt> {
+        if self.dialect() != Dialect::Postgres {
+            return Err(Error::internal("shared attempt limits exist on PostgreSQL only"));
+        }
+        const TAKE: &str = concat!(
+            "INSERT INTO rate_limit_windows AS w (key, window_start, window_ms, taken) VALUES ($1, ",
+            db_now_ms!(),
+            ", $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+             window_start = CASE WHEN w.window_start + w.window_ms <= excluded.window_start \
+                 THEN excluded.window_start ELSE w.window_start END, \
+             window_ms = CASE WHEN w.window_start + w.window_ms <= excluded.window_start \
+                 THEN excluded.window_ms ELSE w.window_ms END, \
+             taken = CASE WHEN w.window_start + w.window_ms <= excluded.window_start THEN 1 ELSE w.taken + 1 END \
+             WHERE w.window_start + w.window_ms <= excluded.window_start OR w.taken < $3 \
+             RETURNING w.window_start"
+        );
+        let rows = self
+            .write_returning(sqlx::query(TAKE).bind(key.to_owned()).bind(window_ms).bind(i64::from(limit)))
+            .await
+            .map_err(map_err("attempt limit"))?;
+        if let Some(row) = rows.first() {
+            return Ok(Attempt::Taken { window: row.try_get("window_start").map_err(map_err("attempt limit"))? });
+        }
+        let left = sqlx::query(concat!(
+            "SELECT window_start + window_ms - ",
+            db_now_ms!(),
+            " AS left_ms FROM rate_limit_windows WHERE key = $1"
+        ))
+        .bind(key.to_owned())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(map_err("attempt limit"))?;
+        let left = match left {
+            Some(row) => row.try_get::<i64, _>("left_ms").map_err(map_err("attempt limit"))?,
+            None => window_ms,
+        };
+        Ok(Attempt::Refused { retry_after_ms: left.clamp(0, window_ms) })
+    }
+
+    /// Hands back an attempt counted by [`Store::take_attempt`] in the window starting at `window`; nothing
+    /// when that window has ended since (a late give-back never refunds a newer window).
+    pub async fn give_back_attempt(&self, key: &str, window: i64) -> Result<()> {
+        self.write(
+            sqlx::query(
+                "UPDATE rate_limit_windows SET taken = taken - 1 WHERE key = $1 AND window_start = $2 AND taken > 0",
+            )
+            .bind(key.to_owned())
+            .bind(window),
+        )
+        .await
+        .map_err(map_err("attempt limit"))?;
+        Ok(())
+    }
+
+    /// Deletes windows that have ended; returns how many. PostgreSQL only.
+    pub async fn prune_attempts(&self) -> Result<u64> {
+        if self.dialect() != Dialect::Postgres {
+            return Ok(0);
+        }
+        const PRUNE: &str = concat!("DELETE FROM rate_limit_windows WHERE window_start + window_ms < ", db_now_ms!());
+        let done = self.write(sqlx::query(PRUNE)).await.map_err(map_err("attempt limit"))?;
         Ok(done.rows_affected())
     }
 }

@@ -3,11 +3,13 @@
 //! takes over when it goes; on SQLite the one process always leads. `confctl doctor` lists them from their
 //! heartbeat rows.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
 
 use confctl::doctor::Verdict;
+use serde_json::json;
 
 use crate::support::{Db, Service, TestApp, WithLiveKit, require};
 
@@ -174,4 +176,98 @@ fn the_fingerprint_covers_shared_settings_only() {
     assert_eq!(base, load(&[("CONFCTL_LIVEKIT__API_SECRET", "another-secret-long-enough")]), "secrets are left out");
     assert_ne!(base, load(&[("CONFCTL_LIVEKIT__URL", "http://livekit.example:7880")]));
     assert_ne!(base, load(&[("CONFCTL_RATE_LIMITS__CHAT_MESSAGES_PER_MINUTE", "3")]));
+}
+
+/// How many answers had each status.
+fn by_status(answers: Vec<reqwest::Result<reqwest::Response>>) -> BTreeMap<u16, usize> {
+    let mut counted = BTreeMap::new();
+    for r in answers {
+        *counted.entry(r.unwrap().status().as_u16()).or_default() += 1;
+    }
+    counted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_guesses_spread_over_two_replicas_meet_one_limit() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let w = WithLiveKit::spawn(Db::Postgres, &[("trusted_proxies", "127.0.0.1/32")]).await;
+    let b = second_replica(&w.t).await;
+    let ada = w.t.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (s, room) = ada.post("/api/rooms", json!({"name": "PIN storm", "pin": "97531"})).await;
+    assert_eq!(s, 201, "{room}");
+    let (id, code) = (room["id"].as_str().unwrap(), room["inviteCode"].as_str().unwrap());
+    let urls = [format!("{}/api/rooms/{id}/join", w.t.base), format!("{}/api/rooms/{id}/join", b.base)];
+    let http = reqwest::Client::new();
+    let fire = |i: usize, ip: String, fp: String| {
+        http.post(&urls[i % 2])
+            .header("x-forwarded-for", ip)
+            .json(&json!({"displayName": "Mallory", "sessionFingerprint": fp, "pin": "11111", "inviteCode": code}))
+            .send()
+    };
+    // One address, a new browser each time, every other guess on the other replica: the per-address limit
+    // (5) holds for both together — per process it would let 10 through.
+    let answers =
+        futures::future::join_all((0..40).map(|i| fire(i, "198.51.100.1".into(), format!("fp-storm-{i:04}-0000000"))))
+            .await;
+    let counted = by_status(answers);
+    assert_eq!((counted.get(&403), counted.get(&429)), (Some(&5), Some(&35)), "{counted:?}");
+    // One browser from many addresses, on both replicas: the per-guest limit (5) the same way.
+    let answers =
+        futures::future::join_all((0..40).map(|i| fire(i, format!("203.0.113.{i}"), "fp-one-browser-000000".into())))
+            .await;
+    let counted = by_status(answers);
+    assert_eq!((counted.get(&403), counted.get(&429)), (Some(&5), Some(&35)), "{counted:?}");
+    let audit =
+        w.t.app
+            .store()
+            .list_audit(&confctl::store::AuditFilter {
+                action: Some("room.pin_failed".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    assert_eq!(audit.len(), 10, "exactly ten PINs were checked on the two replicas together");
+    b.stop().await;
+    w.t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_limiter_counts_exactly_across_connections() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let t = TestApp::spawn(Db::Postgres, &[]).await;
+    // A second process's view: its own store (own pool) on the same database.
+    let other = confctl::store::Store::connect(&t.config.effective_database_url()).await.unwrap();
+    let limiters = [confctl::ratelimit::for_store(t.app.store()), confctl::ratelimit::for_store(&other)];
+    let minute = Duration::from_secs(60);
+    let tries = futures::future::join_all((0..120).map(|i| limiters[i % 2].acquire("exact", 50, minute))).await;
+    let (taken, refused): (Vec<_>, Vec<_>) = tries.into_iter().partition(Result::is_ok);
+    assert_eq!((taken.len(), refused.len()), (50, 70));
+    for err in refused {
+        let Err(confctl::Error::RateLimited { retry_after }) = &err else { panic!("not a rate limit: {err:?}") };
+        assert!(*retry_after > Duration::from_secs(50) && *retry_after <= minute, "{retry_after:?}");
+    }
+    // A slot handed back on one replica frees a place for the other.
+    let slot = taken.into_iter().next().unwrap().unwrap();
+    limiters[0].release(slot).await;
+    let again = limiters[1].acquire("exact", 50, minute).await.expect("the handed-back place");
+    assert!(limiters[1].acquire("exact", 50, minute).await.is_err());
+    // A window ends, and a late release does not refund the next one.
+    let short = Duration::from_millis(300);
+    let old = limiters[0].acquire("short", 1, short).await.unwrap();
+    assert!(limiters[1].acquire("short", 1, short).await.is_err());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _new = limiters[1].acquire("short", 1, short).await.expect("a new window");
+    limiters[0].release(old).await;
+    assert!(limiters[0].acquire("short", 1, short).await.is_err(), "the old slot did not free the new window");
+    drop(again);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(t.app.store().prune_attempts().await.unwrap() >= 1, "ended windows are pruned");
+    other.close().await;
+    t.stop().await;
 }
