@@ -114,10 +114,16 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
         Err(err) => return Err(err),
     };
     let room_id = lecture.room_id.as_str();
-    if let WebhookChange::ParticipantJoined { identity, .. } = change {
+    let arrived = matches!(change, WebhookChange::ParticipantJoined { .. });
+    // The event id is recorded (a unique key) in the same transaction as the change: of two replicas that
+    // receive the same delivery (LiveKit retries land anywhere), exactly one inserts it and acts on the event
+    // — changes, announcements and calls to LiveKit alike; the other waits for that transaction and hears
+    // "duplicate".
+    let outcome = app.store().apply_webhook(&event_id, &event.event, change).await?;
+    if arrived && outcome.is_some() {
         remove_if_removed(app, room_id, lecture_id, identity).await;
     }
-    match app.store().apply_webhook(&event_id, &event.event, change).await? {
+    match outcome {
         None => tracing::debug!(event_id, "duplicate webhook ignored"),
         Some(WebhookOutcome::LectureStarted(true)) => announce_live(app, room_id).await,
         Some(WebhookOutcome::LectureFinished(ended)) => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use sqlx::Row;
 
 use confctl::doctor::Verdict;
+use confctl_doubles::webhook::events;
 use serde_json::json;
 
 use crate::support::{Db, Service, TestApp, WithLiveKit, require};
@@ -270,4 +271,73 @@ async fn the_shared_limiter_counts_exactly_across_connections() {
     assert!(t.app.store().prune_attempts().await.unwrap() >= 1, "ended windows are pruned");
     other.close().await;
     t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_to_two_replicas_is_processed_once() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let b = second_replica(&w.t).await;
+    let urls = [w.webhook_url(), format!("{}/api/webhooks/livekit", b.base)];
+    let ada = w.t.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (s, room) = ada.post("/api/rooms", json!({"name": "Twice"})).await;
+    assert_eq!(s, 201, "{room}");
+    let id = room["id"].as_str().unwrap();
+    let lk_name = room["livekitRoomName"].as_str().unwrap().to_owned();
+    let lk_room = w.lk.add_room(&lk_name);
+
+    // A guest, let in and then kicked.
+    let ann = w.t.client();
+    let (s, joined) = ann
+        .post(
+            &format!("/api/rooms/{id}/join"),
+            json!({"displayName": "Ann", "sessionFingerprint": "fp-ann-0123456789abcdef", "inviteCode": w.t.invite_code(id).await}),
+        )
+        .await;
+    assert_eq!(s, 201, "{joined}");
+    let session = joined["sessionId"].as_str().unwrap();
+    let ann_record =
+        w.t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+    if joined["status"] == "PENDING" {
+        let (s, _) = ada.post(&format!("/api/rooms/{id}/lobby/{}/approve", ann_record.id), json!({})).await;
+        assert_eq!(s, 200);
+    }
+    let identity = ann_record.identity.clone();
+    w.lk.add_participant(&lk_name, &identity, "Ann", r#"{"role":"guest"}"#, None);
+    let (s, _) = ada.post(&format!("/api/rooms/{id}/participants/{identity}/kick"), json!({})).await;
+    assert_eq!(s, 200);
+
+    // She gets back in with a token issued just before (LiveKit says participant_joined), several times;
+    // each delivery lands on both replicas at once. Only the replica that records the event removes her.
+    for round in 1..=8 {
+        w.lk.clear_calls();
+        let info = w.lk.add_participant(&lk_name, &identity, "Ann", r#"{"role":"guest"}"#, None);
+        let event = events::participant_joined(&lk_room, &info);
+        let deliveries = futures::future::join_all(urls.iter().map(|url| w.lk.send_webhook(url, event.clone()))).await;
+        for d in deliveries {
+            assert_eq!(d.unwrap().status, Some(200), "round {round}");
+        }
+        assert_eq!(w.lk.calls_for("RemoveParticipant").len(), 1, "round {round}: removed once, not once per replica");
+    }
+
+    // The lecture ends: one `lecture.finished`, however many replicas the delivery reached.
+    let event = events::room_finished(&lk_room);
+    let deliveries = futures::future::join_all(urls.iter().map(|url| w.lk.send_webhook(url, event.clone()))).await;
+    assert!(deliveries.into_iter().all(|d| d.unwrap().status == Some(200)));
+    let finished =
+        w.t.app
+            .store()
+            .list_audit(&confctl::store::AuditFilter {
+                action: Some("lecture.finished".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    b.stop().await;
+    w.t.stop().await;
 }
