@@ -341,3 +341,19 @@ async fn a_webhook_delivered_to_two_replicas_is_processed_once() {
     b.stop().await;
     w.t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_take_turns_migrating() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let url = confctl::secret::Secret::new(crate::support::fresh_postgres_url().await);
+    let (a, b) = tokio::join!(confctl::store::Store::connect(&url), confctl::store::Store::connect(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (ran_a, ran_b) = tokio::join!(a.migrate(), b.migrate());
+    let (ran_a, ran_b) = (ran_a.unwrap(), ran_b.unwrap());
+    assert_eq!(ran_a + ran_b, confctl::store::migrations::MIGRATIONS.len(), "each migration ran once");
+    a.ensure_migrated().await.unwrap();
+    a.close().await;
+    b.close().await;
+}
