@@ -1,6 +1,6 @@
 //! What several `confctl serve` replicas on one PostgreSQL database share beyond the data itself: the
-//! leader's session advisory lock, held on a connection of its own, the replicas' heartbeat rows, and the
-//! attempt limits they count together.
+//! leader's session advisory lock, held on a connection of its own, the replicas' heartbeat rows, the
+//! attempt limits they count together, and the notifications they send each other (`NOTIFY`/`LISTEN`).
 
 use std::time::Duration;
 
@@ -286,5 +286,52 @@ impl Store {
         const PRUNE: &str = concat!("DELETE FROM rate_limit_windows WHERE window_start + window_ms < ", db_now_ms!());
         let done = self.write(sqlx::query(PRUNE)).await.map_err(map_err("attempt limit"))?;
         Ok(done.rows_affected())
+    }
+}
+
+/// A connection listening to other replicas' notifications on one channel. It reconnects by itself after a
+/// lost connection; what was sent meanwhile is lost (callers keep a fallback for that).
+pub struct Listener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// The next notification's payload.
+    pub async fn recv(&mut self) -> Result<String> {
+        let notification = self.inner.recv().await.map_err(map_err("notification"))?;
+        Ok(notification.payload().to_owned())
+    }
+}
+
+impl Store {
+    /// Sends `payload` to every replica listening on `channel` (this one included), once the statement
+    /// commits. PostgreSQL only; payloads must stay under 8000 bytes.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        if self.dialect() != Dialect::Postgres {
+            return Err(Error::internal("notifications exist on PostgreSQL only"));
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel.to_owned())
+            .bind(payload.to_owned())
+            .execute(&self.write_pool)
+            .await
+            .map_err(map_err("notification"))?;
+        Ok(())
+    }
+
+    /// Starts listening on `channel`, on a connection of its own. PostgreSQL only.
+    pub async fn listen(&self, channel: &str) -> Result<Listener> {
+        let Some(url) = &self.listen_url else {
+            return Err(Error::internal("notifications exist on PostgreSQL only"));
+        };
+        let mut inner = sqlx::postgres::PgListener::connect(url.expose()).await.map_err(map_err("notification"))?;
+        inner.listen(channel).await.map_err(map_err("notification"))?;
+        Ok(Listener { inner })
     }
 }

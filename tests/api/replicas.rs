@@ -12,7 +12,7 @@ use confctl::doctor::Verdict;
 use confctl_doubles::webhook::events;
 use serde_json::json;
 
-use crate::support::{Db, Service, TestApp, WithLiveKit, require};
+use crate::support::{Db, Service, Sse, TestApp, WithLiveKit, require};
 
 /// Waits up to `limit` for `done`; how long it took, or `None` if it never came.
 async fn within(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
@@ -356,4 +356,68 @@ async fn replicas_starting_together_take_turns_migrating() {
     a.ensure_migrated().await.unwrap();
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_decision_on_one_replica_reaches_streams_on_the_other_at_once() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let a = &w.t;
+    let b = second_replica(a).await;
+    let ada = a.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (s, room) = ada.post("/api/rooms", json!({"name": "Two doors"})).await;
+    assert_eq!(s, 201, "{room}");
+    let id = room["id"].as_str().unwrap().to_owned();
+    // The same host (same cookies) acting through the other replica.
+    let ada_on_b = crate::support::Browser { http: ada.http.clone(), base: b.base.clone(), app: b.app.clone() };
+    let mut host_on_a = Sse::open(&ada.http, &format!("{}/api/rooms/{id}/events", a.base)).await;
+    assert_eq!(host_on_a.next().await.unwrap().0, "lobby");
+
+    // Three guests join through replica B and wait on streams served by replica A.
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let guest = b.client();
+        let body = json!({"displayName": format!("Guest {i}"), "sessionFingerprint": format!("fp-two-doors-{i}-000000"), "inviteCode": b.invite_code(&id).await});
+        let (s, joined) = guest.post(&format!("/api/rooms/{id}/join"), body).await;
+        assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
+        let session = joined["sessionId"].as_str().unwrap();
+        let record = b.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+        let url = format!("{}/api/rooms/{id}/lobby/stream?sessionId={session}", a.base);
+        let mut stream = Sse::open(&guest.http, &url).await;
+        assert_eq!(stream.next().await.unwrap().1["status"], "PENDING");
+        waiting.push((record.id, stream));
+    }
+
+    // One approval on B: the guest waiting on A has its token at once, not at the 30 s re-read.
+    let (first_id, mut first) = waiting.remove(0);
+    let asked = Instant::now();
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/lobby/{first_id}/approve"), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, approved) = first.next().await.unwrap();
+    let took = asked.elapsed();
+    assert_eq!(approved["status"], "APPROVED");
+    assert!(approved["token"].is_string());
+    eprintln!("an approval on replica B reached the guest's stream on replica A after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // "Approve all" on B reaches the others on A, and the host's stream on A hears the decisions.
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/lobby/approve-all"), json!({})).await;
+    assert_eq!(s, 200);
+    for (_, stream) in &mut waiting {
+        assert_eq!(stream.next().await.unwrap().1["status"], "APPROVED");
+    }
+    let mut decided = std::collections::BTreeSet::new();
+    while decided.len() < 3 {
+        let (name, event) = host_on_a.next().await.unwrap();
+        if name == "lobby_decided" {
+            for entry in event["entries"].as_array().unwrap() {
+                assert_eq!(entry["status"], "APPROVED");
+                decided.insert(entry["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    b.stop().await;
 }
