@@ -57,7 +57,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
     let store = match crate::store::Store::connect(&config.effective_database_url()).await {
         Ok(store) => {
             checks.push(database_check(&store).await);
-            checks.push(replicas_check(&store).await);
+            checks.push(replicas_check(&store, config).await);
             Some(store)
         }
         Err(err) => {
@@ -116,11 +116,24 @@ async fn database_check(store: &crate::store::Store) -> Check {
 /// The `confctl serve` processes that wrote a heartbeat in the last minute: a warning when they run
 /// different versions or disagree on settings that must be the same everywhere, or when none of several
 /// on PostgreSQL leads.
-async fn replicas_check(store: &crate::store::Store) -> Check {
+async fn replicas_check(store: &crate::store::Store, config: &Config) -> Check {
     let now = crate::time::now_ms();
     let since = now.saturating_sub(i64::try_from(crate::replicas::SEEN_WITHIN.as_millis()).unwrap_or(i64::MAX));
     match store.replicas_seen_since(since).await {
-        Ok(rows) => replicas_verdict(&rows, now),
+        Ok(rows) => {
+            // Each running replica keeps a marker object in its file storage: one this machine's storage does
+            // not have is a replica whose files this one cannot serve. (A storage that does not answer at all
+            // is the storage check's business.)
+            let mut unseen = Vec::new();
+            if let Ok(storage) = crate::storage::Storage::from_config(config) {
+                for row in &rows {
+                    if let Ok(None) = storage.size(&crate::replicas::storage_marker(&row.id)).await {
+                        unseen.push(row.id.chars().take(8).collect::<String>());
+                    }
+                }
+            }
+            replicas_verdict(&rows, &unseen, now)
+        }
         Err(err) => Check::warn(
             "replicas",
             format!("cannot read the replicas' heartbeats: {err}"),
@@ -129,8 +142,9 @@ async fn replicas_check(store: &crate::store::Store) -> Check {
     }
 }
 
-/// The verdict on the replicas seen (see [`replicas_check`]), as of `now_ms`.
-pub fn replicas_verdict(rows: &[crate::store::ReplicaRecord], now_ms: i64) -> Check {
+/// The verdict on the replicas seen (see [`replicas_check`]), as of `now_ms`; `unseen`: the (short) ids of
+/// those whose storage marker this machine's file storage lacks.
+pub fn replicas_verdict(rows: &[crate::store::ReplicaRecord], unseen: &[String], now_ms: i64) -> Check {
     if rows.is_empty() {
         return Check::ok("replicas", "no `confctl serve` has reported in the last minute");
     }
@@ -167,6 +181,13 @@ pub fn replicas_verdict(rows: &[crate::store::ReplicaRecord], now_ms: i64) -> Ch
             format!("replicas run with different settings — {message}"),
             "give every replica the same configuration; only data_dir, listen, log_*, files.local_dir, [tls] and \
              [agent] may differ (secrets are not compared: check them too)",
+        )
+    } else if !unseen.is_empty() {
+        Check::warn(
+            "replicas",
+            format!("the file storage here does not hold what replica(s) {} write — {message}", unseen.join(", ")),
+            "files uploaded through one replica must be readable by all: use S3, or mount one directory on every \
+             replica as files.local_dir",
         )
     } else if !rows.iter().any(|r| r.leader) {
         Check::warn(

@@ -192,7 +192,7 @@ pub async fn heartbeat(app: App, addr: Option<SocketAddr>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading = replica.watch_leader();
-    let mut warned = false;
+    let (mut warned, mut marked) = (false, false);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -208,6 +208,13 @@ pub async fn heartbeat(app: App, addr: Option<SocketAddr>) {
             config_fingerprint: config_fingerprint(app.config(), &app.live()),
             leader: replica.is_leader(),
         };
+        if !marked {
+            marked = app
+                .storage()
+                .put_bytes(&storage_marker(replica.id()), b"a running confctl serve\n".to_vec())
+                .await
+                .is_ok();
+        }
         match app.store().beat(&record).await {
             Ok(()) => warned = false,
             Err(err) if !warned => {
@@ -220,6 +227,17 @@ pub async fn heartbeat(app: App, addr: Option<SocketAddr>) {
     if let Err(err) = app.store().forget_replica(replica.id()).await {
         tracing::debug!(error = %err, "could not remove this replica's heartbeat row");
     }
+    if marked {
+        if let Err(err) = app.storage().delete(&storage_marker(replica.id())).await {
+            tracing::debug!(error = %err, "could not remove this replica's storage marker");
+        }
+    }
+}
+
+/// The object each replica keeps in file storage while it runs, so `confctl doctor` can tell whether the
+/// replicas share their files (one bucket, or one directory mounted on every machine).
+pub fn storage_marker(replica_id: &str) -> String {
+    format!("confctl-replica-{replica_id}")
 }
 
 /// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died, and the
@@ -229,8 +247,16 @@ pub async fn housekeeping(app: App) {
     while turns.next().await.is_some() {
         let before = app.clock().now_ms().saturating_sub(millis(FORGET_AFTER));
         match app.store().forget_replicas_before(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(count = n, "removed heartbeat rows of replicas gone for a day"),
+            Ok(gone) => {
+                for id in &gone {
+                    if let Err(err) = app.storage().delete(&storage_marker(id)).await {
+                        tracing::debug!(error = %err, "could not remove a gone replica's storage marker");
+                    }
+                }
+                if !gone.is_empty() {
+                    tracing::debug!(count = gone.len(), "removed heartbeat rows of replicas gone for a day");
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "could not remove old heartbeat rows"),
         }
         if let Err(err) = app.store().prune_attempts().await {

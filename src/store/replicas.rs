@@ -191,13 +191,17 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the rows of replicas not heard from since `before_ms` (they died without saying so).
-    pub async fn forget_replicas_before(&self, before_ms: i64) -> Result<u64> {
-        let done = self
-            .write(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1").bind(before_ms))
+    /// Removes the rows of replicas not heard from since `before_ms` (they died without saying so); returns
+    /// their ids.
+    pub async fn forget_replicas_before(&self, before_ms: i64) -> Result<Vec<String>> {
+        let rows = self
+            .write_returning(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1 RETURNING id").bind(before_ms))
             .await
             .map_err(map_err("replica"))?;
-        Ok(done.rows_affected())
+        rows.iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(map_err("replica"))
     }
 }
 

@@ -150,6 +150,21 @@ async fn doctor_sees_the_replicas_and_warns_when_they_differ() {
     let rows = heartbeats(&a, 2).await;
     assert_eq!(rows.len(), 2, "a replica that stops removes its row");
 
+    // A replica whose files go to a directory of its own (not the one the others mount).
+    let mut apart = a.config.clone();
+    let own_dir = tempfile::tempdir().unwrap();
+    apart.files.local_dir = Some(own_dir.path().to_path_buf());
+    let d = TestApp::start(apart, a.data_dir.clone()).await;
+    let rows = heartbeats(&a, 3).await;
+    let d_id = rows.iter().find(|r| r.id == d.app.replica().id()).unwrap().id[..8].to_owned();
+    let apart = check(confctl::doctor::run(&a.config).await);
+    assert_eq!(apart.verdict, Verdict::Warn, "{apart:?}");
+    assert!(apart.message.contains("does not hold what replica(s)") && apart.message.contains(&d_id), "{apart:?}");
+    assert!(apart.hint.as_deref().unwrap().contains("files.local_dir"));
+    d.stop().await;
+    let rows = heartbeats(&a, 2).await;
+    assert_eq!(check(confctl::doctor::run(&a.config).await).verdict, Verdict::Ok, "{rows:?}");
+
     // A replica of another version (as during a rolling upgrade).
     let mut older = rows[0].clone();
     older.id = "older-replica".into();
