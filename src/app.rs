@@ -1,4 +1,5 @@
-//! The application context every domain operation receives: configuration, store, limiter, clock, shutdown signal.
+//! The application context every domain operation receives: configuration, store, limiter, clock, replica
+//! identity, shutdown signal.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use crate::config::{Config, LiveSettings, Reload};
 use crate::events::Hub;
 use crate::gdrive::Google;
 use crate::livekit::LiveKit;
-use crate::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use crate::ratelimit::RateLimiter;
+use crate::replicas::Replica;
 use crate::storage::Storage;
 use crate::store::Store;
 use crate::time::Clock;
@@ -32,6 +34,8 @@ struct Inner {
     hub: Hub,
     clock: Clock,
     traffic: Traffic,
+    /// Who this process is among the replicas on one database, and whether it leads the background jobs.
+    replica: Replica,
     /// `None` while Google Drive export is not configured.
     google: Option<Google>,
     shutdown: watch::Receiver<bool>,
@@ -46,17 +50,21 @@ impl App {
         let storage = Storage::from_config(&config)?;
         let live = Live::new(&config);
         let google = crate::gdrive::Settings::from_config(&config.google).map(Google::new).transpose()?;
+        let clock = Clock::default();
+        let replica = Replica::new(&store, clock.now_ms());
+        let limiter = crate::ratelimit::for_store(&store);
         Ok(Self {
             inner: Arc::new(Inner {
                 live,
                 config,
                 store,
-                limiter: Arc::new(InMemoryRateLimiter::default()),
+                limiter,
                 livekit,
                 storage,
                 hub: Hub::default(),
-                clock: Clock::default(),
+                clock,
                 traffic: Traffic::default(),
+                replica,
                 google,
                 shutdown,
                 shutdown_tx,
@@ -105,6 +113,10 @@ impl App {
     /// Requests per second, for the monitor.
     pub fn traffic(&self) -> &Traffic {
         &self.inner.traffic
+    }
+    /// This process among the replicas sharing its database.
+    pub fn replica(&self) -> &Replica {
+        &self.inner.replica
     }
     /// The Google client, when Drive export is configured.
     pub fn google(&self) -> Option<&Google> {

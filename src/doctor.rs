@@ -1,5 +1,6 @@
-//! `confctl doctor`: checks an installation piece by piece — configuration, database, file storage,
-//! LiveKit, webhooks, certificates, free disk — each with a one-line verdict and a hint.
+//! `confctl doctor`: checks an installation piece by piece — configuration, database, the `serve` replicas
+//! running on it, file storage, LiveKit, webhooks, certificates, free disk — each with a one-line verdict
+//! and a hint.
 
 use std::time::Duration;
 
@@ -56,6 +57,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
     let store = match crate::store::Store::connect(&config.effective_database_url()).await {
         Ok(store) => {
             checks.push(database_check(&store).await);
+            checks.push(replicas_check(&store, config).await);
             Some(store)
         }
         Err(err) => {
@@ -108,6 +110,104 @@ async fn database_check(store: &crate::store::Store) -> Check {
         Err(err) => {
             Check::fail("database", format!("cannot read the schema: {err:#}"), "check the database user's rights")
         }
+    }
+}
+
+/// The `confctl serve` processes that wrote a heartbeat in the last minute: a warning when they run
+/// different versions or disagree on settings that must be the same everywhere, or when none of several
+/// on PostgreSQL leads.
+async fn replicas_check(store: &crate::store::Store, config: &Config) -> Check {
+    let now = crate::time::now_ms();
+    let since = now.saturating_sub(i64::try_from(crate::replicas::SEEN_WITHIN.as_millis()).unwrap_or(i64::MAX));
+    match store.replicas_seen_since(since).await {
+        Ok(rows) => {
+            // Each running replica keeps a marker object in its file storage: one this machine's storage does
+            // not have is a replica whose files this one cannot serve. (A storage that does not answer at all
+            // is the storage check's business.)
+            let mut unseen = Vec::new();
+            if let Ok(storage) = crate::storage::Storage::from_config(config) {
+                for row in &rows {
+                    if let Ok(None) = storage.size(&crate::replicas::storage_marker(&row.id)).await {
+                        unseen.push(row.id.chars().take(8).collect::<String>());
+                    }
+                }
+            }
+            replicas_verdict(&rows, &unseen, now)
+        }
+        Err(err) => Check::warn(
+            "replicas",
+            format!("cannot read the replicas' heartbeats: {err}"),
+            "run `confctl migrate` if migrations are pending",
+        ),
+    }
+}
+
+/// The verdict on the replicas seen (see [`replicas_check`]), as of `now_ms`; `unseen`: the (short) ids of
+/// those whose storage marker this machine's file storage lacks.
+pub fn replicas_verdict(rows: &[crate::store::ReplicaRecord], unseen: &[String], now_ms: i64) -> Check {
+    if rows.is_empty() {
+        return Check::ok("replicas", "no `confctl serve` has reported in the last minute");
+    }
+    let list = rows
+        .iter()
+        .map(|r| {
+            let short: String = r.id.chars().take(8).collect();
+            let up = Duration::from_secs(u64::try_from((now_ms - r.started_at).max(0) / 1000).unwrap_or(0));
+            format!(
+                "{short} on {} (version {}, settings {}{}, up {})",
+                r.host,
+                r.version,
+                r.config_fingerprint,
+                if r.leader { ", leader" } else { "" },
+                uptime(up)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let count = rows.len();
+    let message = format!("{count} replica(s) seen in the last minute: {list}");
+    let distinct = |f: fn(&crate::store::ReplicaRecord) -> &str| {
+        rows.iter().map(f).collect::<std::collections::BTreeSet<_>>().len()
+    };
+    if distinct(|r| r.version.as_str()) > 1 {
+        Check::warn(
+            "replicas",
+            format!("replicas run different versions — {message}"),
+            "finish the upgrade: replace the replicas one at a time until all run the same version",
+        )
+    } else if distinct(|r| r.config_fingerprint.as_str()) > 1 {
+        Check::warn(
+            "replicas",
+            format!("replicas run with different settings — {message}"),
+            "give every replica the same configuration; only data_dir, listen, log_*, files.local_dir, [tls] and \
+             [agent] may differ (secrets are not compared: check them too)",
+        )
+    } else if !unseen.is_empty() {
+        Check::warn(
+            "replicas",
+            format!("the file storage here does not hold what replica(s) {} write — {message}", unseen.join(", ")),
+            "files uploaded through one replica must be readable by all: use S3, or mount one directory on every \
+             replica as files.local_dir",
+        )
+    } else if !rows.iter().any(|r| r.leader) {
+        Check::warn(
+            "replicas",
+            format!("no replica leads the background jobs — {message}"),
+            "a new leader takes over within seconds; if this lasts, check the replicas' logs and database connections",
+        )
+    } else {
+        Check::ok("replicas", message)
+    }
+}
+
+/// `3d 4h`, `2h 5m`, `7m`, `40s`.
+fn uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
     }
 }
 

@@ -5,13 +5,14 @@
 //!
 //! Events are a fast path, not the source of truth: every decision is in the database first, guest streams
 //! start from the stored state and re-check it periodically, so a missed event (or another replica's
-//! decision) only delays a guest, never loses them.
+//! decision) only delays a guest, never loses them. With several replicas on PostgreSQL, lobby decisions
+//! are also handed to [`Hub::relay_decisions`]'s channel, which `replicas` sends on to the other replicas.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::admin::feed::AdminFeed;
 use crate::artifacts::health::Heard;
@@ -104,6 +105,16 @@ pub struct Hub {
     admin: AdminFeed,
     /// The assistants' captions and reports, by room (the monitor's assistant state).
     assistants: Heard,
+    /// Where decisions made here go for the other replicas, once [`Hub::relay_decisions`] was called.
+    relay: std::sync::OnceLock<mpsc::UnboundedSender<RelayedDecisions>>,
+}
+
+/// Lobby decisions made on this replica, as other replicas hear of them: which entries, and how decided.
+/// Each replica re-reads the guests' rows before telling them anything, so ids and outcomes are enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedDecisions {
+    pub room_id: String,
+    pub entries: Vec<(String, Admission)>,
 }
 
 impl Default for Hub {
@@ -114,6 +125,7 @@ impl Default for Hub {
             waiting: Arc::default(),
             admin: AdminFeed::default(),
             assistants: Heard::default(),
+            relay: std::sync::OnceLock::new(),
         }
     }
 }
@@ -272,8 +284,25 @@ impl Hub {
         })
     }
 
-    /// Tells guests and hosts about decisions.
+    /// From now on, hands every batch of decisions made here to the returned channel too (for the other
+    /// replicas). Once per hub: a second call gets `None`.
+    pub fn relay_decisions(&self) -> Option<mpsc::UnboundedReceiver<RelayedDecisions>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.relay.set(tx).ok().map(|()| rx)
+    }
+
+    /// Tells guests and hosts about decisions made here (and, when relaying, the other replicas).
     pub fn decided(&self, decisions: Decisions) {
+        if let Some(relay) = self.relay.get().filter(|_| !decisions.entries.is_empty()) {
+            let entries = decisions.entries.iter().map(|(id, d)| (id.clone(), d.status)).collect();
+            let _ = relay.send(RelayedDecisions { room_id: decisions.room.id.clone(), entries });
+        }
+        self.decided_elsewhere(decisions);
+    }
+
+    /// Tells guests and hosts of this replica about decisions, without relaying them (they came from
+    /// another replica).
+    pub fn decided_elsewhere(&self, decisions: Decisions) {
         if decisions.entries.is_empty() {
             return;
         }

@@ -26,6 +26,7 @@ pub mod moderation;
 pub mod names;
 pub mod net;
 pub mod ratelimit;
+pub mod replicas;
 pub mod rooms;
 pub mod secret;
 pub mod server;

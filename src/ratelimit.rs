@@ -1,5 +1,6 @@
-//! Attempt limits (logins, registrations, PIN guesses, joins, chat) behind a small interface, so a shared
-//! backend can replace the in-memory one when several `confctl serve` replicas run.
+//! Attempt limits (logins, registrations, PIN guesses, joins, chat) behind one interface, [`RateLimiter`],
+//! with two backends: in memory for a single process (SQLite), and counted in the database when several
+//! `confctl serve` replicas share PostgreSQL, so three replicas do not triple an attacker's guesses.
 //!
 //! A limit is *reserved* before the work it guards: [`RateLimiter::acquire`] takes a slot atomically, so 40
 //! parallel guesses get exactly `limit` evaluations, never more. Where only failures should count (a right
@@ -7,8 +8,10 @@
 //! [`RateLimiter::release`] once the attempt turned out fine — while the attempt runs, it counts.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::store::{Attempt, Dialect, Store};
 
 /// A slot taken by [`RateLimiter::acquire`]: kept, it counts; released, it does not.
 #[derive(Debug)]
@@ -16,17 +19,27 @@ use std::time::{Duration, Instant};
 pub struct Slot {
     key: String,
     /// Which window the slot was taken in, so a late release never refunds a newer window.
-    window: u64,
+    window: i64,
 }
 
 /// Counts attempts per key in fixed windows.
 #[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
-    /// Takes one slot for `key`. With `limit` slots already taken within `window`: `Err(time until the
-    /// window ends)`, and nothing is counted.
-    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> Result<Slot, Duration>;
+    /// Takes one slot for `key`. With `limit` slots already taken within `window`: the domain's 429
+    /// ([`crate::Error::RateLimited`], with the time until the window ends), and nothing is counted. A
+    /// shared limiter whose database does not answer fails the same way as the database does (503).
+    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> crate::Result<Slot>;
     /// Hands a slot back (the attempt it guarded should not count).
     async fn release(&self, slot: Slot);
+}
+
+/// The limiter for this store: shared through the database on PostgreSQL (where several replicas may run),
+/// in memory on SQLite (one process).
+pub fn for_store(store: &Store) -> Arc<dyn RateLimiter> {
+    match store.dialect() {
+        Dialect::Postgres => Arc::new(SharedRateLimiter { store: store.clone() }),
+        Dialect::Sqlite => Arc::new(InMemoryRateLimiter::default()),
+    }
 }
 
 /// The single-process limiter.
@@ -39,12 +52,12 @@ pub struct InMemoryRateLimiter {
 struct Windows {
     by_key: HashMap<String, Window>,
     /// Numbers windows so a slot knows which one it belongs to.
-    next_id: u64,
+    next_id: i64,
 }
 
 #[derive(Debug)]
 struct Window {
-    id: u64,
+    id: i64,
     start: Instant,
     len: Duration,
     taken: u32,
@@ -62,7 +75,7 @@ impl InMemoryRateLimiter {
         if by_key.len() > SWEEP_THRESHOLD {
             by_key.retain(|_, w| now.duration_since(w.start) < w.len);
         }
-        let fresh = |next_id: &mut u64| {
+        let fresh = |next_id: &mut i64| {
             *next_id += 1;
             Window { id: *next_id, start: now, len: window, taken: 0 }
         };
@@ -89,12 +102,43 @@ impl InMemoryRateLimiter {
 
 #[async_trait::async_trait]
 impl RateLimiter for InMemoryRateLimiter {
-    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> Result<Slot, Duration> {
-        self.take(key, limit, window)
+    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> crate::Result<Slot> {
+        self.take(key, limit, window).map_err(refused)
     }
 
     async fn release(&self, slot: Slot) {
         self.give_back(slot);
+    }
+}
+
+/// The limiter of replicas sharing a PostgreSQL database: every slot is one atomic upsert on the key's row
+/// (see `Store::take_attempt`), timed by the database's clock, so parallel attempts spread over any number
+/// of replicas meet one limit exactly. A round trip per attempt is the price.
+#[derive(Debug)]
+pub struct SharedRateLimiter {
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for SharedRateLimiter {
+    async fn acquire(&self, key: &str, limit: u32, window: Duration) -> crate::Result<Slot> {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1);
+        if limit == 0 {
+            return Err(refused(window));
+        }
+        match self.store.take_attempt(key, limit, window_ms).await? {
+            Attempt::Taken { window } => Ok(Slot { key: key.to_owned(), window }),
+            Attempt::Refused { retry_after_ms } => {
+                Err(refused(Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0))))
+            }
+        }
+    }
+
+    async fn release(&self, slot: Slot) {
+        // A slot that cannot be handed back keeps counting: the safe side of a limit against guessing.
+        if let Err(err) = self.store.give_back_attempt(&slot.key, slot.window).await {
+            tracing::warn!(error = %err, "could not hand an attempt back to the shared limit");
+        }
     }
 }
 
@@ -105,11 +149,11 @@ pub fn refused(retry_after: Duration) -> crate::Error {
 
 /// Takes a slot that always counts, or answers 429.
 pub async fn check(limiter: &dyn RateLimiter, key: &str, limit: u32, window: Duration) -> crate::Result<()> {
-    limiter.acquire(key, limit, window).await.map(drop).map_err(refused)
+    limiter.acquire(key, limit, window).await.map(drop)
 }
 
-/// Takes one slot under each `(key, limit)` pair, all or none: when one is refused, the slots already
-/// taken are handed back and the answer is 429.
+/// Takes one slot under each `(key, limit)` pair, all or none: when one is refused (or fails), the slots
+/// already taken are handed back and that answer is returned.
 pub async fn acquire_all(
     limiter: &dyn RateLimiter,
     keys: &[(&str, u32)],
@@ -119,11 +163,11 @@ pub async fn acquire_all(
     for (key, limit) in keys {
         match limiter.acquire(key, *limit, window).await {
             Ok(slot) => slots.push(slot),
-            Err(retry) => {
+            Err(err) => {
                 for slot in slots {
                     limiter.release(slot).await;
                 }
-                return Err(refused(retry));
+                return Err(err);
             }
         }
     }
@@ -149,8 +193,10 @@ mod tests {
         for _ in 0..3 {
             assert!(l.acquire("k", 3, MINUTE).await.is_ok());
         }
-        let retry = l.acquire("k", 3, MINUTE).await.unwrap_err();
-        assert!(retry <= MINUTE && retry > Duration::from_secs(50));
+        let crate::Error::RateLimited { retry_after } = l.acquire("k", 3, MINUTE).await.unwrap_err() else {
+            panic!("not a rate limit");
+        };
+        assert!(retry_after <= MINUTE && retry_after > Duration::from_secs(50));
         assert!(l.acquire("other", 3, MINUTE).await.is_ok(), "keys are independent");
     }
 

@@ -83,6 +83,11 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = self.app.clone();
         app.hub().assistants().listen(app.clock().now_ms());
+        // Background jobs run on the leader only (always this process on SQLite; see `replicas`).
+        let leadership = tokio::spawn(crate::replicas::lead(app.clone()));
+        let heartbeat = tokio::spawn(crate::replicas::heartbeat(app.clone(), self.listener.local_addr().ok()));
+        let housekeeping = tokio::spawn(crate::replicas::housekeeping(app.clone()));
+        let relay = crate::replicas::start_relay(&app);
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));
@@ -107,6 +112,17 @@ impl Server {
         }
         sweeper.abort();
         reconciler.abort();
+        // The leader lock is given up as shutdown begins; waited for here so it is released before the pool
+        // closes (bounded: a database that stopped answering must not hold the shutdown up).
+        housekeeping.abort();
+        if let Some(relay) = relay {
+            relay.abort();
+        }
+        if tokio::time::timeout(Duration::from_secs(5), leadership).await.is_err() {
+            tracing::warn!("the leader lock was not released in time; the database will release it");
+        }
+        // The heartbeat row goes as well, so `confctl doctor` does not list a replica that stopped.
+        let _ = tokio::time::timeout(Duration::from_secs(5), heartbeat).await;
         upload_sweeper.abort();
         if let Some(reloader) = reloader {
             reloader.abort();
@@ -143,11 +159,10 @@ async fn announce(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes expired and idle sessions every few minutes.
+/// Deletes expired and idle sessions every few minutes (on the leader).
 async fn sweep_sessions(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
-    loop {
-        tick.tick().await;
+    let mut turns = crate::replicas::LeaderTicks::new(&app, Duration::from_secs(300));
+    while turns.next().await.is_some() {
         let now = app.clock().now_ms();
         let idle = i64::try_from(app.config().auth.session_idle_timeout.as_millis()).unwrap_or(i64::MAX / 2);
         match app.store().delete_stale_sessions(now, now.saturating_sub(idle)).await {

@@ -311,8 +311,7 @@ pub async fn change_password(
             app.live().rate_limits.login_per_account_per_minute,
             Duration::from_secs(60),
         )
-        .await
-        .map_err(ratelimit::refused)?;
+        .await?;
     let record = app.store().user_by_id(&auth.user.id).await?;
     if !password::verify(current.to_owned(), Some(record.password_hash)).await? {
         let actor = auth.user.actor(client.ip.clone());

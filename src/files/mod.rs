@@ -325,11 +325,11 @@ pub async fn sweep_unfinished(app: &App, now_ms: i64) -> Result<usize> {
     }
 }
 
-/// The background sweep of unfinished uploads, every few minutes for the life of the server.
+/// The background sweep of unfinished uploads, every few minutes for the life of the server (on the leader:
+/// two replicas sweeping at once would both try to delete the same objects).
 pub async fn sweep_forever(app: App) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
-    loop {
-        tick.tick().await;
+    let mut turns = crate::replicas::LeaderTicks::new(&app, std::time::Duration::from_secs(300));
+    while turns.next().await.is_some() {
         match sweep_unfinished(&app, app.clock().now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "removed unfinished uploads"),

@@ -114,10 +114,16 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
         Err(err) => return Err(err),
     };
     let room_id = lecture.room_id.as_str();
-    if let WebhookChange::ParticipantJoined { identity, .. } = change {
+    let arrived = matches!(change, WebhookChange::ParticipantJoined { .. });
+    // The event id is recorded (a unique key) in the same transaction as the change: of two replicas that
+    // receive the same delivery (LiveKit retries land anywhere), exactly one inserts it and acts on the event
+    // — changes, announcements and calls to LiveKit alike; the other waits for that transaction and hears
+    // "duplicate".
+    let outcome = app.store().apply_webhook(&event_id, &event.event, change).await?;
+    if arrived && outcome.is_some() {
         remove_if_removed(app, room_id, lecture_id, identity).await;
     }
-    match app.store().apply_webhook(&event_id, &event.event, change).await? {
+    match outcome {
         None => tracing::debug!(event_id, "duplicate webhook ignored"),
         Some(WebhookOutcome::LectureStarted(true)) => announce_live(app, room_id).await,
         Some(WebhookOutcome::LectureFinished(ended)) => {
@@ -275,16 +281,17 @@ async fn close_lost_stays(app: &App, lecture_id: &str, now: i64) -> u64 {
     })
 }
 
-/// Reconciles at start-up and then every `livekit.reconcile_interval` until shutdown.
+/// Reconciles every `livekit.reconcile_interval` while this replica leads (see `replicas`), and at once when
+/// it starts leading (at start-up on SQLite, where it always leads), until shutdown.
 pub async fn reconcile_forever(app: App) {
-    let mut tick = tokio::time::interval(app.config().livekit.reconcile_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut turns = crate::replicas::LeaderTicks::new(&app, app.config().livekit.reconcile_interval);
     let mut reconciler = Reconciler::default();
     let mut warned = false;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = app.shutting_down() => return,
+    while let Some(turn) = turns.next().await {
+        if turn.fresh {
+            // Since when lectures have been missing was last seen before another replica took over; counted
+            // again from now, so a lecture is never ended sooner than the grace period allows.
+            reconciler = Reconciler::default();
         }
         match reconciler.pass(&app).await {
             Ok(done) => {

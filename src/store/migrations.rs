@@ -49,6 +49,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_lectures"),
     migration!(7, "0007_drive"),
     migration!(8, "0008_room_version"),
+    migration!(9, "0009_replicas"),
+    migration!(10, "0010_rate_limit_windows"),
 ];
 
 /// The newest schema version this binary knows.
@@ -79,6 +81,10 @@ impl MigrationStatus {
         self.migrations.iter().filter(|m| m.applied_at.is_none()).count()
     }
 }
+
+/// The advisory lock key migrations on PostgreSQL run under (`confctl2` in ASCII; see `store::replicas` for
+/// the leader's).
+const MIGRATION_LOCK: i64 = 0x636f_6e66_6374_6c32;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS confctl_migrations (\
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
@@ -126,6 +132,25 @@ impl Store {
     /// Applies pending migrations up to and including `target` (tests fill a database with an older schema
     /// and then migrate it the rest of the way).
     pub async fn migrate_to(&self, target: i64) -> anyhow::Result<usize> {
+        // Replicas starting together on PostgreSQL take turns: without the lock both would find a migration
+        // pending and the second would fail on tables the first just created. The lock is held on a
+        // connection of its own and goes with it.
+        let lock = match self.dialect() {
+            Dialect::Postgres => {
+                let mut conn = self.migration_pool().acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut conn).await?;
+                Some(conn)
+            }
+            Dialect::Sqlite => None,
+        };
+        let result = self.migrate_locked(target).await;
+        if let Some(conn) = lock {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+        result
+    }
+
+    async fn migrate_locked(&self, target: i64) -> anyhow::Result<usize> {
         let status = self.migration_status().await?;
         if let Some(newest) = status.unknown.iter().max() {
             anyhow::bail!(

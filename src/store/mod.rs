@@ -20,6 +20,7 @@ mod lectures;
 pub mod migrations;
 mod moderation;
 mod participants;
+mod replicas;
 mod rooms;
 mod sessions;
 mod users;
@@ -35,6 +36,7 @@ pub use files::FileRecord;
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
 pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
+pub use replicas::{Attempt, LeaderSeat, Listener, ReplicaRecord};
 pub use rooms::{EndedLecture, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Role, UserRecord};
@@ -90,6 +92,8 @@ pub struct Store {
     writer_reads: bool,
     dialect: Dialect,
     rooms: std::sync::Arc<rooms::RoomCache>,
+    /// PostgreSQL's URL, for the connection that listens to other replicas' notifications.
+    listen_url: Option<Secret>,
 }
 
 /// SQLite connections that only read, beside the writer.
@@ -175,7 +179,15 @@ impl Store {
                         .map_err(open_error)?
                 };
                 let writer = Some(writer::Writer::start(write_pool.clone()));
-                Self { reader, write_pool, writer, writer_reads: in_memory, dialect, rooms: std::sync::Arc::default() }
+                Self {
+                    reader,
+                    write_pool,
+                    writer,
+                    writer_reads: in_memory,
+                    dialect,
+                    rooms: std::sync::Arc::default(),
+                    listen_url: None,
+                }
             }
             Dialect::Postgres => {
                 let options = AnyConnectOptions::from_str(text).map_err(invalid)?;
@@ -187,6 +199,7 @@ impl Store {
                     writer_reads: false,
                     dialect,
                     rooms: std::sync::Arc::default(),
+                    listen_url: Some(url.clone()),
                 }
             }
         };

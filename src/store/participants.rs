@@ -23,7 +23,7 @@ impl Admission {
             Self::Rejected => "REJECTED",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "PENDING" => Some(Self::Pending),
             "APPROVED" => Some(Self::Approved),

@@ -32,6 +32,7 @@ mod livekit_moderation;
 mod livekit_real;
 mod moderation;
 mod monitor_header;
+mod replicas;
 mod rooms;
 mod security;
 mod settings;

@@ -11,4 +11,5 @@ mod docs;
 mod export;
 mod export_drive;
 mod monitor_tmux;
+mod replicas_kill;
 mod serve_systemd;
