@@ -58,7 +58,7 @@ fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
         size += n as u64;
         hasher.update(&buf[..n]);
     }
-    Ok((size, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+    Ok((size, crate::ids::hex(&hasher.finalize())))
 }
 
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> anyhow::Result<()> {

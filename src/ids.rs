@@ -1,4 +1,5 @@
-//! Random identifiers and secrets: every id and token comes from the operating system's CSPRNG.
+//! Random identifiers and secrets: every id and token comes from the operating system's CSPRNG; and the
+//! lowercase hex in which digests and MACs are written out.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +31,17 @@ pub fn secret_hash(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Lowercase hex of `bytes` (digests, MACs, checksums).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
 /// Picks `len` characters uniformly from `alphabet` (rejection sampling keeps the distribution even).
 pub fn random_chars(alphabet: &[u8], len: usize) -> String {
     let limit = 256 - (256 % alphabet.len());
@@ -56,6 +68,12 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(new_secret().len(), 43);
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

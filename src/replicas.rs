@@ -301,7 +301,7 @@ pub fn config_fingerprint(config: &Config, live: &LiveSettings) -> String {
     }
     // The live settings as they apply now (a SIGHUP may have changed them since start).
     hash.update(format!("live={:?}/{:?}", live.rate_limits, live.registration).as_bytes());
-    hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&hash.finalize()[..8])
 }
 
 /// The notification channel lobby decisions travel on between replicas.

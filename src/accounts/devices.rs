@@ -26,7 +26,7 @@ fn mac(key: &str, email_key: &str, device_id: &str) -> String {
         Err(_) => return String::new(),
     };
     mac.update(format!("confctl-device\n{email_key}\n{device_id}").as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&mac.finalize().into_bytes())
 }
 
 /// The device id in `cookie` when it is a valid device cookie for this account (lower-cased email).

@@ -89,7 +89,7 @@ fn resolve_client_ip(app: &App, req: &Request) -> Option<std::net::IpAddr> {
 
 fn dev_cookie_value(key: &str) -> String {
     let digest = Sha256::digest(format!("confctl-dev-access:{key}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&digest)
 }
 
 /// Refuses cross-site state-changing requests that would ride on a browser's session cookie.

@@ -27,6 +27,7 @@ use crate::audit::Actor;
 use crate::error::{Error, Result};
 use crate::export::LectureDoc;
 use crate::gdrive::{DriveError, ExportedFile};
+use crate::ids::hex;
 use crate::store::{LectureRecord, LectureStatus};
 
 pub use super::parts::Item;
@@ -415,10 +416,6 @@ fn fingerprint(doc: &LectureDoc, items: &[Item]) -> Result<String> {
         hash.update(b",");
     }
     Ok(hex(&hash.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn read_manifest(dir: &Path) -> Option<Manifest> {

@@ -305,8 +305,7 @@ pub fn local_signature(key: &Secret, method: &str, file_id: &str, expires: i64) 
         Err(_) => return String::new(),
     };
     mac.update(format!("{method}\n{file_id}\n{expires}").as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&mac.finalize().into_bytes())
 }
 
 /// Checks a local-storage URL's signature and expiry.

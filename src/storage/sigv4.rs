@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::ids::hex;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// What a presigned URL is made from.
@@ -44,10 +46,6 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
         }
         Err(_) => Vec::new(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The presigned URL.

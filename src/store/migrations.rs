@@ -24,7 +24,7 @@ impl Migration {
     }
     fn checksum(&self, dialect: Dialect) -> String {
         let digest = Sha256::digest(self.sql(dialect).as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::ids::hex(&digest)
     }
 }
 

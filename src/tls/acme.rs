@@ -66,7 +66,7 @@ fn digest(items: &[String], directory: &str) -> String {
         hash.update([0]);
     }
     hash.update(directory.as_bytes());
-    hash.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&hash.finalize()[..12])
 }
 
 impl Acme {

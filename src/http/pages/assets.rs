@@ -59,7 +59,7 @@ fn content_type(name: &str) -> Option<&'static str> {
 
 fn hashed_name(name: &str, body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let hash = crate::ids::hex(&digest[..5]);
     match name.rsplit_once('.') {
         Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
         None => format!("{name}.{hash}"),
