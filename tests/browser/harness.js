@@ -231,7 +231,8 @@ export class Harness {
         "--no-sandbox",
         "--disable-gpu",
         "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
+        // Three fake cameras with real media, so the device picker has something to switch to.
+        media === "real" ? "--use-fake-device-for-media-stream=device-count=3" : "--use-fake-device-for-media-stream",
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",

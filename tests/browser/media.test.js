@@ -1,9 +1,10 @@
 // Real media in real browsers: Chromium against `confctl serve --with-agent` and the real livekit-server
-// (scripts/livekit-server), with Chromium's fake camera and a WAV of spoken English (espeak-ng) as every
-// page's microphone (only the host's is on). The host and two students join through the real pages (invite link, waiting room,
-// approval); each sees the others' video decoding (videoWidth > 0, frames advancing); the host's screen
-// share reaches the students; the assistant captions the lecture on the students' pages; the host removes a
-// student, whose page says so and whose tile leaves the others' stage.
+// (scripts/livekit-server), with two fake cameras and a WAV of spoken English (espeak-ng) as every page's
+// microphone (only the host's is on). The host and two students join through the real pages (invite link,
+// waiting room, approval); each sees the others' video decoding (videoWidth > 0, frames advancing); the
+// host's screen share reaches the students; the host switches camera in the device picker and the students
+// keep decoding; the assistant captions the lecture on the students' pages; the host removes a student,
+// whose page says so and whose tile leaves the others' stage.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -168,6 +169,46 @@ describe("real media through the video room", { concurrency: false }, () => {
     await state.guests[0].page.locator("#stage-focus .tile.screen").waitFor();
     await h.shot(state.guests[0].page, "32-real-media-screen-share");
     await state.host.click("#btn-screen");
+  });
+
+  it("switches the host's camera from the device picker while the students keep watching", async () => {
+    const host = state.host;
+    /** The camera the host's own tile shows (the local track's capture device). */
+    const ownCamera = () =>
+      host.evaluate((id) => {
+        const video = document.querySelector(`.tile[data-identity="${id}"]:not(.screen) video`);
+        const track = video?.srcObject?.getVideoTracks?.()[0];
+        return track ? { device: track.getSettings().deviceId, state: track.readyState } : null;
+      }, state.hostIdentity);
+    const before = await ownCamera();
+    assert.ok(before?.device, `the host's tile shows a local camera: ${JSON.stringify(before)}`);
+    await host.click("#btn-devices");
+    await host.locator("#devices-dialog[open]").waitFor();
+    await host.waitForFunction(() => document.querySelectorAll("#dev-videoinput option[value]").length >= 2);
+    const cameras = await host.$$eval("#dev-videoinput option", (options) =>
+      options.map((o) => ({ value: o.value, label: o.textContent, selected: o.selected })),
+    );
+    assert.equal(cameras.find((c) => c.selected)?.value, before.device, "the picker marks the camera in use");
+    // Chromium's fake cameras differ in pixel format: 0 is I420, 1 a Y16 depth camera (its frames never reached
+    // the students here), 2 MJPEG like most USB webcams. The host moves from the first to the MJPEG one.
+    const other = cameras.find((c) => c.label === "fake_device_2");
+    assert.ok(other && other.value !== before.device, `a second camera to switch to: ${JSON.stringify(cameras)}`);
+    await host.selectOption("#dev-videoinput", other.value);
+    await host.locator("#devices-note", { hasText: "Switched." }).waitFor({ timeout: 15000 });
+    await host.waitForFunction(
+      ({ id, want }) => {
+        const track = document.querySelector(`.tile[data-identity="${id}"]:not(.screen) video`)?.srcObject?.getVideoTracks?.()[0];
+        return track && track.readyState === "live" && track.getSettings().deviceId === want;
+      },
+      { id: state.hostIdentity, want: other.value },
+      { timeout: 15000 },
+    );
+    await h.shot(host, "34-real-media-devices");
+    await host.click("#devices-dialog button[value=close]");
+    await seesVideoOf(host, [state.hostIdentity], { label: "host itself" });
+    // Every student still decodes advancing frames from the host, now from the other camera.
+    for (const g of state.guests) await seesVideoOf(g.page, [state.hostIdentity], { label: g.name });
+    assert.deepEqual(h.problems, []);
   });
 
   it("removes a student: their page says so and their tile leaves the stage", async () => {
