@@ -119,7 +119,7 @@ fn attendance_is_left_out_when_hidden_and_states_replace_the_summary() {
 }
 
 #[test]
-fn a_long_lecture_breaks_across_pages_with_tables_continued() {
+fn a_long_lecture_breaks_across_pages() {
     // 40 minutes: enough for many pages, small enough for an unoptimised test build (the two-hour lecture is
     // benches/lecture_pdf.rs's).
     let doc = synthetic::lecture(40, 400, 150, 1);
@@ -130,9 +130,14 @@ fn a_long_lecture_breaks_across_pages_with_tables_continued() {
     let text = pdf_text(&pdf);
     let pages: Vec<&str> = text.split('\x0c').filter(|p| !p.trim().is_empty()).collect();
     assert!(pages.len() > 10, "{} pages", pages.len());
-    // The chat table runs over several pages and repeats its header on each.
-    let chat_pages = pages.iter().filter(|p| flat(p).contains("Time From Message")).count();
-    assert!(chat_pages >= 3, "chat header on {chat_pages} pages");
+    // The chat runs over several pages, every message with its time and sender, the last one included.
+    let heading = |name: &str| pages.iter().position(|p| p.lines().any(|l| l.trim() == name)).unwrap();
+    let (chat, files) = (heading("Chat"), heading("Shared files"));
+    assert!(files - chat >= 2, "chat on pages {chat}..={files}");
+    let last = doc.chat.last().unwrap();
+    let chat_text = flat(&pages[chat..=files].join(" "));
+    let last_line = format!("{} {}", crate::export::clock::clock(last.offset_ms), last.sender_name);
+    assert!(chat_text.contains(&last_line), "{last_line:?} is printed");
     // The transcript runs to its end: the last paragraph's time is printed.
     let last = crate::export::transcript::paragraphs(&doc.transcript).last().unwrap().start_ms;
     assert!(text.contains(&crate::export::clock::clock(last)), "the last paragraph is printed");
