@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// What a token may do on `/api/admin/*`.
@@ -87,7 +87,7 @@ impl Store {
             .bind(t.expires_at),
         )
         .await
-        .map_err(map_err("API token"))?;
+        .db("API token")?;
         Ok(())
     }
 
@@ -96,22 +96,22 @@ impl Store {
             .bind(hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("API token"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("API token"))
+            .db("API token")?;
+        row.as_ref().map(from_row).transpose().db("API token")
     }
 
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM api_tokens ORDER BY created_at, id"))
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("API token"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("API token"))
+            .db("API token")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("API token")
     }
 
     pub async fn touch_api_token(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("API token"))?;
+            .db("API token")?;
         Ok(())
     }
 
@@ -124,7 +124,7 @@ impl Store {
                     .bind(at),
             )
             .await
-            .map_err(map_err("API token"))?
+            .db("API token")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("api_token_not_found", "no such active API token")) } else { Ok(()) }
     }
@@ -134,7 +134,7 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < $1").bind(before))
             .await
-            .map_err(map_err("API token"))?
+            .db("API token")?
             .rows_affected())
     }
 }

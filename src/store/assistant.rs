@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// An agent token row (the token itself is never stored).
@@ -135,7 +135,7 @@ impl Store {
             .bind(t.created_at),
         )
         .await
-        .map_err(map_err("agent token"))?;
+        .db("agent token")?;
         Ok(())
     }
 
@@ -144,22 +144,22 @@ impl Store {
             .bind(hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("agent token"))?;
-        row.as_ref().map(token_from_row).transpose().map_err(map_err("agent token"))
+            .db("agent token")?;
+        row.as_ref().map(token_from_row).transpose().db("agent token")
     }
 
     pub async fn list_agent_tokens(&self) -> Result<Vec<AgentTokenRecord>> {
         let rows = sqlx::query("SELECT id, name, token_hash, created_by, created_at, last_used_at, revoked_at FROM agent_tokens ORDER BY created_at, id")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("agent token"))?;
-        rows.iter().map(token_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("agent token"))
+            .db("agent token")?;
+        rows.iter().map(token_from_row).collect::<std::result::Result<_, _>>().db("agent token")
     }
 
     pub async fn touch_agent_token(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("agent token"))?;
+            .db("agent token")?;
         Ok(())
     }
 
@@ -171,7 +171,7 @@ impl Store {
                     .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("agent token"))?
+            .db("agent token")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("agent_token_not_found", "no such active agent token")) } else { Ok(()) }
     }
@@ -197,7 +197,7 @@ impl Store {
         .bind(fold(&s.text))
         )
         .await
-        .map_err(map_err("transcript segment"))?
+        .db("transcript segment")?
         .rows_affected()
             == 1)
     }
@@ -211,13 +211,13 @@ impl Store {
                 .bind(&after)
                 .fetch_all(self.reader())
                 .await
-                .map_err(map_err("transcript segment"))?;
+                .db("transcript segment")?;
             let Some(last) = rows.last() else { return Ok(done) };
-            after = last.try_get("id").map_err(map_err("transcript segment"))?;
+            after = last.try_get("id").db("transcript segment")?;
             let mut folded = Vec::with_capacity(rows.len());
             for row in &rows {
-                let id: String = row.try_get("id").map_err(map_err("transcript segment"))?;
-                let text: String = row.try_get("text").map_err(map_err("transcript segment"))?;
+                let id: String = row.try_get("id").db("transcript segment")?;
+                let text: String = row.try_get("text").db("transcript segment")?;
                 folded.push((id, fold(&text)));
             }
             done += folded.len() as u64;
@@ -229,7 +229,7 @@ impl Store {
                             .bind(text)
                             .execute(&mut *tx)
                             .await
-                            .map_err(map_err("transcript segment"))?;
+                            .db("transcript segment")?;
                     }
                     Ok(())
                 })
@@ -247,8 +247,8 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
-        rows.iter().map(segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
+        .db("transcript segment")?;
+        rows.iter().map(segment_from_row).collect::<std::result::Result<_, _>>().db("transcript segment")
     }
 
     /// Saves the artifact of a lecture, replacing an earlier one.
@@ -278,7 +278,7 @@ impl Store {
         .bind(a.updated_at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
@@ -305,7 +305,7 @@ impl Store {
                 .bind(expected_updated_at),
             )
             .await
-            .map_err(map_err("lecture artifact"))?
+            .db("lecture artifact")?
             .rows_affected()
             == 1)
     }
@@ -320,7 +320,7 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
@@ -334,7 +334,7 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
@@ -346,7 +346,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         let Some(r) = row else { return Ok(None) };
         let read = || -> std::result::Result<ArtifactRecord, sqlx::Error> {
             let status: String = r.try_get("status")?;
@@ -366,6 +366,6 @@ impl Store {
                 updated_at: r.try_get("updated_at")?,
             })
         };
-        read().map(Some).map_err(map_err("lecture artifact"))
+        read().map(Some).db("lecture artifact")
     }
 }

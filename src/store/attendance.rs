@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// One stay in the media room; `left_at` is `None` while it lasts (or when the leave was never reported).
@@ -23,7 +23,7 @@ pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err("attendance"))?;
+        .db("attendance")?;
     // Only people confctl let in are counted (not the assistant, not a stranger LiveKit admitted).
     sqlx::query(
         "INSERT INTO attendance (id, lecture_id, identity, joined_at) SELECT $1, $2, $3, $4 \
@@ -35,7 +35,7 @@ pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &
     .bind(at)
     .execute(&mut *tx)
     .await
-    .map_err(map_err("attendance"))?;
+    .db("attendance")?;
     Ok(())
 }
 
@@ -55,7 +55,7 @@ pub(super) async fn left(
             .bind(at)
             .execute(&mut *tx)
             .await
-            .map_err(map_err("attendance"))?
+            .db("attendance")?
             .rows_affected();
     if closed == 0 {
         sqlx::query(
@@ -70,7 +70,7 @@ pub(super) async fn left(
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err("attendance"))?;
+        .db("attendance")?;
     }
     Ok(())
 }
@@ -84,7 +84,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("attendance"))?;
+        .db("attendance")?;
         rows.iter()
             .map(|r| {
                 Ok(StayRecord {
@@ -94,7 +94,7 @@ impl Store {
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("attendance"))
+            .db("attendance")
     }
 
     /// Ends the open stays of identities LiveKit no longer lists (their `participant_left` was lost).
@@ -103,10 +103,10 @@ impl Store {
             .bind(lecture_id)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("attendance"))?;
+            .db("attendance")?;
         let mut closed = 0;
         for row in open {
-            let identity: String = row.try_get("identity").map_err(map_err("attendance"))?;
+            let identity: String = row.try_get("identity").db("attendance")?;
             if present.contains(&identity) {
                 continue;
             }
@@ -118,7 +118,7 @@ impl Store {
             .bind(at)
             )
             .await
-            .map_err(map_err("attendance"))?
+            .db("attendance")?
             .rows_affected();
         }
         Ok(closed)

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// An entry to record.
@@ -82,7 +82,7 @@ impl Store {
         .bind(entry.details.to_string())
         )
         .await
-        .map_err(map_err("audit entry"))?;
+        .db("audit entry")?;
         Ok(())
     }
 
@@ -103,7 +103,7 @@ impl Store {
         .bind(filter.limit.clamp(1, 500))
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("audit entry"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("audit entry"))
+        .db("audit entry")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("audit entry")
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A chat message row.
@@ -64,9 +64,9 @@ impl Store {
         .bind(&m.text)
         .bind(m.created_at))
         .await
-        .map_err(map_err("chat message"))?;
+        .db("chat message")?;
         let row = rows.first().ok_or_else(|| Error::internal("the stored chat message was not returned"))?;
-        from_row(row).map_err(map_err("chat message"))
+        from_row(row).db("chat message")
     }
 
     /// Messages of a lecture in order: after sequence number `after` (oldest first), or the latest `limit`.
@@ -96,8 +96,8 @@ impl Store {
                 .await
             }
         }
-        .map_err(map_err("chat message"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("chat message"))
+        .db("chat message")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("chat message")
     }
 
     pub async fn chat_by_id(&self, lecture_id: &str, id: &str) -> Result<ChatRecord> {
@@ -107,9 +107,9 @@ impl Store {
                 .bind(id)
                 .fetch_optional(self.reader())
                 .await
-                .map_err(map_err("chat message"))?
+                .db("chat message")?
                 .ok_or_else(|| Error::not_found("message_not_found", "no such message in this room"))?;
-        from_row(&row).map_err(map_err("chat message"))
+        from_row(&row).db("chat message")
     }
 
     /// Marks a message removed; its text is kept only in the audit log.
@@ -123,7 +123,7 @@ impl Store {
         .bind(by)
         )
         .await
-        .map_err(map_err("chat message"))?;
+        .db("chat message")?;
         Ok(())
     }
 }

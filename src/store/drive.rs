@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// One version of the key material that seals refresh tokens.
@@ -61,7 +61,7 @@ impl Store {
         let rows = sqlx::query("SELECT version, material FROM drive_token_keys ORDER BY version")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("Drive token key"))?;
+            .db("Drive token key")?;
         rows.iter()
             .map(|r| {
                 Ok(DriveKeyRecord {
@@ -70,7 +70,7 @@ impl Store {
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("Drive token key"))
+            .db("Drive token key")
     }
 
     /// Adds a key version; `false` when that version already exists (another process made it first).
@@ -86,7 +86,7 @@ impl Store {
                 .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("Drive token key"))?
+            .db("Drive token key")?
             .rows_affected();
         Ok(added == 1)
     }
@@ -100,10 +100,10 @@ impl Store {
         .bind(current)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("Drive token key"))?;
+        .db("Drive token key")?;
         let mut deleted = Vec::new();
         for row in rows {
-            let version: i64 = row.try_get("version").map_err(map_err("Drive token key"))?;
+            let version: i64 = row.try_get("version").db("Drive token key")?;
             // The reference check again, inside the DELETE: a connection sealed meanwhile keeps its key.
             let gone = self
                 .write(
@@ -114,7 +114,7 @@ impl Store {
                     .bind(version),
                 )
                 .await
-                .map_err(map_err("Drive token key"))?
+                .db("Drive token key")?
                 .rows_affected();
             if gone == 1 {
                 deleted.push(version);
@@ -139,7 +139,7 @@ impl Store {
         .bind(c.connected_at)
         )
         .await
-        .map_err(map_err("Drive connection"))?;
+        .db("Drive connection")?;
         Ok(())
     }
 
@@ -148,8 +148,8 @@ impl Store {
             .bind(user_id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive connection"))?;
-        row.as_ref().map(connection_from_row).transpose().map_err(map_err("Drive connection"))
+            .db("Drive connection")?;
+        row.as_ref().map(connection_from_row).transpose().db("Drive connection")
     }
 
     /// Connections sealed with a key version older than `version`, for rotation.
@@ -162,8 +162,8 @@ impl Store {
         .bind(version)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("Drive connection"))?;
-        rows.iter().map(connection_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("Drive connection"))
+        .db("Drive connection")?;
+        rows.iter().map(connection_from_row).collect::<std::result::Result<_, _>>().db("Drive connection")
     }
 
     /// Replaces a sealed token with its re-sealed form, only if the row still holds `old` (a host who
@@ -181,7 +181,7 @@ impl Store {
                 .bind(version),
             )
             .await
-            .map_err(map_err("Drive connection"))?
+            .db("Drive connection")?
             .rows_affected();
         Ok(changed == 1)
     }
@@ -191,7 +191,7 @@ impl Store {
         let gone = self
             .write(sqlx::query("DELETE FROM drive_connections WHERE user_id = $1").bind(user_id))
             .await
-            .map_err(map_err("Drive connection"))?
+            .db("Drive connection")?
             .rows_affected();
         Ok(gone == 1)
     }
@@ -200,7 +200,7 @@ impl Store {
     pub async fn insert_drive_authorization(&self, a: &DriveAuthorizationRecord) -> Result<()> {
         self.write(sqlx::query("DELETE FROM drive_authorizations WHERE expires_at < $1").bind(a.created_at))
             .await
-            .map_err(map_err("Drive authorization"))?;
+            .db("Drive authorization")?;
         self.write(
             sqlx::query(
                 "INSERT INTO drive_authorizations \
@@ -216,7 +216,7 @@ impl Store {
             .bind(a.expires_at),
         )
         .await
-        .map_err(map_err("Drive authorization"))?;
+        .db("Drive authorization")?;
         Ok(())
     }
 
@@ -230,7 +230,7 @@ impl Store {
         .bind(state_hash)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("Drive authorization"))?;
+        .db("Drive authorization")?;
         let Some(row) = row else { return Ok(None) };
         let record = (|| -> std::result::Result<_, sqlx::Error> {
             Ok(DriveAuthorizationRecord {
@@ -243,11 +243,11 @@ impl Store {
                 expires_at: row.try_get("expires_at")?,
             })
         })()
-        .map_err(map_err("Drive authorization"))?;
+        .db("Drive authorization")?;
         let taken = self
             .write(sqlx::query("DELETE FROM drive_authorizations WHERE state_hash = $1").bind(state_hash))
             .await
-            .map_err(map_err("Drive authorization"))?
+            .db("Drive authorization")?
             .rows_affected();
         Ok((taken == 1).then_some(record))
     }
@@ -259,8 +259,8 @@ impl Store {
             .bind(lecture_id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive export"))?;
-        row.map(|r| r.try_get("folder_id")).transpose().map_err(map_err("Drive export"))
+            .db("Drive export")?;
+        row.map(|r| r.try_get("folder_id")).transpose().db("Drive export")
     }
 
     pub async fn set_drive_export_folder(&self, user_id: &str, lecture_id: &str, folder_id: &str) -> Result<()> {
@@ -276,7 +276,7 @@ impl Store {
             .bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("Drive export"))?;
+        .db("Drive export")?;
         Ok(())
     }
 
@@ -288,8 +288,8 @@ impl Store {
             .bind(name)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive file"))?;
-        row.map(|r| r.try_get("file_id")).transpose().map_err(map_err("Drive file"))
+            .db("Drive file")?;
+        row.map(|r| r.try_get("file_id")).transpose().db("Drive file")
     }
 
     pub async fn set_drive_file(
@@ -314,7 +314,7 @@ impl Store {
             .bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("Drive file"))?;
+        .db("Drive file")?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A shared-file row. `PENDING` until the upload is confirmed complete, then `SHARED`.
@@ -75,7 +75,7 @@ where
     .bind(f.completed_at)
     .execute(conn)
     .await
-    .map_err(map_err("file"))?;
+    .db("file")?;
     Ok(())
 }
 
@@ -100,7 +100,7 @@ impl Store {
                         .bind(&f.room_id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(map_err("room"))?
+                        .db("room")?
                         .rows_affected();
                     if locked != 1 {
                         return Err(Error::not_found("room_not_found", "no such room"));
@@ -113,7 +113,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await
                     .and_then(|row| row.try_get("n"))
-                    .map_err(map_err("file"))?;
+                    .db("file")?;
                     if used.saturating_add(f.size) > quota {
                         return Ok(false);
                     }
@@ -138,8 +138,8 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("file")
     }
 
     /// Removes an unfinished upload's row; false when it was completed meanwhile (then it stays).
@@ -147,7 +147,7 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM shared_files WHERE id = $1 AND status = 'PENDING'").bind(id))
             .await
-            .map_err(map_err("file"))?
+            .db("file")?
             .rows_affected()
             == 1)
     }
@@ -159,9 +159,9 @@ impl Store {
                 .bind(id)
                 .fetch_optional(self.reader())
                 .await
-                .map_err(map_err("file"))?
+                .db("file")?
                 .ok_or_else(|| Error::not_found("file_not_found", "no such file"))?;
-        from_row(&row).map_err(map_err("file"))
+        from_row(&row).db("file")
     }
 
     /// A lecture's shared files, oldest first.
@@ -174,8 +174,8 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("file")
     }
 
     /// PENDING → SHARED; false when it was not pending.
@@ -189,7 +189,7 @@ impl Store {
                 .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("file"))?
+            .db("file")?
             .rows_affected()
             == 1)
     }
@@ -206,8 +206,8 @@ impl Store {
         .bind(room_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(|r| r.try_get("k")).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")?;
+        rows.iter().map(|r| r.try_get("k")).collect::<std::result::Result<_, _>>().db("file")
     }
 
     pub async fn mark_file_deleted(&self, id: &str) -> Result<()> {
@@ -215,7 +215,7 @@ impl Store {
             sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1").bind(id).bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("file"))?;
+        .db("file")?;
         Ok(())
     }
 }

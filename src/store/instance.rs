@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 impl Store {
@@ -12,8 +12,8 @@ impl Store {
             .bind(key)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("instance setting"))?;
-        row.map(|r| r.try_get("value")).transpose().map_err(map_err("instance setting"))
+            .db("instance setting")?;
+        row.map(|r| r.try_get("value")).transpose().db("instance setting")
     }
 
     /// Stores `value` under `key` unless a value is already there; returns the value in effect.
@@ -24,7 +24,7 @@ impl Store {
                 .bind(value),
         )
         .await
-        .map_err(map_err("instance setting"))?;
+        .db("instance setting")?;
         Ok(self.instance_value(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 
@@ -36,11 +36,11 @@ impl Store {
             .bind(prefix)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("instance setting"))?;
+            .db("instance setting")?;
         rows.iter()
             .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
             .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("instance setting"))
+            .db("instance setting")
     }
 
     /// Sets (`Some`) or removes (`None`) several values together: all of them or none.
@@ -59,7 +59,7 @@ impl Store {
                         .bind(value),
                         None => sqlx::query("DELETE FROM instance_state WHERE key = $1").bind(key),
                     };
-                    query.execute(&mut *tx).await.map_err(map_err("instance setting"))?;
+                    query.execute(&mut *tx).await.db("instance setting")?;
                 }
                 Ok(())
             })

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SegmentRecord, Store, map_err};
+use super::{DbResult, SegmentRecord, Store};
 use crate::error::{Error, Result};
 
 /// A lecture's life: OPEN until it goes live, LIVE while under way, ENDED for good.
@@ -60,7 +60,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<LectureRecord, sqlx::Error> {
 }
 
 fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<LectureRecord>> {
-    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("lecture"))
+    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("lecture")
 }
 
 /// A share link row.
@@ -122,9 +122,9 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("lecture"))?
+            .db("lecture")?
             .ok_or_else(|| Error::not_found("lecture_not_found", "no such lecture"))?;
-        from_row(&row).map_err(map_err("lecture"))
+        from_row(&row).db("lecture")
     }
 
     /// The lectures of a room that went live (under way or ended), newest first. A lecture that never went
@@ -138,7 +138,7 @@ impl Store {
         .bind(room_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
+        .db("lecture")?;
         all_from_rows(&rows)
     }
 
@@ -154,7 +154,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
+        .db("lecture")?;
         all_from_rows(&rows)
     }
 
@@ -172,7 +172,7 @@ impl Store {
         .bind(until)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
+        .db("lecture")?;
         all_from_rows(&rows)
     }
 
@@ -188,11 +188,11 @@ impl Store {
         .bind(like_pattern(query))
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
+        .db("transcript segment")?;
         rows.iter()
             .map(super::assistant::segment_from_row)
             .collect::<std::result::Result<_, _>>()
-            .map_err(map_err("transcript segment"))
+            .db("transcript segment")
     }
 
     /// Matching segments across the lectures of one host (all hosts with `None`), newest lecture first, at
@@ -214,13 +214,13 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
+        .db("transcript segment")?;
         rows.iter()
             .map(|r| {
                 Ok(SegmentHit { lecture_id: r.try_get("lecture_id")?, segment: super::assistant::segment_from_row(r)? })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("transcript segment"))
+            .db("transcript segment")
     }
 
     pub async fn insert_share(&self, s: &ShareRecord) -> Result<()> {
@@ -237,7 +237,7 @@ impl Store {
             .bind(s.expires_at),
         )
         .await
-        .map_err(map_err("share link"))?;
+        .db("share link")?;
         Ok(())
     }
 
@@ -246,8 +246,8 @@ impl Store {
             .bind(token_hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("share link"))?;
-        row.as_ref().map(share_from_row).transpose().map_err(map_err("share link"))
+            .db("share link")?;
+        row.as_ref().map(share_from_row).transpose().db("share link")
     }
 
     pub async fn shares_of_lecture(&self, lecture_id: &str) -> Result<Vec<ShareRecord>> {
@@ -259,8 +259,8 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("share link"))?;
-        rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("share link"))
+        .db("share link")?;
+        rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().db("share link")
     }
 
     /// Revokes a share link of this lecture; false when there is no such link or it was revoked already.
@@ -273,7 +273,7 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("share link"))?
+        .db("share link")?
         .rows_affected()
             == 1)
     }
@@ -281,7 +281,7 @@ impl Store {
     pub async fn touch_share(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE lecture_shares SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("share link"))?;
+            .db("share link")?;
         Ok(())
     }
 }

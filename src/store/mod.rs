@@ -249,11 +249,11 @@ impl Store {
         match &self.writer {
             Some(writer) => writer.atomic(job).await,
             None => {
-                let mut tx = self.write_pool.begin().await.map_err(map_err("transaction"))?;
+                let mut tx = self.write_pool.begin().await.db("transaction")?;
                 let result = job(&mut tx).await;
                 match result {
                     Ok(value) => {
-                        tx.commit().await.map_err(map_err("transaction"))?;
+                        tx.commit().await.db("transaction")?;
                         Ok(value)
                     }
                     Err(err) => {
@@ -332,10 +332,23 @@ fn redact_db_error(message: &str) -> String {
     }
 }
 
+/// `.db("what")` on a query's result: the one way a sqlx failure becomes a domain error in this module, in
+/// place of `.map_err(|e| …)` at every query.
+pub(crate) trait DbResult<T> {
+    /// Maps the error with [`db_error`]; `what` names the object the query was about, for messages and logs.
+    fn db(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> DbResult<T> for std::result::Result<T, sqlx::Error> {
+    fn db(self, what: &'static str) -> Result<T> {
+        self.map_err(|err| db_error(what, err))
+    }
+}
+
 /// Maps sqlx failures onto domain errors: a missing row is "not found", a unique or foreign-key violation a
 /// conflict, and anything else an internal error (logged, not shown).
-pub(crate) fn map_err(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
-    move |err| match &err {
+fn db_error(what: &'static str, err: sqlx::Error) -> Error {
+    match &err {
         sqlx::Error::RowNotFound => Error::not_found("not_found", format!("{what} not found")),
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             Error::conflict("conflict", format!("{what} already exists"))

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A ban row.
@@ -88,7 +88,7 @@ impl Store {
             .bind(reason),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 
@@ -118,7 +118,7 @@ impl Store {
                     .bind(ban.created_at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("ban"))?;
+                    .db("ban")?;
                     // First the waiting entries are turned away, then every covered row is marked removed.
                     let statements: [&'static str; 2] = [
                         concat!(
@@ -144,7 +144,7 @@ impl Store {
                             .bind(now)
                             .fetch_all(&mut *tx)
                             .await
-                            .map_err(map_err("participant"))?;
+                            .db("participant")?;
                         results.push(rows);
                     }
                     let removed = results.pop().unwrap_or_default();
@@ -164,8 +164,8 @@ impl Store {
             .map(|r| pair(r, "identity"))
             .collect::<std::result::Result<_, _>>();
         Ok(BannedRows {
-            rejected_entries: rejected.map_err(map_err("participant"))?,
-            removed_identities: admitted.map_err(map_err("participant"))?,
+            rejected_entries: rejected.db("participant")?,
+            removed_identities: admitted.db("participant")?,
         })
     }
 
@@ -179,8 +179,8 @@ impl Store {
         .bind(host_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
+        .db("ban")?;
+        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().db("ban")
     }
 
     /// Every ban of the instance, newest first (for administrators).
@@ -191,8 +191,8 @@ impl Store {
         )
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
+        .db("ban")?;
+        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().db("ban")
     }
 
     pub async fn ban_by_id(&self, ban_id: &str) -> Result<Option<BanRecord>> {
@@ -203,8 +203,8 @@ impl Store {
         .bind(ban_id)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        row.as_ref().map(ban_from_row).transpose().map_err(map_err("ban"))
+        .db("ban")?;
+        row.as_ref().map(ban_from_row).transpose().db("ban")
     }
 
     /// Lifts a ban that applies to this room; "not found" for any other ban id.
@@ -217,7 +217,7 @@ impl Store {
                     .bind(host_id),
             )
             .await
-            .map_err(map_err("ban"))?
+            .db("ban")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("ban_not_found", "no such ban in this room")) } else { Ok(()) }
     }
@@ -231,7 +231,7 @@ impl Store {
                 .bind(raised_at),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 
@@ -252,7 +252,7 @@ impl Store {
             .bind(i32::from(granted)),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{RoomRecord, Statement, Store, map_err};
+use super::{DbResult, RoomRecord, Statement, Store};
 use crate::error::{Error, Result};
 
 /// Where a person stands at the door of a room.
@@ -133,7 +133,7 @@ fn from_row(row: &AnyRow) -> std::result::Result<ParticipantRecord, sqlx::Error>
 }
 
 fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<ParticipantRecord>> {
-    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("participant"))
+    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("participant")
 }
 
 /// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
@@ -173,7 +173,7 @@ impl Store {
             participant_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ));
-        self.write(bind_participant(insert, p)).await.map_err(map_err("participant"))?;
+        self.write(bind_participant(insert, p)).await.db("participant")?;
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl Store {
             .bind(&room.host_id)
             .bind(previous_session)
             .bind(room.max_participants);
-        if self.write(insert).await.map_err(map_err("participant"))?.rows_affected() == 1 {
+        if self.write(insert).await.db("participant")?.rows_affected() == 1 {
             return Ok(JoinOutcome::Joined);
         }
         // Nothing stored: find out why (rare, so the extra reads do not matter).
@@ -246,8 +246,8 @@ impl Store {
         .bind(identity)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+        .db("participant")?;
+        row.as_ref().map(from_row).transpose().db("participant")
     }
 
     /// The guest session with this secret's hash (in whichever lecture it was made).
@@ -256,8 +256,8 @@ impl Store {
             .bind(session_hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("participant"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+            .db("participant")?;
+        row.as_ref().map(from_row).transpose().db("participant")
     }
 
     pub async fn participant_by_id(&self, lecture_id: &str, id: &str) -> Result<ParticipantRecord> {
@@ -270,9 +270,9 @@ impl Store {
         .bind(id)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("participant"))?
+        .db("participant")?
         .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))?;
-        from_row(&row).map_err(map_err("participant"))
+        from_row(&row).db("participant")
     }
 
     /// Everyone who came to a lecture (waiting, admitted or turned away), in arrival order.
@@ -285,7 +285,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         all_from_rows(&rows)
     }
 
@@ -299,7 +299,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         all_from_rows(&rows)
     }
 
@@ -313,7 +313,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         all_from_rows(&rows)
     }
 
@@ -325,8 +325,8 @@ impl Store {
         .bind(lecture_id)
         .fetch_one(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        row.try_get("n").map_err(map_err("participant"))
+        .db("participant")?;
+        row.try_get("n").db("participant")
     }
 
     /// Decides one waiting entry. An entry that is no longer waiting is a conflict: a decision is made once.
@@ -356,9 +356,9 @@ impl Store {
                 .bind(by),
             )
             .await
-            .map_err(map_err("participant"))?;
+            .db("participant")?;
         if let Some(row) = decided.first() {
-            return from_row(row).map_err(map_err("participant"));
+            return from_row(row).db("participant");
         }
         let entry = self.participant_by_id(lecture_id, id).await?;
         if entry.admission == Admission::Pending {
@@ -389,7 +389,7 @@ impl Store {
                 .bind(by),
             )
             .await
-            .map_err(map_err("participant"))?;
+            .db("participant")?;
         all_from_rows(&rows)
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Connection, Row};
 
-use super::{Dialect, Store, map_err};
+use super::{DbResult, Dialect, Store};
 use crate::error::{Error, Result};
 
 /// The advisory lock key whose holder leads the periodic background jobs (`confctl1` in ASCII). Advisory
@@ -71,15 +71,15 @@ impl LeaderSeat {
         if self.held {
             // The lock lives as long as the session: a connection that still answers still holds it.
             // (Asking for it again would take it twice, and it would then need two unlocks.)
-            sqlx::query("SELECT 1").execute(&mut *conn).await.map_err(map_err("leader lock"))?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await.db("leader lock")?;
             return Ok(true);
         }
         let row = sqlx::query("SELECT pg_try_advisory_lock($1)::INTEGER AS got")
             .bind(LEADER_LOCK)
             .fetch_one(&mut *conn)
             .await
-            .map_err(map_err("leader lock"))?;
-        Ok(row.try_get::<i32, _>("got").map_err(map_err("leader lock"))? != 0)
+            .db("leader lock")?;
+        Ok(row.try_get::<i32, _>("got").db("leader lock")? != 0)
     }
 
     fn drop_connection(&mut self) {
@@ -103,7 +103,7 @@ impl LeaderSeat {
 /// A connection taken out of the pool for good, with keepalives short enough that the server notices a
 /// leader whose machine vanished within seconds rather than the system's default of two hours.
 async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
-    let mut conn = store.write_pool.acquire().await.map_err(map_err("leader lock"))?.detach();
+    let mut conn = store.write_pool.acquire().await.db("leader lock")?.detach();
     // Best effort: these settings only apply to TCP connections (not Unix sockets), and `tcp_user_timeout`
     // needs PostgreSQL 12.
     for setting in [
@@ -153,7 +153,7 @@ impl Store {
             .bind(i64::from(replica.leader)),
         )
         .await
-        .map_err(map_err("replica"))?;
+        .db("replica")?;
         Ok(())
     }
 
@@ -166,7 +166,7 @@ impl Store {
         .bind(since_ms)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("replica"))?;
+        .db("replica")?;
         rows.iter()
             .map(|r| {
                 Ok(ReplicaRecord {
@@ -180,14 +180,12 @@ impl Store {
                 })
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("replica"))
+            .db("replica")
     }
 
     /// Removes a replica's row (it stopped).
     pub async fn forget_replica(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id.to_owned()))
-            .await
-            .map_err(map_err("replica"))?;
+        self.write(sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id.to_owned())).await.db("replica")?;
         Ok(())
     }
 
@@ -197,11 +195,8 @@ impl Store {
         let rows = self
             .write_returning(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1 RETURNING id").bind(before_ms))
             .await
-            .map_err(map_err("replica"))?;
-        rows.iter()
-            .map(|r| r.try_get("id"))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("replica"))
+            .db("replica")?;
+        rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, sqlx::Error>>().db("replica")
     }
 }
 
@@ -247,9 +242,9 @@ impl Store {
         let rows = self
             .write_returning(sqlx::query(TAKE).bind(key.to_owned()).bind(window_ms).bind(i64::from(limit)))
             .await
-            .map_err(map_err("attempt limit"))?;
+            .db("attempt limit")?;
         if let Some(row) = rows.first() {
-            return Ok(Attempt::Taken { window: row.try_get("window_start").map_err(map_err("attempt limit"))? });
+            return Ok(Attempt::Taken { window: row.try_get("window_start").db("attempt limit")? });
         }
         let left = sqlx::query(concat!(
             "SELECT window_start + window_ms - ",
@@ -259,9 +254,9 @@ impl Store {
         .bind(key.to_owned())
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("attempt limit"))?;
+        .db("attempt limit")?;
         let left = match left {
-            Some(row) => row.try_get::<i64, _>("left_ms").map_err(map_err("attempt limit"))?,
+            Some(row) => row.try_get::<i64, _>("left_ms").db("attempt limit")?,
             None => window_ms,
         };
         Ok(Attempt::Refused { retry_after_ms: left.clamp(0, window_ms) })
@@ -278,7 +273,7 @@ impl Store {
             .bind(window),
         )
         .await
-        .map_err(map_err("attempt limit"))?;
+        .db("attempt limit")?;
         Ok(())
     }
 
@@ -288,7 +283,7 @@ impl Store {
             return Ok(0);
         }
         const PRUNE: &str = concat!("DELETE FROM rate_limit_windows WHERE window_start + window_ms < ", db_now_ms!());
-        let done = self.write(sqlx::query(PRUNE)).await.map_err(map_err("attempt limit"))?;
+        let done = self.write(sqlx::query(PRUNE)).await.db("attempt limit")?;
         Ok(done.rows_affected())
     }
 }
@@ -308,7 +303,7 @@ impl std::fmt::Debug for Listener {
 impl Listener {
     /// The next notification's payload.
     pub async fn recv(&mut self) -> Result<String> {
-        let notification = self.inner.recv().await.map_err(map_err("notification"))?;
+        let notification = self.inner.recv().await.db("notification")?;
         Ok(notification.payload().to_owned())
     }
 }
@@ -325,7 +320,7 @@ impl Store {
             .bind(payload.to_owned())
             .execute(&self.write_pool)
             .await
-            .map_err(map_err("notification"))?;
+            .db("notification")?;
         Ok(())
     }
 
@@ -334,8 +329,8 @@ impl Store {
         let Some(url) = &self.listen_url else {
             return Err(Error::internal("notifications exist on PostgreSQL only"));
         };
-        let mut inner = sqlx::postgres::PgListener::connect(url.expose()).await.map_err(map_err("notification"))?;
-        inner.listen(channel).await.map_err(map_err("notification"))?;
+        let mut inner = sqlx::postgres::PgListener::connect(url.expose()).await.db("notification")?;
+        inner.listen(channel).await.db("notification")?;
         Ok(Listener { inner })
     }
 }

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::lecture_state::open_lecture;
-use super::{Store, flag, map_err};
+use super::{DbResult, Store, flag};
 use crate::error::{Error, Result};
 
 /// Where a room stands: ready for its next lecture, with a lecture under way, or archived (no more joins;
@@ -125,7 +125,7 @@ fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRecord, sqlx::Error> {
 }
 
 fn rooms_from_rows(rows: &[AnyRow]) -> Result<Vec<RoomRecord>> {
-    rows.iter().map(room_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("room"))
+    rows.iter().map(room_from_row).collect::<std::result::Result<_, _>>().db("room")
 }
 
 /// Rooms as this process last read them, for the join path, where every guest of a lecture-start storm
@@ -197,7 +197,7 @@ impl Store {
                 .bind(r.archived_at)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("room"))?;
+                .db("room")?;
                 open_lecture(tx, &r.id, &r.lecture_id, r.lecture_number, r.created_at).await
             })
         })
@@ -210,9 +210,9 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?
+            .db("room")?
             .ok_or_else(|| Error::not_found("room_not_found", "no such room"))?;
-        room_from_row(&row).map_err(map_err("room"))
+        room_from_row(&row).db("room")
     }
 
     /// The room as this process read it at most a few seconds ago (see [`RoomCache`]): for deciding what to
@@ -238,8 +238,8 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?;
-        row.map(|r| r.try_get("version")).transpose().map_err(map_err("room"))
+            .db("room")?;
+        row.map(|r| r.try_get("version")).transpose().db("room")
     }
 
     pub async fn room_by_invite_code(&self, code: &str) -> Result<Option<RoomRecord>> {
@@ -247,8 +247,8 @@ impl Store {
             .bind(code)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?;
-        row.as_ref().map(room_from_row).transpose().map_err(map_err("room"))
+            .db("room")?;
+        row.as_ref().map(room_from_row).transpose().db("room")
     }
 
     /// Rooms of one host (or all rooms with `None`), newest first.
@@ -262,7 +262,7 @@ impl Store {
         .bind(host_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("room"))?;
+        .db("room")?;
         rooms_from_rows(&rows)
     }
 
@@ -272,7 +272,7 @@ impl Store {
             .bind(if live { "LIVE" } else { "OPEN" })
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("room"))?;
+            .db("room")?;
         rooms_from_rows(&rows)
     }
 
@@ -298,7 +298,7 @@ impl Store {
             .bind(i32::from(r.lectures_for_participants)),
         )
         .await
-        .map_err(map_err("room"))?;
+        .db("room")?;
         self.rooms.forget(&r.id);
         Ok(())
     }
@@ -314,12 +314,12 @@ impl Store {
                     .bind(i32::from(muted))
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("room"))?;
+                    .db("room")?;
                 sqlx::query("UPDATE participants SET publish_granted = NULL WHERE lecture_id = $1")
                     .bind(&lecture_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("participant"))?;
+                    .db("participant")?;
                 Ok(())
             })
         })
@@ -331,7 +331,7 @@ impl Store {
     pub async fn set_room_locked(&self, id: &str, locked: bool) -> Result<()> {
         self.write(sqlx::query("UPDATE rooms SET locked = $2 WHERE id = $1").bind(id).bind(i32::from(locked)))
             .await
-            .map_err(map_err("room"))?;
+            .db("room")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -339,7 +339,7 @@ impl Store {
     pub async fn set_invite_code(&self, id: &str, code: &str) -> Result<()> {
         self.write(sqlx::query("UPDATE rooms SET invite_code = $2 WHERE id = $1").bind(id).bind(code))
             .await
-            .map_err(map_err("invite code"))?;
+            .db("invite code")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -356,7 +356,7 @@ impl Store {
                 .bind(at),
             )
             .await
-            .map_err(map_err("room"))?
+            .db("room")?
             .rows_affected()
             == 1;
         self.rooms.forget(id);
@@ -364,7 +364,7 @@ impl Store {
     }
 
     pub async fn delete_room(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id)).await.map_err(map_err("room"))?;
+        self.write(sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id)).await.db("room")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -388,7 +388,7 @@ impl Store {
         .bind(session_hash)
         .fetch_one(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        Ok(row.try_get::<i64, _>("n").map_err(map_err("ban"))? > 0)
+        .db("ban")?;
+        Ok(row.try_get::<i64, _>("n").db("ban")? > 0)
     }
 }

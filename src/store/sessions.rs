@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::users::UserRecord;
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// A session row.
@@ -42,7 +42,7 @@ impl Store {
             .bind(user_agent),
         )
         .await
-        .map_err(map_err("session"))?;
+        .db("session")?;
         Ok(())
     }
 
@@ -55,14 +55,14 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("session"))?;
+        .db("session")?;
         let Some(row) = row else { return Ok(None) };
         let session = SessionRecord {
-            id: row.try_get("sid").map_err(map_err("session"))?,
-            user_id: row.try_get("user_id").map_err(map_err("session"))?,
-            created_at: row.try_get("s_created").map_err(map_err("session"))?,
-            last_seen_at: row.try_get("last_seen_at").map_err(map_err("session"))?,
-            expires_at: row.try_get("expires_at").map_err(map_err("session"))?,
+            id: row.try_get("sid").db("session")?,
+            user_id: row.try_get("user_id").db("session")?,
+            created_at: row.try_get("s_created").db("session")?,
+            last_seen_at: row.try_get("last_seen_at").db("session")?,
+            expires_at: row.try_get("expires_at").db("session")?,
         };
         let user = self.user_by_id(&session.user_id).await?;
         Ok(Some((session, user)))
@@ -71,12 +71,12 @@ impl Store {
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1").bind(id).bind(now))
             .await
-            .map_err(map_err("session"))?;
+            .db("session")?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id)).await.map_err(map_err("session"))?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id)).await.db("session")?;
         Ok(())
     }
 
@@ -85,7 +85,7 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id))
             .await
-            .map_err(map_err("session"))?
+            .db("session")?
             .rows_affected())
     }
 
@@ -98,7 +98,7 @@ impl Store {
                     .bind(idle_cutoff),
             )
             .await
-            .map_err(map_err("session"))?
+            .db("session")?
             .rows_affected())
     }
 }

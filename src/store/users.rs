@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// What an account may do. Guests have no account at all.
@@ -92,7 +92,7 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("user"))?
+                .db("user")?
                 .rows_affected()
                     == 1;
                 let role = wanted_role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
@@ -112,9 +112,8 @@ impl Store {
                 .bind(email.to_lowercase())
                 .execute(&mut *tx)
                 .await;
-                if let Err(err) = result {
-                    let mapped = map_err("user")(err);
-                    return Err(match mapped {
+                if let Err(err) = result.db("user") {
+                    return Err(match err {
                         Error::Conflict { .. } => {
                             Error::conflict("email_taken", "an account with this email already exists")
                         }
@@ -126,7 +125,7 @@ impl Store {
                     sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
                         .execute(&mut *tx)
                         .await
-                        .map_err(map_err("user"))?;
+                        .db("user")?;
                 }
                 Ok(())
             })
@@ -140,9 +139,9 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("user"))?
+            .db("user")?
             .ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
-        from_row(&row).map_err(map_err("user"))
+        from_row(&row).db("user")
     }
 
     /// Looks a user up by email, case-insensitively.
@@ -151,22 +150,21 @@ impl Store {
             .bind(email.to_lowercase())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("user"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("user"))
+            .db("user")?;
+        row.as_ref().map(from_row).transpose().db("user")
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("user"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("user"))
+            .db("user")?;
+        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("user")
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await.map_err(map_err("user"))?;
-        row.try_get("n").map_err(map_err("user"))
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await.db("user")?;
+        row.try_get("n").db("user")
     }
 
     pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
@@ -183,7 +181,7 @@ impl Store {
                     .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("user"))?
+            .db("user")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
     }
@@ -197,7 +195,7 @@ impl Store {
         let n = self
             .write(query.bind(id.to_owned()).bind(value.to_owned()).bind(crate::time::now_ms()))
             .await
-            .map_err(map_err("user"))?
+            .db("user")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
     }
