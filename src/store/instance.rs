@@ -1,19 +1,16 @@
 //! Queries on `instance_state`: small instance-wide values such as the one-time setup code and the global AI
 //! settings (one row per setting, so two admins changing different settings never overwrite each other).
 
-use sqlx::Row;
-
 use super::{DbResult, Store};
 use crate::error::Result;
 
 impl Store {
     pub async fn instance_value(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM instance_state WHERE key = $1")
+        sqlx::query_scalar("SELECT value FROM instance_state WHERE key = $1")
             .bind(key)
             .fetch_optional(self.reader())
             .await
-            .db("instance setting")?;
-        row.map(|r| r.try_get("value")).transpose().db("instance setting")
+            .db("instance setting")
     }
 
     /// Stores `value` under `key` unless a value is already there; returns the value in effect.
@@ -32,14 +29,10 @@ impl Store {
     pub async fn instance_values(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         // A plain comparison rather than LIKE, whose `_` and `%` would be wildcards inside the prefix (and
         // rather than a range, which PostgreSQL's locale-aware collations would not keep to the prefix).
-        let rows = sqlx::query("SELECT key, value FROM instance_state WHERE substr(key, 1, length($1)) = $1")
+        sqlx::query_as("SELECT key, value FROM instance_state WHERE substr(key, 1, length($1)) = $1")
             .bind(prefix)
             .fetch_all(self.reader())
             .await
-            .db("instance setting")?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
             .db("instance setting")
     }
 

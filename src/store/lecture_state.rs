@@ -3,7 +3,6 @@
 //! recorded in the transaction that applies it.
 
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 use super::{DbResult, Store};
 use crate::error::Result;
@@ -206,7 +205,7 @@ async fn activate(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<b
 }
 
 async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedLecture> {
-    let ended = sqlx::query(
+    let ended: Option<(String, i64)> = sqlx::query_as(
         "UPDATE lectures SET status = 'ENDED', ended_at = $2 WHERE id = $1 AND status <> 'ENDED' \
          RETURNING room_id, number",
     )
@@ -215,14 +214,12 @@ async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedL
     .fetch_optional(&mut *tx)
     .await
     .db("lecture")?;
-    let Some(ended) = ended else { return Ok(EndedLecture::default()) };
-    let room_id: String = ended.try_get("room_id").db("lecture")?;
-    let number: i64 = ended.try_get("number").db("lecture")?;
+    let Some((room_id, number)) = ended else { return Ok(EndedLecture::default()) };
     // The room is ready for its next session at once, with the same invite link; a panic mute was for
     // this session only.
     open_lecture(tx, &room_id, &crate::ids::new_id(), number + 1, at).await?;
     sqlx::query("UPDATE rooms SET guests_muted = 0 WHERE id = $1").bind(&room_id).execute(&mut *tx).await.db("room")?;
-    let rows = sqlx::query(
+    let rejected_entries = sqlx::query_scalar(
         "UPDATE participants SET admission = 'REJECTED', reason = 'the lecture has ended', decided_at = $2, \
          decided_by = 'system' WHERE lecture_id = $1 AND admission = 'PENDING' RETURNING id",
     )
@@ -231,7 +228,5 @@ async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedL
     .fetch_all(&mut *tx)
     .await
     .db("participant")?;
-    let rejected_entries =
-        rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<std::result::Result<_, _>>().db("participant")?;
     Ok(EndedLecture { newly_ended: true, rejected_entries })
 }

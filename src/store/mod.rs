@@ -230,12 +230,16 @@ impl Store {
         }
     }
 
-    /// Applies one statement that returns rows (`RETURNING`); returns them once it is durable.
-    pub(crate) async fn write_returning(&self, statement: Statement) -> std::result::Result<Vec<AnyRow>, sqlx::Error> {
-        match &self.writer {
-            Some(writer) => writer.fetch_all(statement).await,
-            None => statement.fetch_all(&self.write_pool).await,
-        }
+    /// Applies one statement that returns rows (`RETURNING`); returns them, read as `T`, once it is durable.
+    pub(crate) async fn write_returning<T>(&self, statement: Statement) -> std::result::Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        let rows = match &self.writer {
+            Some(writer) => writer.fetch_all(statement).await?,
+            None => statement.fetch_all(&self.write_pool).await?,
+        };
+        rows.iter().map(T::from_row).collect()
     }
 
     /// Runs `job`'s statements as one unit: all of them are applied, or (when it returns an error) none.
@@ -317,12 +321,77 @@ impl Store {
     }
 }
 
-/// Reads a 0/1 flag column. Flags are stored as integers because sqlx's `Any` driver cannot decode SQLite
-/// booleans.
-pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
-    use sqlx::Row;
-    Ok(row.try_get::<i64, _>(column)? != 0)
+/// A 0/1 flag column. Flags are stored as integers because sqlx's `Any` driver cannot decode SQLite booleans;
+/// a row struct reads one into a `bool` field with `#[sqlx(try_from = "Flag")]`.
+pub(crate) struct Flag(bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
 }
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(Flag(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)? != 0))
+    }
+}
+
+/// A nullable 0/1 flag column (`NULL`: not decided), read into an `Option<bool>` field with
+/// `#[sqlx(try_from = "MaybeFlag")]`.
+pub(crate) struct MaybeFlag(Option<bool>);
+
+impl From<MaybeFlag> for Option<bool> {
+    fn from(flag: MaybeFlag) -> Option<bool> {
+        flag.0
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for MaybeFlag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for MaybeFlag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(MaybeFlag(<Option<i64> as sqlx::Decode<sqlx::Any>>::decode(value)?.map(|v| v != 0)))
+    }
+}
+
+/// A TEXT column that holds one of an enum's names, which it does not know: the error of the enum's
+/// `TryFrom<String>` (sqlx reports it as a decode failure of that column).
+#[derive(Debug)]
+pub struct UnknownValue {
+    what: &'static str,
+    value: String,
+}
+
+impl UnknownValue {
+    pub(crate) fn new(what: &'static str, value: String) -> Self {
+        Self { what, value }
+    }
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.what, self.value)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
 
 /// Removes anything that looks like a password from a driver message.
 fn redact_db_error(message: &str) -> String {

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection};
 
-use super::{DbResult, Dialect, Store};
+use super::{DbResult, Dialect, Flag, Store};
 use crate::error::{Error, Result};
 
 /// The advisory lock key whose holder leads the periodic background jobs (`confctl1` in ASCII). Advisory
@@ -74,12 +74,12 @@ impl LeaderSeat {
             sqlx::query("SELECT 1").execute(&mut *conn).await.db("leader lock")?;
             return Ok(true);
         }
-        let row = sqlx::query("SELECT pg_try_advisory_lock($1)::INTEGER AS got")
+        let got: i32 = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)::INTEGER")
             .bind(LEADER_LOCK)
             .fetch_one(&mut *conn)
             .await
             .db("leader lock")?;
-        Ok(row.try_get::<i32, _>("got").db("leader lock")? != 0)
+        Ok(got != 0)
     }
 
     fn drop_connection(&mut self) {
@@ -120,7 +120,7 @@ async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
 }
 
 /// One replica's heartbeat row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReplicaRecord {
     pub id: String,
     /// The machine's name and the address it serves on, for the operator.
@@ -130,6 +130,7 @@ pub struct ReplicaRecord {
     pub last_seen_at: i64,
     /// A hash of the settings every replica must agree on (see `replicas::config_fingerprint`).
     pub config_fingerprint: String,
+    #[sqlx(try_from = "Flag")]
     pub leader: bool,
 }
 
@@ -159,28 +160,14 @@ impl Store {
 
     /// Replicas whose last heartbeat is at or after `since_ms`, oldest first.
     pub async fn replicas_seen_since(&self, since_ms: i64) -> Result<Vec<ReplicaRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT id, host, version, started_at, last_seen_at, config_fingerprint, leader FROM replicas \
              WHERE last_seen_at >= $1 ORDER BY started_at, id",
         )
         .bind(since_ms)
         .fetch_all(self.reader())
         .await
-        .db("replica")?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReplicaRecord {
-                    id: r.try_get("id")?,
-                    host: r.try_get("host")?,
-                    version: r.try_get("version")?,
-                    started_at: r.try_get("started_at")?,
-                    last_seen_at: r.try_get("last_seen_at")?,
-                    config_fingerprint: r.try_get("config_fingerprint")?,
-                    leader: super::flag(r, "leader")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .db("replica")
+        .db("replica")
     }
 
     /// Removes a replica's row (it stopped).
@@ -192,11 +179,11 @@ impl Store {
     /// Removes the rows of replicas not heard from since `before_ms` (they died without saying so); returns
     /// their ids.
     pub async fn forget_replicas_before(&self, before_ms: i64) -> Result<Vec<String>> {
-        let rows = self
+        let ids: Vec<(String,)> = self
             .write_returning(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1 RETURNING id").bind(before_ms))
             .await
             .db("replica")?;
-        rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, sqlx::Error>>().db("replica")
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 }
 
@@ -239,14 +226,14 @@ impl Store {
              WHERE w.window_start + w.window_ms <= excluded.window_start OR w.taken < $3 \
              RETURNING w.window_start"
         );
-        let rows = self
+        let taken: Vec<(i64,)> = self
             .write_returning(sqlx::query(TAKE).bind(key.to_owned()).bind(window_ms).bind(i64::from(limit)))
             .await
             .db("attempt limit")?;
-        if let Some(row) = rows.first() {
-            return Ok(Attempt::Taken { window: row.try_get("window_start").db("attempt limit")? });
+        if let Some(&(window,)) = taken.first() {
+            return Ok(Attempt::Taken { window });
         }
-        let left = sqlx::query(concat!(
+        let left: Option<i64> = sqlx::query_scalar(concat!(
             "SELECT window_start + window_ms - ",
             db_now_ms!(),
             " AS left_ms FROM rate_limit_windows WHERE key = $1"
@@ -255,11 +242,7 @@ impl Store {
         .fetch_optional(self.reader())
         .await
         .db("attempt limit")?;
-        let left = match left {
-            Some(row) => row.try_get::<i64, _>("left_ms").db("attempt limit")?,
-            None => window_ms,
-        };
-        Ok(Attempt::Refused { retry_after_ms: left.clamp(0, window_ms) })
+        Ok(Attempt::Refused { retry_after_ms: left.unwrap_or(window_ms).clamp(0, window_ms) })
     }
 
     /// Hands back an attempt counted by [`Store::take_attempt`] in the window starting at `window`; nothing

@@ -1,13 +1,11 @@
 //! Queries on `sessions` (sign-in sessions of hosts and admins; only a hash of each token is stored).
 
-use sqlx::Row;
-
 use super::users::UserRecord;
 use super::{DbResult, Store};
 use crate::error::Result;
 
 /// A session row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: String,
     pub user_id: String,
@@ -48,22 +46,14 @@ impl Store {
 
     /// The session with this token hash and its user, if any (expiry is the caller's decision).
     pub async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {
-        let row = sqlx::query(
-            "SELECT s.id AS sid, s.user_id, s.created_at AS s_created, s.last_seen_at, s.expires_at \
-             FROM sessions s WHERE s.token_hash = $1",
+        let session: Option<SessionRecord> = sqlx::query_as(
+            "SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await
         .db("session")?;
-        let Some(row) = row else { return Ok(None) };
-        let session = SessionRecord {
-            id: row.try_get("sid").db("session")?,
-            user_id: row.try_get("user_id").db("session")?,
-            created_at: row.try_get("s_created").db("session")?,
-            last_seen_at: row.try_get("last_seen_at").db("session")?,
-            expires_at: row.try_get("expires_at").db("session")?,
-        };
+        let Some(session) = session else { return Ok(None) };
         let user = self.user_by_id(&session.user_id).await?;
         Ok(Some((session, user)))
     }

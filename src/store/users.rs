@@ -1,10 +1,8 @@
 //! Queries on `users`.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{DbResult, Store};
+use super::{DbResult, Flag, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// What an account may do. Guests have no account at all.
@@ -32,14 +30,23 @@ impl Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        Self::parse(&text).ok_or_else(|| UnknownValue::new("role", text))
+    }
+}
+
 /// A user row as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: String,
     pub email: String,
     pub display_name: String,
     pub password_hash: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
+    #[sqlx(try_from = "Flag")]
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -59,20 +66,6 @@ macro_rules! columns {
     () => {
         "id, email, display_name, password_hash, role, disabled, created_at, updated_at"
     };
-}
-
-fn from_row(row: &AnyRow) -> std::result::Result<UserRecord, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        password_hash: row.try_get("password_hash")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
-        disabled: super::flag(row, "disabled")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 impl Store {
@@ -135,36 +128,32 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<UserRecord> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await
             .db("user")?
-            .ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
-        from_row(&row).db("user")
+            .ok_or_else(|| Error::not_found("user_not_found", "no such user"))
     }
 
     /// Looks a user up by email, case-insensitively.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
             .bind(email.to_lowercase())
             .fetch_optional(self.reader())
             .await
-            .db("user")?;
-        row.as_ref().map(from_row).transpose().db("user")
+            .db("user")
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
             .fetch_all(self.reader())
             .await
-            .db("user")?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().db("user")
+            .db("user")
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await.db("user")?;
-        row.try_get("n").db("user")
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.reader()).await.db("user")
     }
 
     pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
