@@ -393,6 +393,55 @@ impl std::fmt::Display for UnknownValue {
 
 impl std::error::Error for UnknownValue {}
 
+/// A unique key that a request can run into, under the name each dialect reports, and the conflict it means
+/// to the caller (and the API client).
+struct UniqueKey {
+    /// The constraint PostgreSQL names in the error: the `<table>_<columns>_key` it generated for a `UNIQUE`
+    /// in the migrations (which name none themselves).
+    postgres: &'static str,
+    /// What SQLite's message names instead (it reports no constraint): `UNIQUE constraint failed: <this>`.
+    sqlite: &'static str,
+    code: &'static str,
+    message: &'static str,
+}
+
+/// The unique keys people can collide on. Every other unique violation is the generic `conflict`: random ids
+/// and token hashes, which only collide by chance, and rows written with `ON CONFLICT`, which never fail.
+const UNIQUE_KEYS: &[UniqueKey] = &[
+    // Registration or an admin creating an account, with an email (in any case) that has an account.
+    UniqueKey {
+        postgres: "users_email_lower_key",
+        sqlite: "users.email_lower",
+        code: "email_taken",
+        message: "an account with this email already exists",
+    },
+    // A new room's or a regenerated invite code that another room has: callers draw another.
+    UniqueKey {
+        postgres: "rooms_invite_code_key",
+        sqlite: "rooms.invite_code",
+        code: "invite_code_taken",
+        message: "this invite code is in use by another room",
+    },
+    // A host entering a lecture from two tabs at once: one row per lecture and identity.
+    UniqueKey {
+        postgres: "participants_lecture_id_identity_key",
+        sqlite: "participants.lecture_id, participants.identity",
+        code: "participant_exists",
+        message: "this participant is already in the lecture",
+    },
+];
+
+impl UniqueKey {
+    /// The key a unique violation was on, if it is one of [`UNIQUE_KEYS`].
+    fn violated(db: &dyn sqlx::error::DatabaseError) -> Option<&'static UniqueKey> {
+        let sqlite_columns = db.message().strip_prefix("UNIQUE constraint failed: ");
+        UNIQUE_KEYS.iter().find(|key| match db.constraint() {
+            Some(name) => name == key.postgres,
+            None => sqlite_columns == Some(key.sqlite),
+        })
+    }
+}
+
 /// Removes anything that looks like a password from a driver message.
 fn redact_db_error(message: &str) -> String {
     match (message.find("://"), message.find('@')) {
@@ -415,13 +464,15 @@ impl<T> DbResult<T> for std::result::Result<T, sqlx::Error> {
 }
 
 /// Maps sqlx failures onto domain errors: a missing row is "not found", a unique or foreign-key violation a
-/// conflict, and anything else an internal error (logged, not shown).
+/// conflict (with its own code for the unique keys in [`UNIQUE_KEYS`]), and anything else an internal error
+/// (logged, not shown).
 fn db_error(what: &'static str, err: sqlx::Error) -> Error {
     match &err {
         sqlx::Error::RowNotFound => Error::not_found("not_found", format!("{what} not found")),
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::conflict("conflict", format!("{what} already exists"))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => match UniqueKey::violated(db.as_ref()) {
+            Some(key) => Error::conflict(key.code, key.message),
+            None => Error::conflict("conflict", format!("{what} already exists")),
+        },
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Error::conflict("conflict", format!("{what} refers to something that does not exist"))
         }

@@ -209,7 +209,7 @@ impl Store {
         if existing.is_none() {
             match self.insert_participant(p).await {
                 // Two tabs of the same host racing: the other insert won, which is the same outcome.
-                Err(Error::Conflict { .. }) | Ok(()) => {}
+                Err(Error::Conflict { code: "participant_exists", .. }) | Ok(()) => {}
                 Err(other) => return Err(other),
             }
         }

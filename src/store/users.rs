@@ -89,7 +89,7 @@ impl Store {
                 .rows_affected()
                     == 1;
                 let role = wanted_role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
-                let result = sqlx::query(concat!(
+                sqlx::query(concat!(
                     "INSERT INTO users (",
                     columns!(),
                     ", email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -104,15 +104,9 @@ impl Store {
                 .bind(now)
                 .bind(email.to_lowercase())
                 .execute(&mut *tx)
-                .await;
-                if let Err(err) = result.db("user") {
-                    return Err(match err {
-                        Error::Conflict { .. } => {
-                            Error::conflict("email_taken", "an account with this email already exists")
-                        }
-                        other => other,
-                    });
-                }
+                .await
+                // An email (in any case) that has an account already is `email_taken` (see `UNIQUE_KEYS`).
+                .db("user")?;
                 if claimed {
                     // The setup code has done its job once the first account exists.
                     sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
