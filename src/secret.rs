@@ -19,6 +19,13 @@ impl Secret {
     }
 }
 
+/// So a store row can read a secret column straight into a `Secret`.
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("\"[redacted]\"") }

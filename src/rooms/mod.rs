@@ -281,7 +281,7 @@ pub async fn create(app: &App, auth: &AuthUser, input: NewRoom, actor: &Actor) -
                 .await;
                 return Ok(record);
             }
-            Err(err @ Error::Conflict { .. }) => last = Some(err),
+            Err(err @ Error::Conflict { code: "invite_code_taken", .. }) => last = Some(err),
             Err(err) => return Err(err),
         }
     }
@@ -393,7 +393,7 @@ pub async fn regenerate_invite_code(app: &App, mut room: RoomRecord, actor: &Act
                 .await;
                 return Ok(room);
             }
-            Err(Error::Conflict { .. }) => continue,
+            Err(Error::Conflict { code: "invite_code_taken", .. }) => continue,
             Err(err) => return Err(err),
         }
     }

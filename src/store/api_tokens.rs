@@ -1,10 +1,8 @@
 //! Queries on `api_tokens`: the admin API's bearer tokens (only their hashes are stored).
 
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// What a token may do on `/api/admin/*`.
@@ -33,14 +31,22 @@ impl ApiTokenScope {
     }
 }
 
+impl TryFrom<String> for ApiTokenScope {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        Self::parse(&text).ok_or_else(|| UnknownValue::new("API token scope", text))
+    }
+}
+
 /// An API token row (the token itself is never stored).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiTokenRecord {
     pub id: String,
     pub name: String,
     #[serde(skip)]
     pub token_hash: String,
+    #[sqlx(try_from = "String")]
     pub scope: ApiTokenScope,
     pub created_by: Option<String>,
     pub created_at: i64,
@@ -53,22 +59,6 @@ macro_rules! columns {
     () => {
         "id, name, token_hash, scope, created_by, created_at, expires_at, last_used_at, revoked_at"
     };
-}
-
-fn from_row(row: &AnyRow) -> std::result::Result<ApiTokenRecord, sqlx::Error> {
-    let scope: String = row.try_get("scope")?;
-    Ok(ApiTokenRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        token_hash: row.try_get("token_hash")?,
-        scope: ApiTokenScope::parse(&scope)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown API token scope {scope:?}").into()))?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
 }
 
 impl Store {
@@ -87,31 +77,29 @@ impl Store {
             .bind(t.expires_at),
         )
         .await
-        .map_err(map_err("API token"))?;
+        .db("API token")?;
         Ok(())
     }
 
     pub async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM api_tokens WHERE token_hash = $1"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM api_tokens WHERE token_hash = $1"))
             .bind(hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("API token"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("API token"))
+            .db("API token")
     }
 
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM api_tokens ORDER BY created_at, id"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM api_tokens ORDER BY created_at, id"))
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("API token"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("API token"))
+            .db("API token")
     }
 
     pub async fn touch_api_token(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("API token"))?;
+            .db("API token")?;
         Ok(())
     }
 
@@ -124,7 +112,7 @@ impl Store {
                     .bind(at),
             )
             .await
-            .map_err(map_err("API token"))?
+            .db("API token")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("api_token_not_found", "no such active API token")) } else { Ok(()) }
     }
@@ -134,7 +122,7 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < $1").bind(before))
             .await
-            .map_err(map_err("API token"))?
+            .db("API token")?
             .rows_affected())
     }
 }

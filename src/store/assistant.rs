@@ -1,13 +1,10 @@
 //! Queries for the AI assistant: agent tokens, transcript segments and lecture artifacts.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// An agent token row (the token itself is never stored).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentTokenRecord {
     pub id: String,
@@ -20,20 +17,14 @@ pub struct AgentTokenRecord {
     pub revoked_at: Option<i64>,
 }
 
-fn token_from_row(row: &AnyRow) -> std::result::Result<AgentTokenRecord, sqlx::Error> {
-    Ok(AgentTokenRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        token_hash: row.try_get("token_hash")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
+macro_rules! token_columns {
+    () => {
+        "id, name, token_hash, created_by, created_at, last_used_at, revoked_at"
+    };
 }
 
 /// A final caption segment (also the agent API's wire type for the summary context).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct SegmentRecord {
     pub segment_id: String,
@@ -63,20 +54,6 @@ pub(super) fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
-/// Reads a segment from a row with the segment columns.
-pub(super) fn segment_from_row(r: &AnyRow) -> std::result::Result<SegmentRecord, sqlx::Error> {
-    Ok(SegmentRecord {
-        segment_id: r.try_get("segment_id")?,
-        speaker_identity: r.try_get("speaker_identity")?,
-        speaker_name: r.try_get("speaker_name")?,
-        text: r.try_get("text")?,
-        start_ms: r.try_get("start_ms")?,
-        end_ms: r.try_get("end_ms")?,
-        language: r.try_get("language")?,
-        provider: r.try_get("provider")?,
-    })
-}
-
 /// Where a lecture's summary stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactState {
@@ -94,8 +71,12 @@ impl ArtifactState {
             Self::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> Self {
-        match s {
+}
+
+/// `pending`, `complete`, and anything else failed.
+impl From<String> for ArtifactState {
+    fn from(text: String) -> Self {
+        match text.as_str() {
             "pending" => Self::Pending,
             "complete" => Self::Complete,
             _ => Self::Failed,
@@ -104,7 +85,7 @@ impl ArtifactState {
 }
 
 /// The lecture artifact row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArtifactRecord {
     pub lecture_id: String,
     pub transcript_key: Option<String>,
@@ -114,6 +95,7 @@ pub struct ArtifactRecord {
     pub summary_kind: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
+    #[sqlx(rename = "status", try_from = "String")]
     pub state: ArtifactState,
     pub error: Option<String>,
     pub summary_edited_at: Option<i64>,
@@ -135,31 +117,29 @@ impl Store {
             .bind(t.created_at),
         )
         .await
-        .map_err(map_err("agent token"))?;
+        .db("agent token")?;
         Ok(())
     }
 
     pub async fn agent_token_by_hash(&self, hash: &str) -> Result<Option<AgentTokenRecord>> {
-        let row = sqlx::query("SELECT id, name, token_hash, created_by, created_at, last_used_at, revoked_at FROM agent_tokens WHERE token_hash = $1")
+        sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM agent_tokens WHERE token_hash = $1"))
             .bind(hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("agent token"))?;
-        row.as_ref().map(token_from_row).transpose().map_err(map_err("agent token"))
+            .db("agent token")
     }
 
     pub async fn list_agent_tokens(&self) -> Result<Vec<AgentTokenRecord>> {
-        let rows = sqlx::query("SELECT id, name, token_hash, created_by, created_at, last_used_at, revoked_at FROM agent_tokens ORDER BY created_at, id")
+        sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM agent_tokens ORDER BY created_at, id"))
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("agent token"))?;
-        rows.iter().map(token_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("agent token"))
+            .db("agent token")
     }
 
     pub async fn touch_agent_token(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("agent token"))?;
+            .db("agent token")?;
         Ok(())
     }
 
@@ -171,7 +151,7 @@ impl Store {
                     .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("agent token"))?
+            .db("agent token")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("agent_token_not_found", "no such active agent token")) } else { Ok(()) }
     }
@@ -197,7 +177,7 @@ impl Store {
         .bind(fold(&s.text))
         )
         .await
-        .map_err(map_err("transcript segment"))?
+        .db("transcript segment")?
         .rows_affected()
             == 1)
     }
@@ -207,19 +187,15 @@ impl Store {
         let mut done = 0;
         let mut after = String::new();
         loop {
-            let rows = sqlx::query("SELECT id, text FROM transcript_segments WHERE id > $1 ORDER BY id LIMIT 500")
-                .bind(&after)
-                .fetch_all(self.reader())
-                .await
-                .map_err(map_err("transcript segment"))?;
-            let Some(last) = rows.last() else { return Ok(done) };
-            after = last.try_get("id").map_err(map_err("transcript segment"))?;
-            let mut folded = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let id: String = row.try_get("id").map_err(map_err("transcript segment"))?;
-                let text: String = row.try_get("text").map_err(map_err("transcript segment"))?;
-                folded.push((id, fold(&text)));
-            }
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT id, text FROM transcript_segments WHERE id > $1 ORDER BY id LIMIT 500")
+                    .bind(&after)
+                    .fetch_all(self.reader())
+                    .await
+                    .db("transcript segment")?;
+            let Some((last, _)) = rows.last() else { return Ok(done) };
+            after = last.clone();
+            let folded: Vec<(String, String)> = rows.into_iter().map(|(id, text)| (id, fold(&text))).collect();
             done += folded.len() as u64;
             self.write_atomic(move |tx| {
                 Box::pin(async move {
@@ -229,7 +205,7 @@ impl Store {
                             .bind(text)
                             .execute(&mut *tx)
                             .await
-                            .map_err(map_err("transcript segment"))?;
+                            .db("transcript segment")?;
                     }
                     Ok(())
                 })
@@ -240,15 +216,14 @@ impl Store {
 
     /// A lecture's final segments in spoken order.
     pub async fn segments(&self, lecture_id: &str) -> Result<Vec<SegmentRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
              FROM transcript_segments WHERE lecture_id = $1 ORDER BY start_ms, end_ms, segment_id",
         )
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
-        rows.iter().map(segment_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("transcript segment"))
+        .db("transcript segment")
     }
 
     /// Saves the artifact of a lecture, replacing an earlier one.
@@ -278,7 +253,7 @@ impl Store {
         .bind(a.updated_at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
@@ -305,7 +280,7 @@ impl Store {
                 .bind(expected_updated_at),
             )
             .await
-            .map_err(map_err("lecture artifact"))?
+            .db("lecture artifact")?
             .rows_affected()
             == 1)
     }
@@ -320,7 +295,7 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
@@ -334,38 +309,18 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("lecture artifact"))?;
+        .db("lecture artifact")?;
         Ok(())
     }
 
     pub async fn artifact(&self, lecture_id: &str) -> Result<Option<ArtifactRecord>> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT lecture_id, transcript_key, vtt_key, summary, summary_kind, provider, model, status, error, \
              summary_edited_at, summary_edited_by, created_at, updated_at FROM lecture_artifacts WHERE lecture_id = $1",
         )
         .bind(lecture_id)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("lecture artifact"))?;
-        let Some(r) = row else { return Ok(None) };
-        let read = || -> std::result::Result<ArtifactRecord, sqlx::Error> {
-            let status: String = r.try_get("status")?;
-            Ok(ArtifactRecord {
-                lecture_id: r.try_get("lecture_id")?,
-                transcript_key: r.try_get("transcript_key")?,
-                vtt_key: r.try_get("vtt_key")?,
-                summary: r.try_get("summary")?,
-                summary_kind: r.try_get("summary_kind")?,
-                provider: r.try_get("provider")?,
-                model: r.try_get("model")?,
-                state: ArtifactState::parse(&status),
-                error: r.try_get("error")?,
-                summary_edited_at: r.try_get("summary_edited_at")?,
-                summary_edited_by: r.try_get("summary_edited_by")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        };
-        read().map(Some).map_err(map_err("lecture artifact"))
+        .db("lecture artifact")
     }
 }

@@ -1,13 +1,13 @@
 //! Queries on `attendance`: each stay of a participant in a lecture's media room, written from LiveKit's
 //! `participant_joined` / `participant_left` webhooks.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// One stay in the media room; `left_at` is `None` while it lasts (or when the leave was never reported).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StayRecord {
     pub identity: String,
     pub joined_at: i64,
@@ -23,7 +23,7 @@ pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err("attendance"))?;
+        .db("attendance")?;
     // Only people confctl let in are counted (not the assistant, not a stranger LiveKit admitted).
     sqlx::query(
         "INSERT INTO attendance (id, lecture_id, identity, joined_at) SELECT $1, $2, $3, $4 \
@@ -35,7 +35,7 @@ pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &
     .bind(at)
     .execute(&mut *tx)
     .await
-    .map_err(map_err("attendance"))?;
+    .db("attendance")?;
     Ok(())
 }
 
@@ -55,7 +55,7 @@ pub(super) async fn left(
             .bind(at)
             .execute(&mut *tx)
             .await
-            .map_err(map_err("attendance"))?
+            .db("attendance")?
             .rows_affected();
     if closed == 0 {
         sqlx::query(
@@ -70,7 +70,7 @@ pub(super) async fn left(
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err("attendance"))?;
+        .db("attendance")?;
     }
     Ok(())
 }
@@ -78,35 +78,25 @@ pub(super) async fn left(
 impl Store {
     /// Every stay in a lecture, by identity and then time.
     pub async fn attendance(&self, lecture_id: &str) -> Result<Vec<StayRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT identity, joined_at, left_at FROM attendance WHERE lecture_id = $1 ORDER BY identity, joined_at",
         )
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("attendance"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StayRecord {
-                    identity: r.try_get("identity")?,
-                    joined_at: r.try_get("joined_at")?,
-                    left_at: r.try_get("left_at")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("attendance"))
+        .db("attendance")
     }
 
     /// Ends the open stays of identities LiveKit no longer lists (their `participant_left` was lost).
     pub async fn close_stays_except(&self, lecture_id: &str, present: &[String], at: i64) -> Result<u64> {
-        let open = sqlx::query("SELECT identity FROM attendance WHERE lecture_id = $1 AND left_at IS NULL")
-            .bind(lecture_id)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err("attendance"))?;
+        let open: Vec<String> =
+            sqlx::query_scalar("SELECT identity FROM attendance WHERE lecture_id = $1 AND left_at IS NULL")
+                .bind(lecture_id)
+                .fetch_all(self.reader())
+                .await
+                .db("attendance")?;
         let mut closed = 0;
-        for row in open {
-            let identity: String = row.try_get("identity").map_err(map_err("attendance"))?;
+        for identity in open {
             if present.contains(&identity) {
                 continue;
             }
@@ -118,7 +108,7 @@ impl Store {
             .bind(at)
             )
             .await
-            .map_err(map_err("attendance"))?
+            .db("attendance")?
             .rows_affected();
         }
         Ok(closed)

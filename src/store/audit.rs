@@ -1,9 +1,6 @@
 //! Queries on `audit_log`: who did what to which object, from where, and when.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// An entry to record.
@@ -48,20 +45,37 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-fn from_row(row: &AnyRow) -> std::result::Result<AuditEntry, sqlx::Error> {
-    let details: String = row.try_get("details")?;
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        at: crate::time::to_datetime(row.try_get("at")?),
-        actor_id: row.try_get("actor_id")?,
-        actor_label: row.try_get("actor_label")?,
-        action: row.try_get("action")?,
-        target_type: row.try_get("target_type")?,
-        target_id: row.try_get("target_id")?,
-        room_id: row.try_get("room_id")?,
-        ip: row.try_get("ip")?,
-        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-    })
+/// An `audit_log` row as stored: [`AuditEntry`] with its time in ms and its details as JSON text.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: String,
+    at: i64,
+    actor_id: Option<String>,
+    actor_label: String,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    room_id: Option<String>,
+    ip: Option<String>,
+    details: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            id: row.id,
+            at: crate::time::to_datetime(row.at),
+            actor_id: row.actor_id,
+            actor_label: row.actor_label,
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            room_id: row.room_id,
+            ip: row.ip,
+            // Details that no longer parse are shown as null rather than hiding the whole entry.
+            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 impl Store {
@@ -82,14 +96,14 @@ impl Store {
         .bind(entry.details.to_string())
         )
         .await
-        .map_err(map_err("audit entry"))?;
+        .db("audit entry")?;
         Ok(())
     }
 
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         // Each optional filter is written as `($n IS NULL OR column = $n)` so one statement serves every
         // combination; the casts give PostgreSQL a type for a NULL parameter.
-        let rows = sqlx::query(
+        let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, at, actor_id, actor_label, action, target_type, target_id, room_id, ip, details FROM audit_log \
              WHERE (CAST($1 AS TEXT) IS NULL OR room_id = $1) AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR action = $3) AND (CAST($4 AS BIGINT) IS NULL OR at >= $4) \
@@ -103,7 +117,7 @@ impl Store {
         .bind(filter.limit.clamp(1, 500))
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("audit entry"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("audit entry"))
+        .db("audit entry")?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

@@ -1,13 +1,10 @@
 //! Queries on `chat_messages`.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A chat message row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChatRecord {
     pub seq: i64,
     pub id: String,
@@ -29,27 +26,10 @@ macro_rules! chat_columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> std::result::Result<ChatRecord, sqlx::Error> {
-    Ok(ChatRecord {
-        seq: row.try_get("seq")?,
-        id: row.try_get("id")?,
-        room_id: row.try_get("room_id")?,
-        lecture_id: row.try_get("lecture_id")?,
-        participant_id: row.try_get("participant_id")?,
-        user_id: row.try_get("user_id")?,
-        sender_name: row.try_get("sender_name")?,
-        sender_role: row.try_get("sender_role")?,
-        text: row.try_get("text")?,
-        created_at: row.try_get("created_at")?,
-        deleted_at: row.try_get("deleted_at")?,
-        deleted_by: row.try_get("deleted_by")?,
-    })
-}
-
 impl Store {
     /// Saves a message and returns it as stored (with its sequence number).
     pub async fn insert_chat(&self, m: &ChatRecord) -> Result<ChatRecord> {
-        let rows = self.write_returning(sqlx::query(concat!(
+        let rows: Vec<ChatRecord> = self.write_returning(sqlx::query(concat!(
             "INSERT INTO chat_messages (id, room_id, lecture_id, participant_id, user_id, sender_name, sender_role, text, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
             chat_columns!()
@@ -64,16 +44,15 @@ impl Store {
         .bind(&m.text)
         .bind(m.created_at))
         .await
-        .map_err(map_err("chat message"))?;
-        let row = rows.first().ok_or_else(|| Error::internal("the stored chat message was not returned"))?;
-        from_row(row).map_err(map_err("chat message"))
+        .db("chat message")?;
+        rows.into_iter().next().ok_or_else(|| Error::internal("the stored chat message was not returned"))
     }
 
     /// Messages of a lecture in order: after sequence number `after` (oldest first), or the latest `limit`.
     pub async fn list_chat(&self, lecture_id: &str, after: Option<i64>, limit: i64) -> Result<Vec<ChatRecord>> {
-        let rows = match after {
+        match after {
             Some(after) => {
-                sqlx::query(concat!(
+                sqlx::query_as(concat!(
                     "SELECT ",
                     chat_columns!(),
                     " FROM chat_messages WHERE lecture_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
@@ -85,7 +64,7 @@ impl Store {
                 .await
             }
             None => {
-                sqlx::query(concat!(
+                sqlx::query_as(concat!(
                     "SELECT * FROM (SELECT ",
                     chat_columns!(),
                     " FROM chat_messages WHERE lecture_id = $1 ORDER BY seq DESC LIMIT $2) latest ORDER BY seq"
@@ -96,20 +75,17 @@ impl Store {
                 .await
             }
         }
-        .map_err(map_err("chat message"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("chat message"))
+        .db("chat message")
     }
 
     pub async fn chat_by_id(&self, lecture_id: &str, id: &str) -> Result<ChatRecord> {
-        let row =
-            sqlx::query(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE lecture_id = $1 AND id = $2"))
-                .bind(lecture_id)
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await
-                .map_err(map_err("chat message"))?
-                .ok_or_else(|| Error::not_found("message_not_found", "no such message in this room"))?;
-        from_row(&row).map_err(map_err("chat message"))
+        sqlx::query_as(concat!("SELECT ", chat_columns!(), " FROM chat_messages WHERE lecture_id = $1 AND id = $2"))
+            .bind(lecture_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .db("chat message")?
+            .ok_or_else(|| Error::not_found("message_not_found", "no such message in this room"))
     }
 
     /// Marks a message removed; its text is kept only in the audit log.
@@ -123,7 +99,7 @@ impl Store {
         .bind(by)
         )
         .await
-        .map_err(map_err("chat message"))?;
+        .db("chat message")?;
         Ok(())
     }
 }

@@ -1,22 +1,20 @@
 //! Queries on the Google Drive tables: token-sealing keys, hosts' connections (sealed refresh tokens),
 //! authorization requests under way, and where each lecture's files went in Drive.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// One version of the key material that seals refresh tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DriveKeyRecord {
     pub version: i64,
     /// base64url of 32 random bytes; the sealing key is derived from it.
+    #[sqlx(try_from = "String")]
     pub material: crate::secret::Secret,
 }
 
 /// A host's connection to Google Drive. `refresh_token` is sealed (see `gdrive::seal`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DriveConnectionRecord {
     pub user_id: String,
     pub refresh_token: String,
@@ -27,26 +25,16 @@ pub struct DriveConnectionRecord {
 }
 
 /// An authorization request under way (the `state` itself is only kept as a hash).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DriveAuthorizationRecord {
     pub state_hash: String,
     pub user_id: String,
     pub session_id: String,
+    #[sqlx(try_from = "String")]
     pub code_verifier: crate::secret::Secret,
     pub redirect_uri: String,
     pub created_at: i64,
     pub expires_at: i64,
-}
-
-fn connection_from_row(row: &AnyRow) -> std::result::Result<DriveConnectionRecord, sqlx::Error> {
-    Ok(DriveConnectionRecord {
-        user_id: row.try_get("user_id")?,
-        refresh_token: row.try_get("refresh_token")?,
-        key_version: row.try_get("key_version")?,
-        scope: row.try_get("scope")?,
-        google_email: row.try_get("google_email")?,
-        connected_at: row.try_get("connected_at")?,
-    })
 }
 
 macro_rules! connection_columns {
@@ -58,19 +46,10 @@ macro_rules! connection_columns {
 impl Store {
     /// Every key version, oldest first.
     pub async fn drive_token_keys(&self) -> Result<Vec<DriveKeyRecord>> {
-        let rows = sqlx::query("SELECT version, material FROM drive_token_keys ORDER BY version")
+        sqlx::query_as("SELECT version, material FROM drive_token_keys ORDER BY version")
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("Drive token key"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(DriveKeyRecord {
-                    version: r.try_get("version")?,
-                    material: crate::secret::Secret::new(r.try_get::<String, _>("material")?),
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("Drive token key"))
+            .db("Drive token key")
     }
 
     /// Adds a key version; `false` when that version already exists (another process made it first).
@@ -86,24 +65,23 @@ impl Store {
                 .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("Drive token key"))?
+            .db("Drive token key")?
             .rows_affected();
         Ok(added == 1)
     }
 
     /// Deletes the key versions older than `current` that no connection uses any more; returns them.
     pub async fn delete_unused_drive_token_keys(&self, current: i64) -> Result<Vec<i64>> {
-        let rows = sqlx::query(
+        let versions: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM drive_token_keys k WHERE version < $1 \
              AND NOT EXISTS (SELECT 1 FROM drive_connections c WHERE c.key_version = k.version)",
         )
         .bind(current)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("Drive token key"))?;
+        .db("Drive token key")?;
         let mut deleted = Vec::new();
-        for row in rows {
-            let version: i64 = row.try_get("version").map_err(map_err("Drive token key"))?;
+        for version in versions {
             // The reference check again, inside the DELETE: a connection sealed meanwhile keeps its key.
             let gone = self
                 .write(
@@ -114,7 +92,7 @@ impl Store {
                     .bind(version),
                 )
                 .await
-                .map_err(map_err("Drive token key"))?
+                .db("Drive token key")?
                 .rows_affected();
             if gone == 1 {
                 deleted.push(version);
@@ -139,22 +117,21 @@ impl Store {
         .bind(c.connected_at)
         )
         .await
-        .map_err(map_err("Drive connection"))?;
+        .db("Drive connection")?;
         Ok(())
     }
 
     pub async fn drive_connection(&self, user_id: &str) -> Result<Option<DriveConnectionRecord>> {
-        let row = sqlx::query(concat!("SELECT ", connection_columns!(), " FROM drive_connections WHERE user_id = $1"))
+        sqlx::query_as(concat!("SELECT ", connection_columns!(), " FROM drive_connections WHERE user_id = $1"))
             .bind(user_id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive connection"))?;
-        row.as_ref().map(connection_from_row).transpose().map_err(map_err("Drive connection"))
+            .db("Drive connection")
     }
 
     /// Connections sealed with a key version older than `version`, for rotation.
     pub async fn drive_connections_sealed_before(&self, version: i64) -> Result<Vec<DriveConnectionRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             connection_columns!(),
             " FROM drive_connections WHERE key_version < $1 ORDER BY user_id"
@@ -162,8 +139,7 @@ impl Store {
         .bind(version)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("Drive connection"))?;
-        rows.iter().map(connection_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("Drive connection"))
+        .db("Drive connection")
     }
 
     /// Replaces a sealed token with its re-sealed form, only if the row still holds `old` (a host who
@@ -181,7 +157,7 @@ impl Store {
                 .bind(version),
             )
             .await
-            .map_err(map_err("Drive connection"))?
+            .db("Drive connection")?
             .rows_affected();
         Ok(changed == 1)
     }
@@ -191,7 +167,7 @@ impl Store {
         let gone = self
             .write(sqlx::query("DELETE FROM drive_connections WHERE user_id = $1").bind(user_id))
             .await
-            .map_err(map_err("Drive connection"))?
+            .db("Drive connection")?
             .rows_affected();
         Ok(gone == 1)
     }
@@ -200,7 +176,7 @@ impl Store {
     pub async fn insert_drive_authorization(&self, a: &DriveAuthorizationRecord) -> Result<()> {
         self.write(sqlx::query("DELETE FROM drive_authorizations WHERE expires_at < $1").bind(a.created_at))
             .await
-            .map_err(map_err("Drive authorization"))?;
+            .db("Drive authorization")?;
         self.write(
             sqlx::query(
                 "INSERT INTO drive_authorizations \
@@ -216,51 +192,38 @@ impl Store {
             .bind(a.expires_at),
         )
         .await
-        .map_err(map_err("Drive authorization"))?;
+        .db("Drive authorization")?;
         Ok(())
     }
 
     /// Takes an authorization request out (single use): of two callbacks with the same `state`, only one
     /// gets it.
     pub async fn take_drive_authorization(&self, state_hash: &str) -> Result<Option<DriveAuthorizationRecord>> {
-        let row = sqlx::query(
+        let record: Option<DriveAuthorizationRecord> = sqlx::query_as(
             "SELECT state_hash, user_id, session_id, code_verifier, redirect_uri, created_at, expires_at \
              FROM drive_authorizations WHERE state_hash = $1",
         )
         .bind(state_hash)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("Drive authorization"))?;
-        let Some(row) = row else { return Ok(None) };
-        let record = (|| -> std::result::Result<_, sqlx::Error> {
-            Ok(DriveAuthorizationRecord {
-                state_hash: row.try_get("state_hash")?,
-                user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
-                code_verifier: crate::secret::Secret::new(row.try_get::<String, _>("code_verifier")?),
-                redirect_uri: row.try_get("redirect_uri")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })()
-        .map_err(map_err("Drive authorization"))?;
+        .db("Drive authorization")?;
+        let Some(record) = record else { return Ok(None) };
         let taken = self
             .write(sqlx::query("DELETE FROM drive_authorizations WHERE state_hash = $1").bind(state_hash))
             .await
-            .map_err(map_err("Drive authorization"))?
+            .db("Drive authorization")?
             .rows_affected();
         Ok((taken == 1).then_some(record))
     }
 
     /// The Drive folder this host's export of the lecture went to.
     pub async fn drive_export_folder(&self, user_id: &str, lecture_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT folder_id FROM drive_exports WHERE user_id = $1 AND lecture_id = $2")
+        sqlx::query_scalar("SELECT folder_id FROM drive_exports WHERE user_id = $1 AND lecture_id = $2")
             .bind(user_id)
             .bind(lecture_id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive export"))?;
-        row.map(|r| r.try_get("folder_id")).transpose().map_err(map_err("Drive export"))
+            .db("Drive export")
     }
 
     pub async fn set_drive_export_folder(&self, user_id: &str, lecture_id: &str, folder_id: &str) -> Result<()> {
@@ -276,20 +239,19 @@ impl Store {
             .bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("Drive export"))?;
+        .db("Drive export")?;
         Ok(())
     }
 
     /// The Drive file an exported file became, by its name in the lecture's folder.
     pub async fn drive_file_id(&self, user_id: &str, lecture_id: &str, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT file_id FROM drive_files WHERE user_id = $1 AND lecture_id = $2 AND name = $3")
+        sqlx::query_scalar("SELECT file_id FROM drive_files WHERE user_id = $1 AND lecture_id = $2 AND name = $3")
             .bind(user_id)
             .bind(lecture_id)
             .bind(name)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("Drive file"))?;
-        row.map(|r| r.try_get("file_id")).transpose().map_err(map_err("Drive file"))
+            .db("Drive file")
     }
 
     pub async fn set_drive_file(
@@ -314,7 +276,7 @@ impl Store {
             .bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("Drive file"))?;
+        .db("Drive file")?;
         Ok(())
     }
 }

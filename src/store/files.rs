@@ -1,13 +1,10 @@
 //! Queries on `shared_files`.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, map_err};
+use super::{DbResult, Flag, Store};
 use crate::error::{Error, Result};
 
 /// A shared-file row. `PENDING` until the upload is confirmed complete, then `SHARED`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FileRecord {
     pub id: String,
     pub room_id: String,
@@ -19,35 +16,19 @@ pub struct FileRecord {
     pub participant_id: Option<String>,
     pub user_id: Option<String>,
     pub uploader_name: String,
+    /// Read from `status` (see `file_columns!()`).
+    #[sqlx(try_from = "Flag")]
     pub shared: bool,
     pub created_at: i64,
     pub completed_at: Option<i64>,
 }
 
+/// The columns of a [`FileRecord`], `status` read as the `shared` flag.
 macro_rules! file_columns {
     () => {
-        "id, room_id, lecture_id, object_key, file_name, content_type, size, participant_id, user_id, uploader_name, status, \
-         created_at, completed_at"
+        "id, room_id, lecture_id, object_key, file_name, content_type, size, participant_id, user_id, uploader_name, \
+         CASE WHEN status = 'SHARED' THEN 1 ELSE 0 END AS shared, created_at, completed_at"
     };
-}
-
-fn from_row(row: &AnyRow) -> std::result::Result<FileRecord, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    Ok(FileRecord {
-        id: row.try_get("id")?,
-        room_id: row.try_get("room_id")?,
-        lecture_id: row.try_get("lecture_id")?,
-        object_key: row.try_get("object_key")?,
-        file_name: row.try_get("file_name")?,
-        content_type: row.try_get("content_type")?,
-        size: row.try_get("size")?,
-        participant_id: row.try_get("participant_id")?,
-        user_id: row.try_get("user_id")?,
-        uploader_name: row.try_get("uploader_name")?,
-        shared: status == "SHARED",
-        created_at: row.try_get("created_at")?,
-        completed_at: row.try_get("completed_at")?,
-    })
 }
 
 /// Inserts a file row on `conn` (the pool or a transaction).
@@ -55,11 +36,11 @@ async fn insert_file_on<'c, E>(conn: E, f: &FileRecord) -> Result<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(concat!(
-        "INSERT INTO shared_files (",
-        file_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    ))
+    sqlx::query(
+        "INSERT INTO shared_files (id, room_id, lecture_id, object_key, file_name, content_type, size, participant_id, \
+         user_id, uploader_name, status, created_at, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
     .bind(&f.id)
     .bind(&f.room_id)
     .bind(&f.lecture_id)
@@ -75,7 +56,7 @@ where
     .bind(f.completed_at)
     .execute(conn)
     .await
-    .map_err(map_err("file"))?;
+    .db("file")?;
     Ok(())
 }
 
@@ -100,20 +81,19 @@ impl Store {
                         .bind(&f.room_id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(map_err("room"))?
+                        .db("room")?
                         .rows_affected();
                     if locked != 1 {
                         return Err(Error::not_found("room_not_found", "no such room"));
                     }
-                    let used: i64 = sqlx::query(
-                        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM shared_files \
+                    let used: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM shared_files \
                          WHERE room_id = $1 AND deleted_at IS NULL",
                     )
                     .bind(&f.room_id)
                     .fetch_one(&mut *tx)
                     .await
-                    .and_then(|row| row.try_get("n"))
-                    .map_err(map_err("file"))?;
+                    .db("file")?;
                     if used.saturating_add(f.size) > quota {
                         return Ok(false);
                     }
@@ -129,7 +109,7 @@ impl Store {
 
     /// Unfinished uploads started before `before` (deleted or not): what the sweep removes.
     pub async fn stale_pending_files(&self, before: i64, limit: i64) -> Result<Vec<FileRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             file_columns!(),
             " FROM shared_files WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at LIMIT $2"
@@ -138,8 +118,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")
     }
 
     /// Removes an unfinished upload's row; false when it was completed meanwhile (then it stays).
@@ -147,26 +126,24 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM shared_files WHERE id = $1 AND status = 'PENDING'").bind(id))
             .await
-            .map_err(map_err("file"))?
+            .db("file")?
             .rows_affected()
             == 1)
     }
 
     /// A file that has not been deleted.
     pub async fn file_by_id(&self, id: &str) -> Result<FileRecord> {
-        let row =
-            sqlx::query(concat!("SELECT ", file_columns!(), " FROM shared_files WHERE id = $1 AND deleted_at IS NULL"))
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await
-                .map_err(map_err("file"))?
-                .ok_or_else(|| Error::not_found("file_not_found", "no such file"))?;
-        from_row(&row).map_err(map_err("file"))
+        sqlx::query_as(concat!("SELECT ", file_columns!(), " FROM shared_files WHERE id = $1 AND deleted_at IS NULL"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .db("file")?
+            .ok_or_else(|| Error::not_found("file_not_found", "no such file"))
     }
 
     /// A lecture's shared files, oldest first.
     pub async fn shared_files(&self, lecture_id: &str) -> Result<Vec<FileRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             file_columns!(),
             " FROM shared_files WHERE lecture_id = $1 AND status = 'SHARED' AND deleted_at IS NULL ORDER BY created_at, id"
@@ -174,8 +151,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")
     }
 
     /// PENDING → SHARED; false when it was not pending.
@@ -189,14 +165,14 @@ impl Store {
                 .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("file"))?
+            .db("file")?
             .rows_affected()
             == 1)
     }
 
     /// Storage keys of every file of a room that is still in storage.
     pub async fn room_object_keys(&self, room_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
+        sqlx::query_scalar(
             "SELECT object_key AS k FROM shared_files WHERE room_id = $1 AND deleted_at IS NULL \
              UNION ALL SELECT a.transcript_key AS k FROM lecture_artifacts a JOIN lectures l ON l.id = a.lecture_id \
              WHERE l.room_id = $1 AND a.transcript_key IS NOT NULL \
@@ -206,8 +182,7 @@ impl Store {
         .bind(room_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("file"))?;
-        rows.iter().map(|r| r.try_get("k")).collect::<std::result::Result<_, _>>().map_err(map_err("file"))
+        .db("file")
     }
 
     pub async fn mark_file_deleted(&self, id: &str) -> Result<()> {
@@ -215,7 +190,7 @@ impl Store {
             sqlx::query("UPDATE shared_files SET deleted_at = $2 WHERE id = $1").bind(id).bind(crate::time::now_ms()),
         )
         .await
-        .map_err(map_err("file"))?;
+        .db("file")?;
         Ok(())
     }
 }

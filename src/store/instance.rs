@@ -1,19 +1,16 @@
 //! Queries on `instance_state`: small instance-wide values such as the one-time setup code and the global AI
 //! settings (one row per setting, so two admins changing different settings never overwrite each other).
 
-use sqlx::Row;
-
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 impl Store {
     pub async fn instance_value(&self, key: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM instance_state WHERE key = $1")
+        sqlx::query_scalar("SELECT value FROM instance_state WHERE key = $1")
             .bind(key)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("instance setting"))?;
-        row.map(|r| r.try_get("value")).transpose().map_err(map_err("instance setting"))
+            .db("instance setting")
     }
 
     /// Stores `value` under `key` unless a value is already there; returns the value in effect.
@@ -24,7 +21,7 @@ impl Store {
                 .bind(value),
         )
         .await
-        .map_err(map_err("instance setting"))?;
+        .db("instance setting")?;
         Ok(self.instance_value(key).await?.unwrap_or_else(|| value.to_owned()))
     }
 
@@ -32,15 +29,11 @@ impl Store {
     pub async fn instance_values(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         // A plain comparison rather than LIKE, whose `_` and `%` would be wildcards inside the prefix (and
         // rather than a range, which PostgreSQL's locale-aware collations would not keep to the prefix).
-        let rows = sqlx::query("SELECT key, value FROM instance_state WHERE substr(key, 1, length($1)) = $1")
+        sqlx::query_as("SELECT key, value FROM instance_state WHERE substr(key, 1, length($1)) = $1")
             .bind(prefix)
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("instance setting"))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("instance setting"))
+            .db("instance setting")
     }
 
     /// Sets (`Some`) or removes (`None`) several values together: all of them or none.
@@ -59,7 +52,7 @@ impl Store {
                         .bind(value),
                         None => sqlx::query("DELETE FROM instance_state WHERE key = $1").bind(key),
                     };
-                    query.execute(&mut *tx).await.map_err(map_err("instance setting"))?;
+                    query.execute(&mut *tx).await.db("instance setting")?;
                 }
                 Ok(())
             })

@@ -3,9 +3,8 @@
 //! recorded in the transaction that applies it.
 
 use sqlx::AnyConnection;
-use sqlx::Row;
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// What ending a lecture changed.
@@ -20,7 +19,7 @@ pub struct EndedLecture {
 impl Store {
     /// OPEN → LIVE; returns whether it changed.
     pub async fn mark_lecture_live(&self, lecture_id: &str, at: i64) -> Result<bool> {
-        let changed = self.write(activation(lecture_id, at)).await.map_err(map_err("lecture"))?.rows_affected() == 1;
+        let changed = self.write(activation(lecture_id, at)).await.db("lecture")?.rows_affected() == 1;
         self.rooms.forget_all();
         Ok(changed)
     }
@@ -55,7 +54,7 @@ impl Store {
                     .bind(crate::time::now_ms())
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("webhook event"))?
+                    .db("webhook event")?
                     .rows_affected()
                         == 1;
                     if !fresh {
@@ -113,7 +112,7 @@ impl OwnedChange {
                 .bind(at)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("participant"))?;
+                .db("participant")?;
                 super::attendance::joined(tx, &lecture_id, &identity, at).await?;
                 // A participant can only join a room LiveKit has open, even if room_started was lost.
                 WebhookOutcome::LectureStarted(activate(tx, &lecture_id, at).await?)
@@ -130,7 +129,7 @@ impl OwnedChange {
                 .bind(joined_at.unwrap_or(at))
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("participant"))?;
+                .db("participant")?;
                 super::attendance::left(tx, &lecture_id, &identity, joined_at, at).await?;
                 WebhookOutcome::Nothing
             }
@@ -188,7 +187,7 @@ pub(super) async fn open_lecture(
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err("lecture"))?;
+        .db("lecture")?;
     Ok(())
 }
 
@@ -202,11 +201,11 @@ fn activation(lecture_id: &str, at: i64) -> super::Statement {
 }
 
 async fn activate(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<bool> {
-    Ok(activation(lecture_id, at).execute(&mut *tx).await.map_err(map_err("lecture"))?.rows_affected() == 1)
+    Ok(activation(lecture_id, at).execute(&mut *tx).await.db("lecture")?.rows_affected() == 1)
 }
 
 async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedLecture> {
-    let ended = sqlx::query(
+    let ended: Option<(String, i64)> = sqlx::query_as(
         "UPDATE lectures SET status = 'ENDED', ended_at = $2 WHERE id = $1 AND status <> 'ENDED' \
          RETURNING room_id, number",
     )
@@ -214,19 +213,13 @@ async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedL
     .bind(at)
     .fetch_optional(&mut *tx)
     .await
-    .map_err(map_err("lecture"))?;
-    let Some(ended) = ended else { return Ok(EndedLecture::default()) };
-    let room_id: String = ended.try_get("room_id").map_err(map_err("lecture"))?;
-    let number: i64 = ended.try_get("number").map_err(map_err("lecture"))?;
+    .db("lecture")?;
+    let Some((room_id, number)) = ended else { return Ok(EndedLecture::default()) };
     // The room is ready for its next session at once, with the same invite link; a panic mute was for
     // this session only.
     open_lecture(tx, &room_id, &crate::ids::new_id(), number + 1, at).await?;
-    sqlx::query("UPDATE rooms SET guests_muted = 0 WHERE id = $1")
-        .bind(&room_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err("room"))?;
-    let rows = sqlx::query(
+    sqlx::query("UPDATE rooms SET guests_muted = 0 WHERE id = $1").bind(&room_id).execute(&mut *tx).await.db("room")?;
+    let rejected_entries = sqlx::query_scalar(
         "UPDATE participants SET admission = 'REJECTED', reason = 'the lecture has ended', decided_at = $2, \
          decided_by = 'system' WHERE lecture_id = $1 AND admission = 'PENDING' RETURNING id",
     )
@@ -234,11 +227,6 @@ async fn end(tx: &mut AnyConnection, lecture_id: &str, at: i64) -> Result<EndedL
     .bind(at)
     .fetch_all(&mut *tx)
     .await
-    .map_err(map_err("participant"))?;
-    let rejected_entries = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(map_err("participant"))?;
+    .db("participant")?;
     Ok(EndedLecture { newly_ended: true, rejected_entries })
 }

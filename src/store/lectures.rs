@@ -1,9 +1,6 @@
 //! Queries on `lectures` (one session of a room each), their share links, and transcript search.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{SegmentRecord, Store, map_err};
+use super::{DbResult, SegmentRecord, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// A lecture's life: OPEN until it goes live, LIVE while under way, ENDED for good.
@@ -15,24 +12,26 @@ pub enum LectureStatus {
     Ended,
 }
 
-impl LectureStatus {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "OPEN" => Some(Self::Open),
-            "LIVE" => Some(Self::Live),
-            "ENDED" => Some(Self::Ended),
-            _ => None,
+impl TryFrom<String> for LectureStatus {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        match text.as_str() {
+            "OPEN" => Ok(Self::Open),
+            "LIVE" => Ok(Self::Live),
+            "ENDED" => Ok(Self::Ended),
+            _ => Err(UnknownValue::new("lecture status", text)),
         }
     }
 }
 
 /// A lecture row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LectureRecord {
     pub id: String,
     pub room_id: String,
     /// 1 for a room's first lecture, then 2, 3…
     pub number: i64,
+    #[sqlx(try_from = "String")]
     pub status: LectureStatus,
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -45,26 +44,8 @@ macro_rules! lecture_columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> std::result::Result<LectureRecord, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    Ok(LectureRecord {
-        id: row.try_get("id")?,
-        room_id: row.try_get("room_id")?,
-        number: row.try_get("number")?,
-        status: LectureStatus::parse(&status)
-            .ok_or_else(|| sqlx::Error::Decode(format!("lecture status {status}").into()))?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        ended_at: row.try_get("ended_at")?,
-    })
-}
-
-fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<LectureRecord>> {
-    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("lecture"))
-}
-
 /// A share link row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShareRecord {
     pub id: String,
     pub lecture_id: String,
@@ -76,19 +57,6 @@ pub struct ShareRecord {
     pub last_used_at: Option<i64>,
 }
 
-fn share_from_row(row: &AnyRow) -> std::result::Result<ShareRecord, sqlx::Error> {
-    Ok(ShareRecord {
-        id: row.try_get("id")?,
-        lecture_id: row.try_get("lecture_id")?,
-        token_hash: row.try_get("token_hash")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-    })
-}
-
 macro_rules! share_columns {
     () => {
         "id, lecture_id, token_hash, created_by, created_at, expires_at, revoked_at, last_used_at"
@@ -96,9 +64,10 @@ macro_rules! share_columns {
 }
 
 /// A transcript segment that matched a search, with the lecture it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SegmentHit {
     pub lecture_id: String,
+    #[sqlx(flatten)]
     pub segment: SegmentRecord,
 }
 
@@ -118,19 +87,18 @@ fn like_pattern(query: &str) -> String {
 
 impl Store {
     pub async fn lecture_by_id(&self, id: &str) -> Result<LectureRecord> {
-        let row = sqlx::query(concat!("SELECT ", lecture_columns!(), " FROM lectures l WHERE l.id = $1"))
+        sqlx::query_as(concat!("SELECT ", lecture_columns!(), " FROM lectures l WHERE l.id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("lecture"))?
-            .ok_or_else(|| Error::not_found("lecture_not_found", "no such lecture"))?;
-        from_row(&row).map_err(map_err("lecture"))
+            .db("lecture")?
+            .ok_or_else(|| Error::not_found("lecture_not_found", "no such lecture"))
     }
 
     /// The lectures of a room that went live (under way or ended), newest first. A lecture that never went
     /// live holds nothing worth listing.
     pub async fn lectures_of_room(&self, room_id: &str) -> Result<Vec<LectureRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             lecture_columns!(),
             " FROM lectures l WHERE l.room_id = $1 AND l.started_at IS NOT NULL ORDER BY l.number DESC"
@@ -138,13 +106,12 @@ impl Store {
         .bind(room_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
-        all_from_rows(&rows)
+        .db("lecture")
     }
 
     /// Lectures that went live, of one host's rooms (every host's with `None`), newest first.
     pub async fn lectures_of_host(&self, host_id: Option<&str>, limit: i64) -> Result<Vec<LectureRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             lecture_columns!(),
             " FROM lectures l JOIN rooms r ON r.id = l.room_id WHERE l.started_at IS NOT NULL \
@@ -154,14 +121,13 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
-        all_from_rows(&rows)
+        .db("lecture")
     }
 
     /// Lectures that went live within `[since, until)` (either end open), oldest first: what batch export
     /// chooses from.
     pub async fn lectures_started_between(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<LectureRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             lecture_columns!(),
             " FROM lectures l WHERE l.started_at IS NOT NULL \
@@ -172,14 +138,13 @@ impl Store {
         .bind(until)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("lecture"))?;
-        all_from_rows(&rows)
+        .db("lecture")
     }
 
     /// Transcript segments of one lecture whose text contains `query` (case-insensitive by Unicode's rules),
     /// in spoken order.
     pub async fn search_segments(&self, lecture_id: &str, query: &str) -> Result<Vec<SegmentRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
              FROM transcript_segments WHERE lecture_id = $1 AND text_folded LIKE $2 ESCAPE '\\' \
              ORDER BY start_ms, end_ms, segment_id",
@@ -188,11 +153,7 @@ impl Store {
         .bind(like_pattern(query))
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
-        rows.iter()
-            .map(super::assistant::segment_from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(map_err("transcript segment"))
+        .db("transcript segment")
     }
 
     /// Matching segments across the lectures of one host (all hosts with `None`), newest lecture first, at
@@ -203,7 +164,7 @@ impl Store {
         query: &str,
         limit: i64,
     ) -> Result<Vec<SegmentHit>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT s.lecture_id, s.segment_id, s.speaker_identity, s.speaker_name, s.text, s.start_ms, s.end_ms, \
              s.language, s.provider FROM transcript_segments s JOIN lectures l ON l.id = s.lecture_id \
              JOIN rooms r ON r.id = l.room_id WHERE (CAST($1 AS TEXT) IS NULL OR r.host_id = $1) \
@@ -214,13 +175,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("transcript segment"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(SegmentHit { lecture_id: r.try_get("lecture_id")?, segment: super::assistant::segment_from_row(r)? })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("transcript segment"))
+        .db("transcript segment")
     }
 
     pub async fn insert_share(&self, s: &ShareRecord) -> Result<()> {
@@ -237,21 +192,20 @@ impl Store {
             .bind(s.expires_at),
         )
         .await
-        .map_err(map_err("share link"))?;
+        .db("share link")?;
         Ok(())
     }
 
     pub async fn share_by_hash(&self, token_hash: &str) -> Result<Option<ShareRecord>> {
-        let row = sqlx::query(concat!("SELECT ", share_columns!(), " FROM lecture_shares WHERE token_hash = $1"))
+        sqlx::query_as(concat!("SELECT ", share_columns!(), " FROM lecture_shares WHERE token_hash = $1"))
             .bind(token_hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("share link"))?;
-        row.as_ref().map(share_from_row).transpose().map_err(map_err("share link"))
+            .db("share link")
     }
 
     pub async fn shares_of_lecture(&self, lecture_id: &str) -> Result<Vec<ShareRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             share_columns!(),
             " FROM lecture_shares WHERE lecture_id = $1 ORDER BY created_at DESC"
@@ -259,8 +213,7 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("share link"))?;
-        rows.iter().map(share_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("share link"))
+        .db("share link")
     }
 
     /// Revokes a share link of this lecture; false when there is no such link or it was revoked already.
@@ -273,7 +226,7 @@ impl Store {
         .bind(at)
         )
         .await
-        .map_err(map_err("share link"))?
+        .db("share link")?
         .rows_affected()
             == 1)
     }
@@ -281,7 +234,7 @@ impl Store {
     pub async fn touch_share(&self, id: &str, at: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE lecture_shares SET last_used_at = $2 WHERE id = $1").bind(id).bind(at))
             .await
-            .map_err(map_err("share link"))?;
+            .db("share link")?;
         Ok(())
     }
 }

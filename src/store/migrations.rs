@@ -2,7 +2,6 @@
 //! its own transaction, recorded with a checksum. A database migrated by a newer confctl is refused.
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::{Dialect, Store};
 
@@ -93,16 +92,12 @@ impl Store {
     /// Lists applied and pending migrations.
     pub async fn migration_status(&self) -> anyhow::Result<MigrationStatus> {
         sqlx::query(CREATE_TABLE).execute(self.migration_pool()).await?;
-        let rows = sqlx::query("SELECT version, name, checksum, applied_at FROM confctl_migrations ORDER BY version")
-            .fetch_all(self.migration_pool())
-            .await?;
-        let mut applied = std::collections::BTreeMap::new();
-        for row in rows {
-            let version: i64 = row.try_get("version")?;
-            let checksum: String = row.try_get("checksum")?;
-            let at: i64 = row.try_get("applied_at")?;
-            applied.insert(version, (checksum, at));
-        }
+        let rows: Vec<(i64, String, i64)> =
+            sqlx::query_as("SELECT version, checksum, applied_at FROM confctl_migrations ORDER BY version")
+                .fetch_all(self.migration_pool())
+                .await?;
+        let mut applied: std::collections::BTreeMap<_, _> =
+            rows.into_iter().map(|(version, checksum, at)| (version, (checksum, at))).collect();
         let mut migrations = Vec::new();
         for m in MIGRATIONS {
             let applied_at = match applied.remove(&m.version) {

@@ -230,12 +230,16 @@ impl Store {
         }
     }
 
-    /// Applies one statement that returns rows (`RETURNING`); returns them once it is durable.
-    pub(crate) async fn write_returning(&self, statement: Statement) -> std::result::Result<Vec<AnyRow>, sqlx::Error> {
-        match &self.writer {
-            Some(writer) => writer.fetch_all(statement).await,
-            None => statement.fetch_all(&self.write_pool).await,
-        }
+    /// Applies one statement that returns rows (`RETURNING`); returns them, read as `T`, once it is durable.
+    pub(crate) async fn write_returning<T>(&self, statement: Statement) -> std::result::Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        let rows = match &self.writer {
+            Some(writer) => writer.fetch_all(statement).await?,
+            None => statement.fetch_all(&self.write_pool).await?,
+        };
+        rows.iter().map(T::from_row).collect()
     }
 
     /// Runs `job`'s statements as one unit: all of them are applied, or (when it returns an error) none.
@@ -249,11 +253,11 @@ impl Store {
         match &self.writer {
             Some(writer) => writer.atomic(job).await,
             None => {
-                let mut tx = self.write_pool.begin().await.map_err(map_err("transaction"))?;
+                let mut tx = self.write_pool.begin().await.db("transaction")?;
                 let result = job(&mut tx).await;
                 match result {
                     Ok(value) => {
-                        tx.commit().await.map_err(map_err("transaction"))?;
+                        tx.commit().await.db("transaction")?;
                         Ok(value)
                     }
                     Err(err) => {
@@ -317,11 +321,125 @@ impl Store {
     }
 }
 
-/// Reads a 0/1 flag column. Flags are stored as integers because sqlx's `Any` driver cannot decode SQLite
-/// booleans.
-pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
-    use sqlx::Row;
-    Ok(row.try_get::<i64, _>(column)? != 0)
+/// A 0/1 flag column. Flags are stored as integers because sqlx's `Any` driver cannot decode SQLite booleans;
+/// a row struct reads one into a `bool` field with `#[sqlx(try_from = "Flag")]`.
+pub(crate) struct Flag(bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(Flag(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)? != 0))
+    }
+}
+
+/// A nullable 0/1 flag column (`NULL`: not decided), read into an `Option<bool>` field with
+/// `#[sqlx(try_from = "MaybeFlag")]`.
+pub(crate) struct MaybeFlag(Option<bool>);
+
+impl From<MaybeFlag> for Option<bool> {
+    fn from(flag: MaybeFlag) -> Option<bool> {
+        flag.0
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for MaybeFlag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for MaybeFlag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(MaybeFlag(<Option<i64> as sqlx::Decode<sqlx::Any>>::decode(value)?.map(|v| v != 0)))
+    }
+}
+
+/// A TEXT column that holds one of an enum's names, which it does not know: the error of the enum's
+/// `TryFrom<String>` (sqlx reports it as a decode failure of that column).
+#[derive(Debug)]
+pub struct UnknownValue {
+    what: &'static str,
+    value: String,
+}
+
+impl UnknownValue {
+    pub(crate) fn new(what: &'static str, value: String) -> Self {
+        Self { what, value }
+    }
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.what, self.value)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// A unique key that a request can run into, under the name each dialect reports, and the conflict it means
+/// to the caller (and the API client).
+struct UniqueKey {
+    /// The constraint PostgreSQL names in the error: the `<table>_<columns>_key` it generated for a `UNIQUE`
+    /// in the migrations (which name none themselves).
+    postgres: &'static str,
+    /// What SQLite's message names instead (it reports no constraint): `UNIQUE constraint failed: <this>`.
+    sqlite: &'static str,
+    code: &'static str,
+    message: &'static str,
+}
+
+/// The unique keys people can collide on. Every other unique violation is the generic `conflict`: random ids
+/// and token hashes, which only collide by chance, and rows written with `ON CONFLICT`, which never fail.
+const UNIQUE_KEYS: &[UniqueKey] = &[
+    // Registration or an admin creating an account, with an email (in any case) that has an account.
+    UniqueKey {
+        postgres: "users_email_lower_key",
+        sqlite: "users.email_lower",
+        code: "email_taken",
+        message: "an account with this email already exists",
+    },
+    // A new room's or a regenerated invite code that another room has: callers draw another.
+    UniqueKey {
+        postgres: "rooms_invite_code_key",
+        sqlite: "rooms.invite_code",
+        code: "invite_code_taken",
+        message: "this invite code is in use by another room",
+    },
+    // A host entering a lecture from two tabs at once: one row per lecture and identity.
+    UniqueKey {
+        postgres: "participants_lecture_id_identity_key",
+        sqlite: "participants.lecture_id, participants.identity",
+        code: "participant_exists",
+        message: "this participant is already in the lecture",
+    },
+];
+
+impl UniqueKey {
+    /// The key a unique violation was on, if it is one of [`UNIQUE_KEYS`].
+    fn violated(db: &dyn sqlx::error::DatabaseError) -> Option<&'static UniqueKey> {
+        let sqlite_columns = db.message().strip_prefix("UNIQUE constraint failed: ");
+        UNIQUE_KEYS.iter().find(|key| match db.constraint() {
+            Some(name) => name == key.postgres,
+            None => sqlite_columns == Some(key.sqlite),
+        })
+    }
 }
 
 /// Removes anything that looks like a password from a driver message.
@@ -332,14 +450,29 @@ fn redact_db_error(message: &str) -> String {
     }
 }
 
+/// `.db("what")` on a query's result: the one way a sqlx failure becomes a domain error in this module, in
+/// place of `.map_err(|e| …)` at every query.
+pub(crate) trait DbResult<T> {
+    /// Maps the error with [`db_error`]; `what` names the object the query was about, for messages and logs.
+    fn db(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> DbResult<T> for std::result::Result<T, sqlx::Error> {
+    fn db(self, what: &'static str) -> Result<T> {
+        self.map_err(|err| db_error(what, err))
+    }
+}
+
 /// Maps sqlx failures onto domain errors: a missing row is "not found", a unique or foreign-key violation a
-/// conflict, and anything else an internal error (logged, not shown).
-pub(crate) fn map_err(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
-    move |err| match &err {
+/// conflict (with its own code for the unique keys in [`UNIQUE_KEYS`]), and anything else an internal error
+/// (logged, not shown).
+fn db_error(what: &'static str, err: sqlx::Error) -> Error {
+    match &err {
         sqlx::Error::RowNotFound => Error::not_found("not_found", format!("{what} not found")),
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::conflict("conflict", format!("{what} already exists"))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => match UniqueKey::violated(db.as_ref()) {
+            Some(key) => Error::conflict(key.code, key.message),
+            None => Error::conflict("conflict", format!("{what} already exists")),
+        },
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Error::conflict("conflict", format!("{what} refers to something that does not exist"))
         }

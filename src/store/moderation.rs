@@ -1,13 +1,12 @@
 //! Queries for in-room control: removing participants, bans, raised hands and speaking rights.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A ban row.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct BanRecord {
     pub id: String,
@@ -29,7 +28,7 @@ pub struct BanRecord {
 }
 
 /// A participant row a ban reached: its room, its lecture, and the entry id or LiveKit identity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BannedRow {
     pub room_id: String,
     pub lecture_id: String,
@@ -48,19 +47,10 @@ fn as_datetime<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::O
     serde::Serialize::serialize(&crate::time::to_datetime(*ms), s)
 }
 
-fn ban_from_row(row: &AnyRow) -> std::result::Result<BanRecord, sqlx::Error> {
-    Ok(BanRecord {
-        id: row.try_get("id")?,
-        room_id: row.try_get("room_id")?,
-        host_id: row.try_get("host_id")?,
-        fingerprint: row.try_get("fingerprint")?,
-        session_hash: row.try_get("session_hash")?,
-        ip: row.try_get("ip")?,
-        display_name: row.try_get("display_name")?,
-        reason: row.try_get("reason")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-    })
+macro_rules! ban_columns {
+    () => {
+        "id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at"
+    };
 }
 
 /// The guest rows a new ban covers: $1 its room (NULL: all rooms of host $2), $3 the fingerprint, $4 the
@@ -88,7 +78,7 @@ impl Store {
             .bind(reason),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 
@@ -118,20 +108,20 @@ impl Store {
                     .bind(ban.created_at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("ban"))?;
+                    .db("ban")?;
                     // First the waiting entries are turned away, then every covered row is marked removed.
                     let statements: [&'static str; 2] = [
                         concat!(
                             "UPDATE participants SET admission = 'REJECTED', reason = 'banned', decided_at = $5, \
                              decided_by = 'ban' WHERE admission = 'PENDING' AND ",
                             covered_by_ban!(),
-                            " RETURNING room_id, lecture_id, id"
+                            " RETURNING room_id, lecture_id, id AS key"
                         ),
                         concat!(
                             "UPDATE participants SET removed_at = $5, removed_reason = 'banned', hand_raised_at = NULL \
                              WHERE removed_at IS NULL AND ",
                             covered_by_ban!(),
-                            " RETURNING room_id, lecture_id, identity, admission"
+                            " RETURNING room_id, lecture_id, identity AS key, admission"
                         ),
                     ];
                     let mut results = Vec::with_capacity(2);
@@ -144,7 +134,7 @@ impl Store {
                             .bind(now)
                             .fetch_all(&mut *tx)
                             .await
-                            .map_err(map_err("participant"))?;
+                            .db("participant")?;
                         results.push(rows);
                     }
                     let removed = results.pop().unwrap_or_default();
@@ -153,58 +143,47 @@ impl Store {
                 })
             })
             .await?;
-        let pair = |r: &AnyRow, key: &str| -> std::result::Result<BannedRow, sqlx::Error> {
-            Ok(BannedRow { room_id: r.try_get("room_id")?, lecture_id: r.try_get("lecture_id")?, key: r.try_get(key)? })
-        };
-        let rejected = rejected.iter().map(|r| pair(r, "id")).collect::<std::result::Result<_, _>>();
+        let rejected = rejected.iter().map(BannedRow::from_row).collect::<std::result::Result<_, _>>();
         // Only admitted rows can be connected to LiveKit.
         let admitted = removed
             .iter()
             .filter(|r| r.try_get::<String, _>("admission").is_ok_and(|a| a == "APPROVED"))
-            .map(|r| pair(r, "identity"))
+            .map(BannedRow::from_row)
             .collect::<std::result::Result<_, _>>();
         Ok(BannedRows {
-            rejected_entries: rejected.map_err(map_err("participant"))?,
-            removed_identities: admitted.map_err(map_err("participant"))?,
+            rejected_entries: rejected.db("participant")?,
+            removed_identities: admitted.db("participant")?,
         })
     }
 
     /// Bans that apply to a room: its own and its host's all-rooms bans, newest first.
     pub async fn bans_for_room(&self, room_id: &str, host_id: &str) -> Result<Vec<BanRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
-             FROM bans WHERE room_id = $1 OR (room_id IS NULL AND host_id = $2) ORDER BY created_at DESC, id",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            ban_columns!(),
+            " FROM bans WHERE room_id = $1 OR (room_id IS NULL AND host_id = $2) ORDER BY created_at DESC, id"
+        ))
         .bind(room_id)
         .bind(host_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
+        .db("ban")
     }
 
     /// Every ban of the instance, newest first (for administrators).
     pub async fn all_bans(&self) -> Result<Vec<BanRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
-             FROM bans ORDER BY created_at DESC, id",
-        )
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err("ban"))?;
-        rows.iter().map(ban_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("ban"))
+        sqlx::query_as(concat!("SELECT ", ban_columns!(), " FROM bans ORDER BY created_at DESC, id"))
+            .fetch_all(self.reader())
+            .await
+            .db("ban")
     }
 
     pub async fn ban_by_id(&self, ban_id: &str) -> Result<Option<BanRecord>> {
-        let row = sqlx::query(
-            "SELECT id, room_id, host_id, fingerprint, session_hash, ip, display_name, reason, created_by, created_at \
-             FROM bans WHERE id = $1",
-        )
-        .bind(ban_id)
-        .fetch_optional(self.reader())
-        .await
-        .map_err(map_err("ban"))?;
-        row.as_ref().map(ban_from_row).transpose().map_err(map_err("ban"))
+        sqlx::query_as(concat!("SELECT ", ban_columns!(), " FROM bans WHERE id = $1"))
+            .bind(ban_id)
+            .fetch_optional(self.reader())
+            .await
+            .db("ban")
     }
 
     /// Lifts a ban that applies to this room; "not found" for any other ban id.
@@ -217,7 +196,7 @@ impl Store {
                     .bind(host_id),
             )
             .await
-            .map_err(map_err("ban"))?
+            .db("ban")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("ban_not_found", "no such ban in this room")) } else { Ok(()) }
     }
@@ -231,7 +210,7 @@ impl Store {
                 .bind(raised_at),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 
@@ -252,7 +231,7 @@ impl Store {
             .bind(i32::from(granted)),
         )
         .await
-        .map_err(map_err("participant"))?;
+        .db("participant")?;
         Ok(())
     }
 }

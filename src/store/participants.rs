@@ -1,9 +1,6 @@
 //! Queries on `participants`: guest sessions with their lobby state, hosts, and join/leave history.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{RoomRecord, Statement, Store, map_err};
+use super::{DbResult, MaybeFlag, RoomRecord, Statement, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// Where a person stands at the door of a room.
@@ -33,10 +30,24 @@ impl Admission {
     }
 }
 
+impl TryFrom<String> for Admission {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        Self::parse(&text).ok_or_else(|| UnknownValue::new("admission", text))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParticipantKind {
     Guest,
     Host,
+}
+
+/// `HOST`, and anything else a guest.
+impl From<String> for ParticipantKind {
+    fn from(text: String) -> Self {
+        if text == "HOST" { Self::Host } else { Self::Guest }
+    }
 }
 
 /// What a guest's join came to, decided by the statement that records it.
@@ -54,7 +65,7 @@ pub enum JoinOutcome {
 }
 
 /// A participant row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ParticipantRecord {
     pub id: String,
     pub room_id: String,
@@ -62,6 +73,7 @@ pub struct ParticipantRecord {
     pub lecture_id: String,
     /// The LiveKit identity: opaque, never the session secret.
     pub identity: String,
+    #[sqlx(try_from = "String")]
     pub kind: ParticipantKind,
     pub user_id: Option<String>,
     pub display_name: String,
@@ -69,6 +81,7 @@ pub struct ParticipantRecord {
     pub session_hash: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    #[sqlx(try_from = "String")]
     pub admission: Admission,
     pub reason: Option<String>,
     pub decided_at: Option<i64>,
@@ -81,6 +94,7 @@ pub struct ParticipantRecord {
     pub removed_reason: Option<String>,
     pub hand_raised_at: Option<i64>,
     /// The host's explicit speaking decision; `None` means the room's default rights.
+    #[sqlx(try_from = "MaybeFlag")]
     pub publish_granted: Option<bool>,
 }
 
@@ -100,40 +114,6 @@ macro_rules! admissible {
          AND (b.room_id = r.id OR (b.room_id IS NULL AND b.host_id = r.host_id)) \
          AND (b.fingerprint = participants.fingerprint OR b.session_hash = participants.session_hash))"
     };
-}
-
-fn from_row(row: &AnyRow) -> std::result::Result<ParticipantRecord, sqlx::Error> {
-    let admission: String = row.try_get("admission")?;
-    let kind: String = row.try_get("kind")?;
-    Ok(ParticipantRecord {
-        id: row.try_get("id")?,
-        room_id: row.try_get("room_id")?,
-        lecture_id: row.try_get("lecture_id")?,
-        identity: row.try_get("identity")?,
-        kind: if kind == "HOST" { ParticipantKind::Host } else { ParticipantKind::Guest },
-        user_id: row.try_get("user_id")?,
-        display_name: row.try_get("display_name")?,
-        fingerprint: row.try_get("fingerprint")?,
-        session_hash: row.try_get("session_hash")?,
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-        admission: Admission::parse(&admission)
-            .ok_or_else(|| sqlx::Error::Decode(format!("admission {admission}").into()))?,
-        reason: row.try_get("reason")?,
-        decided_at: row.try_get("decided_at")?,
-        decided_by: row.try_get("decided_by")?,
-        created_at: row.try_get("created_at")?,
-        joined_at: row.try_get("joined_at")?,
-        left_at: row.try_get("left_at")?,
-        removed_at: row.try_get("removed_at")?,
-        removed_reason: row.try_get("removed_reason")?,
-        hand_raised_at: row.try_get("hand_raised_at")?,
-        publish_granted: row.try_get::<Option<i64>, _>("publish_granted")?.map(|v| v != 0),
-    })
-}
-
-fn all_from_rows(rows: &[AnyRow]) -> Result<Vec<ParticipantRecord>> {
-    rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("participant"))
 }
 
 /// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
@@ -173,7 +153,7 @@ impl Store {
             participant_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ));
-        self.write(bind_participant(insert, p)).await.map_err(map_err("participant"))?;
+        self.write(bind_participant(insert, p)).await.db("participant")?;
         Ok(())
     }
 
@@ -203,7 +183,7 @@ impl Store {
             .bind(&room.host_id)
             .bind(previous_session)
             .bind(room.max_participants);
-        if self.write(insert).await.map_err(map_err("participant"))?.rows_affected() == 1 {
+        if self.write(insert).await.db("participant")?.rows_affected() == 1 {
             return Ok(JoinOutcome::Joined);
         }
         // Nothing stored: find out why (rare, so the extra reads do not matter).
@@ -229,7 +209,7 @@ impl Store {
         if existing.is_none() {
             match self.insert_participant(p).await {
                 // Two tabs of the same host racing: the other insert won, which is the same outcome.
-                Err(Error::Conflict { .. }) | Ok(()) => {}
+                Err(Error::Conflict { code: "participant_exists", .. }) | Ok(()) => {}
                 Err(other) => return Err(other),
             }
         }
@@ -237,7 +217,7 @@ impl Store {
     }
 
     pub async fn participant_by_identity(&self, lecture_id: &str, identity: &str) -> Result<Option<ParticipantRecord>> {
-        let row = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             participant_columns!(),
             " FROM participants WHERE lecture_id = $1 AND identity = $2"
@@ -246,22 +226,20 @@ impl Store {
         .bind(identity)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+        .db("participant")
     }
 
     /// The guest session with this secret's hash (in whichever lecture it was made).
     pub async fn participant_by_session(&self, session_hash: &str) -> Result<Option<ParticipantRecord>> {
-        let row = sqlx::query(concat!("SELECT ", participant_columns!(), " FROM participants WHERE session_hash = $1"))
+        sqlx::query_as(concat!("SELECT ", participant_columns!(), " FROM participants WHERE session_hash = $1"))
             .bind(session_hash)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("participant"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("participant"))
+            .db("participant")
     }
 
     pub async fn participant_by_id(&self, lecture_id: &str, id: &str) -> Result<ParticipantRecord> {
-        let row = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             participant_columns!(),
             " FROM participants WHERE lecture_id = $1 AND id = $2"
@@ -270,14 +248,13 @@ impl Store {
         .bind(id)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("participant"))?
-        .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))?;
-        from_row(&row).map_err(map_err("participant"))
+        .db("participant")?
+        .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))
     }
 
     /// Everyone who came to a lecture (waiting, admitted or turned away), in arrival order.
     pub async fn participants_of_lecture(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             participant_columns!(),
             " FROM participants WHERE lecture_id = $1 ORDER BY created_at, id"
@@ -285,13 +262,12 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        all_from_rows(&rows)
+        .db("participant")
     }
 
     /// Guests waiting in a lecture's lobby, longest-waiting first.
     pub async fn pending_lobby(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             participant_columns!(),
             " FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' ORDER BY created_at, id"
@@ -299,12 +275,11 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        all_from_rows(&rows)
+        .db("participant")
     }
 
     pub(super) async fn participants_where_hand_raised(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             participant_columns!(),
             " FROM participants WHERE lecture_id = $1 AND hand_raised_at IS NOT NULL AND removed_at IS NULL \
@@ -313,20 +288,18 @@ impl Store {
         .bind(lecture_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        all_from_rows(&rows)
+        .db("participant")
     }
 
     /// People let into the lecture who have not left it.
     pub async fn count_admitted(&self, lecture_id: &str) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM participants WHERE lecture_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM participants WHERE lecture_id = $1 AND admission = 'APPROVED' AND left_at IS NULL",
         )
         .bind(lecture_id)
         .fetch_one(self.reader())
         .await
-        .map_err(map_err("participant"))?;
-        row.try_get("n").map_err(map_err("participant"))
+        .db("participant")
     }
 
     /// Decides one waiting entry. An entry that is no longer waiting is a conflict: a decision is made once.
@@ -339,7 +312,7 @@ impl Store {
         by: &str,
     ) -> Result<ParticipantRecord> {
         let now = crate::time::now_ms();
-        let decided = self
+        let decided: Vec<ParticipantRecord> = self
             .write_returning(
                 sqlx::query(concat!(
                     "UPDATE participants SET admission = $3, reason = $4, decided_at = $5, decided_by = $6 \
@@ -356,9 +329,9 @@ impl Store {
                 .bind(by),
             )
             .await
-            .map_err(map_err("participant"))?;
-        if let Some(row) = decided.first() {
-            return from_row(row).map_err(map_err("participant"));
+            .db("participant")?;
+        if let Some(entry) = decided.into_iter().next() {
+            return Ok(entry);
         }
         let entry = self.participant_by_id(lecture_id, id).await?;
         if entry.admission == Admission::Pending {
@@ -374,22 +347,20 @@ impl Store {
     /// with a participant cap). Returns the approved entries.
     pub async fn approve_all(&self, lecture_id: &str, limit: Option<i64>, by: &str) -> Result<Vec<ParticipantRecord>> {
         let now = crate::time::now_ms();
-        let rows = self
-            .write_returning(
-                sqlx::query(concat!(
-                    "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
+        self.write_returning(
+            sqlx::query(concat!(
+                "UPDATE participants SET admission = 'APPROVED', decided_at = $3, decided_by = $4 WHERE id IN (\
              SELECT id FROM participants WHERE lecture_id = $1 AND admission = 'PENDING' AND ",
-                    admissible!(),
-                    " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
-                    participant_columns!()
-                ))
-                .bind(lecture_id)
-                .bind(limit.unwrap_or(i64::MAX))
-                .bind(now)
-                .bind(by),
-            )
-            .await
-            .map_err(map_err("participant"))?;
-        all_from_rows(&rows)
+                admissible!(),
+                " ORDER BY created_at, id LIMIT $2) AND admission = 'PENDING' RETURNING ",
+                participant_columns!()
+            ))
+            .bind(lecture_id)
+            .bind(limit.unwrap_or(i64::MAX))
+            .bind(now)
+            .bind(by),
+        )
+        .await
+        .db("participant")
     }
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection};
 
-use super::{Dialect, Store, map_err};
+use super::{DbResult, Dialect, Flag, Store};
 use crate::error::{Error, Result};
 
 /// The advisory lock key whose holder leads the periodic background jobs (`confctl1` in ASCII). Advisory
@@ -71,15 +71,15 @@ impl LeaderSeat {
         if self.held {
             // The lock lives as long as the session: a connection that still answers still holds it.
             // (Asking for it again would take it twice, and it would then need two unlocks.)
-            sqlx::query("SELECT 1").execute(&mut *conn).await.map_err(map_err("leader lock"))?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await.db("leader lock")?;
             return Ok(true);
         }
-        let row = sqlx::query("SELECT pg_try_advisory_lock($1)::INTEGER AS got")
+        let got: i32 = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)::INTEGER")
             .bind(LEADER_LOCK)
             .fetch_one(&mut *conn)
             .await
-            .map_err(map_err("leader lock"))?;
-        Ok(row.try_get::<i32, _>("got").map_err(map_err("leader lock"))? != 0)
+            .db("leader lock")?;
+        Ok(got != 0)
     }
 
     fn drop_connection(&mut self) {
@@ -103,7 +103,7 @@ impl LeaderSeat {
 /// A connection taken out of the pool for good, with keepalives short enough that the server notices a
 /// leader whose machine vanished within seconds rather than the system's default of two hours.
 async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
-    let mut conn = store.write_pool.acquire().await.map_err(map_err("leader lock"))?.detach();
+    let mut conn = store.write_pool.acquire().await.db("leader lock")?.detach();
     // Best effort: these settings only apply to TCP connections (not Unix sockets), and `tcp_user_timeout`
     // needs PostgreSQL 12.
     for setting in [
@@ -120,7 +120,7 @@ async fn open_lock_connection(store: &Store) -> Result<AnyConnection> {
 }
 
 /// One replica's heartbeat row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReplicaRecord {
     pub id: String,
     /// The machine's name and the address it serves on, for the operator.
@@ -130,6 +130,7 @@ pub struct ReplicaRecord {
     pub last_seen_at: i64,
     /// A hash of the settings every replica must agree on (see `replicas::config_fingerprint`).
     pub config_fingerprint: String,
+    #[sqlx(try_from = "Flag")]
     pub leader: bool,
 }
 
@@ -153,55 +154,36 @@ impl Store {
             .bind(i64::from(replica.leader)),
         )
         .await
-        .map_err(map_err("replica"))?;
+        .db("replica")?;
         Ok(())
     }
 
     /// Replicas whose last heartbeat is at or after `since_ms`, oldest first.
     pub async fn replicas_seen_since(&self, since_ms: i64) -> Result<Vec<ReplicaRecord>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT id, host, version, started_at, last_seen_at, config_fingerprint, leader FROM replicas \
              WHERE last_seen_at >= $1 ORDER BY started_at, id",
         )
         .bind(since_ms)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("replica"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReplicaRecord {
-                    id: r.try_get("id")?,
-                    host: r.try_get("host")?,
-                    version: r.try_get("version")?,
-                    started_at: r.try_get("started_at")?,
-                    last_seen_at: r.try_get("last_seen_at")?,
-                    config_fingerprint: r.try_get("config_fingerprint")?,
-                    leader: super::flag(r, "leader")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("replica"))
+        .db("replica")
     }
 
     /// Removes a replica's row (it stopped).
     pub async fn forget_replica(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id.to_owned()))
-            .await
-            .map_err(map_err("replica"))?;
+        self.write(sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id.to_owned())).await.db("replica")?;
         Ok(())
     }
 
     /// Removes the rows of replicas not heard from since `before_ms` (they died without saying so); returns
     /// their ids.
     pub async fn forget_replicas_before(&self, before_ms: i64) -> Result<Vec<String>> {
-        let rows = self
+        let ids: Vec<(String,)> = self
             .write_returning(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1 RETURNING id").bind(before_ms))
             .await
-            .map_err(map_err("replica"))?;
-        rows.iter()
-            .map(|r| r.try_get("id"))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(map_err("replica"))
+            .db("replica")?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 }
 
@@ -244,14 +226,14 @@ impl Store {
              WHERE w.window_start + w.window_ms <= excluded.window_start OR w.taken < $3 \
              RETURNING w.window_start"
         );
-        let rows = self
+        let taken: Vec<(i64,)> = self
             .write_returning(sqlx::query(TAKE).bind(key.to_owned()).bind(window_ms).bind(i64::from(limit)))
             .await
-            .map_err(map_err("attempt limit"))?;
-        if let Some(row) = rows.first() {
-            return Ok(Attempt::Taken { window: row.try_get("window_start").map_err(map_err("attempt limit"))? });
+            .db("attempt limit")?;
+        if let Some(&(window,)) = taken.first() {
+            return Ok(Attempt::Taken { window });
         }
-        let left = sqlx::query(concat!(
+        let left: Option<i64> = sqlx::query_scalar(concat!(
             "SELECT window_start + window_ms - ",
             db_now_ms!(),
             " AS left_ms FROM rate_limit_windows WHERE key = $1"
@@ -259,12 +241,8 @@ impl Store {
         .bind(key.to_owned())
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("attempt limit"))?;
-        let left = match left {
-            Some(row) => row.try_get::<i64, _>("left_ms").map_err(map_err("attempt limit"))?,
-            None => window_ms,
-        };
-        Ok(Attempt::Refused { retry_after_ms: left.clamp(0, window_ms) })
+        .db("attempt limit")?;
+        Ok(Attempt::Refused { retry_after_ms: left.unwrap_or(window_ms).clamp(0, window_ms) })
     }
 
     /// Hands back an attempt counted by [`Store::take_attempt`] in the window starting at `window`; nothing
@@ -278,7 +256,7 @@ impl Store {
             .bind(window),
         )
         .await
-        .map_err(map_err("attempt limit"))?;
+        .db("attempt limit")?;
         Ok(())
     }
 
@@ -288,7 +266,7 @@ impl Store {
             return Ok(0);
         }
         const PRUNE: &str = concat!("DELETE FROM rate_limit_windows WHERE window_start + window_ms < ", db_now_ms!());
-        let done = self.write(sqlx::query(PRUNE)).await.map_err(map_err("attempt limit"))?;
+        let done = self.write(sqlx::query(PRUNE)).await.db("attempt limit")?;
         Ok(done.rows_affected())
     }
 }
@@ -308,7 +286,7 @@ impl std::fmt::Debug for Listener {
 impl Listener {
     /// The next notification's payload.
     pub async fn recv(&mut self) -> Result<String> {
-        let notification = self.inner.recv().await.map_err(map_err("notification"))?;
+        let notification = self.inner.recv().await.db("notification")?;
         Ok(notification.payload().to_owned())
     }
 }
@@ -325,7 +303,7 @@ impl Store {
             .bind(payload.to_owned())
             .execute(&self.write_pool)
             .await
-            .map_err(map_err("notification"))?;
+            .db("notification")?;
         Ok(())
     }
 
@@ -334,8 +312,8 @@ impl Store {
         let Some(url) = &self.listen_url else {
             return Err(Error::internal("notifications exist on PostgreSQL only"));
         };
-        let mut inner = sqlx::postgres::PgListener::connect(url.expose()).await.map_err(map_err("notification"))?;
-        inner.listen(channel).await.map_err(map_err("notification"))?;
+        let mut inner = sqlx::postgres::PgListener::connect(url.expose()).await.db("notification")?;
+        inner.listen(channel).await.db("notification")?;
         Ok(Listener { inner })
     }
 }

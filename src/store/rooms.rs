@@ -5,11 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::lecture_state::open_lecture;
-use super::{Store, flag, map_err};
+use super::{DbResult, Flag, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// Where a room stands: ready for its next lecture, with a lecture under way, or archived (no more joins;
@@ -32,30 +29,51 @@ impl RoomStatus {
     }
 }
 
+impl TryFrom<String> for RoomStatus {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        match text.as_str() {
+            "READY" => Ok(Self::Ready),
+            "LIVE" => Ok(Self::Live),
+            "ARCHIVED" => Ok(Self::Archived),
+            _ => Err(UnknownValue::new("room status", text)),
+        }
+    }
+}
+
 /// A room row, with its current lecture: the one under way, or the one its next session opens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRecord {
     pub id: String,
     pub name: String,
     pub invite_code: String,
     pub host_id: String,
-    /// Derived from `archived_at` and the current lecture's status.
+    /// Derived from `archived_at` and the current lecture's status (in `room_columns!()`).
+    #[sqlx(try_from = "String")]
     pub status: RoomStatus,
+    #[sqlx(try_from = "Flag")]
     pub lobby_enabled: bool,
     pub pin_hash: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub webinar_mode: bool,
+    #[sqlx(try_from = "Flag")]
     pub locked: bool,
     pub max_participants: Option<i64>,
+    #[sqlx(try_from = "Flag")]
     pub guest_screen_share: bool,
+    #[sqlx(try_from = "Flag")]
     pub ai_assistant: bool,
     /// Set by the panic button: guests' default rights exclude publishing until "unmute all" (or the
     /// lecture's end).
+    #[sqlx(try_from = "Flag")]
     pub guests_muted: bool,
     /// Whether guests may share files.
+    #[sqlx(try_from = "Flag")]
     pub guest_uploads: bool,
     /// Captions and summary language; `None` means the instance's default (the AI settings).
     pub language: Option<String>,
     /// Whether guests admitted to a lecture may read its page afterwards.
+    #[sqlx(try_from = "Flag")]
     pub lectures_for_participants: bool,
     pub created_at: i64,
     pub archived_at: Option<i64>,
@@ -75,10 +93,12 @@ pub struct RoomRecord {
 /// The columns of a room with its current lecture; use with `FROM rooms_with_lecture!()`.
 macro_rules! room_columns {
     () => {
-        "r.id, r.name, r.invite_code, r.host_id, r.lobby_enabled, r.pin_hash, r.webinar_mode, r.locked, \
+        "r.id, r.name, r.invite_code, r.host_id, \
+         CASE WHEN r.archived_at IS NOT NULL THEN 'ARCHIVED' WHEN l.status = 'LIVE' THEN 'LIVE' ELSE 'READY' END AS status, \
+         r.lobby_enabled, r.pin_hash, r.webinar_mode, r.locked, \
          r.max_participants, r.guest_screen_share, r.ai_assistant, r.guests_muted, r.guest_uploads, r.language, \
          r.lectures_for_participants, r.created_at, r.archived_at, l.id AS lecture_id, l.number AS lecture_number, \
-         l.status AS lecture_status, l.started_at AS started_at, \
+         l.started_at AS started_at, \
          (SELECT MAX(e.ended_at) FROM lectures e WHERE e.room_id = r.id) AS last_ended_at, r.version"
     };
 }
@@ -88,44 +108,6 @@ macro_rules! rooms_with_lecture {
     () => {
         " FROM rooms r JOIN lectures l ON l.room_id = r.id AND l.status <> 'ENDED' "
     };
-}
-
-fn room_from_row(row: &AnyRow) -> std::result::Result<RoomRecord, sqlx::Error> {
-    let lecture_status: String = row.try_get("lecture_status")?;
-    let archived_at: Option<i64> = row.try_get("archived_at")?;
-    Ok(RoomRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        invite_code: row.try_get("invite_code")?,
-        host_id: row.try_get("host_id")?,
-        status: match (archived_at, lecture_status.as_str()) {
-            (Some(_), _) => RoomStatus::Archived,
-            (None, "LIVE") => RoomStatus::Live,
-            (None, _) => RoomStatus::Ready,
-        },
-        lobby_enabled: flag(row, "lobby_enabled")?,
-        pin_hash: row.try_get("pin_hash")?,
-        webinar_mode: flag(row, "webinar_mode")?,
-        locked: flag(row, "locked")?,
-        max_participants: row.try_get("max_participants")?,
-        guest_screen_share: flag(row, "guest_screen_share")?,
-        ai_assistant: flag(row, "ai_assistant")?,
-        guests_muted: flag(row, "guests_muted")?,
-        guest_uploads: flag(row, "guest_uploads")?,
-        language: row.try_get("language")?,
-        lectures_for_participants: flag(row, "lectures_for_participants")?,
-        created_at: row.try_get("created_at")?,
-        archived_at,
-        lecture_id: row.try_get("lecture_id")?,
-        lecture_number: row.try_get("lecture_number")?,
-        started_at: row.try_get("started_at")?,
-        last_ended_at: row.try_get("last_ended_at")?,
-        version: row.try_get("version")?,
-    })
-}
-
-fn rooms_from_rows(rows: &[AnyRow]) -> Result<Vec<RoomRecord>> {
-    rows.iter().map(room_from_row).collect::<std::result::Result<_, _>>().map_err(map_err("room"))
 }
 
 /// Rooms as this process last read them, for the join path, where every guest of a lecture-start storm
@@ -197,7 +179,7 @@ impl Store {
                 .bind(r.archived_at)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("room"))?;
+                .db("room")?;
                 open_lecture(tx, &r.id, &r.lecture_id, r.lecture_number, r.created_at).await
             })
         })
@@ -206,13 +188,12 @@ impl Store {
 
     /// The room as stored now.
     pub async fn room_by_id(&self, id: &str) -> Result<RoomRecord> {
-        let row = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.id = $1"))
+        sqlx::query_as(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?
-            .ok_or_else(|| Error::not_found("room_not_found", "no such room"))?;
-        room_from_row(&row).map_err(map_err("room"))
+            .db("room")?
+            .ok_or_else(|| Error::not_found("room_not_found", "no such room"))
     }
 
     /// The room as this process read it at most a few seconds ago (see [`RoomCache`]): for deciding what to
@@ -234,26 +215,24 @@ impl Store {
 
     /// The stored room's version (`None`: no such room).
     pub(super) async fn room_version(&self, id: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT version FROM rooms WHERE id = $1")
+        sqlx::query_scalar("SELECT version FROM rooms WHERE id = $1")
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?;
-        row.map(|r| r.try_get("version")).transpose().map_err(map_err("room"))
+            .db("room")
     }
 
     pub async fn room_by_invite_code(&self, code: &str) -> Result<Option<RoomRecord>> {
-        let row = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.invite_code = $1"))
+        sqlx::query_as(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE r.invite_code = $1"))
             .bind(code)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("room"))?;
-        row.as_ref().map(room_from_row).transpose().map_err(map_err("room"))
+            .db("room")
     }
 
     /// Rooms of one host (or all rooms with `None`), newest first.
     pub async fn list_rooms(&self, host_id: Option<&str>) -> Result<Vec<RoomRecord>> {
-        let rows = sqlx::query(concat!(
+        sqlx::query_as(concat!(
             "SELECT ",
             room_columns!(),
             rooms_with_lecture!(),
@@ -262,18 +241,16 @@ impl Store {
         .bind(host_id)
         .fetch_all(self.reader())
         .await
-        .map_err(map_err("room"))?;
-        rooms_from_rows(&rows)
+        .db("room")
     }
 
     /// Rooms whose current lecture is live (`true`) or not yet started (`false`), archived ones included.
     pub async fn rooms_by_lecture_state(&self, live: bool) -> Result<Vec<RoomRecord>> {
-        let rows = sqlx::query(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE l.status = $1"))
+        sqlx::query_as(concat!("SELECT ", room_columns!(), rooms_with_lecture!(), "WHERE l.status = $1"))
             .bind(if live { "LIVE" } else { "OPEN" })
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("room"))?;
-        rooms_from_rows(&rows)
+            .db("room")
     }
 
     /// Writes every setting of a room (the caller read, changed and validated them).
@@ -298,7 +275,7 @@ impl Store {
             .bind(i32::from(r.lectures_for_participants)),
         )
         .await
-        .map_err(map_err("room"))?;
+        .db("room")?;
         self.rooms.forget(&r.id);
         Ok(())
     }
@@ -314,12 +291,12 @@ impl Store {
                     .bind(i32::from(muted))
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("room"))?;
+                    .db("room")?;
                 sqlx::query("UPDATE participants SET publish_granted = NULL WHERE lecture_id = $1")
                     .bind(&lecture_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_err("participant"))?;
+                    .db("participant")?;
                 Ok(())
             })
         })
@@ -331,7 +308,7 @@ impl Store {
     pub async fn set_room_locked(&self, id: &str, locked: bool) -> Result<()> {
         self.write(sqlx::query("UPDATE rooms SET locked = $2 WHERE id = $1").bind(id).bind(i32::from(locked)))
             .await
-            .map_err(map_err("room"))?;
+            .db("room")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -339,7 +316,7 @@ impl Store {
     pub async fn set_invite_code(&self, id: &str, code: &str) -> Result<()> {
         self.write(sqlx::query("UPDATE rooms SET invite_code = $2 WHERE id = $1").bind(id).bind(code))
             .await
-            .map_err(map_err("invite code"))?;
+            .db("invite code")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -356,7 +333,7 @@ impl Store {
                 .bind(at),
             )
             .await
-            .map_err(map_err("room"))?
+            .db("room")?
             .rows_affected()
             == 1;
         self.rooms.forget(id);
@@ -364,7 +341,7 @@ impl Store {
     }
 
     pub async fn delete_room(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id)).await.map_err(map_err("room"))?;
+        self.write(sqlx::query("DELETE FROM rooms WHERE id = $1").bind(id)).await.db("room")?;
         self.rooms.forget(id);
         Ok(())
     }
@@ -378,8 +355,8 @@ impl Store {
         fingerprint: &str,
         session_hash: Option<&str>,
     ) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM bans WHERE (room_id = $1 OR (room_id IS NULL AND host_id = $2)) \
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bans WHERE (room_id = $1 OR (room_id IS NULL AND host_id = $2)) \
              AND (fingerprint = $3 OR (CAST($4 AS TEXT) IS NOT NULL AND session_hash = $4))",
         )
         .bind(room_id)
@@ -388,7 +365,7 @@ impl Store {
         .bind(session_hash)
         .fetch_one(self.reader())
         .await
-        .map_err(map_err("ban"))?;
-        Ok(row.try_get::<i64, _>("n").map_err(map_err("ban"))? > 0)
+        .db("ban")?;
+        Ok(n > 0)
     }
 }

@@ -1,13 +1,11 @@
 //! Queries on `sessions` (sign-in sessions of hosts and admins; only a hash of each token is stored).
 
-use sqlx::Row;
-
 use super::users::UserRecord;
-use super::{Store, map_err};
+use super::{DbResult, Store};
 use crate::error::Result;
 
 /// A session row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: String,
     pub user_id: String,
@@ -42,28 +40,20 @@ impl Store {
             .bind(user_agent),
         )
         .await
-        .map_err(map_err("session"))?;
+        .db("session")?;
         Ok(())
     }
 
     /// The session with this token hash and its user, if any (expiry is the caller's decision).
     pub async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {
-        let row = sqlx::query(
-            "SELECT s.id AS sid, s.user_id, s.created_at AS s_created, s.last_seen_at, s.expires_at \
-             FROM sessions s WHERE s.token_hash = $1",
+        let session: Option<SessionRecord> = sqlx::query_as(
+            "SELECT id, user_id, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await
-        .map_err(map_err("session"))?;
-        let Some(row) = row else { return Ok(None) };
-        let session = SessionRecord {
-            id: row.try_get("sid").map_err(map_err("session"))?,
-            user_id: row.try_get("user_id").map_err(map_err("session"))?,
-            created_at: row.try_get("s_created").map_err(map_err("session"))?,
-            last_seen_at: row.try_get("last_seen_at").map_err(map_err("session"))?,
-            expires_at: row.try_get("expires_at").map_err(map_err("session"))?,
-        };
+        .db("session")?;
+        let Some(session) = session else { return Ok(None) };
         let user = self.user_by_id(&session.user_id).await?;
         Ok(Some((session, user)))
     }
@@ -71,12 +61,12 @@ impl Store {
     pub async fn touch_session(&self, id: &str, now: i64) -> Result<()> {
         self.write(sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1").bind(id).bind(now))
             .await
-            .map_err(map_err("session"))?;
+            .db("session")?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id: &str) -> Result<()> {
-        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id)).await.map_err(map_err("session"))?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id)).await.db("session")?;
         Ok(())
     }
 
@@ -85,7 +75,7 @@ impl Store {
         Ok(self
             .write(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id))
             .await
-            .map_err(map_err("session"))?
+            .db("session")?
             .rows_affected())
     }
 
@@ -98,7 +88,7 @@ impl Store {
                     .bind(idle_cutoff),
             )
             .await
-            .map_err(map_err("session"))?
+            .db("session")?
             .rows_affected())
     }
 }

@@ -1,10 +1,8 @@
 //! Queries on `users`.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Store, map_err};
+use super::{DbResult, Flag, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// What an account may do. Guests have no account at all.
@@ -32,14 +30,23 @@ impl Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = UnknownValue;
+    fn try_from(text: String) -> std::result::Result<Self, UnknownValue> {
+        Self::parse(&text).ok_or_else(|| UnknownValue::new("role", text))
+    }
+}
+
 /// A user row as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: String,
     pub email: String,
     pub display_name: String,
     pub password_hash: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
+    #[sqlx(try_from = "Flag")]
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -61,20 +68,6 @@ macro_rules! columns {
     };
 }
 
-fn from_row(row: &AnyRow) -> std::result::Result<UserRecord, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        password_hash: row.try_get("password_hash")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
-        disabled: super::flag(row, "disabled")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 impl Store {
     /// Creates a user. The "first account becomes ADMIN" rule is decided inside the transaction through a
     /// unique claim row, so two registrations racing on an empty instance cannot both become admin.
@@ -92,11 +85,11 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err("user"))?
+                .db("user")?
                 .rows_affected()
                     == 1;
                 let role = wanted_role.unwrap_or(if claimed { Role::Admin } else { Role::Host });
-                let result = sqlx::query(concat!(
+                sqlx::query(concat!(
                     "INSERT INTO users (",
                     columns!(),
                     ", email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -111,22 +104,15 @@ impl Store {
                 .bind(now)
                 .bind(email.to_lowercase())
                 .execute(&mut *tx)
-                .await;
-                if let Err(err) = result {
-                    let mapped = map_err("user")(err);
-                    return Err(match mapped {
-                        Error::Conflict { .. } => {
-                            Error::conflict("email_taken", "an account with this email already exists")
-                        }
-                        other => other,
-                    });
-                }
+                .await
+                // An email (in any case) that has an account already is `email_taken` (see `UNIQUE_KEYS`).
+                .db("user")?;
                 if claimed {
                     // The setup code has done its job once the first account exists.
                     sqlx::query("DELETE FROM instance_state WHERE key = 'setup_code'")
                         .execute(&mut *tx)
                         .await
-                        .map_err(map_err("user"))?;
+                        .db("user")?;
                 }
                 Ok(())
             })
@@ -136,37 +122,32 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<UserRecord> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("user"))?
-            .ok_or_else(|| Error::not_found("user_not_found", "no such user"))?;
-        from_row(&row).map_err(map_err("user"))
+            .db("user")?
+            .ok_or_else(|| Error::not_found("user_not_found", "no such user"))
     }
 
     /// Looks a user up by email, case-insensitively.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE email_lower = $1"))
             .bind(email.to_lowercase())
             .fetch_optional(self.reader())
             .await
-            .map_err(map_err("user"))?;
-        row.as_ref().map(from_row).transpose().map_err(map_err("user"))
+            .db("user")
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM users ORDER BY created_at, email_lower"))
             .fetch_all(self.reader())
             .await
-            .map_err(map_err("user"))?;
-        rows.iter().map(from_row).collect::<std::result::Result<_, _>>().map_err(map_err("user"))
+            .db("user")
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await.map_err(map_err("user"))?;
-        row.try_get("n").map_err(map_err("user"))
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.reader()).await.db("user")
     }
 
     pub async fn set_user_role(&self, id: &str, role: Role) -> Result<()> {
@@ -183,7 +164,7 @@ impl Store {
                     .bind(crate::time::now_ms()),
             )
             .await
-            .map_err(map_err("user"))?
+            .db("user")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
     }
@@ -197,7 +178,7 @@ impl Store {
         let n = self
             .write(query.bind(id.to_owned()).bind(value.to_owned()).bind(crate::time::now_ms()))
             .await
-            .map_err(map_err("user"))?
+            .db("user")?
             .rows_affected();
         if n == 0 { Err(Error::not_found("user_not_found", "no such user")) } else { Ok(()) }
     }

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use confctl::secret::Secret;
-use confctl::store::{NewUser, Store, migrations};
+use confctl::store::{
+    Admission, NewUser, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus, Store, migrations,
+};
 use sqlx::Row;
 
 use crate::support::{self, Db, Service};
@@ -18,7 +20,11 @@ async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
     (Store::connect(&Secret::new(url)).await.unwrap(), dir)
 }
 
-on_both_databases!(migrations_apply_once_and_refuse_a_newer_schema, store_errors_map_to_domain_errors);
+on_both_databases!(
+    migrations_apply_once_and_refuse_a_newer_schema,
+    store_errors_map_to_domain_errors,
+    unique_keys_have_their_own_conflict_codes
+);
 
 async fn migrations_apply_once_and_refuse_a_newer_schema(db: Db) {
     let (store, _dir) = fresh_store(db).await;
@@ -56,6 +62,79 @@ async fn store_errors_map_to_domain_errors(db: Db) {
     assert_eq!(err.code(), "email_taken");
     let err = store.insert_session("s1", "no-such-user", "hash", 0, None, None).await.unwrap_err();
     assert_eq!(err.code(), "conflict", "foreign key violations are conflicts");
+}
+
+/// Each dialect names a violated unique key its own way (PostgreSQL the constraint, SQLite the columns): both
+/// must reach the key's code, or callers that retry or ignore that conflict would see a generic one.
+async fn unique_keys_have_their_own_conflict_codes(db: Db) {
+    let (store, _dir) = fresh_store(db).await;
+    store.migrate().await.unwrap();
+    let host = store
+        .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
+        .await
+        .unwrap();
+    let room = |id: &str, code: &str| RoomRecord {
+        id: id.into(),
+        name: "R".into(),
+        invite_code: code.into(),
+        host_id: host.id.clone(),
+        status: RoomStatus::Ready,
+        lobby_enabled: true,
+        pin_hash: None,
+        webinar_mode: false,
+        locked: false,
+        max_participants: None,
+        guest_screen_share: false,
+        ai_assistant: false,
+        guests_muted: false,
+        guest_uploads: false,
+        language: None,
+        lectures_for_participants: false,
+        created_at: 1,
+        archived_at: None,
+        lecture_id: format!("{id}-l1"),
+        lecture_number: 1,
+        started_at: None,
+        last_ended_at: None,
+        version: 0,
+    };
+    store.insert_room(&room("r1", "code-1")).await.unwrap();
+    let err = store.insert_room(&room("r2", "code-1")).await.unwrap_err();
+    assert_eq!(err.code(), "invite_code_taken");
+    store.insert_room(&room("r2", "code-2")).await.unwrap();
+    let err = store.set_invite_code("r2", "code-1").await.unwrap_err();
+    assert_eq!(err.code(), "invite_code_taken");
+
+    let participant = |id: &str, identity: &str| ParticipantRecord {
+        id: id.into(),
+        room_id: "r1".into(),
+        lecture_id: "r1-l1".into(),
+        identity: identity.into(),
+        kind: ParticipantKind::Host,
+        user_id: Some(host.id.clone()),
+        display_name: "H".into(),
+        fingerprint: None,
+        session_hash: None,
+        ip: None,
+        user_agent: None,
+        admission: Admission::Approved,
+        reason: None,
+        decided_at: None,
+        decided_by: None,
+        created_at: 1,
+        joined_at: None,
+        left_at: None,
+        removed_at: None,
+        removed_reason: None,
+        hand_raised_at: None,
+        publish_granted: None,
+    };
+    store.insert_participant(&participant("p1", "h_h")).await.unwrap();
+    let err = store.insert_participant(&participant("p2", "h_h")).await.unwrap_err();
+    assert_eq!(err.code(), "participant_exists");
+    // A clash on a key that is not named (the primary key) stays the generic conflict.
+    let err = store.insert_participant(&participant("p1", "h_other")).await.unwrap_err();
+    assert_eq!(err.code(), "conflict");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
