@@ -19,6 +19,7 @@ pub mod events;
 pub mod export;
 pub mod files;
 pub mod gdrive;
+pub mod i18n;
 pub mod ids;
 pub mod lectures;
 pub mod livekit;

@@ -25,8 +25,6 @@ const LABEL_KEYS: &[(&str, bool)] = &[
     ("people.you", true),
 ];
 
-const CATALOGUES: &[&str] = &[include_str!("../web/i18n/en.txt"), include_str!("../web/i18n/ru.txt")];
-
 /// Letters that render as nothing (Hangul fillers, the Braille blank, the half-width filler): treated as
 /// whitespace, so they cannot make a name look empty or pad it.
 fn is_blank_letter(c: char) -> bool {
@@ -105,14 +103,12 @@ fn labels() -> &'static [Label] {
     static LABELS: OnceLock<Vec<Label>> = OnceLock::new();
     LABELS.get_or_init(|| {
         let mut labels: Vec<Label> = Vec::new();
-        for catalogue in CATALOGUES {
-            for line in catalogue.lines() {
-                let Some((key, value)) = line.split_once('=') else { continue };
-                let Some(&(_, bracketed_only)) = LABEL_KEYS.iter().find(|(k, _)| *k == key.trim()) else { continue };
-                let shown = value.trim().to_owned();
-                let words = words(&skeleton(&shown));
+        for lang in crate::i18n::Lang::ALL {
+            for &(key, bracketed_only) in LABEL_KEYS {
+                let Some(shown) = lang.catalogue().lookup(key) else { continue };
+                let words = words(&skeleton(shown));
                 if !words.is_empty() && !labels.iter().any(|l| l.words == words) {
-                    labels.push(Label { words, shown, bracketed_only });
+                    labels.push(Label { words, shown: shown.to_owned(), bracketed_only });
                 }
             }
         }

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::i18n::Catalogue;
+
 /// `HH:MM:SS` for milliseconds from the lecture start (a negative time shows as the start).
 pub fn clock(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -25,12 +27,20 @@ pub fn span(start_ms: i64, end_ms: i64) -> String {
 }
 
 /// A lecture's length: `1 h 05 min`, `45 min`, `20 s`.
-pub fn duration(ms: i64) -> String {
+pub fn duration(ms: i64, words: &Catalogue) -> String {
     let s = ms.max(0) / 1000;
     match (s / 3600, s / 60 % 60) {
-        (0, 0) => format!("{s} s"),
-        (0, m) => format!("{m} min"),
-        (h, m) => format!("{h} h {m:02} min"),
+        (0, 0) => words.fill("export.seconds", &[("s", &s.to_string())]),
+        (0, m) => words.fill("export.minutes", &[("m", &m.to_string())]),
+        (h, m) => words.fill("export.hours_minutes", &[("h", &h.to_string()), ("m", &format!("{m:02}"))]),
+    }
+}
+
+/// A role (`host`, `admin`, `guest`) in the document's language.
+pub fn role(role: &str, words: &Catalogue) -> String {
+    match role {
+        "host" | "admin" | "guest" => words.get(&format!("export.role.{role}")).to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -62,6 +72,7 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn cue_times_and_clocks() {
@@ -77,9 +88,11 @@ mod tests {
 
     #[test]
     fn durations_dates_sizes() {
-        assert_eq!(duration(20_000), "20 s");
-        assert_eq!(duration(45 * 60_000 + 10_000), "45 min");
-        assert_eq!(duration(3_900_000), "1 h 05 min");
+        let (en, ru) = (Lang::En.catalogue(), Lang::Ru.catalogue());
+        assert_eq!(duration(20_000, en), "20 s");
+        assert_eq!(duration(45 * 60_000 + 10_000, en), "45 min");
+        assert_eq!(duration(3_900_000, en), "1 h 05 min");
+        assert_eq!(duration(3_900_000, ru), "1 ч 05 мин");
         let at = DateTime::parse_from_rfc3339("2026-03-05T10:07:59Z").unwrap().with_timezone(&Utc);
         assert_eq!(date_time(&at), "2026-03-05 10:07 UTC");
         assert_eq!(size(999), "999 B");

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::{Catalogue, Lang};
+
 /// The JSON format's version. Adding an optional field keeps it; renaming, removing or changing the meaning
 /// of one raises it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -35,6 +37,12 @@ pub struct LectureDoc {
 }
 
 impl LectureDoc {
+    /// The catalogue the documents' own words come from: the lecture's language where confctl speaks it
+    /// (English and Russian), else English. The people's words stay as they were said.
+    pub fn words(&self) -> &'static Catalogue {
+        Lang::parse(&self.lecture.language).unwrap_or(Lang::En).catalogue()
+    }
+
     /// A document with the current schema version and generator and every list empty, for callers to fill.
     pub fn new(lecture: LectureInfo, summary_status: SummaryStatus, generated_at: DateTime<Utc>) -> Self {
         Self {
@@ -102,24 +110,33 @@ pub enum SummaryStatus {
 }
 
 impl SummaryStatus {
-    /// The sentence a reader sees instead of a summary; `None` for `ready`.
-    pub fn message(self, error: Option<&str>) -> Option<String> {
-        Some(match self {
+    /// The sentence a reader sees instead of a summary, in `words`' language; `None` for `ready`.
+    pub fn message(self, error: Option<&str>, words: &Catalogue) -> Option<String> {
+        let key = match self {
             Self::Ready => return None,
-            Self::Pending => "The summary is being written.".to_owned(),
             Self::Failed => match error.map(str::trim).filter(|e| !e.is_empty()) {
-                Some(error) => format!("The summary could not be written: {error}"),
-                None => "The summary could not be written.".to_owned(),
+                Some(error) => return Some(words.fill("export.state.failed_because", &[("error", error)])),
+                None => "export.state.failed",
             },
-            // The lecture page's sentences (web/i18n/en.txt, summary.state.*), so both say the same.
-            Self::AssistantOff => {
-                "The AI assistant was off in this room, so there is no transcript or summary.".to_owned()
-            }
-            Self::NoSpeech => "No speech was recorded in this lecture, so there is nothing to summarise.".to_owned(),
-            Self::Live => "The lecture is still under way. The summary is written when it ends.".to_owned(),
-            Self::NotStarted => "This lecture has not started yet. Its summary is written after it ends.".to_owned(),
-            Self::Missing => "No summary arrived for this lecture (the assistant was not running).".to_owned(),
-        })
+            Self::Pending => "export.state.pending",
+            Self::AssistantOff => "export.state.assistant_off",
+            Self::NoSpeech => "export.state.no_speech",
+            Self::Live => "export.state.live",
+            Self::NotStarted => "export.state.not_started",
+            Self::Missing => "export.state.missing",
+        };
+        Some(words.get(key).to_owned())
+    }
+}
+
+impl Summary {
+    /// Who wrote the summary, for the line above it: `Written by the AI assistant (language model).`
+    pub fn byline(&self, words: &Catalogue) -> String {
+        let by = words.get(match self.kind {
+            SummaryKind::Llm => "export.by_llm",
+            SummaryKind::Extractive => "export.by_extractive",
+        });
+        words.fill(if self.edited { "export.by_edited" } else { "export.by_plain" }, &[("by", by)])
     }
 }
 
@@ -281,12 +298,17 @@ mod tests {
 
     #[test]
     fn status_sentences() {
-        assert_eq!(SummaryStatus::Ready.message(None), None);
+        let (en, ru) = (Lang::En.catalogue(), Lang::Ru.catalogue());
+        assert_eq!(SummaryStatus::Ready.message(None, en), None);
         assert_eq!(
-            SummaryStatus::Failed.message(Some("model timed out")).as_deref(),
+            SummaryStatus::Failed.message(Some("model timed out"), en).as_deref(),
             Some("The summary could not be written: model timed out")
         );
-        assert_eq!(SummaryStatus::Failed.message(Some("  ")).as_deref(), Some("The summary could not be written."));
+        assert_eq!(SummaryStatus::Failed.message(Some("  "), en).as_deref(), Some("The summary could not be written."));
+        assert_eq!(
+            SummaryStatus::Live.message(None, ru).as_deref(),
+            Some("Лекция ещё идёт. Конспект будет написан, когда она закончится.")
+        );
         assert_eq!(serde_json::to_value(SummaryStatus::AssistantOff).unwrap(), "assistantOff");
         assert_eq!(serde_json::to_value(SummaryStatus::NoSpeech).unwrap(), "noSpeech");
         assert_eq!(serde_json::to_value(SummaryStatus::NotStarted).unwrap(), "notStarted");

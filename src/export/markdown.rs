@@ -2,26 +2,29 @@
 
 use std::fmt::Write;
 
-use super::clock::{date_time, one_line, size, span};
-use super::doc::{LectureDoc, Summary, SummaryItem, SummaryKind};
+use super::clock::{date_time, one_line, role, size, span};
+use super::doc::{LectureDoc, Summary, SummaryItem};
 use super::transcript::{heading_lines, paragraphs};
+use crate::i18n::Catalogue;
 
+/// The document's own words (headings, column names) are in the lecture's language.
 pub fn render(doc: &LectureDoc) -> String {
     let mut md = String::new();
+    let w = doc.words();
     let [title, room, facts] = heading_lines(doc);
     line(&mut md, format_args!("# {}\n", escape(&title)));
     line(&mut md, format_args!("{} · {}\n", escape(&room), escape(&facts)));
 
-    md.push_str("## Summary\n\n");
-    match (&doc.summary, doc.summary_status.message(doc.summary_error.as_deref())) {
-        (Some(summary), None) => summary_section(&mut md, summary),
+    line(&mut md, format_args!("## {}\n", w.get("export.summary")));
+    match (&doc.summary, doc.summary_status.message(doc.summary_error.as_deref(), w)) {
+        (Some(summary), None) => summary_section(&mut md, summary, w),
         (_, message) => line(&mut md, format_args!("{}\n", escape(&message.unwrap_or_default()))),
     }
 
-    md.push_str("## Transcript\n\n");
+    line(&mut md, format_args!("## {}\n", w.get("export.transcript")));
     let paragraphs = paragraphs(&doc.transcript);
     if paragraphs.is_empty() {
-        md.push_str("No transcript was recorded.\n\n");
+        line(&mut md, format_args!("{}\n", w.get("export.no_transcript")));
     }
     for p in paragraphs {
         // A new speaker is named; the same speaker's next paragraph carries its time only.
@@ -33,23 +36,24 @@ pub fn render(doc: &LectureDoc) -> String {
         }
     }
 
-    md.push_str("## Chat\n\n");
+    line(&mut md, format_args!("## {}\n", w.get("export.chat")));
     if doc.chat.is_empty() {
-        md.push_str("No chat messages.\n\n");
+        line(&mut md, format_args!("{}\n", w.get("export.no_chat")));
     } else {
         for m in &doc.chat {
             let (at, who, role) =
-                (super::clock::clock(m.offset_ms), escape(&one_line(&m.sender_name)), escape(&m.sender_role));
+                (super::clock::clock(m.offset_ms), escape(&one_line(&m.sender_name)), escape(&role(&m.sender_role, w)));
             line(&mut md, format_args!("- [{at}] **{who}** ({role}): {}", escape(&one_line(&m.text))));
         }
         md.push('\n');
     }
 
-    md.push_str("## Shared files\n\n");
+    line(&mut md, format_args!("## {}\n", w.get("export.files")));
     if doc.files.is_empty() {
-        md.push_str("No files were shared.\n\n");
+        line(&mut md, format_args!("{}\n", w.get("export.no_files")));
     } else {
-        md.push_str("| File | Size | Shared by | Shared at |\n|---|---:|---|---|\n");
+        let columns = ["export.file", "export.size", "export.shared_by", "export.shared_at"].map(|k| w.get(k));
+        line(&mut md, format_args!("| {} |\n|---|---:|---|---|", columns.join(" | ")));
         for f in &doc.files {
             let row = [
                 escape(&one_line(&f.name)),
@@ -63,16 +67,23 @@ pub fn render(doc: &LectureDoc) -> String {
     }
 
     if let Some(attendance) = &doc.attendance {
-        md.push_str("## Attendance\n\n");
-        md.push_str(
-            "| Name | Role | First join | Last leave | Minutes present | Joins |\n|---|---|---|---|---:|---:|\n",
-        );
+        line(&mut md, format_args!("## {}\n", w.get("export.attendance")));
+        let columns = [
+            "export.name",
+            "export.role",
+            "export.first_join",
+            "export.last_leave",
+            "export.minutes_present",
+            "export.joins",
+        ]
+        .map(|k| w.get(k));
+        line(&mut md, format_args!("| {} |\n|---|---|---|---|---:|---:|", columns.join(" | ")));
         for a in attendance {
             let row = [
                 escape(&one_line(&a.name)),
-                escape(&a.role),
+                escape(&role(&a.role, w)),
                 date_time(&a.first_join),
-                a.last_leave.as_ref().map_or_else(|| "still present".to_owned(), date_time),
+                a.last_leave.as_ref().map_or_else(|| w.get("export.still_present").to_owned(), date_time),
                 a.minutes_present.to_string(),
                 a.joins.to_string(),
             ];
@@ -85,44 +96,41 @@ pub fn render(doc: &LectureDoc) -> String {
     md
 }
 
-fn summary_section(md: &mut String, summary: &Summary) {
-    let by = match summary.kind {
-        SummaryKind::Llm => "Written by the AI assistant (language model)",
-        SummaryKind::Extractive => "Sentences picked from the transcript by the AI assistant",
-    };
-    let by_host = if summary.edited { ", edited by the host" } else { "" };
-    line(md, format_args!("*{by}{by_host}.*\n"));
+fn summary_section(md: &mut String, summary: &Summary, w: &Catalogue) {
+    line(md, format_args!("*{}*\n", summary.byline(w)));
     for paragraph in summary.abstract_text.split("\n\n").map(one_line).filter(|p| !p.is_empty()) {
         line(md, format_args!("{}\n", escape(&paragraph)));
     }
-    items(md, "Key topics", &summary.key_topics);
-    items(md, "Action items", &summary.action_items);
+    items(md, w.get("export.key_topics"), &summary.key_topics, w);
+    items(md, w.get("export.action_items"), &summary.action_items, w);
     if !summary.qa.is_empty() {
-        md.push_str("### Questions and answers\n\n");
+        line(md, format_args!("### {}\n", w.get("export.qa")));
+        let (q_mark, a_mark) = (w.get("export.q"), w.get("export.a"));
         for qa in &summary.qa {
             let (q, a) = (escape(&one_line(&qa.question)), escape(&one_line(&qa.answer)));
+            let (cited, edited) = (span(qa.start_ms, qa.end_ms), edited(qa.edited, w));
             // Two trailing spaces: a line break inside the list item.
-            line(md, format_args!("- **Q:** {q} — \\[{}\\]{}  ", span(qa.start_ms, qa.end_ms), edited(qa.edited)));
-            line(md, format_args!("  **A:** {a}"));
+            line(md, format_args!("- **{q_mark}:** {q} — \\[{cited}\\]{edited}  "));
+            line(md, format_args!("  **{a_mark}:** {a}"));
         }
         md.push('\n');
     }
 }
 
-fn items(md: &mut String, heading: &str, items: &[SummaryItem]) {
+fn items(md: &mut String, heading: &str, items: &[SummaryItem], w: &Catalogue) {
     if items.is_empty() {
         return;
     }
     line(md, format_args!("### {heading}\n"));
     for item in items {
         let text = escape(&one_line(&item.text));
-        line(md, format_args!("- {text} — \\[{}\\]{}", span(item.start_ms, item.end_ms), edited(item.edited)));
+        line(md, format_args!("- {text} — \\[{}\\]{}", span(item.start_ms, item.end_ms), edited(item.edited, w)));
     }
     md.push('\n');
 }
 
-fn edited(edited: bool) -> &'static str {
-    if edited { " *(edited)*" } else { "" }
+fn edited(edited: bool, w: &Catalogue) -> String {
+    if edited { format!(" *({})*", w.get("export.edited")) } else { String::new() }
 }
 
 /// Appends formatted text and a newline (writing to a String cannot fail).
@@ -164,9 +172,16 @@ mod tests {
         assert_eq!(escape("Привет, мир"), "Привет, мир");
     }
 
+    /// The sample lecture with English as its language: the document's own words in English.
+    fn english() -> LectureDoc {
+        let mut doc = sample();
+        doc.lecture.language = "en".into();
+        doc
+    }
+
     #[test]
     fn the_whole_lecture_in_markdown() {
-        let md = render(&sample());
+        let md = render(&english());
         assert!(md.starts_with(
             "# Фотосинтез: как растения запасают свет\n\n\
              Биология 101, lecture 3 · 2026-03-05 10:00 UTC · 1 h 12 min · Host: Анна Смирнова\n\n\
@@ -190,7 +205,7 @@ mod tests {
 
     #[test]
     fn hidden_attendance_and_missing_summary() {
-        let mut doc = sample();
+        let mut doc = english();
         doc.attendance = None;
         doc.summary = None;
         doc.summary_status = crate::export::SummaryStatus::Failed;
@@ -201,5 +216,24 @@ mod tests {
         assert!(!md.contains("Attendance"));
         assert!(md.contains("## Summary\n\nThe summary could not be written: model \\*timed\\* out\n\n## Transcript"));
         assert!(md.contains("## Chat\n\nNo chat messages.\n\n## Shared files\n\nNo files were shared.\n\n"));
+    }
+
+    #[test]
+    fn a_russian_lecture_gets_russian_headings_and_words() {
+        let md = render(&sample());
+        assert!(md.contains("Биология 101, лекция 3 · 2026-03-05 10:00 UTC · 1 ч 12 мин · Ведущий: Анна Смирнова\n"));
+        assert!(md.contains("## Конспект\n\n*Написан ИИ-ассистентом (языковой моделью), изменён ведущим.*\n"));
+        assert!(md.contains("### Задания\n\n- Read chapter 4 — \\[01:10:00\\]\n"));
+        assert!(md.contains(
+            "- **В:** What happens at night? — \\[00:31:00–00:32:10\\]  \n  **О:** Respiration continues.\n"
+        ));
+        assert!(md.contains("*(изменено)*"));
+        assert!(md.contains("## Расшифровка\n"));
+        assert!(md.contains("- [00:05:00] **Bob \\<script\\>** (гость): "));
+        assert!(md.contains("## Файлы\n\n| Файл | Размер | Кто поделился | Когда |\n"));
+        assert!(md.contains("| гость | 2026-03-05 10:01 UTC | ещё в комнате | 70 | 2 |\n"));
+        for english in ["## Summary", "## Transcript", "## Chat", "Host:", "lecture 3", "(guest)"] {
+            assert!(!md.contains(english), "{english:?} left in English");
+        }
     }
 }

@@ -81,23 +81,27 @@ pub fn text_file(doc: &LectureDoc) -> String {
     let mut out = heading_lines(doc).join("\n");
     out.push_str("\n\n");
     if doc.transcript.iter().all(|s| s.text.trim().is_empty()) {
-        out.push_str("No transcript was recorded.\n");
+        out.push_str(doc.words().get("export.no_transcript"));
+        out.push('\n');
     } else {
         out.push_str(&plain_text(&doc.transcript));
     }
     out
 }
 
-/// The lines that open the text formats: `Title`, `Room, lecture 3`, `date · duration · Host: name`.
+/// The lines that open the text formats: `Title`, `Room, lecture 3`, `date · duration · Host: name` (in the
+/// lecture's language).
 pub fn heading_lines(doc: &LectureDoc) -> [String; 3] {
-    let l = &doc.lecture;
+    let (l, words) = (&doc.lecture, doc.words());
     let mut facts = Vec::new();
     if let Some(at) = &l.started_at {
         facts.push(super::clock::date_time(at));
-        facts.push(super::clock::duration(l.duration_ms));
+        facts.push(super::clock::duration(l.duration_ms, words));
     }
-    facts.push(format!("Host: {}", one_line(&l.host_name)));
-    [one_line(&l.title), format!("{}, lecture {}", one_line(&l.room_name), l.number), facts.join(" · ")]
+    facts.push(words.fill("export.host_is", &[("name", &one_line(&l.host_name))]));
+    let room =
+        words.fill("export.room_lecture_plain", &[("room", &one_line(&l.room_name)), ("n", &l.number.to_string())]);
+    [one_line(&l.title), room, facts.join(" · ")]
 }
 
 /// WebVTT: one cue per segment, numbered, the speaker as a voice span (`<v Ann>`), text escaped.
@@ -218,14 +222,19 @@ mod tests {
         let text = text_file(&doc);
         assert!(
             text.starts_with(
-                "Фотосинтез: как растения запасают свет\nБиология 101, lecture 3\n\
-                 2026-03-05 10:00 UTC · 1 h 12 min · Host: Анна Смирнова\n\n[00:00:12] Анна Смирнова: "
+                "Фотосинтез: как растения запасают свет\nБиология 101, лекция 3\n\
+                 2026-03-05 10:00 UTC · 1 ч 12 мин · Ведущий: Анна Смирнова\n\n[00:00:12] Анна Смирнова: "
             ),
             "{text}"
         );
         let mut empty = doc.clone();
         empty.transcript.clear();
-        assert!(text_file(&empty).ends_with("\n\nNo transcript was recorded.\n"));
+        assert!(text_file(&empty).ends_with("\n\nРасшифровки нет.\n"));
+        // The heading's words follow the lecture's language.
+        empty.lecture.language = "en".into();
+        let english = text_file(&empty);
+        assert!(english.contains("Биология 101, lecture 3\n2026-03-05 10:00 UTC · 1 h 12 min · Host: Анна Смирнова\n"));
+        assert!(english.ends_with("\n\nNo transcript was recorded.\n"));
     }
 
     #[test]

@@ -4,11 +4,13 @@
 
 mod world;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::clock::{clock, date_time, duration, one_line, size, span};
-use super::doc::{LectureDoc, QaItem, SummaryItem, SummaryKind};
+use super::clock::{clock, date_time, duration, one_line, role, size, span};
+use super::doc::{LectureDoc, QaItem, SummaryItem};
 use super::transcript::{Paragraph, paragraph_at, paragraphs};
 use crate::error::Result;
 
@@ -25,6 +27,8 @@ pub fn render(doc: &LectureDoc) -> Result<Vec<u8>> {
 struct View<'a> {
     /// Hyphenation language: the lecture's, when it is a plain ISO 639 code.
     lang: &'a str,
+    /// The template's own words (headings, column names), in the lecture's language: `data.labels.chat`.
+    labels: BTreeMap<&'static str, &'static str>,
     title: String,
     host: String,
     room: String,
@@ -90,8 +94,34 @@ struct ParagraphView {
     anchor: Option<String>,
 }
 
+/// The words the template prints itself, by their name there (`export.<name>` in `web/i18n`).
+const LABELS: &[&str] = &[
+    "summary",
+    "transcript",
+    "chat",
+    "files",
+    "attendance",
+    "qa",
+    "q",
+    "a",
+    "edited",
+    "no_transcript",
+    "no_chat",
+    "no_files",
+    "file",
+    "size",
+    "shared_by",
+    "time",
+    "name",
+    "role",
+    "joined",
+    "left",
+    "minutes_column",
+    "joins",
+];
+
 fn view(doc: &LectureDoc) -> View<'_> {
-    let l = &doc.lecture;
+    let (l, words) = (&doc.lecture, doc.words());
     let paragraphs = paragraphs(&doc.transcript);
     let mut cited = vec![false; paragraphs.len()];
     let mut cite = |start_ms: i64, end_ms: i64, edited: bool| {
@@ -102,7 +132,7 @@ fn view(doc: &LectureDoc) -> View<'_> {
         Cite { span: span(start_ms, end_ms), target: target.map(anchor), edited }
     };
 
-    let summary = match (&doc.summary, doc.summary_status.message(doc.summary_error.as_deref())) {
+    let summary = match (&doc.summary, doc.summary_status.message(doc.summary_error.as_deref(), words)) {
         (Some(s), None) => {
             let mut section = |heading, items: &[SummaryItem]| SectionView {
                 heading,
@@ -111,7 +141,10 @@ fn view(doc: &LectureDoc) -> View<'_> {
                     .map(|i| ItemView { text: one_line(&i.text), cite: cite(i.start_ms, i.end_ms, i.edited) })
                     .collect(),
             };
-            let sections = vec![section("Key topics", &s.key_topics), section("Action items", &s.action_items)];
+            let sections = vec![
+                section(words.get("export.key_topics"), &s.key_topics),
+                section(words.get("export.action_items"), &s.action_items),
+            ];
             let qa =
                 s.qa.iter()
                     .map(|q: &QaItem| QaView {
@@ -120,12 +153,8 @@ fn view(doc: &LectureDoc) -> View<'_> {
                         cite: cite(q.start_ms, q.end_ms, q.edited),
                     })
                     .collect();
-            let by = match s.kind {
-                SummaryKind::Llm => "Written by the AI assistant (language model)",
-                SummaryKind::Extractive => "Sentences picked from the transcript by the AI assistant",
-            };
             Some(SummaryView {
-                by: format!("{by}{}.", if s.edited { ", edited by the host" } else { "" }),
+                by: s.byline(words),
                 abstract_paragraphs: s.abstract_text.split("\n\n").map(one_line).filter(|p| !p.is_empty()).collect(),
                 sections: sections.into_iter().filter(|s| !s.items.is_empty()).collect(),
                 qa,
@@ -135,7 +164,7 @@ fn view(doc: &LectureDoc) -> View<'_> {
     };
     let summary_note = match &summary {
         Some(_) => None,
-        None => Some(doc.summary_status.message(doc.summary_error.as_deref()).unwrap_or_default()),
+        None => Some(doc.summary_status.message(doc.summary_error.as_deref(), words).unwrap_or_default()),
     };
 
     let transcript = paragraphs
@@ -153,25 +182,30 @@ fn view(doc: &LectureDoc) -> View<'_> {
     let started = l.started_at.as_ref();
     let mut facts = Vec::new();
     if let Some(at) = started {
-        facts.push(["Date".to_owned(), date_time(at)]);
-        facts.push(["Duration".to_owned(), duration(l.duration_ms)]);
+        facts.push([words.get("export.date").to_owned(), date_time(at)]);
+        facts.push([words.get("export.duration").to_owned(), duration(l.duration_ms, words)]);
     }
-    facts.push(["Host".to_owned(), one_line(&l.host_name)]);
+    facts.push([words.get("export.host").to_owned(), one_line(&l.host_name)]);
 
     View {
         lang: hyphenation_language(&l.language),
+        labels: LABELS.iter().map(|&name| (name, words.lookup(&format!("export.{name}")).unwrap_or(name))).collect(),
         title: one_line(&l.title),
         host: one_line(&l.host_name),
-        room: format!("{} · lecture {}", one_line(&l.room_name), l.number),
+        room: words.fill("export.room_lecture", &[("room", &one_line(&l.room_name)), ("n", &l.number.to_string())]),
         facts,
         summary_note,
         summary,
         transcript,
-        // Chat keeps its line breaks: the template shows each line of a message.
+        // Chat keeps its line breaks: the template shows each line of a message. Guests are most of the room:
+        // only a host's or an administrator's role is spelled out.
         chat: doc
             .chat
             .iter()
-            .map(|m| [clock(m.offset_ms), one_line(&m.sender_name), m.sender_role.clone(), m.text.trim().to_owned()])
+            .map(|m| {
+                let role = if m.sender_role == "guest" { String::new() } else { role(&m.sender_role, words) };
+                [clock(m.offset_ms), one_line(&m.sender_name), role, m.text.trim().to_owned()]
+            })
             .collect(),
         files: doc
             .files
@@ -183,7 +217,7 @@ fn view(doc: &LectureDoc) -> View<'_> {
                 .map(|a| {
                     [
                         one_line(&a.name),
-                        a.role.clone(),
+                        role(&a.role, words),
                         moment(&a.first_join, started),
                         a.last_leave.as_ref().map_or_else(|| "—".to_owned(), |at| moment(at, started)),
                         a.minutes_present.to_string(),

@@ -43,7 +43,9 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn the_pdf_prints_user_text_literally_in_every_script() {
-    let pdf = render(&sample()).unwrap();
+    let mut doc = sample();
+    doc.lecture.language = "en".into();
+    let pdf = render(&doc).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
     if !poppler() {
         return;
@@ -101,7 +103,7 @@ fn markup_in_any_field_is_printed_not_run() {
 }
 
 #[test]
-fn attendance_is_left_out_when_hidden_and_states_replace_the_summary() {
+fn a_russian_lecture_in_russian_attendance_left_out_when_hidden_a_state_for_the_summary() {
     let mut doc = sample();
     doc.attendance = None;
     doc.summary = None;
@@ -112,10 +114,17 @@ fn attendance_is_left_out_when_hidden_and_states_replace_the_summary() {
         return;
     }
     let text = flat(&pdf_text(&pdf));
-    assert!(!text.contains("Attendance"), "{text}");
+    assert!(!text.contains("Посещаемость"), "{text}");
     assert!(!text.contains("HYPERLINK"), "{text}");
-    assert!(text.contains("The summary is being written."), "{text}");
-    assert!(text.contains("No chat messages."), "{text}");
+    // The sample lecture is in Russian: so are the document's own words.
+    for expected in ["Конспект Конспект пишется.", "Расшифровка", "Чат Сообщений в чате нет.", "Файлы Файл Размер"]
+    {
+        assert!(text.contains(expected), "the PDF's text lacks {expected:?}:\n{text}");
+    }
+    assert!(text.contains("Ведущий Анна Смирнова") && text.contains("Длительность 1 ч 12 мин"), "{text}");
+    for english in ["Summary", "Transcript", "Chat", "Host", "LECTURE"] {
+        assert!(!text.contains(english), "{english:?} left in English:\n{text}");
+    }
 }
 
 #[test]
@@ -132,7 +141,7 @@ fn a_long_lecture_breaks_across_pages() {
     assert!(pages.len() > 10, "{} pages", pages.len());
     // The chat runs over several pages, every message with its time and sender, the last one included.
     let heading = |name: &str| pages.iter().position(|p| p.lines().any(|l| l.trim() == name)).unwrap();
-    let (chat, files) = (heading("Chat"), heading("Shared files"));
+    let (chat, files) = (heading("Чат"), heading("Файлы"));
     assert!(files - chat >= 2, "chat on pages {chat}..={files}");
     let last = doc.chat.last().unwrap();
     let chat_text = flat(&pages[chat..=files].join(" "));

@@ -4,7 +4,6 @@
 //! needs; everything else they load from the JSON API, so every action has exactly one server path.
 
 mod assets;
-mod i18n;
 mod overview;
 mod render;
 

@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
 use super::assets;
-use super::i18n::{self, Catalogue, LANG_COOKIE, Lang};
 use crate::accounts::{self, User};
 use crate::app::App;
 use crate::config::Config;
 use crate::http::extract::cookie;
+use crate::i18n::{self, Catalogue, LANG_COOKIE, Lang};
 
 /// The request as a page sees it.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
-//! The pages' languages: the English and Russian catalogues (`web/i18n/*.txt`, embedded), and which one a
-//! request gets (`?lang=`, then the language cookie, then `Accept-Language`).
+//! confctl's languages: the English and Russian catalogues (`web/i18n/*.txt`, embedded) that the pages and
+//! the exported documents are written from, and which one a page request gets (`?lang=`, then the language
+//! cookie, then `Accept-Language`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -14,8 +15,8 @@ pub enum Lang {
 /// The cookie that remembers an explicit choice (made with `?lang=`).
 pub const LANG_COOKIE: &str = "confctl_lang";
 
-const EN_SOURCE: &str = include_str!("../../../web/i18n/en.txt");
-const RU_SOURCE: &str = include_str!("../../../web/i18n/ru.txt");
+const EN_SOURCE: &str = include_str!("../web/i18n/en.txt");
+const RU_SOURCE: &str = include_str!("../web/i18n/ru.txt");
 
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Ru];
@@ -99,6 +100,20 @@ impl Catalogue {
     /// The string for `key`; the key itself when missing (a test keeps every used key in both catalogues).
     pub fn get<'a>(&self, key: &'a str) -> &'a str {
         self.strings.get(key).copied().unwrap_or(key)
+    }
+
+    /// The string for `key`, if the catalogue has it.
+    pub fn lookup(&self, key: &str) -> Option<&'static str> {
+        self.strings.get(key).copied()
+    }
+
+    /// The string for `key` with its `{name}` placeholders filled in.
+    pub fn fill(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut text = self.get(key).to_owned();
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
