@@ -159,9 +159,9 @@ async def main():
     async def bring(m):
         async with gate:
             try:
-                return await m.connect(frames, spec.get("video", False))
-            except Exception as err:  # noqa: BLE001 - reported to the bench, which decides
-                failures.append(f"{m.identity}: {err}")
+                return await asyncio.wait_for(m.connect(frames, spec.get("video", False)), 60)
+            except Exception as err:  # noqa: BLE001 - reported to the bench, which decides (timeouts too)
+                failures.append(f"{m.identity}: {err!r}")
                 return 0
 
     published = sum(await asyncio.gather(*(bring(m) for m in members)))
@@ -185,7 +185,7 @@ async def main():
                 await m.connect(frames, False)
                 churned += 1
             except Exception as err:  # noqa: BLE001
-                failures.append(f"{m.identity} rejoining: {err}")
+                failures.append(f"{m.identity} rejoining: {err!r}")
     await asyncio.sleep(max(0.0, end - time.monotonic()))
 
     now = await asyncio.gather(*(m.received() for m in members))

@@ -46,8 +46,12 @@ const API_SECRET: &str = "load-bench-secret-that-is-long-enough-0";
 /// Clock ticks per second for /proc/PID/stat (100 on Linux).
 const TICKS: f64 = 100.0;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two free loopback ports, distinct (both are held while the second is chosen; a port just released can be
+/// handed out again at once).
+fn two_free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 /// What `scripts/livekit-server <what>` prints (the server binary, or the venv's python), unless `env` names it.
@@ -96,48 +100,54 @@ struct LiveKit {
 }
 
 impl LiveKit {
+    /// Starts the server on `port` (confctl already knows it); a media port taken between choosing and binding
+    /// it means another try with others.
     async fn start(bin: &Path, dir: &Path, port: u16, webhook_url: &str) -> Self {
-        let (tcp, udp) = (free_port(), free_port());
-        // As tests/api/support/livekit.rs: loopback only, no public STUN servers; logging at info, where
-        // LiveKit says what became of each webhook ("sent webhook", "failed to send webhook").
-        let config = format!(
-            "port: {port}\n\
-             bind_addresses: [\"127.0.0.1\"]\n\
-             rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
-             \x20 stun_servers: [\"127.0.0.1:{tcp}\"]\n\
-             \x20 enable_loopback_candidate: true\n  ips:\n    includes: [\"127.0.0.1/32\"]\n\
-             keys:\n  {API_KEY}: {API_SECRET}\n\
-             webhook:\n  api_key: {API_KEY}\n  urls: [\"{webhook_url}\"]\n\
-             logging:\n  level: info\n"
-        );
-        let config_path = dir.join("livekit.yaml");
-        std::fs::write(&config_path, config).unwrap();
         let log = dir.join("livekit.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(bin)
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start livekit-server");
-        let http_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = http.get(&http_url).send().await {
-                if r.text().await.is_ok_and(|t| t == "OK") {
-                    break;
+        for _ in 0..3 {
+            let (tcp, udp) = two_free_ports();
+            // As tests/api/support/livekit.rs: loopback only, no public STUN servers; logging at info, where
+            // LiveKit says what became of each webhook ("sent webhook", "failed to send webhook").
+            let config = format!(
+                "port: {port}\n\
+                 bind_addresses: [\"127.0.0.1\"]\n\
+                 rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
+                 \x20 stun_servers: [\"127.0.0.1:{tcp}\"]\n\
+                 \x20 enable_loopback_candidate: true\n  ips:\n    includes: [\"127.0.0.1/32\"]\n\
+                 keys:\n  {API_KEY}: {API_SECRET}\n\
+                 webhook:\n  api_key: {API_KEY}\n  urls: [\"{webhook_url}\"]\n\
+                 logging:\n  level: info\n"
+            );
+            let config_path = dir.join("livekit.yaml");
+            std::fs::write(&config_path, config).unwrap();
+            let file = std::fs::File::create(&log).unwrap();
+            let mut child = Command::new(bin)
+                .arg("--config")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .spawn()
+                .expect("start livekit-server");
+            let http_url = format!("http://127.0.0.1:{port}");
+            let http = reqwest::Client::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                if let Ok(r) = http.get(&http_url).send().await {
+                    if r.text().await.is_ok_and(|t| t == "OK") {
+                        return Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, log };
+                    }
                 }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                eprintln!("livekit-server did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-                std::process::exit(1);
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::fs::read_to_string(&log).unwrap_or_default().contains(&format!(":{port}: bind")) {
+                break; // the API port itself: confctl was told it, so no other try helps
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, log }
+        // A panic, not an exit: unwinding stops confctl.
+        panic!("livekit-server did not start (run again):\n{}", std::fs::read_to_string(&log).unwrap_or_default());
     }
 
     fn pid(&self) -> u32 {
@@ -314,8 +324,9 @@ fn phase_row(
         format!("{:>5.1}/{:>5.1}/{:>5.1}", mib(rss.0), mib(rss.1), mib(rss.2))
     };
     let webhooks = total(after) - total(before);
-    // Only when webhooks are all confctl does (the assistant's audio path is not); ticks are 10 ms.
-    let per_webhook = if webhooks > 0 && !with_agent && confctl > 0.0 {
+    // Only when webhooks are all confctl does (not the assistant's audio path), and enough of them for the
+    // kernel's 10 ms ticks.
+    let per_webhook = if webhooks >= 10 && !with_agent && confctl > 0.0 {
         format!(" ({:.2} ms CPU each)", 1000.0 * confctl / webhooks as f64)
     } else {
         String::new()
@@ -391,10 +402,16 @@ async fn main() {
     let livekit_bin = livekit_tool("TEST_LIVEKIT_SERVER_BIN", "install");
     let python = livekit_tool("TEST_LIVEKIT_PYTHON", "python");
     let work = tempfile::tempdir().unwrap();
+    let audio = match &captions {
+        Some(_) => speech_clip(work.path()).display().to_string(),
+        None => "tone".to_owned(),
+    };
 
     // confctl first (it must know LiveKit's URL), then LiveKit on the port chosen for it, its webhooks to
     // confctl. Every guest joins from 127.0.0.1, so the per-address join limit is raised, as an operator could.
-    let lk_port = free_port();
+    // The API port stays held while confctl chooses its own, so the two cannot be the same.
+    let lk_hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lk_port = lk_hold.local_addr().unwrap().port();
     let lk_url = format!("http://127.0.0.1:{lk_port}");
     let mut env: Vec<(&str, &str)> = vec![
         ("CONFCTL_LIVEKIT__URL", &lk_url),
@@ -408,6 +425,7 @@ async fn main() {
     let args: &[&str] = if captions.is_some() { &["--with-agent"] } else { &[] };
     let db = common::Database::Sqlite;
     let served = common::serve_with_args(&db, &env, args).await;
+    drop(lk_hold);
     let livekit =
         LiveKit::start(&livekit_bin, work.path(), lk_port, &format!("{}/api/webhooks/livekit", served.base)).await;
 
@@ -435,10 +453,6 @@ async fn main() {
         .zip(&identities)
         .map(|((token, publish), identity)| json!({"identity": identity, "token": token, "publish": publish}))
         .collect();
-    let audio = match &captions {
-        Some(_) => speech_clip(work.path()).display().to_string(),
-        None => "tone".to_owned(),
-    };
     let spec = work.path().join("spec.json");
     std::fs::write(
         &spec,
@@ -481,12 +495,17 @@ async fn main() {
     let start = Cpu::now(confctl_pid, livekit.pid(), load_pid);
     let hooks_start = record.webhooks().await;
 
+    // Each step of the generator within `patience` (a machine too loaded to connect everybody stops here).
+    let patience = Duration::from_secs(seconds + 120);
     let mut next = async |want: &str| -> Value {
         loop {
-            let Some(line) = lines.next_line().await.unwrap() else {
+            let Ok(line) = tokio::time::timeout(patience, lines.next_line()).await else {
+                // A panic, not an exit: unwinding stops confctl, LiveKit and the generator.
+                panic!("the load generator did not report `{want}` within {patience:?}");
+            };
+            let Some(line) = line.unwrap() else {
                 let log = std::fs::read_to_string(work.path().join("load.log")).unwrap_or_default();
-                eprintln!("the load generator ended before `{want}`:\n{log}");
-                std::process::exit(1);
+                panic!("the load generator ended before `{want}`:\n{log}");
             };
             let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if event["event"] == want {

@@ -174,6 +174,14 @@ impl Served {
     }
 }
 
+/// A server left behind by a panic (a failed assertion) is stopped too.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn status_field(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
