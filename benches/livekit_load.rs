@@ -520,6 +520,23 @@ async fn main() {
     let hooks_ready = record.webhooks().await;
     let view_ready = livekit_view(&livekit.rooms(), &lk_room).await;
     let status_ready = record.lecture_status().await;
+    // Printed at once: a run that stalls later still shows how far it got.
+    println!(
+        "  ramp: {} of {} connected in {:.1} s, {} track(s) published{}; lecture {status_ready}; LiveKit's view: \
+         {} participants, {} audio / {} video tracks",
+        ready["connected"],
+        publishers + subscribers,
+        (ready_cpu.at - start.at).as_secs_f64(),
+        ready["published"],
+        ready["failures"]
+            .as_array()
+            .filter(|f| !f.is_empty())
+            .map(|f| format!(" (failures: {f:?})"))
+            .unwrap_or_default(),
+        view_ready.0,
+        view_ready.1,
+        view_ready.2,
+    );
 
     // Steady window (the generator holds it for `seconds`); LiveKit's view halfway through.
     let halfway = {
@@ -568,21 +585,6 @@ async fn main() {
         // Each subscriber receives every publisher's tracks, each publisher every other publisher's.
         (subscribers * publishers + publishers * (publishers - 1)) * tracks_each
     };
-    println!(
-        "  ramp: {} of {} connected, {} track(s) published{}; lecture {status_ready} at LiveKit's view: {} \
-         participants, {} audio / {} video tracks",
-        ready["connected"],
-        publishers + subscribers,
-        ready["published"],
-        ready["failures"]
-            .as_array()
-            .filter(|f| !f.is_empty())
-            .map(|f| format!(" (failures: {f:?})"))
-            .unwrap_or_default(),
-        view_ready.0,
-        view_ready.1,
-        view_ready.2,
-    );
     println!(
         "  steady: LiveKit halfway {} participants, {} audio / {} video tracks; subscriptions made {} (of {} \
          expected without churn); media received {:.1} MB in {} packets, {} lost; rejoins {}",
