@@ -82,6 +82,11 @@ fn free_port() -> u16 {
 /// Starts the binary on a free loopback port with an empty configuration file, logging warnings only, and
 /// `env` (`CONFCTL_*` variables) on top; returns once `/readyz` answers.
 pub async fn serve(db: &Database, env: &[(&str, &str)]) -> Served {
+    serve_with_args(db, env, &[]).await
+}
+
+/// As [`serve`], with more arguments to `confctl serve` (e.g. `--with-agent`).
+pub async fn serve_with_args(db: &Database, env: &[(&str, &str)], args: &[&str]) -> Served {
     confctl::tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("empty.toml");
@@ -95,6 +100,7 @@ pub async fn serve(db: &Database, env: &[(&str, &str)]) -> Served {
         }
     }
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .env("CONFCTL_CONFIG", &config)
         .env("CONFCTL_DATA_DIR", dir.path().join("data"))
         .env("CONFCTL_LOG_LEVEL", "warn")
@@ -165,6 +171,14 @@ impl Served {
         if let Some((admin_url, name)) = self.postgres.take() {
             postgres(&admin_url, format!("DROP DATABASE {name} WITH (FORCE)")).await;
         }
+    }
+}
+
+/// A server left behind by a panic (a failed assertion) is stopped too.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
