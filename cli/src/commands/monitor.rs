@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::tui::client::Client;
-use crate::tui::model::{Snapshot, duration_text};
+use crate::tui::model::duration_text;
+use crate::tui::wire::Snapshot;
 
 use super::{CmdResult, Failure, Global, print_json};
 
