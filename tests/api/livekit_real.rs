@@ -156,36 +156,24 @@ async fn reconciliation_repairs_a_webhook_lost_while_confctl_was_down(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_room_service_and_webhooks_drive_the_lecture() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     room_service_and_webhooks_drive_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_room_service_and_webhooks_drive_the_lecture() {
-    if !support::require(&[Service::LiveKit, Service::Postgres]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit, Service::Postgres]).await else { return };
     room_service_and_webhooks_drive_the_lecture(Db::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_room_livekit_closes_ends_the_lecture() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     a_room_livekit_closes_ends_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconciliation_repairs_a_webhook_lost_while_confctl_was_down() {
-    if !support::require(&[Service::LiveKit, Service::Postgres]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit, Service::Postgres]).await else { return };
     reconciliation_repairs_a_webhook_lost_while_confctl_was_down(Db::Postgres).await;
 }
