@@ -120,14 +120,7 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
     let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
-    let sentences = [
-        "Today we study photosynthesis.",
-        "Plants convert sunlight into chemical energy.",
-        "The chlorophyll in the leaves absorbs red and blue light.",
-        "Why are the leaves green?",
-        "Because chlorophyll reflects green light.",
-        "For next week, please read chapter four.",
-    ];
+    let sentences = speech::LECTURE;
     let (audio, ends) = lecture(&sentences, "en-us", 1_000, 1_500);
     let packets = opus_packets(&audio).unwrap();
 

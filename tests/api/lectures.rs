@@ -292,7 +292,7 @@ async fn who_may_read_a_lecture(db: Db) {
     assert_eq!(h.ada.delete(&format!("{path}/shares/{}", fresh["id"].as_str().unwrap())).await.0, 404);
 
     // Every read by someone other than the host is audited; the host's own are not.
-    let audit = support::audit_of(&h.w.t.app, "lecture.read", 50).await;
+    let audit = support::audit_of(&h.w.t.app, None, "lecture.read", 50).await;
     let via: Vec<&str> = audit.iter().filter_map(|e| e.details["via"].as_str()).collect();
     for who in ["admin", "participant", "share"] {
         assert!(via.contains(&who), "a read by a {who} is audited: {via:?}");

@@ -315,12 +315,15 @@ macro_rules! on_both_databases {
     };
 }
 
-/// The audit entries recording `action`, newest first, at most `limit` of them.
-pub async fn audit_of(app: &App, action: &str, limit: i64) -> Vec<confctl::store::AuditEntry> {
-    app.store()
-        .list_audit(&confctl::store::AuditFilter { action: Some(action.into()), limit, ..Default::default() })
-        .await
-        .unwrap()
+/// The audit entries recording `action` (in one room, or anywhere), newest first, at most `limit` of them.
+pub async fn audit_of(app: &App, room_id: Option<&str>, action: &str, limit: i64) -> Vec<confctl::store::AuditEntry> {
+    let filter = confctl::store::AuditFilter {
+        room_id: room_id.map(str::to_owned),
+        action: Some(action.into()),
+        limit,
+        ..Default::default()
+    };
+    app.store().list_audit(&filter).await.unwrap()
 }
 
 /// A room's current invite code (empty for an unknown room).
