@@ -235,28 +235,20 @@ fn arriving(
 ) -> ParticipantRecord {
     let now = crate::time::now_ms();
     ParticipantRecord {
-        id: ids::new_id(),
-        room_id: room.id.clone(),
-        lecture_id: room.lecture_id.clone(),
-        identity,
-        kind,
-        user_id: None,
-        display_name,
-        fingerprint: None,
-        session_hash: None,
         ip: client.ip.clone(),
         user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(300).collect()),
         admission: if admitted_by.is_some() { Admission::Approved } else { Admission::Pending },
-        reason: None,
         decided_at: admitted_by.map(|_| now),
         decided_by: admitted_by.map(str::to_owned),
-        created_at: now,
-        joined_at: None,
-        left_at: None,
-        removed_at: None,
-        removed_reason: None,
-        hand_raised_at: None,
-        publish_granted: None,
+        ..ParticipantRecord::arriving(
+            ids::new_id(),
+            room.id.clone(),
+            room.lecture_id.clone(),
+            identity,
+            kind,
+            display_name,
+            now,
+        )
     }
 }
 

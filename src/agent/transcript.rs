@@ -39,22 +39,26 @@ pub fn to_vtt(segments: &[Segment]) -> String {
     crate::export::transcript::vtt(&for_export(segments))
 }
 
+/// A final English segment as the agent's tests write them: the transcript's and the summarisers' tests
+/// build their lectures from it.
+#[cfg(test)]
+pub(crate) fn test_segment(id: &str, who: &str, start_ms: i64, end_ms: i64, text: &str) -> Segment {
+    Segment {
+        segment_id: id.into(),
+        speaker_identity: format!("id_{who}"),
+        speaker_name: who.into(),
+        text: text.into(),
+        start_ms,
+        end_ms,
+        language: "en".into(),
+        provider: "whisper".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_segment as seg;
     use super::*;
-
-    fn seg(id: &str, who: &str, start_ms: i64, end_ms: i64, text: &str) -> Segment {
-        Segment {
-            segment_id: id.into(),
-            speaker_identity: format!("id_{who}"),
-            speaker_name: who.into(),
-            text: text.into(),
-            start_ms,
-            end_ms,
-            language: "en".into(),
-            provider: "whisper".into(),
-        }
-    }
 
     #[test]
     fn text_orders_merges_one_speakers_paragraph_and_skips_empty_and_repeated_segments() {

@@ -1,3 +1,6 @@
+//! The layered configuration: defaults, file, environment and flags in order, secrets kept out of Debug,
+//! and errors that name the key, the value and where it came from.
+
 use super::*;
 use std::io::Write;
 use toml::Value;

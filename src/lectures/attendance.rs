@@ -109,28 +109,17 @@ mod tests {
 
     fn person(id: &str, identity: &str, name: &str, fingerprint: &str, created_at: i64) -> ParticipantRecord {
         ParticipantRecord {
-            id: id.into(),
-            room_id: "r".into(),
-            lecture_id: "l".into(),
-            identity: identity.into(),
-            kind: ParticipantKind::Guest,
-            user_id: None,
-            display_name: name.into(),
             fingerprint: Some(fingerprint.into()),
-            session_hash: None,
-            ip: None,
-            user_agent: None,
             admission: Admission::Approved,
-            reason: None,
-            decided_at: None,
-            decided_by: None,
-            created_at,
-            joined_at: None,
-            left_at: None,
-            removed_at: None,
-            removed_reason: None,
-            hand_raised_at: None,
-            publish_granted: None,
+            ..ParticipantRecord::arriving(
+                id.into(),
+                "r".into(),
+                "l".into(),
+                identity.into(),
+                ParticipantKind::Guest,
+                name.into(),
+                created_at,
+            )
         }
     }
 

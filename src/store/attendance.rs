@@ -17,13 +17,7 @@ pub struct StayRecord {
 /// Someone of ours entered the media room: a stay begins. A stay still open for the same identity (a leave
 /// LiveKit never reported, then a reconnect) ends where the new one begins, so time is not counted twice.
 pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &str, at: i64) -> Result<()> {
-    sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
-        .bind(lecture_id)
-        .bind(identity)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .db("attendance")?;
+    close_open_stay(tx, lecture_id, identity, at).await?;
     // Only people confctl let in are counted (not the assistant, not a stranger LiveKit admitted).
     sqlx::query(
         "INSERT INTO attendance (id, lecture_id, identity, joined_at) SELECT $1, $2, $3, $4 \
@@ -39,6 +33,18 @@ pub(super) async fn joined(tx: &mut AnyConnection, lecture_id: &str, identity: &
     Ok(())
 }
 
+/// Ends the identity's open stay, if any, at `at`; how many stays it ended.
+async fn close_open_stay(tx: &mut AnyConnection, lecture_id: &str, identity: &str, at: i64) -> Result<u64> {
+    Ok(sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
+        .bind(lecture_id)
+        .bind(identity)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .db("attendance")?
+        .rows_affected())
+}
+
 /// Someone left: their open stay ends. A leave without a recorded join (LiveKit may drop webhooks) becomes a
 /// stay of its own, from when LiveKit says it began.
 pub(super) async fn left(
@@ -48,16 +54,7 @@ pub(super) async fn left(
     joined_at: Option<i64>,
     at: i64,
 ) -> Result<()> {
-    let closed =
-        sqlx::query("UPDATE attendance SET left_at = $3 WHERE lecture_id = $1 AND identity = $2 AND left_at IS NULL")
-            .bind(lecture_id)
-            .bind(identity)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .db("attendance")?
-            .rows_affected();
-    if closed == 0 {
+    if close_open_stay(tx, lecture_id, identity, at).await? == 0 {
         sqlx::query(
             "INSERT INTO attendance (id, lecture_id, identity, joined_at, left_at) SELECT $1, $2, $3, $4, $5 \
              WHERE EXISTS (SELECT 1 FROM participants WHERE lecture_id = $2 AND identity = $3) \

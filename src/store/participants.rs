@@ -98,6 +98,45 @@ pub struct ParticipantRecord {
     pub publish_granted: Option<bool>,
 }
 
+impl ParticipantRecord {
+    /// Someone arriving at `created_at`, waiting in the lobby, with nothing else known yet: the base the
+    /// join path and the tests fill in with struct update syntax, so a new column gets its default here.
+    pub fn arriving(
+        id: String,
+        room_id: String,
+        lecture_id: String,
+        identity: String,
+        kind: ParticipantKind,
+        display_name: String,
+        created_at: i64,
+    ) -> Self {
+        Self {
+            id,
+            room_id,
+            lecture_id,
+            identity,
+            kind,
+            user_id: None,
+            display_name,
+            fingerprint: None,
+            session_hash: None,
+            ip: None,
+            user_agent: None,
+            admission: Admission::Pending,
+            reason: None,
+            decided_at: None,
+            decided_by: None,
+            created_at,
+            joined_at: None,
+            left_at: None,
+            removed_at: None,
+            removed_reason: None,
+            hand_raised_at: None,
+            publish_granted: None,
+        }
+    }
+}
+
 macro_rules! participant_columns {
     () => {
         "id, room_id, lecture_id, identity, kind, user_id, display_name, fingerprint, session_hash, ip, user_agent, admission, \

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::lecture_state::open_lecture;
-use super::{DbResult, Flag, Store, UnknownValue};
+use super::{DbResult, Flag, Statement, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// Where a room stands: ready for its next lecture, with a lecture under way, or archived (no more joins;
@@ -148,33 +148,42 @@ impl RoomCache {
     }
 }
 
+/// Binds the id as `$1` and the settings a host edits as `$2` to `$12`, in the one order creating and
+/// editing a room both write them, so a new setting is added in one place.
+fn bind_settings(statement: Statement, r: &RoomRecord) -> Statement {
+    statement
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(i32::from(r.lobby_enabled))
+        .bind(r.pin_hash.as_deref())
+        .bind(i32::from(r.webinar_mode))
+        .bind(i32::from(r.locked))
+        .bind(r.max_participants)
+        .bind(i32::from(r.guest_screen_share))
+        .bind(i32::from(r.ai_assistant))
+        .bind(i32::from(r.guest_uploads))
+        .bind(r.language.as_deref())
+        .bind(i32::from(r.lectures_for_participants))
+}
+
 impl Store {
     /// Creates a room with its first (open) lecture, in one transaction.
     pub async fn insert_room(&self, r: &RoomRecord) -> Result<()> {
         let r = r.clone();
         self.write_atomic(move |tx| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO rooms (id, name, invite_code, host_id, lobby_enabled, pin_hash, webinar_mode, locked, \
-             max_participants, guest_screen_share, ai_assistant, guests_muted, guest_uploads, language, \
-             lectures_for_participants, created_at, archived_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                bind_settings(
+                    sqlx::query(
+                        "INSERT INTO rooms (id, name, lobby_enabled, pin_hash, webinar_mode, locked, max_participants, \
+                 guest_screen_share, ai_assistant, guest_uploads, language, lectures_for_participants, \
+                 invite_code, host_id, guests_muted, created_at, archived_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    ),
+                    &r,
                 )
-                .bind(&r.id)
-                .bind(&r.name)
                 .bind(&r.invite_code)
                 .bind(&r.host_id)
-                .bind(i32::from(r.lobby_enabled))
-                .bind(r.pin_hash.as_deref())
-                .bind(i32::from(r.webinar_mode))
-                .bind(i32::from(r.locked))
-                .bind(r.max_participants)
-                .bind(i32::from(r.guest_screen_share))
-                .bind(i32::from(r.ai_assistant))
                 .bind(i32::from(r.guests_muted))
-                .bind(i32::from(r.guest_uploads))
-                .bind(r.language.as_deref())
-                .bind(i32::from(r.lectures_for_participants))
                 .bind(r.created_at)
                 .bind(r.archived_at)
                 .execute(&mut *tx)
@@ -255,25 +264,14 @@ impl Store {
 
     /// Writes every setting of a room (the caller read, changed and validated them).
     pub async fn update_room_settings(&self, r: &RoomRecord) -> Result<()> {
-        self.write(
+        self.write(bind_settings(
             sqlx::query(
                 "UPDATE rooms SET name = $2, lobby_enabled = $3, pin_hash = $4, webinar_mode = $5, locked = $6, \
              max_participants = $7, guest_screen_share = $8, ai_assistant = $9, guest_uploads = $10, \
              language = $11, lectures_for_participants = $12 WHERE id = $1",
-            )
-            .bind(&r.id)
-            .bind(&r.name)
-            .bind(i32::from(r.lobby_enabled))
-            .bind(r.pin_hash.as_deref())
-            .bind(i32::from(r.webinar_mode))
-            .bind(i32::from(r.locked))
-            .bind(r.max_participants)
-            .bind(i32::from(r.guest_screen_share))
-            .bind(i32::from(r.ai_assistant))
-            .bind(i32::from(r.guest_uploads))
-            .bind(r.language.as_deref())
-            .bind(i32::from(r.lectures_for_participants)),
-        )
+            ),
+            r,
+        ))
         .await
         .db("room")?;
         self.rooms.forget(&r.id);

@@ -47,10 +47,7 @@ fn feed(
 
 #[tokio::test]
 async fn opus_speech_becomes_utterances_that_whisper_understands() {
-    if !support::require(&[Service::Speech, Service::Whisper]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
     confctl::tls_provider();
     let mut pcm = speech::silence(500, 48_000);
     pcm.extend(speech::speak("Plants convert sunlight into chemical energy.", "en-us", 48_000));

@@ -119,18 +119,8 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
-    if !support::require(&[Service::Speech, Service::Whisper]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
-    let sentences = [
-        "Today we study photosynthesis.",
-        "Plants convert sunlight into chemical energy.",
-        "The chlorophyll in the leaves absorbs red and blue light.",
-        "Why are the leaves green?",
-        "Because chlorophyll reflects green light.",
-        "For next week, please read chapter four.",
-    ];
+    let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
+    let sentences = speech::LECTURE;
     let (audio, ends) = lecture(&sentences, "en-us", 1_000, 1_500);
     let packets = opus_packets(&audio).unwrap();
 
@@ -243,10 +233,7 @@ async fn a_lecture_is_captioned_live_and_summarised_when_it_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_assistant_rejoins_after_the_media_server_restarts_and_hears_every_speaker() {
-    if !support::require(&[Service::Speech, Service::Whisper]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
     // The lecturer says one thing, the media server restarts, then she goes on; a student joins late.
     let (audio, _) = lecture(&["Plants convert sunlight into chemical energy."], "en-us", 500, 0);
     let mut audio = audio;

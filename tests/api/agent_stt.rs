@@ -99,10 +99,7 @@ fn finals(results: &[Transcribed]) -> Vec<Transcribed> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whisper_transcribes_each_utterance_once_with_its_times() {
-    if !support::require(&[Service::Speech, Service::Whisper]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
     confctl::tls_provider();
     let url = speech::stt_url();
     let stt = OpenAiStt::new(url.parse().unwrap(), "whisper-1".into(), None).unwrap();
@@ -133,10 +130,7 @@ async fn whisper_transcribes_each_utterance_once_with_its_times() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whisper_speaks_russian_when_the_room_does() {
-    if !support::require(&[Service::Speech, Service::Whisper]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::Speech, Service::Whisper]).await else { return };
     confctl::tls_provider();
     let stt = OpenAiStt::new(speech::stt_url().parse().unwrap(), "whisper-1".into(), None).unwrap();
     let run = Run::start(Arc::new(stt), "ru");

@@ -33,12 +33,7 @@ async fn parallel(n: usize, send: impl Fn() -> reqwest::RequestBuilder) -> std::
 }
 
 async fn audit_count(t: &TestApp, action: &str) -> usize {
-    t.app
-        .store()
-        .list_audit(&confctl::store::AuditFilter { action: Some(action.into()), limit: 1000, ..Default::default() })
-        .await
-        .unwrap()
-        .len()
+    support::audit_of(&t.app, None, action, 1000).await.len()
 }
 
 async fn limits_are_reserved_before_parallel_attempts_run(db: Db) {
@@ -238,16 +233,7 @@ async fn login_failures_look_alike_and_are_rate_limited(db: Db) {
     let (_, body) = support::read(r).await;
     assert_eq!(error_code(&body), "rate_limited");
 
-    let audit = t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter {
-            action: Some("auth.login_failed".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&t.app, None, "auth.login_failed", 10).await;
     assert!(audit.len() >= 2, "failed logins are audited");
     t.stop().await;
 }
@@ -370,16 +356,7 @@ async fn disabled_user_is_signed_out_at_once(db: Db) {
     let (s, body) =
         bob.post("/api/auth/login", json!({"email": "bob@uni.edu", "password": "correct horse battery"})).await;
     assert_eq!((s, error_code(&body)), (403, "account_disabled"));
-    let audit = t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter {
-            action: Some("user.disabled".into()),
-            limit: 5,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&t.app, None, "user.disabled", 5).await;
     assert_eq!(audit.len(), 1);
     assert!(audit[0].actor_label.starts_with("cli:"));
     t.stop().await;

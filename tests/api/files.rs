@@ -213,14 +213,7 @@ async fn share_and_download(db: Db, backend: Backend) {
     let (status, _) = s.host.delete(&format!("/api/rooms/{}/files/{file_id}", s.room)).await;
     assert_eq!(status, 204);
     assert_eq!(s.host.get(&format!("/api/rooms/{}/files", s.room)).await.1["files"], json!([]));
-    let audit = s
-        .w
-        .t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter { action: Some("file.delete".into()), limit: 5, ..Default::default() })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&s.w.t.app, None, "file.delete", 5).await;
     assert_eq!(audit.len(), 1, "file deletions are audited");
 }
 

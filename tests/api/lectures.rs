@@ -74,14 +74,30 @@ impl Held {
     async fn caption(&self, lecture: &str, seg: &str, start_ms: i64, text: &str) {
         let body = json!({"segmentId": seg, "speakerIdentity": "h_x", "speakerName": "Prof. Ada", "text": text,
             "final": true, "startMs": start_ms, "endMs": start_ms + 3000, "language": "en", "provider": "whisper"});
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/agent/lectures/{lecture}/captions", self.w.t.base))
+        let r = self.as_agent(reqwest::Method::POST, &format!("/api/agent/lectures/{lecture}/captions"), &body).await;
+        assert_eq!(r.status(), 202);
+    }
+
+    /// Ann asks to join the room (again) under `name`, from her one browser.
+    async fn ann_joins(&self, name: &str) -> (u16, Value) {
+        self.ann
+            .post(
+                &format!("/api/rooms/{}/join", self.room_id()),
+                json!({"displayName": name, "sessionFingerprint": "fp-ann-000000000000000",
+                       "inviteCode": self.room["inviteCode"]}),
+            )
+            .await
+    }
+
+    /// A request of the lecture assistant, with its token.
+    async fn as_agent(&self, method: reqwest::Method, path: &str, body: &Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.w.t.base))
             .bearer_auth(&self.agent_token)
-            .json(&body)
+            .json(body)
             .send()
             .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
+            .unwrap()
     }
 }
 
@@ -116,14 +132,7 @@ async fn held(db: Db) -> Held {
     let lk_room = h.w.lk.add_room(h.room["livekitRoomName"].as_str().unwrap());
     h.webhook(events::room_started(&lk_room), h.t0).await;
 
-    let (s, joined) = h
-        .ann
-        .post(
-            &format!("/api/rooms/{}/join", h.room_id()),
-            json!({"displayName": "Ann Student", "sessionFingerprint": "fp-ann-000000000000000",
-                   "inviteCode": h.room["inviteCode"]}),
-        )
-        .await;
+    let (s, joined) = h.ann_joins("Ann Student").await;
     assert_eq!((s, joined["lectureId"].as_str()), (201, Some(lecture.as_str())), "{joined}");
     h.ann_session = joined["sessionId"].as_str().unwrap().to_owned();
     let (_, lobby) = h.ada.get(&format!("/api/rooms/{}/lobby", h.room_id())).await;
@@ -154,13 +163,7 @@ async fn held(db: Db) -> Held {
         "qa": []});
     let artifact = json!({"transcriptText": "t", "transcriptVtt": "WEBVTT\n", "summary": summary,
         "summaryKind": "extractive", "provider": "confctl", "model": "extractive-v1", "status": "complete"});
-    let r = reqwest::Client::new()
-        .put(format!("{}/api/agent/lectures/{lecture}/artifact", h.w.t.base))
-        .bearer_auth(&h.agent_token)
-        .json(&artifact)
-        .send()
-        .await
-        .unwrap();
+    let r = h.as_agent(reqwest::Method::PUT, &format!("/api/agent/lectures/{lecture}/artifact"), &artifact).await;
     assert_eq!(r.status(), 200);
     h
 }
@@ -178,14 +181,7 @@ async fn a_room_holds_lectures_week_after_week_with_one_link(db: Db) {
         .as_guest(&h.ann, &h.ann_session, reqwest::Method::POST, &format!("/api/rooms/{}/guest-token", h.room_id()))
         .await;
     assert_eq!((s, error_code(&body)), (410, "room_ended"));
-    let (s, joined) = h
-        .ann
-        .post(
-            &format!("/api/rooms/{}/join", h.room_id()),
-            json!({"displayName": "Ann Student", "sessionFingerprint": "fp-ann-000000000000000",
-                   "inviteCode": h.room["inviteCode"]}),
-        )
-        .await;
+    let (s, joined) = h.ann_joins("Ann Student").await;
     assert_eq!(
         (s, joined["lectureId"].as_str(), joined["status"].as_str()),
         (201, Some(next.as_str()), Some("PENDING"))
@@ -213,17 +209,11 @@ async fn a_room_holds_lectures_week_after_week_with_one_link(db: Db) {
 
     // Archived: no joins, no host token; the lectures stay; unarchived, the same link works again.
     assert_eq!(h.ada.post(&format!("/api/rooms/{}/archive", h.room_id()), json!({})).await.1["status"], "ARCHIVED");
-    let (s, body) = h
-        .ann
-        .post(&format!("/api/rooms/{}/join", h.room_id()), json!({"displayName": "Ann", "sessionFingerprint": "fp-ann-000000000000000", "inviteCode": h.room["inviteCode"]}))
-        .await;
+    let (s, body) = h.ann_joins("Ann").await;
     assert_eq!((s, error_code(&body)), (410, "room_archived"));
     assert_eq!(h.ada.get(&format!("/api/lectures/{}", h.lecture)).await.0, 200);
     assert_eq!(h.ada.post(&format!("/api/rooms/{}/unarchive", h.room_id()), json!({})).await.1["status"], "READY");
-    let (s, _) = h
-        .ann
-        .post(&format!("/api/rooms/{}/join", h.room_id()), json!({"displayName": "Ann", "sessionFingerprint": "fp-ann-000000000000000", "inviteCode": h.room["inviteCode"]}))
-        .await;
+    let (s, _) = h.ann_joins("Ann").await;
     assert_eq!(s, 201);
 }
 
@@ -302,17 +292,7 @@ async fn who_may_read_a_lecture(db: Db) {
     assert_eq!(h.ada.delete(&format!("{path}/shares/{}", fresh["id"].as_str().unwrap())).await.0, 404);
 
     // Every read by someone other than the host is audited; the host's own are not.
-    let audit =
-        h.w.t
-            .app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                action: Some("lecture.read".into()),
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let audit = support::audit_of(&h.w.t.app, None, "lecture.read", 50).await;
     let via: Vec<&str> = audit.iter().filter_map(|e| e.details["via"].as_str()).collect();
     for who in ["admin", "participant", "share"] {
         assert!(via.contains(&who), "a read by a {who} is audited: {via:?}");

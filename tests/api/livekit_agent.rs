@@ -39,18 +39,10 @@ fn write_wav(path: &std::path::Path, rate: u32, samples: &[i16]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_assistant_captions_real_media_and_summarises_the_lecture() {
-    if !support::require(&[Service::LiveKit, Service::Speech, Service::Whisper]) {
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit, Service::Speech, Service::Whisper]).await else {
         return;
-    }
-    let _turn = support::media_turn().await;
-    let sentences = [
-        "Today we study photosynthesis.",
-        "Plants convert sunlight into chemical energy.",
-        "The chlorophyll in the leaves absorbs red and blue light.",
-        "Why are the leaves green?",
-        "Because chlorophyll reflects green light.",
-        "For next week, please read chapter four.",
-    ];
+    };
+    let sentences = speech::LECTURE;
     // One word only each sentence has, to tell when that sentence was captioned.
     let markers = ["today", "sunlight", "blue", "why", "reflect", "chapter"];
     let mut audio = speech::silence(1_000, 48_000);

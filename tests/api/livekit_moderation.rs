@@ -23,10 +23,7 @@ async fn sees_own_permission(p: &mut Participant, identity: &str, allowed: bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_all_takes_the_guests_tracks_down_and_unmute_gives_the_right_back() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     let l = Lecture::new(Db::Sqlite, json!({"name": "Panic"}), &[]).await;
     let (_host, host_id) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let ann = l.admit("Ann").await;
@@ -80,10 +77,7 @@ async fn mute_all_takes_the_guests_tracks_down_and_unmute_gives_the_right_back()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_webinar_a_guest_speaks_only_once_the_host_lets_them() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     let l = Lecture::new(Db::Sqlite, json!({"name": "Webinar", "webinarMode": true}), &[]).await;
     let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let cy = l.admit("Cy").await;
@@ -138,10 +132,7 @@ async fn removed_and_stays_out(l: &Lecture, g: &Admitted, action: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_and_ban_disconnect_and_the_old_token_stays_out() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     let l = Lecture::new(Db::Sqlite, json!({"name": "Troublemakers"}), &[]).await;
     let (_host, _) = l.host_joins(&["--audio", "tone", "--video"]).await;
     let dan = l.admit("Dan").await;

@@ -99,18 +99,7 @@ async fn a_room_livekit_closes_ends_the_lecture(db: Db) {
     l.wait_lecture_ended().await;
     let (s, body) = l.as_guest(&waiting, queued["sessionId"].as_str().unwrap(), "/guest-token").await;
     assert_eq!((s, error_code(&body)), (410, "room_ended"), "the waiting guest was turned away");
-    let audit =
-        l.w.t
-            .app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                room_id: Some(l.id.clone()),
-                action: Some("lecture.finished".into()),
-                limit: 5,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let audit = support::audit_of(&l.w.t.app, Some(&l.id), "lecture.finished", 5).await;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert!(format!("{:?}", audit[0]).contains("livekit"), "ended by LiveKit's webhook: {audit:?}");
 }
@@ -139,53 +128,30 @@ async fn reconciliation_repairs_a_webhook_lost_while_confctl_was_down(db: Db) {
     let l = Lecture { w, host: host_browser, id, lecture_id, invite_code };
     assert_eq!(l.status().await, "LIVE", "the webhook never arrived");
     l.wait_lecture_ended().await;
-    let audit =
-        l.w.t
-            .app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                room_id: Some(l.id.clone()),
-                action: Some("lecture.finished".into()),
-                limit: 5,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let audit = support::audit_of(&l.w.t.app, Some(&l.id), "lecture.finished", 5).await;
     assert!(format!("{audit:?}").contains("reconciliation"), "{audit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_room_service_and_webhooks_drive_the_lecture() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     room_service_and_webhooks_drive_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_room_service_and_webhooks_drive_the_lecture() {
-    if !support::require(&[Service::LiveKit, Service::Postgres]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit, Service::Postgres]).await else { return };
     room_service_and_webhooks_drive_the_lecture(Db::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_room_livekit_closes_ends_the_lecture() {
-    if !support::require(&[Service::LiveKit]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit]).await else { return };
     a_room_livekit_closes_ends_the_lecture(Db::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconciliation_repairs_a_webhook_lost_while_confctl_was_down() {
-    if !support::require(&[Service::LiveKit, Service::Postgres]) {
-        return;
-    }
-    let _turn = support::media_turn().await;
+    let Some(_turn) = support::media_turn_with(&[Service::LiveKit, Service::Postgres]).await else { return };
     reconciliation_repairs_a_webhook_lost_while_confctl_was_down(Db::Postgres).await;
 }

@@ -596,14 +596,7 @@ async fn chat_is_saved_then_broadcast_and_members_only(db: Db) {
     let (_, history) = r.host.get(&chat).await;
     let shown = history["messages"].as_array().unwrap().iter().find(|m| m["id"] == msg_id).unwrap().clone();
     assert_eq!(shown["deleted"], true, "shown as removed");
-    let audit = r
-        .w
-        .t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter { action: Some("chat.delete".into()), limit: 5, ..Default::default() })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&r.w.t.app, None, "chat.delete", 5).await;
     assert!(audit[0].details["text"].as_str().unwrap().contains("chlorophyll"), "the audit log keeps the text");
 
     // The lecture's chat stays with the lecture; the room's next lecture starts with an empty one.

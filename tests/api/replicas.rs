@@ -12,7 +12,7 @@ use confctl::doctor::Verdict;
 use confctl_doubles::webhook::events;
 use serde_json::json;
 
-use crate::support::{Db, Service, Sse, TestApp, WithLiveKit, require};
+use crate::support::{self, Db, Service, Sse, TestApp, WithLiveKit, require};
 
 /// Waits up to `limit` for `done`; how long it took, or `None` if it never came.
 async fn within(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
@@ -236,16 +236,7 @@ async fn pin_guesses_spread_over_two_replicas_meet_one_limit() {
             .await;
     let counted = by_status(answers);
     assert_eq!((counted.get(&403), counted.get(&429)), (Some(&5), Some(&35)), "{counted:?}");
-    let audit =
-        w.t.app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                action: Some("room.pin_failed".into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let audit = support::audit_of(&w.t.app, None, "room.pin_failed", 100).await;
     assert_eq!(audit.len(), 10, "exactly ten PINs were checked on the two replicas together");
     b.stop().await;
     w.t.stop().await;
@@ -342,16 +333,7 @@ async fn a_webhook_delivered_to_two_replicas_is_processed_once() {
     let event = events::room_finished(&lk_room);
     let deliveries = futures::future::join_all(urls.iter().map(|url| w.lk.send_webhook(url, event.clone()))).await;
     assert!(deliveries.into_iter().all(|d| d.unwrap().status == Some(200)));
-    let finished =
-        w.t.app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                action: Some("lecture.finished".into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let finished = support::audit_of(&w.t.app, None, "lecture.finished", 10).await;
     assert_eq!(finished.len(), 1, "{finished:?}");
     b.stop().await;
     w.t.stop().await;

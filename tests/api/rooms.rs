@@ -60,16 +60,7 @@ async fn parallel_wrong_pins_meet_the_limit_exactly(db: Db) {
             .await;
     let by_status = count(answers);
     assert_eq!((by_status.get(&403), by_status.get(&429)), (Some(&5), Some(&35)), "{by_status:?}");
-    let audit =
-        w.t.app
-            .store()
-            .list_audit(&confctl::store::AuditFilter {
-                action: Some("room.pin_failed".into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+    let audit = support::audit_of(&w.t.app, None, "room.pin_failed", 100).await;
     assert_eq!(audit.len(), 10, "exactly ten PINs were checked");
 }
 
@@ -516,16 +507,7 @@ async fn wrong_pins_are_limited_with_retry_after(db: Db) {
         .unwrap();
     assert_eq!(r.status(), 429, "even the right PIN waits once the limit is hit");
     assert!(r.headers().get("retry-after").is_some());
-    let audit = t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter {
-            action: Some("room.pin_failed".into()),
-            limit: 50,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&t.app, None, "room.pin_failed", 50).await;
     assert_eq!(audit.len(), 5, "each failed PIN is audited");
     assert_eq!(audit[0].room_id.as_deref(), Some(id));
 }
@@ -756,17 +738,7 @@ async fn ending_a_lecture_closes_it_everywhere(db: Db) {
     assert_eq!(ada.patch(&format!("/api/rooms/{id}"), json!({"locked": true})).await.0, 410);
     let (s, again) = ada.post(&format!("/api/rooms/{id}/end"), json!({})).await;
     assert_eq!(s, 200, "ending twice is harmless: {again}");
-    let audit = t
-        .app
-        .store()
-        .list_audit(&confctl::store::AuditFilter {
-            room_id: Some(id.into()),
-            action: Some("lecture.end".into()),
-            limit: 5,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = support::audit_of(&t.app, Some(id), "lecture.end", 5).await;
     assert!(!audit.is_empty());
 }
 

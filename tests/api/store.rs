@@ -106,28 +106,17 @@ async fn unique_keys_have_their_own_conflict_codes(db: Db) {
     assert_eq!(err.code(), "invite_code_taken");
 
     let participant = |id: &str, identity: &str| ParticipantRecord {
-        id: id.into(),
-        room_id: "r1".into(),
-        lecture_id: "r1-l1".into(),
-        identity: identity.into(),
-        kind: ParticipantKind::Host,
         user_id: Some(host.id.clone()),
-        display_name: "H".into(),
-        fingerprint: None,
-        session_hash: None,
-        ip: None,
-        user_agent: None,
         admission: Admission::Approved,
-        reason: None,
-        decided_at: None,
-        decided_by: None,
-        created_at: 1,
-        joined_at: None,
-        left_at: None,
-        removed_at: None,
-        removed_reason: None,
-        hand_raised_at: None,
-        publish_granted: None,
+        ..ParticipantRecord::arriving(
+            id.into(),
+            "r1".into(),
+            "r1-l1".into(),
+            identity.into(),
+            ParticipantKind::Host,
+            "H".into(),
+            1,
+        )
     };
     store.insert_participant(&participant("p1", "h_h")).await.unwrap();
     let err = store.insert_participant(&participant("p2", "h_h")).await.unwrap_err();

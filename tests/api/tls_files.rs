@@ -39,11 +39,35 @@ fn write_pair(dir: &Path, (cert, key): &(String, String)) {
     std::fs::write(dir.join("cert.pem"), cert).unwrap();
 }
 
-fn files_env(dir: &Path) -> [(&'static str, String); 2] {
-    [
-        ("CONFCTL_TLS__CERT_FILE", dir.join("cert.pem").display().to_string()),
-        ("CONFCTL_TLS__KEY_FILE", dir.join("key.pem").display().to_string()),
-    ]
+/// The configuration of an instance serving the certificate files in `files` on `https`.
+fn files_config(files: &Path, data_dir: &Path, https: SocketAddr) -> confctl::config::Config {
+    let cert = files.join("cert.pem").display().to_string();
+    let key = files.join("key.pem").display().to_string();
+    tls::config(data_dir, https, &[("CONFCTL_TLS__CERT_FILE", &cert), ("CONFCTL_TLS__KEY_FILE", &key)]).unwrap()
+}
+
+/// An instance serving certificate 1 of a fresh CA from files, as the tests that change or use them need it.
+struct OwnFiles {
+    ca: TestCa,
+    /// The CA's certificate, for the client to trust.
+    root: Vec<u8>,
+    files: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
+    server: TlsServer,
+}
+
+impl OwnFiles {
+    async fn start() -> Self {
+        let ca = TestCa::new();
+        let root = ca.cert.pem().into_bytes();
+        let files = tempfile::tempdir().unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        write_pair(files.path(), &ca.leaf(1));
+        // Port 0 for HTTPS too: nothing external needs to reach it.
+        let config = files_config(files.path(), data_dir.path(), "127.0.0.1:0".parse().unwrap());
+        let server = TlsServer::start(config).await;
+        Self { ca, root, files, data_dir, server }
+    }
 }
 
 fn free_loopback() -> SocketAddr {
@@ -52,16 +76,7 @@ fn free_loopback() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_certificate_is_served_and_reloaded_when_the_files_change() {
-    let ca = TestCa::new();
-    let root = ca.cert.pem().into_bytes();
-    let files = tempfile::tempdir().unwrap();
-    let data_dir = tempfile::tempdir().unwrap();
-    write_pair(files.path(), &ca.leaf(1));
-    let env = files_env(files.path());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // Port 0 for HTTPS too: nothing external needs to reach it.
-    let config = tls::config(data_dir.path(), "127.0.0.1:0".parse().unwrap(), &env).unwrap();
-    let server = TlsServer::start(config).await;
+    let OwnFiles { ca, root, files, data_dir, server } = OwnFiles::start().await;
     assert_eq!(server.status.get().serial.as_deref(), Some("01"));
 
     let (response, served) = https_get(&https_client(&root, server.https), server.https, "/healthz").await;
@@ -95,15 +110,8 @@ async fn own_certificate_is_served_and_reloaded_when_the_files_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_over_https_is_host_prefixed_secure_httponly_and_same_site() {
-    let ca = TestCa::new();
-    let root = ca.cert.pem().into_bytes();
-    let files = tempfile::tempdir().unwrap();
-    let data_dir = tempfile::tempdir().unwrap();
-    write_pair(files.path(), &ca.leaf(1));
-    let env = files_env(files.path());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let config = tls::config(data_dir.path(), "127.0.0.1:0".parse().unwrap(), &env).unwrap();
-    let server = TlsServer::start(config).await;
+    // The files and the data directory stay for as long as the server runs.
+    let OwnFiles { root, server, files: _files, data_dir: _data_dir, .. } = OwnFiles::start().await;
     let origin = format!("https://{DOMAIN}:{}", server.https.port());
     let client = https_client(&root, server.https);
     // The first account of a public instance needs the one-time setup code from the log.
@@ -141,9 +149,7 @@ async fn unusable_certificate_files_stop_the_start_with_the_reason() {
     let (cert, _) = ca.leaf(1);
     let (_, other_key) = ca.leaf(2);
     write_pair(files.path(), &(cert, other_key));
-    let env = files_env(files.path());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let config = tls::config(data_dir.path(), free_loopback(), &env).unwrap();
+    let config = files_config(files.path(), data_dir.path(), free_loopback());
     let err = confctl::server::Server::bind(config, &Default::default()).await.unwrap_err().to_string();
     assert!(err.contains("key.pem") && err.contains("does not fit") && err.contains("cert.pem"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");

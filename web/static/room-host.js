@@ -225,17 +225,7 @@ export class HostControls {
   async kick(person, button) {
     const answer = await confirmDialog({ title: t("host.kick_title", { name: person.name }), text: t("host.kick_text"), ok: t("host.kick") });
     if (!answer.ok) return;
-    showError($("host-error"), "");
-    try {
-      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/kick`));
-      toast(t("host.kicked", { name: person.name }));
-      if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
-      this.roster = this.roster.filter((p) => p.identity !== person.identity);
-      this.options.onPeopleChanged();
-      this.pollRoster(true);
-    } catch (err) {
-      this.hostError(err);
-    }
+    await this.remove(person, button, "kick", undefined, "host.kicked");
   }
 
   async ban(person, button) {
@@ -247,11 +237,16 @@ export class HostControls {
       reasonLabel: t("host.ban_reason"),
     });
     if (!answer.ok) return;
+    await this.remove(person, button, "ban", answer.reason ? { reason: answer.reason } : {}, "host.banned");
+  }
+
+  // What kicking and banning share once the host has confirmed: the request, the toasts (one more while the
+  // removal is still pending) and the roster without the person.
+  async remove(person, button, action, body, doneKey) {
     showError($("host-error"), "");
     try {
-      const body = answer.reason ? { reason: answer.reason } : {};
-      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/ban`, body));
-      toast(t("host.banned", { name: person.name }));
+      const removal = await busy(button, () => api("POST", `/api/rooms/${this.roomId}/participants/${encodeURIComponent(person.identity)}/${action}`, body));
+      toast(t(doneKey, { name: person.name }));
       if (removal && removal.pending) toast(t("host.removal_pending", { name: person.name }));
       this.roster = this.roster.filter((p) => p.identity !== person.identity);
       this.options.onPeopleChanged();

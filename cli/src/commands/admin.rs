@@ -8,7 +8,7 @@ use confctl::accounts::{self, Role, User};
 use confctl::app::App;
 use confctl::audit::Actor;
 
-use super::{CmdResult, Failure, Global, init_logging};
+use super::{CmdResult, Failure, Global, init_logging, print_json, when};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -365,8 +365,7 @@ async fn user(app: &App, cmd: UserCommand) -> CmdResult {
         UserCommand::List { json } => {
             let users = accounts::list_users(app).await?;
             if json {
-                let text = serde_json::to_string_pretty(&users).map_err(anyhow::Error::from)?;
-                println!("{text}");
+                print_json(&users)?;
             } else {
                 print_table(&users);
             }
@@ -418,23 +417,17 @@ async fn agent_token(app: &App, cmd: AgentTokenCommand) -> CmdResult {
         AgentTokenCommand::List { json } => {
             let tokens = agent_tokens::list(app).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens).map_err(anyhow::Error::from)?);
+                print_json(&tokens)?;
             } else {
                 println!("{:<22}  {:<24}  {:<16}  {:<16}  STATUS", "ID", "NAME", "CREATED", "LAST USED");
-                let when = |ms: Option<i64>| {
-                    ms.map_or_else(
-                        || "never".to_owned(),
-                        |ms| confctl::time::to_datetime(ms).format("%Y-%m-%d %H:%M").to_string(),
-                    )
-                };
                 for t in &tokens {
                     let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
                     println!(
                         "{:<22}  {:<24}  {:<16}  {:<16}  {status}",
                         t.id,
                         t.name,
-                        when(Some(t.created_at)),
-                        when(t.last_used_at)
+                        when(Some(t.created_at), ""),
+                        when(t.last_used_at, "never")
                     );
                 }
                 if tokens.is_empty() {

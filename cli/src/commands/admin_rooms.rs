@@ -9,7 +9,7 @@ use confctl::artifacts::health::AssistantState;
 use confctl::audit::Actor;
 use confctl::store::ApiTokenScope;
 
-use super::{CmdResult, Failure};
+use super::{CmdResult, Failure, print_json, when};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ScopeArg {
@@ -51,15 +51,6 @@ pub enum ApiTokenCommand {
     },
 }
 
-fn when(ms: Option<i64>, none: &str) -> String {
-    ms.map_or_else(|| none.to_owned(), |ms| confctl::time::to_datetime(ms).format("%Y-%m-%d %H:%M").to_string())
-}
-
-fn json_out(value: &impl serde::Serialize) -> CmdResult {
-    println!("{}", serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?);
-    Ok(())
-}
-
 pub async fn api_token(app: &App, cmd: ApiTokenCommand) -> CmdResult {
     let actor = Actor::cli();
     match cmd {
@@ -85,7 +76,7 @@ pub async fn api_token(app: &App, cmd: ApiTokenCommand) -> CmdResult {
         ApiTokenCommand::List { json } => {
             let list = tokens::list(app).await?;
             if json {
-                return json_out(&list);
+                return print_json(&list);
             }
             println!(
                 "{:<22}  {:<28}  {:<5}  {:<16}  {:<16}  {:<16}  STATUS",
@@ -233,14 +224,14 @@ pub async fn room(app: &App, cmd: RoomCommand) -> CmdResult {
         RoomCommand::List { state, json } => {
             let snap = snapshot::rooms(app, state.into()).await?;
             if json {
-                return json_out(&snap.rooms);
+                return print_json(&snap.rooms);
             }
             print_rooms(&snap.rooms);
         }
         RoomCommand::Show { id, json } => {
             let detail = snapshot::room(app, &id).await?;
             if json {
-                return json_out(&detail);
+                return print_json(&detail);
             }
             let r = &detail.room;
             println!("{} — {} ({})", r.name, r.status.as_str(), r.id);
@@ -317,7 +308,7 @@ pub async fn ban(app: &App, cmd: BanCommand) -> CmdResult {
         BanCommand::List { room, json } => {
             let bans = confctl::admin::bans::list(app, room.as_deref()).await?;
             if json {
-                return json_out(&bans);
+                return print_json(&bans);
             }
             println!("{:<22}  {:<22}  {:<24}  {:<16}  REASON", "ID", "ROOM", "NAME", "CREATED");
             for b in &bans {

@@ -2,7 +2,7 @@
 
 use confctl::doctor::{self, Verdict};
 
-use super::{CmdResult, Failure, Global};
+use super::{CmdResult, Failure, Global, print_json};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Exit status: 0 when every check passes (warnings included), 1 when any fails.\n\
@@ -20,7 +20,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
         checks.extend(doctor::run(config).await);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks).map_err(anyhow::Error::from)?);
+        print_json(&checks)?;
     } else {
         for check in &checks {
             let mark = match check.verdict {

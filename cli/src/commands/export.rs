@@ -10,7 +10,7 @@ use confctl::gdrive::DriveError;
 use confctl::lectures::batch::{self, Item, Options, Outcome, Progress, Selection, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CmdResult, Failure, Global};
+use super::{CmdResult, Failure, Global, print_json};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -155,7 +155,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             "dryRun": args.dry_run,
             "seconds": started.elapsed().as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?);
+        print_json(&summary)?;
     } else {
         print_summary(&report, args.dry_run, started.elapsed());
     }

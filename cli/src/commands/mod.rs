@@ -50,6 +50,17 @@ impl From<config::ConfigError> for Failure {
 
 pub type CmdResult = Result<(), Failure>;
 
+/// Prints `value` as pretty JSON: what every `--json` flag writes.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> CmdResult {
+    println!("{}", serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?);
+    Ok(())
+}
+
+/// A stored time for a table cell, to the minute; `none` where there is none.
+pub(crate) fn when(ms: Option<i64>, none: &str) -> String {
+    ms.map_or_else(|| none.to_owned(), |ms| confctl::time::to_datetime(ms).format("%Y-%m-%d %H:%M").to_string())
+}
+
 /// Options shared by all subcommands, as configuration overrides.
 pub struct Global {
     file: Option<std::path::PathBuf>,

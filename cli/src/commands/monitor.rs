@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::tui::client::Client;
-use crate::tui::model::{Snapshot, duration_text};
+use crate::tui::model::duration_text;
+use crate::tui::wire::Snapshot;
 
-use super::{CmdResult, Failure, Global};
+use super::{CmdResult, Failure, Global, print_json};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Keys: ? help · / filter · s sort · Enter open · Esc back · e events · r reload · q quit.
@@ -134,7 +135,7 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             .await
             .map_err(|e| Failure { message: format!("{url}: {e}"), exit_code: 1 })?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&value).map_err(anyhow::Error::from)?);
+            print_json(&value)?;
         } else {
             let snap: Snapshot = serde_json::from_value(value).map_err(anyhow::Error::from)?;
             print_table(&snap);

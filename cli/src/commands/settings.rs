@@ -8,7 +8,7 @@ use confctl::app::App;
 use confctl::audit::Actor;
 use serde_json::{Value, json};
 
-use super::{CmdResult, Failure};
+use super::{CmdResult, Failure, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
@@ -47,7 +47,7 @@ pub async fn run(app: &App, cmd: SettingsCommand) -> CmdResult {
         SettingsCommand::Get { json } => {
             let view = ai_settings::view(app).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&view).map_err(anyhow::Error::from)?);
+                print_json(&view)?;
             } else {
                 print_table(&view);
             }

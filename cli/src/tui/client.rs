@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::model::{AdminEvent, Detail, Snapshot, Stats};
+use super::wire::{AdminEvent, Detail, Snapshot, Stats};
 
 /// Why a request failed.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod model;
 pub mod view;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -19,8 +20,9 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
 use client::{Client, ClientError, StreamItem};
-use model::{Action, Detail, Link, Prompt, Screen, Snapshot, State};
+use model::{Action, Link, Prompt, Screen, State};
 use view::Theme;
+use wire::{Detail, Snapshot};
 
 /// What the main loop reacts to.
 #[derive(Debug)]
@@ -30,8 +32,8 @@ pub enum Msg {
     Tick,
     Snapshot(Box<Snapshot>),
     Detail(Box<Detail>),
-    Event(Box<model::AdminEvent>),
-    Stats(model::Stats),
+    Event(Box<wire::AdminEvent>),
+    Stats(wire::Stats),
     Down { attempt: u32, reason: String },
     Refused(String),
     Done(String),

@@ -11,8 +11,9 @@ use ratatui::style::{Color, Modifier};
 use serde_json::json;
 
 use super::client::{SseParser, StreamItem};
-use super::model::{Action, AdminEvent, Detail, Link, Prompt, Screen, Snapshot, State};
+use super::model::{Action, Link, Prompt, Screen, State};
 use super::view::{self, Theme};
+use super::wire::{AdminEvent, Detail, Snapshot};
 use super::{Cmd, Msg, Outcome, handle_key, handle_msg};
 
 fn now() -> DateTime<Utc> {
@@ -64,7 +65,7 @@ fn detail() -> Detail {
 }
 
 /// Serialises a room back into the API's JSON (the model only deserialises).
-struct RoomJson<'a>(&'a super::model::Room);
+struct RoomJson<'a>(&'a super::wire::Room);
 
 impl serde::Serialize for RoomJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -187,26 +187,37 @@ fn wait_for_line(reader: &mut impl BufRead, needle: &str) -> String {
     }
 }
 
-fn http_get(addr: &str, path: &str) -> String {
+/// Sends one whole HTTP/1.1 request and reads the answer to the end (the request asks the server to close).
+fn exchange(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
 }
 
-#[test]
-fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut child = confctl(&data)
+fn http_get(addr: &str, path: &str) -> String {
+    exchange(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+}
+
+/// `confctl serve` on a free loopback port, logging JSON at info level to the pipe returned with it.
+fn serve(mut command: Command) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut child = command
         .env("CONFCTL_LOG_LEVEL", "info")
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let err = BufReader::new(child.stderr.take().unwrap());
+    (child, err)
+}
+
+#[test]
+fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, mut err) = serve(confctl(&data));
     let warning = wait_for_line(&mut err, "DEVELOPMENT credentials");
     assert!(serde_json::from_str::<serde_json::Value>(&warning).is_ok(), "json log lines: {warning}");
     let listening = wait_for_line(&mut err, "listening on http://");
@@ -228,16 +239,13 @@ fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
 }
 
 fn http_post_json(addr: &str, path: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    exchange(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
 }
 
 #[test]
@@ -246,15 +254,9 @@ fn sighup_applies_live_settings_and_names_the_rest() {
     let data = dir.path().join("data");
     let config = dir.path().join("confctl.toml");
     std::fs::write(&config, "[auth]\nregistration = \"open\"\n").unwrap();
-    let mut child = confctl(&data)
-        .env("CONFCTL_CONFIG", &config)
-        .env("CONFCTL_LOG_LEVEL", "info")
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut command = confctl(&data);
+    command.env("CONFCTL_CONFIG", &config);
+    let (mut child, mut err) = serve(command);
     let listening = wait_for_line(&mut err, "listening on http://");
     let addr = serde_json::from_str::<serde_json::Value>(&listening).unwrap()["addr"].as_str().unwrap().to_owned();
     let first =

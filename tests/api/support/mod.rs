@@ -19,9 +19,17 @@ use tokio::sync::oneshot;
 /// Waits until no other real-time media test runs, and holds that turn until the guard is dropped. Tests
 /// that play lectures through WebRTC or the Whisper server wait in real time for captions and media; two at
 /// once, beside the rest of the suite on a 2-core machine, starve each other past their deadlines.
-pub async fn media_turn() -> tokio::sync::MutexGuard<'static, ()> {
+async fn media_turn() -> tokio::sync::MutexGuard<'static, ()> {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     TURN.lock().await
+}
+
+/// [`require`]s the services, then waits for the [`media_turn`]; `None` (the test returns) when one is missing.
+pub async fn media_turn_with(services: &[Service]) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !require(services) {
+        return None;
+    }
+    Some(media_turn().await)
 }
 
 /// Which database a test runs on.
@@ -305,6 +313,17 @@ macro_rules! on_both_databases {
             )+
         }
     };
+}
+
+/// The audit entries recording `action` (in one room, or anywhere), newest first, at most `limit` of them.
+pub async fn audit_of(app: &App, room_id: Option<&str>, action: &str, limit: i64) -> Vec<confctl::store::AuditEntry> {
+    let filter = confctl::store::AuditFilter {
+        room_id: room_id.map(str::to_owned),
+        action: Some(action.into()),
+        limit,
+        ..Default::default()
+    };
+    app.store().list_audit(&filter).await.unwrap()
 }
 
 /// A room's current invite code (empty for an unknown room).

@@ -3,6 +3,17 @@
 
 use std::process::Command;
 
+/// The short lecture the end-to-end tests speak, sentence by sentence: facts, a question with its answer and
+/// an assignment, for the captions and the summary to find.
+pub const LECTURE: [&str; 6] = [
+    "Today we study photosynthesis.",
+    "Plants convert sunlight into chemical energy.",
+    "The chlorophyll in the leaves absorbs red and blue light.",
+    "Why are the leaves green?",
+    "Because chlorophyll reflects green light.",
+    "For next week, please read chapter four.",
+];
+
 /// The OpenAI-compatible Whisper server's base URL. Tests ask `require(&[Service::Whisper])` first.
 pub fn stt_url() -> String {
     std::env::var("TEST_STT_URL").expect(

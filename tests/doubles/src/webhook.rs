@@ -47,19 +47,11 @@ pub mod events {
     }
 
     pub fn participant_joined(room: &proto::Room, participant: &proto::ParticipantInfo) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            participant: Some(participant.clone()),
-            ..new_event("participant_joined")
-        }
+        about_participant("participant_joined", room, participant)
     }
 
     pub fn participant_left(room: &proto::Room, participant: &proto::ParticipantInfo) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            participant: Some(participant.clone()),
-            ..new_event("participant_left")
-        }
+        about_participant("participant_left", room, participant)
     }
 
     pub fn track_published(
@@ -67,12 +59,7 @@ pub mod events {
         participant: &proto::ParticipantInfo,
         track: &proto::TrackInfo,
     ) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            participant: Some(participant.clone()),
-            track: Some(track.clone()),
-            ..new_event("track_published")
-        }
+        about_track("track_published", room, participant, track)
     }
 
     pub fn track_unpublished(
@@ -80,12 +67,22 @@ pub mod events {
         participant: &proto::ParticipantInfo,
         track: &proto::TrackInfo,
     ) -> proto::WebhookEvent {
-        proto::WebhookEvent {
-            room: Some(room.clone()),
-            participant: Some(participant.clone()),
-            track: Some(track.clone()),
-            ..new_event("track_unpublished")
-        }
+        about_track("track_unpublished", room, participant, track)
+    }
+
+    /// A participant event carries the room and the participant.
+    fn about_participant(name: &str, room: &proto::Room, participant: &proto::ParticipantInfo) -> proto::WebhookEvent {
+        proto::WebhookEvent { room: Some(room.clone()), participant: Some(participant.clone()), ..new_event(name) }
+    }
+
+    /// A track event carries the track as well.
+    fn about_track(
+        name: &str,
+        room: &proto::Room,
+        participant: &proto::ParticipantInfo,
+        track: &proto::TrackInfo,
+    ) -> proto::WebhookEvent {
+        proto::WebhookEvent { track: Some(track.clone()), ..about_participant(name, room, participant) }
     }
 }
 

@@ -127,6 +127,11 @@ async fn state_changes_are_announced_in_order() {
     assert!(double.webhook_deliveries().iter().all(|d| d.accepted()));
 }
 
+/// A control call with a JSON body.
+async fn send_json(http: &reqwest::Client, method: reqwest::Method, url: String, body: Value) -> reqwest::Response {
+    http.request(method, url).header("content-type", "application/json").body(body.to_string()).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn control_surface_drives_the_double() {
     let (url, received) = start_receiver().await;
@@ -134,38 +139,26 @@ async fn control_surface_drives_the_double() {
     let http = reqwest::Client::new();
     let base = double.url();
 
-    let resp = http
-        .put(format!("{base}/_double/webhook-url"))
-        .header("content-type", "application/json")
-        .body(json!({ "url": url }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        send_json(&http, reqwest::Method::PUT, format!("{base}/_double/webhook-url"), json!({ "url": url })).await;
     assert_eq!(resp.status().as_u16(), 204);
 
-    let resp = http
-        .post(format!("{base}/_double/rooms"))
-        .header("content-type", "application/json")
-        .body(json!({ "name": "lecture", "metadata": "m" }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/_double/rooms"),
+        json!({ "name": "lecture", "metadata": "m" }),
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 201);
 
-    let resp = http
-        .post(format!("{base}/_double/rooms/lecture/participants"))
-        .header("content-type", "application/json")
-        .body(
-            json!({
-                "identity": "alice",
-                "name": "Alice",
-                "permission": { "canSubscribe": true }
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = send_json(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/_double/rooms/lecture/participants"),
+        json!({ "identity": "alice", "name": "Alice", "permission": { "canSubscribe": true } }),
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 201);
     let alice = double.participant("lecture", "alice").unwrap();
     let permission = alice.permission.unwrap();
@@ -180,27 +173,27 @@ async fn control_surface_drives_the_double() {
     assert_eq!(calls[0]["grants"]["roomAdmin"], true);
     assert_eq!(calls[0]["requestJson"]["room"], "lecture");
 
-    let delivery: Value = http
-        .post(format!("{base}/_double/webhooks"))
-        .header("content-type", "application/json")
-        .body(json!({ "event": { "event": "room_finished", "room": { "name": "lecture" } } }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let delivery: Value = send_json(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/_double/webhooks"),
+        json!({ "event": { "event": "room_finished", "room": { "name": "lecture" } } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(delivery["status"], 200);
-    let forged: Value = http
-        .post(format!("{base}/_double/webhooks"))
-        .header("content-type", "application/json")
-        .body(json!({ "event": { "event": "room_finished" }, "tamper": "tampered_body" }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let forged: Value = send_json(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/_double/webhooks"),
+        json!({ "event": { "event": "room_finished" }, "tamper": "tampered_body" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(forged["status"], 401);
 
     let deliveries: Value = http.get(format!("{base}/_double/webhooks")).send().await.unwrap().json().await.unwrap();
