@@ -35,6 +35,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use confctl_doubles::livekit_server;
 use livekit_api::services::room::RoomClient;
 use livekit_protocol::TrackType;
 use serde_json::{Value, json};
@@ -106,44 +107,16 @@ impl LiveKit {
         let log = dir.join("livekit.log");
         for _ in 0..3 {
             let (tcp, udp) = two_free_ports();
-            // As tests/api/support/livekit.rs: loopback only, no public STUN servers; logging at info, where
-            // LiveKit says what became of each webhook ("sent webhook", "failed to send webhook").
-            let config = format!(
-                "port: {port}\n\
-                 bind_addresses: [\"127.0.0.1\"]\n\
-                 rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
-                 \x20 stun_servers: [\"127.0.0.1:{tcp}\"]\n\
-                 \x20 enable_loopback_candidate: true\n  ips:\n    includes: [\"127.0.0.1/32\"]\n\
-                 keys:\n  {API_KEY}: {API_SECRET}\n\
-                 webhook:\n  api_key: {API_KEY}\n  urls: [\"{webhook_url}\"]\n\
-                 logging:\n  level: info\n"
-            );
-            let config_path = dir.join("livekit.yaml");
-            std::fs::write(&config_path, config).unwrap();
-            let file = std::fs::File::create(&log).unwrap();
-            let mut child = Command::new(bin)
-                .arg("--config")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().unwrap())
-                .stderr(file)
-                .spawn()
-                .expect("start livekit-server");
-            let http_url = format!("http://127.0.0.1:{port}");
-            let http = reqwest::Client::new();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                if let Ok(r) = http.get(&http_url).send().await {
-                    if r.text().await.is_ok_and(|t| t == "OK") {
-                        return Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, log };
-                    }
+            let ports = livekit_server::Ports { api: port, tcp, udp };
+            let config = livekit_server::config(ports, API_KEY, API_SECRET, webhook_url);
+            match livekit_server::start(bin, dir, &config, port).await {
+                Ok(child) => {
+                    let http_url = format!("http://127.0.0.1:{port}");
+                    return Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, log };
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::fs::read_to_string(&log).unwrap_or_default().contains(&format!(":{port}: bind")) {
-                break; // the API port itself: confctl was told it, so no other try helps
+                // The API port itself: confctl was told it, so no other try helps.
+                Err(log) if log.contains(&format!(":{port}: bind")) => break,
+                Err(_) => {}
             }
         }
         // A panic, not an exit: unwinding stops confctl.

@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use confctl_doubles::livekit_server;
 use livekit_api::services::room::RoomClient;
 use livekit_protocol::{ParticipantInfo, TrackType};
 use serde_json::{Value, json};
@@ -107,52 +108,16 @@ impl RealLiveKit {
         let mut last_log = String::new();
         // A free port can be taken between choosing and binding it: then start again on other ports.
         for _ in 0..3 {
-            let (port, tcp, udp) = (free_port(), free_port(), free_port());
-            // LiveKit hands clients public STUN servers unless told others: point them at itself, so no
-            // client looks anything up outside this machine: the TCP port's number, on UDP, where nobody
-            // answers (loopback host candidates need no STUN; STUN sent to LiveKit's own UDP port makes the
-            // assistant's webrtc-rs ICE fail). Its UDP media socket leaves out loopback unless told, and
-            // would sit on the machine's other addresses: loopback only.
-            let config = format!(
-                "port: {port}\n\
-                 bind_addresses: [\"127.0.0.1\"]\n\
-                 rtc:\n  tcp_port: {tcp}\n  udp_port: {udp}\n  use_external_ip: false\n  node_ip: 127.0.0.1\n\
-                 \x20 stun_servers: [\"127.0.0.1:{tcp}\"]\n\
-                 \x20 enable_loopback_candidate: true\n  ips:\n    includes: [\"127.0.0.1/32\"]\n\
-                 keys:\n  {API_KEY}: {API_SECRET}\n\
-                 webhook:\n  api_key: {API_KEY}\n  urls: [\"http://{}/api/webhooks/livekit\"]\n\
-                 logging:\n  level: info\n",
-                relay.addr
-            );
-            let config_path = dir.path().join("livekit.yaml");
-            std::fs::write(&config_path, config).unwrap();
-            let log_path = dir.path().join("livekit.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let mut child = std::process::Command::new(&bin)
-                .arg("--config")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start livekit-server");
-            let http_url = format!("http://127.0.0.1:{port}");
-            let client = reqwest::Client::new();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            while tokio::time::Instant::now() < deadline {
-                if let Ok(r) = client.get(&http_url).send().await {
-                    if r.text().await.is_ok_and(|t| t == "OK") {
-                        return Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, relay, dir };
-                    }
+            let ports = livekit_server::Ports { api: free_port(), tcp: free_port(), udp: free_port() };
+            let webhooks = format!("http://{}/api/webhooks/livekit", relay.addr);
+            let config = livekit_server::config(ports, API_KEY, API_SECRET, &webhooks);
+            match livekit_server::start(&bin, dir.path(), &config, ports.api).await {
+                Ok(child) => {
+                    let http_url = format!("http://127.0.0.1:{}", ports.api);
+                    return Self { child, ws_url: http_url.replacen("http://", "ws://", 1), http_url, relay, dir };
                 }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(log) => last_log = log,
             }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
         }
         panic!("livekit-server did not start:\n{last_log}");
     }

@@ -2,7 +2,8 @@
 //! with the signalling and media side the AI assistant joins rooms through (`/rtc`, see `rtc`), and the
 //! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module), and [`GoogleDouble`]
 //! (Google's OAuth endpoints and Drive v3) for Drive export. It also holds the rule for tests whose real
-//! service is missing ([`services::require`]), shared by both packages' test binaries.
+//! service is missing ([`services::require`]), shared by both packages' test binaries, and the one way to start
+//! the real livekit-server ([`livekit_server`]).
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -15,6 +16,7 @@ mod control;
 pub mod deepgram;
 pub mod gdrive;
 mod ids;
+pub mod livekit_server;
 pub mod llm;
 pub mod media;
 mod recording;
