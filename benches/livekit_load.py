@@ -20,11 +20,15 @@ import array
 import asyncio
 import json
 import math
+import os
 import sys
 import time
-import wave
 
 from livekit import rtc
+
+# The WAV reader the API tests' participant uses (tests/api/support/lk_participant.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "api", "support"))
+from lk_participant import wav_samples  # noqa: E402
 
 RATE = 48000
 FRAME = RATE // 100  # 10 ms
@@ -39,16 +43,9 @@ def tone():
     return [int(8000 * math.sin(2 * math.pi * 440 * i / RATE)) for i in range(RATE)]
 
 
-def wav_samples(path):
-    """16-bit mono samples of a WAV file, resampled (nearest neighbour) to 48 kHz, plus 1.5 s of silence."""
-    with wave.open(path, "rb") as w:
-        if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ValueError(f"{path}: need 16-bit mono")
-        rate = w.getframerate()
-        raw = w.readframes(w.getnframes())
-    samples = memoryview(raw).cast("h")
-    out = [samples[int(i * rate / RATE)] for i in range(int(len(samples) * RATE / rate))]
-    return out + [0] * (RATE * 3 // 2)
+def speech(path):
+    """The clip's samples at 48 kHz (the tests' reader), plus 1.5 s of silence between loops."""
+    return wav_samples(path) + [0] * (RATE * 3 // 2)
 
 
 def frames_of(samples):
@@ -151,7 +148,7 @@ async def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     audio = spec.get("audio", "tone")
-    frames = frames_of(tone() if audio == "tone" else wav_samples(audio))
+    frames = frames_of(tone() if audio == "tone" else speech(audio))
     members = [Member(p, spec["url"]) for p in spec["participants"]]
     gate = asyncio.Semaphore(max(1, spec.get("connectAtOnce", 4)))
     failures = []
