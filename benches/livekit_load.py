@@ -26,9 +26,9 @@ import time
 
 from livekit import rtc
 
-# The WAV reader the API tests' participant uses (tests/api/support/lk_participant.py).
+# The WAV reader and the test pattern the API tests' participant uses (tests/api/support/lk_participant.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "api", "support"))
-from lk_participant import wav_samples  # noqa: E402
+from lk_participant import video_forever, wav_samples  # noqa: E402
 
 RATE = 48000
 FRAME = RATE // 100  # 10 ms
@@ -61,16 +61,6 @@ async def audio_forever(source, frames):
     while True:
         for data in frames:
             await source.capture_frame(rtc.AudioFrame(data, RATE, 1, FRAME))
-
-
-async def video_forever(source):
-    width, height, n = 160, 120, 0
-    while True:
-        shade = (n * 8) % 256
-        data = bytes([shade, 255 - shade, 128, 255]) * (width * height)
-        source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, data))
-        n += 1
-        await asyncio.sleep(0.1)
 
 
 class Member:
