@@ -213,6 +213,37 @@ mod tests {
         out
     }
 
+    /// Every `export.*` key the document renderers (`src/export`) name exists; the keys they build from a
+    /// name (`format!("export.{name}")`) are checked beside their tables (`export::pdf` tests).
+    #[test]
+    fn every_export_key_is_in_the_catalogue() {
+        let en = keys(Lang::En);
+        let (mut missing, mut used) = (Vec::new(), 0);
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/export")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (at, _) in text.match_indices("\"export.") {
+                    let key = text[at + 1..].split('"').next().unwrap_or_default();
+                    if key.contains('{') {
+                        continue;
+                    }
+                    used += 1;
+                    if !en.contains(key) {
+                        missing.push(format!("{}: {key}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(used > 30, "found only {used} uses: is the scan broken?");
+        assert!(missing.is_empty(), "keys missing from the catalogue:\n{}", missing.join("\n"));
+    }
+
     /// Every key a template (`s.t("…")`) or script (`t("…")`) asks for exists.
     #[test]
     fn every_used_key_is_in_the_catalogue() {

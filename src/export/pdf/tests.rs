@@ -205,3 +205,15 @@ fn render_dispatches_to_the_pdf() {
     let pdf = crate::export::render(&sample(), Format::Pdf).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
 }
+
+#[test]
+fn every_label_the_template_prints_is_in_both_catalogues() {
+    for lang in crate::i18n::Lang::ALL {
+        for name in LABELS {
+            assert!(lang.catalogue().lookup(&format!("export.{name}")).is_some(), "{}: export.{name}", lang.code());
+        }
+        for role in ["host", "admin", "guest"] {
+            assert!(lang.catalogue().lookup(&format!("export.role.{role}")).is_some(), "{}: {role}", lang.code());
+        }
+    }
+}
