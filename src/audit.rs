@@ -98,7 +98,7 @@ pub async fn record(
         tracing::error!(action, error = %err, "could not write the audit log");
     }
     // Admins watching the instance (`confctl admin monitor`) see every audited action as it happens.
-    app.hub().admin().publish(
+    app.hub().to_admins(
         "audit",
         room_id,
         serde_json::json!({

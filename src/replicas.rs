@@ -3,20 +3,18 @@
 //! replicas do not reconcile three times. The leader is whoever holds a PostgreSQL advisory lock; the others
 //! try again every few seconds, so one of them takes over soon after the leader stops or dies. With SQLite
 //! there is one process, and it always leads. Every replica also keeps a heartbeat row (version, start,
-//! last seen, a fingerprint of its settings), which `confctl doctor` reads, and relays the lobby decisions
-//! made on it to the others (`NOTIFY`), so a guest waiting on one replica hears a decision made on another
-//! at once rather than at its stream's next periodic re-read.
+//! last seen, a fingerprint of its settings), which `confctl doctor` reads. Events cross replicas through
+//! the outbox (`crate::events::outbox`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::app::App;
 use crate::config::{Config, LiveSettings};
-use crate::events::{Decision, Decisions, RelayedDecisions};
-use crate::store::{Admission, Dialect, LeaderSeat, ReplicaRecord, Store};
+use crate::store::{Dialect, LeaderSeat, ReplicaRecord, Store};
 
 /// How often a replica that does not lead asks for the lock. With a dead leader's connection closed by its
 /// kernel, the lock is free at once and taken within this; with its machine gone, PostgreSQL's keepalives
@@ -240,8 +238,8 @@ pub fn storage_marker(replica_id: &str) -> String {
     format!("confctl-replica-{replica_id}")
 }
 
-/// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died, and the
-/// shared attempt limits' windows that have ended.
+/// The leader's housekeeping of what replicas leave behind: heartbeat rows of replicas that died, the
+/// shared attempt limits' windows that have ended, and old events in the outbox.
 pub async fn housekeeping(app: App) {
     let mut turns = LeaderTicks::new(&app, Duration::from_secs(300));
     while turns.next().await.is_some() {
@@ -261,6 +259,9 @@ pub async fn housekeeping(app: App) {
         }
         if let Err(err) = app.store().prune_attempts().await {
             tracing::warn!(error = %err, "could not remove ended attempt-limit windows");
+        }
+        if let Err(err) = crate::events::outbox::prune(&app).await {
+            tracing::warn!(error = %err, "could not remove old events from the outbox");
         }
     }
 }
@@ -302,107 +303,4 @@ pub fn config_fingerprint(config: &Config, live: &LiveSettings) -> String {
     // The live settings as they apply now (a SIGHUP may have changed them since start).
     hash.update(format!("live={:?}/{:?}", live.rate_limits, live.registration).as_bytes());
     crate::ids::hex(&hash.finalize()[..8])
-}
-
-/// The notification channel lobby decisions travel on between replicas.
-const DECISIONS_CHANNEL: &str = "confctl_lobby_decisions";
-
-/// Entries per notification: PostgreSQL refuses payloads of 8000 bytes or more, and "approve all" may
-/// decide hundreds of guests at once.
-const ENTRIES_PER_NOTIFICATION: usize = 100;
-
-/// On PostgreSQL, starts relaying lobby decisions between this replica and the others (see
-/// [`relay_decisions`]); nothing on SQLite.
-pub fn start_relay(app: &App) -> Option<tokio::task::JoinHandle<()>> {
-    if app.store().dialect() != Dialect::Postgres {
-        return None;
-    }
-    let outgoing = app.hub().relay_decisions()?;
-    Some(tokio::spawn(relay_decisions(app.clone(), outgoing)))
-}
-
-/// Sends the lobby decisions made here to the other replicas, and hands theirs to the guest and host streams
-/// of this one, until shutdown. Best effort: a notification lost while the listening connection reconnects
-/// still reaches the guest through its stream's periodic re-read of the database.
-async fn relay_decisions(app: App, mut outgoing: mpsc::UnboundedReceiver<RelayedDecisions>) {
-    let sending = async {
-        while let Some(batch) = outgoing.recv().await {
-            for chunk in batch.entries.chunks(ENTRIES_PER_NOTIFICATION) {
-                let entries: Vec<[&str; 2]> = chunk.iter().map(|(id, status)| [id.as_str(), status.as_str()]).collect();
-                let payload = serde_json::json!({
-                    "replica": app.replica().id(),
-                    "room": batch.room_id,
-                    "entries": entries,
-                })
-                .to_string();
-                if let Err(err) = app.store().notify(DECISIONS_CHANNEL, &payload).await {
-                    tracing::warn!(error = %err, "cannot tell the other replicas about a lobby decision");
-                }
-            }
-        }
-    };
-    let receiving = async {
-        let mut warned = false;
-        loop {
-            match app.store().listen(DECISIONS_CHANNEL).await {
-                Ok(mut listener) => {
-                    warned = false;
-                    loop {
-                        match listener.recv().await {
-                            Ok(payload) => deliver_decisions(&app, &payload).await,
-                            Err(err) => {
-                                tracing::warn!(error = %err, "lost the connection listening to other replicas");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(err) if !warned => {
-                    warned = true;
-                    tracing::warn!(error = %err, "cannot listen to other replicas' lobby decisions; will keep trying");
-                }
-                Err(_) => {}
-            }
-            tokio::time::sleep(LEADER_RETRY).await;
-        }
-    };
-    tokio::select! {
-        _ = sending => {}
-        _ = receiving => {}
-        _ = app.shutting_down() => {}
-    }
-}
-
-/// Hands another replica's decisions to this replica's streams; this replica's own are ignored (its
-/// streams heard them already).
-async fn deliver_decisions(app: &App, payload: &str) {
-    #[derive(serde::Deserialize)]
-    struct Relayed {
-        replica: String,
-        room: String,
-        entries: Vec<(String, String)>,
-    }
-    let relayed: Relayed = match serde_json::from_str(payload) {
-        Ok(relayed) => relayed,
-        Err(err) => {
-            tracing::warn!(error = %err, "ignoring a lobby decision from another replica that does not parse");
-            return;
-        }
-    };
-    if relayed.replica == app.replica().id() {
-        return;
-    }
-    let room = match app.store().room_by_id(&relayed.room).await {
-        Ok(room) => room,
-        Err(err) => {
-            tracing::debug!(error = %err, "a relayed lobby decision for a room that cannot be read");
-            return;
-        }
-    };
-    let entries = relayed
-        .entries
-        .into_iter()
-        .filter_map(|(id, status)| Admission::parse(&status).map(|status| (id, Decision { status, reason: None })))
-        .collect();
-    app.hub().decided_elsewhere(Decisions { room, entries });
 }

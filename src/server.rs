@@ -87,7 +87,8 @@ impl Server {
         let leadership = tokio::spawn(crate::replicas::lead(app.clone()));
         let heartbeat = tokio::spawn(crate::replicas::heartbeat(app.clone(), self.listener.local_addr().ok()));
         let housekeeping = tokio::spawn(crate::replicas::housekeeping(app.clone()));
-        let relay = crate::replicas::start_relay(&app);
+        // On PostgreSQL every event goes through the outbox, so every replica delivers it.
+        let outbox = crate::events::outbox::start(&app).await;
         let sweeper = tokio::spawn(sweep_sessions(app.clone()));
         let reconciler = tokio::spawn(crate::rooms::lifecycle::reconcile_forever(app.clone()));
         let upload_sweeper = tokio::spawn(crate::files::sweep_forever(app.clone()));
@@ -115,8 +116,10 @@ impl Server {
         // The leader lock is given up as shutdown begins; waited for here so it is released before the pool
         // closes (bounded: a database that stopped answering must not hold the shutdown up).
         housekeeping.abort();
-        if let Some(relay) = relay {
-            relay.abort();
+        if let Some((writer, reader)) = outbox {
+            // What this replica published last is appended before the pool closes (bounded).
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+            reader.abort();
         }
         if tokio::time::timeout(Duration::from_secs(5), leadership).await.is_err() {
             tracing::warn!("the leader lock was not released in time; the database will release it");

@@ -1,5 +1,6 @@
 //! The admin event feed: every room's lifecycle, lobby, participant, moderation and audit events, instance
-//! wide, each with an increasing id. A bounded replay buffer lets a client that reconnects with
+//! wide, each under the hub's event id (the outbox's on PostgreSQL, so the same on every replica). A bounded
+//! replay buffer lets a client that reconnects with
 //! `Last-Event-ID` pick up where it was; one that fell too far behind (or reconnects to a restarted server)
 //! is told to reload its snapshot instead.
 
@@ -28,7 +29,8 @@ pub struct AdminEvent {
 
 #[derive(Debug)]
 struct Ring {
-    next_id: u64,
+    /// Ids up to this one are not in the ring (before this process, or dropped from the front).
+    floor: u64,
     events: VecDeque<Arc<AdminEvent>>,
 }
 
@@ -42,11 +44,8 @@ pub struct AdminFeed {
 
 impl Default for AdminFeed {
     fn default() -> Self {
-        // Ids start from the clock, so ids of a restarted server are above the old ones: a client resuming
-        // across a restart is told to reload instead of being handed unrelated events.
-        let start = u64::try_from(crate::time::now_ms()).unwrap_or(0).saturating_mul(1000) + 1;
         Self {
-            ring: Mutex::new(Ring { next_id: start, events: VecDeque::with_capacity(REPLAY) }),
+            ring: Mutex::new(Ring { floor: 0, events: VecDeque::with_capacity(REPLAY) }),
             tx: broadcast::channel(REPLAY).0,
             streams: Arc::default(),
         }
@@ -84,19 +83,30 @@ impl Drop for StreamGuard {
 }
 
 impl AdminFeed {
-    /// Records an event and sends it to every subscriber.
-    pub fn publish(&self, kind: &str, room_id: Option<&str>, data: serde_json::Value) {
+    /// Ids up to `floor` were never in this feed: a client resuming from one of them reloads instead
+    /// (set once, before the first event: the hub's first id, or where a replica began reading the outbox).
+    pub fn start_after(&self, floor: u64) {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        if ring.events.is_empty() {
+            ring.floor = floor;
+        }
+    }
+
+    /// Records an event under `id` (the hub's; increasing from call to call) and sends it to every
+    /// subscriber.
+    pub fn publish(&self, id: u64, kind: &str, room_id: Option<&str>, data: serde_json::Value) {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let event = Arc::new(AdminEvent {
-            id: ring.next_id,
+            id,
             at: chrono::Utc::now(),
             kind: kind.to_owned(),
             room_id: room_id.map(str::to_owned),
             data,
         });
-        ring.next_id += 1;
         if ring.events.len() == REPLAY {
-            ring.events.pop_front();
+            if let Some(dropped) = ring.events.pop_front() {
+                ring.floor = dropped.id;
+            }
         }
         ring.events.push_back(event.clone());
         // Sent under the lock, so a subscriber that takes the lock sees each event exactly once: in its
@@ -112,9 +122,8 @@ impl AdminFeed {
         let resume = match last_id {
             None => Resume::Fresh,
             Some(last) => {
-                let newest = ring.next_id - 1;
-                let oldest = ring.events.front().map_or(ring.next_id, |e| e.id);
-                if last > newest || last + 1 < oldest {
+                let newest = ring.events.back().map_or(ring.floor, |e| e.id);
+                if last < ring.floor || last > newest {
                     Resume::Reset
                 } else {
                     Resume::Replay(ring.events.iter().filter(|e| e.id > last).cloned().collect())
@@ -124,10 +133,10 @@ impl AdminFeed {
         Subscription { resume, live, open: StreamGuard(self.streams.clone()) }
     }
 
-    /// The id of the newest event (0 before the first).
+    /// The id of the newest event (before the first: where the feed starts).
     pub fn last_id(&self) -> u64 {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        ring.events.back().map_or(0, |e| e.id)
+        ring.events.back().map_or(ring.floor, |e| e.id)
     }
 
     /// The newest `limit` events of one room, oldest first.
@@ -159,19 +168,25 @@ mod tests {
     #[test]
     fn resumes_after_the_last_event_and_resets_when_too_far_behind() {
         let feed = AdminFeed::default();
-        feed.publish("a", Some("r1"), serde_json::json!({}));
-        let first = feed.last_id();
-        feed.publish("b", Some("r2"), serde_json::json!({}));
-        feed.publish("c", Some("r1"), serde_json::json!({}));
-        assert_eq!(ids(&feed.subscribe(Some(first)).resume), vec![first + 1, first + 2]);
-        assert_eq!(ids(&feed.subscribe(Some(first + 2)).resume), Vec::<u64>::new());
+        feed.start_after(100);
+        // Before the first event a client at the start resumes; one from before this feed reloads.
+        assert_eq!(ids(&feed.subscribe(Some(100)).resume), Vec::<u64>::new());
+        assert!(matches!(feed.subscribe(Some(99)).resume, Resume::Reset));
+        // Ids may skip (events other streams carry): resuming goes by id, not by count.
+        feed.publish(101, "a", Some("r1"), serde_json::json!({}));
+        feed.publish(104, "b", Some("r2"), serde_json::json!({}));
+        feed.publish(105, "c", Some("r1"), serde_json::json!({}));
+        assert_eq!(ids(&feed.subscribe(Some(101)).resume), vec![104, 105]);
+        assert_eq!(ids(&feed.subscribe(Some(102)).resume), vec![104, 105]);
+        assert_eq!(ids(&feed.subscribe(Some(105)).resume), Vec::<u64>::new());
         assert!(matches!(feed.subscribe(None).resume, Resume::Fresh));
-        // An id from the future (a restarted server) or from before the buffer: reload.
-        assert!(matches!(feed.subscribe(Some(first + 100)).resume, Resume::Reset));
-        for _ in 0..REPLAY {
-            feed.publish("x", None, serde_json::json!({}));
+        // An id from the future (another server) or from before the buffer: reload.
+        assert!(matches!(feed.subscribe(Some(200)).resume, Resume::Reset));
+        for i in 0..REPLAY {
+            feed.publish(1000 + i as u64, "x", None, serde_json::json!({}));
         }
-        assert!(matches!(feed.subscribe(Some(first)).resume, Resume::Reset));
+        assert!(matches!(feed.subscribe(Some(105)).resume, Resume::Reset));
+        assert_eq!(ids(&feed.subscribe(Some(1000)).resume).len(), REPLAY - 1);
         let recent: Vec<String> = feed.recent("r1", 10).iter().map(|e| e.kind.clone()).collect();
         assert!(recent.is_empty(), "r1's events fell out of the buffer: {recent:?}");
     }
@@ -185,9 +200,11 @@ mod tests {
         drop(one);
         assert_eq!(feed.open_streams(), 1);
         drop(two);
+        let mut id = 0;
         for kind in ["a", "b", "c"] {
-            feed.publish(kind, Some("r"), serde_json::json!({}));
-            feed.publish("other", Some("q"), serde_json::json!({}));
+            id += 2;
+            feed.publish(id - 1, kind, Some("r"), serde_json::json!({}));
+            feed.publish(id, "other", Some("q"), serde_json::json!({}));
         }
         let recent: Vec<String> = feed.recent("r", 2).iter().map(|e| e.kind.clone()).collect();
         assert_eq!(recent, vec!["b", "c"]);

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{GuestStatus, current_status, lobby_entry};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::events::{HostEvent, LobbyEntry};
+use crate::events::{HostEvent, LobbyEntry, Numbered, outbox};
 use crate::store::{Admission, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
@@ -91,35 +91,56 @@ async fn reread_status(app: &App, room_id: &str, participant: &ParticipantRecord
 /// What the host's stream carries.
 #[derive(Debug, Clone)]
 pub enum HostStreamItem {
-    /// The whole lobby: sent first, and again whenever the stream fell behind.
-    Snapshot(Vec<LobbyEntry>),
-    Event(Arc<HostEvent>),
+    /// The whole lobby as of the event `last_id`: sent first (unless the stream resumed), and again
+    /// whenever the stream fell behind.
+    Snapshot { entries: Vec<LobbyEntry>, last_id: u64 },
+    Event(Arc<Numbered>),
 }
 
-/// The host's lobby view: a snapshot, then every change, until the client goes away or the server stops.
-pub async fn host(app: &App, room: &RoomRecord) -> Result<ReceiverStream<HostStreamItem>> {
-    let mut events = app.hub().subscribe_host(&room.id);
-    let snapshot = super::lobby(app, room).await?;
+/// The host's lobby view until the client goes away or the server stops: a snapshot, then every change —
+/// or, for a client that comes back with the id of the last event it had (`resume_after`), the events it
+/// missed instead of the snapshot, when they are all still known (on PostgreSQL, on any replica).
+pub async fn host(app: &App, room: &RoomRecord, resume_after: Option<u64>) -> Result<ReceiverStream<HostStreamItem>> {
+    let (mut events, subscribed_at) = app.hub().subscribe_host(&room.id);
+    let missed = match resume_after {
+        Some(last) => outbox::missed(app, &room.id, last, subscribed_at).await,
+        None => None,
+    };
+    // Live events at or below this were sent already (in the replay).
+    let mut sent_through = 0;
+    let first: Vec<HostStreamItem> = match missed {
+        Some(missed) => {
+            sent_through = missed.through;
+            missed.events.into_iter().map(|e| HostStreamItem::Event(Arc::new(e))).collect()
+        }
+        None => vec![HostStreamItem::Snapshot { entries: super::lobby(app, room).await?, last_id: subscribed_at }],
+    };
     let (tx, rx) = mpsc::channel(256);
     let app = app.clone();
     let room = room.clone();
     tokio::spawn(async move {
-        if tx.send(HostStreamItem::Snapshot(snapshot)).await.is_err() {
-            return;
+        for item in first {
+            if tx.send(item).await.is_err() {
+                return;
+            }
         }
         loop {
             let item = tokio::select! {
                 _ = tx.closed() => return,
                 _ = app.shutting_down() => return,
                 msg = events.recv() => match msg {
+                    Ok(event) if event.id <= sent_through => continue,
                     Ok(event) => HostStreamItem::Event(event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => match super::lobby(&app, &room).await {
-                        Ok(entries) => HostStreamItem::Snapshot(entries),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "cannot reload the lobby for a lagging host stream");
-                            continue;
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let last_id = app.hub().last_id();
+                        match super::lobby(&app, &room).await {
+                            Ok(entries) => HostStreamItem::Snapshot { entries, last_id },
+                            Err(err) => {
+                                tracing::warn!(error = %err, "cannot reload the lobby for a lagging host stream");
+                                continue;
+                            }
                         }
-                    },
+                    }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
             };

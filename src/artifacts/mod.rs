@@ -199,7 +199,7 @@ pub fn assistant_status(app: &App, room: &RoomRecord) -> AssistantStatus {
 /// Tells admins watching the instance that the assistant's state in a room changed.
 fn announce_assistant(app: &App, room: &RoomRecord) {
     let status = serde_json::to_value(assistant_status(app, room)).unwrap_or_default();
-    app.hub().admin().publish("assistant", Some(&room.id), status);
+    app.hub().to_admins("assistant", Some(&room.id), status);
 }
 
 /// The assistant says how it is doing in a lecture (every 30 s while it is in, and at once when joining

@@ -39,7 +39,14 @@ pub async fn lectures(app: &App) -> Result<ReceiverStream<LecturesItem>> {
                 msg = events.recv() => msg,
             };
             let item = match next {
-                Ok(AgentEvent::LectureLive(room)) => {
+                Ok(AgentEvent::LectureLive { room_id }) => {
+                    let room = match app.store().room_by_id(&room_id).await {
+                        Ok(room) => room,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot read a room that went live for an assistant stream");
+                            continue;
+                        }
+                    };
                     let language = default_language(&app).await.unwrap_or_else(|err| {
                         // Captions in the configured language rather than none while the database is away.
                         tracing::warn!(error = %err, "cannot read the AI settings; using [agent] default_language");

@@ -111,14 +111,7 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    let from_header = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
-    let last_id = match from_header {
-        Some(text) if !text.is_empty() => Some(
-            text.parse::<u64>()
-                .map_err(|_| Error::invalid("invalid_last_event_id", "Last-Event-ID must be an event id"))?,
-        ),
-        _ => q.last_event_id,
-    };
+    let last_id = super::sse::last_event_id(&headers, q.last_event_id)?;
     let sub = app.hub().admin().subscribe(last_id);
     let first: Vec<Event> = match &sub.resume {
         Resume::Fresh => Vec::new(),

@@ -106,17 +106,31 @@ pub async fn approve_all(State(app): State<App>, hosted: HostedRoom) -> ApiResul
     Ok(axum::Json(json!({ "approved": approved, "stillWaiting": still_waiting })))
 }
 
-/// `GET /api/rooms/{roomId}/events`: the host's live lobby.
-pub async fn host_events(State(app): State<App>, hosted: HostedRoom) -> ApiResult<impl IntoResponse> {
-    let items = admission::stream::host(&app, &hosted.room).await?;
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostEventsQuery {
+    /// For clients that cannot set headers (`EventSource` on a first connect).
+    #[serde(default)]
+    last_event_id: Option<u64>,
+}
+
+/// `GET /api/rooms/{roomId}/events`: the host's live lobby, each event with an `id:`. A client reconnecting
+/// with `Last-Event-ID` (header, or `?lastEventId=`) gets the events it missed when they are all known (on
+/// PostgreSQL, from any replica); otherwise, and on a first connect, a `lobby` snapshot comes first.
+pub async fn host_events(
+    State(app): State<App>,
+    hosted: HostedRoom,
+    Query(q): Query<HostEventsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let last_id = sse::last_event_id(&headers, q.last_event_id)?;
+    let items = admission::stream::host(&app, &hosted.room, last_id).await?;
     let events = items.map(|item| match item {
-        HostStreamItem::Snapshot(entries) => json_event("lobby", &json!({ "entries": entries })),
-        HostStreamItem::Event(event) => {
-            let name = serde_json::to_value(event.as_ref())
-                .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str().map(str::to_owned)))
-                .unwrap_or_else(|| "update".into());
-            json_event(&name, event.as_ref())
+        HostStreamItem::Snapshot { entries, last_id } => {
+            json_event("lobby", &json!({ "entries": entries })).id(last_id.to_string())
+        }
+        HostStreamItem::Event(numbered) => {
+            json_event(numbered.event.name(), &numbered.event).id(numbered.id.to_string())
         }
     });
     Ok(sse::respond(events, app))

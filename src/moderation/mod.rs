@@ -167,7 +167,7 @@ fn notify_rejected(app: &App, room: &RoomRecord, ids: impl IntoIterator<Item = S
         .into_iter()
         .map(|id| (id, Decision { status: Admission::Rejected, reason: Some(reason.to_owned()) }))
         .collect();
-    app.hub().decided(Decisions { room: room.clone(), entries });
+    app.hub().decided(&room.id, Decisions { entries });
 }
 
 /// Bans a participant's browser (fingerprint; the session as a second key) from this room or all of the

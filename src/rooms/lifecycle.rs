@@ -43,7 +43,7 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
 pub(crate) async fn announce_live(app: &App, room_id: &str) {
     app.hub().to_hosts(room_id, HostEvent::RoomStatus { status: RoomStatus::Live });
     match app.store().room_by_id(room_id).await {
-        Ok(room) if room.ai_assistant => app.hub().to_agents(AgentEvent::LectureLive(Box::new(room))),
+        Ok(room) if room.ai_assistant => app.hub().to_agents(AgentEvent::LectureLive { room_id: room.id }),
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "cannot tell assistants about a live lecture"),
     }
@@ -69,7 +69,7 @@ async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedLecture) {
         .iter()
         .map(|id| (id.clone(), Decision { status: Admission::Rejected, reason: Some(reason.clone()) }))
         .collect();
-    app.hub().decided(Decisions { room: room.clone(), entries });
+    app.hub().decided(&room.id, Decisions { entries });
 }
 
 fn event_time_ms(event: &proto::WebhookEvent) -> i64 {
@@ -145,7 +145,7 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
         Some(_) => {
             let kind = event.event.as_str();
             if matches!(kind, "participant_joined" | "participant_left") && !identity.is_empty() {
-                app.hub().admin().publish(
+                app.hub().to_admins(
                     kind,
                     Some(room_id),
                     serde_json::json!({

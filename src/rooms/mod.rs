@@ -358,7 +358,7 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
     if room.status == RoomStatus::Live && assistant_was_on != room.ai_assistant {
         use crate::events::AgentEvent;
         app.hub().to_agents(if room.ai_assistant {
-            AgentEvent::LectureLive(Box::new(room.clone()))
+            AgentEvent::LectureLive { room_id: room.id.clone() }
         } else {
             AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() }
         });

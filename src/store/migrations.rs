@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_room_version"),
     migration!(9, "0009_replicas"),
     migration!(10, "0010_rate_limit_windows"),
+    migration!(11, "0011_events"),
 ];
 
 /// The newest schema version this binary knows.

@@ -4,7 +4,7 @@ use super::{DbResult, MaybeFlag, RoomRecord, Statement, Store, UnknownValue};
 use crate::error::{Error, Result};
 
 /// Where a person stands at the door of a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Admission {
     Pending,

@@ -292,21 +292,6 @@ impl Listener {
 }
 
 impl Store {
-    /// Sends `payload` to every replica listening on `channel` (this one included), once the statement
-    /// commits. PostgreSQL only; payloads must stay under 8000 bytes.
-    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
-        if self.dialect() != Dialect::Postgres {
-            return Err(Error::internal("notifications exist on PostgreSQL only"));
-        }
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(channel.to_owned())
-            .bind(payload.to_owned())
-            .execute(&self.write_pool)
-            .await
-            .db("notification")?;
-        Ok(())
-    }
-
     /// Starts listening on `channel`, on a connection of its own. PostgreSQL only.
     pub async fn listen(&self, channel: &str) -> Result<Listener> {
         let Some(url) = &self.listen_url else {

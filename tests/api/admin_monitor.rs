@@ -194,8 +194,9 @@ async fn events_resume_with_last_event_id(db: Db) {
     assert_eq!((name.as_str(), audit["data"]["action"].as_str()), ("audit", Some("lobby.approve")), "{audit}");
     assert_eq!(audit["data"]["actor"], "ada@uni.edu");
 
-    // An id the buffer no longer has (or a restarted server never had): reset, then live events.
-    let mut stale = Sse::open(&bearer(&read, Some("1")), &events).await;
+    // An id the feed never had (another server's, or from before the buffer): reset, then live events.
+    let unknown = (seen + 1_000_000).to_string();
+    let mut stale = Sse::open(&bearer(&read, Some(&unknown)), &events).await;
     let (name, reset) = stale.next().await.unwrap();
     assert_eq!((name.as_str(), reset["reason"].as_str()), ("reset", Some("too_far_behind")));
     let (s, _) = host.post(&format!("/api/rooms/{room_id}/lock"), json!({})).await;

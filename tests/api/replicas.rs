@@ -418,3 +418,91 @@ async fn a_lobby_decision_on_one_replica_reaches_streams_on_the_other_at_once() 
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let a = &w.t;
+    let b = second_replica(a).await;
+    let ada = a.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (s, room) = ada.post("/api/rooms", json!({"name": "Two doors"})).await;
+    assert_eq!(s, 201, "{room}");
+    let id = room["id"].as_str().unwrap().to_owned();
+    let ada_on_b = crate::support::Browser { http: ada.http.clone(), base: b.base.clone(), app: b.app.clone() };
+    let host_events = |base: &str| format!("{base}/api/rooms/{id}/events");
+
+    let mut host_on_a = Sse::open(&ada.http, &host_events(&a.base)).await;
+    let (name, _, snapshot_id) = host_on_a.next_with_id().await.unwrap();
+    assert_eq!(name, "lobby");
+    let snapshot_id = snapshot_id.expect("the snapshot says which event it is as of");
+
+    // A host event made on B (the lock) and one from a guest waiting on B's stream reach the host on A.
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/lock"), json!({})).await;
+    assert_eq!(s, 200);
+    let (name, locked, locked_id) = host_on_a.next_with_id().await.unwrap();
+    assert_eq!((name.as_str(), locked["locked"].as_bool()), ("room_updated", Some(true)), "{locked}");
+    let locked_id = locked_id.unwrap();
+    assert!(locked_id > snapshot_id);
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/unlock"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(host_on_a.next().await.unwrap().0, "room_updated");
+    let guest = b.client();
+    let body = json!({"displayName": "Grace", "sessionFingerprint": "fp-resume-grace-000000", "inviteCode": b.invite_code(&id).await});
+    let (s, joined) = guest.post(&format!("/api/rooms/{id}/join"), body).await;
+    assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
+    let session = joined["sessionId"].as_str().unwrap().to_owned();
+    let mut grace = Sse::open(&guest.http, &format!("{}/api/rooms/{id}/lobby/stream?sessionId={session}", b.base)).await;
+    assert_eq!(grace.next().await.unwrap().1["status"], "PENDING");
+    let (name, waiting, waiting_id) = host_on_a.next_with_id().await.unwrap();
+    assert_eq!(name, "guest_waiting", "{waiting}");
+    let waiting_id = waiting_id.unwrap();
+    let entry = waiting["entry"]["id"].as_str().unwrap().to_owned();
+    drop(host_on_a);
+
+    // While the host's page is away, B approves Grace and locks the room.
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/lobby/{entry}/approve"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(grace.next().await.unwrap().1["status"], "APPROVED");
+    let (s, _) = ada_on_b.post(&format!("/api/rooms/{id}/lock"), json!({})).await;
+    assert_eq!(s, 200);
+
+    // The page comes back on the other replica with the id of its last event: the missed events, in order,
+    // and no snapshot.
+    let resume = |last: u64| {
+        ada.http.get(host_events(&b.base)).header("last-event-id", last.to_string()).header("accept", "text/event-stream")
+    };
+    let response = resume(waiting_id).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut resumed = Sse::from_response(response);
+    let (name, decided, decided_id) = resumed.next_with_id().await.unwrap();
+    assert_eq!(name, "lobby_decided", "{decided}");
+    assert_eq!(decided["entries"][0]["id"], entry.as_str());
+    assert_eq!(decided["entries"][0]["status"], "APPROVED");
+    let (name, relocked, relocked_id) = resumed.next_with_id().await.unwrap();
+    assert_eq!((name.as_str(), relocked["locked"].as_bool()), ("room_updated", Some(true)), "{relocked}");
+    assert!(waiting_id < decided_id.unwrap() && decided_id < relocked_id);
+
+    // An id this installation never gave out: a snapshot first, as on a first connect.
+    let mut unknown = Sse::from_response(resume(relocked_id.unwrap() + 1_000_000).send().await.unwrap());
+    assert_eq!(unknown.next().await.unwrap().0, "lobby");
+
+    // The admin feed has the same events under the same ids on both replicas.
+    let feed = |base: &str| format!("{base}/api/admin/events?lastEventId={}", locked_id - 1);
+    let mut seen = Vec::new();
+    for base in [&a.base, &b.base] {
+        let mut admin = Sse::open(&ada.http, &feed(base)).await;
+        let mut events = Vec::new();
+        while events.last().and_then(|(id, _)| *id) != relocked_id {
+            let (name, _, event_id) = admin.next_with_id().await.unwrap();
+            events.push((event_id, name));
+        }
+        seen.push(events);
+    }
+    assert_eq!(seen[0], seen[1], "both replicas' admin feeds");
+    assert!(seen[0].iter().any(|(_, name)| name == "audit"), "{:?}", seen[0]);
+    b.stop().await;
+}

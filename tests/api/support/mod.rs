@@ -226,26 +226,40 @@ impl Sse {
         Self { response, buffer: String::new() }
     }
 
+    /// A stream from a request the test made itself (with headers of its own).
+    pub fn from_response(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200, "SSE {}", response.url());
+        Self { response, buffer: String::new() }
+    }
+
     /// The next named event and its JSON data (comments such as heartbeats are skipped); `None` when the
     /// server ended the stream. Panics after 10 s without an event.
     pub async fn next(&mut self) -> Option<(String, Value)> {
+        self.next_with_id().await.map(|(name, data, _)| (name, data))
+    }
+
+    /// Like [`Sse::next`], with the event's `id:` when it has one.
+    pub async fn next_with_id(&mut self) -> Option<(String, Value, Option<u64>)> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
                 let mut name = "message".to_owned();
                 let mut data = String::new();
+                let mut id = None;
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("event:") {
                         name = v.trim().to_owned();
                     } else if let Some(v) = line.strip_prefix("data:") {
                         data.push_str(v.trim_start());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().unwrap());
                     }
                 }
                 if data.is_empty() {
                     continue;
                 }
-                return Some((name, serde_json::from_str(&data).unwrap()));
+                return Some((name, serde_json::from_str(&data).unwrap(), id));
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
