@@ -242,18 +242,47 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 /// Name of the agent token `serve --with-agent` makes for itself at every start (revoking the last one).
 const IN_PROCESS_TOKEN: &str = "serve --with-agent";
 
-/// Starts [`run_assistant`] for the server listening at `addr`; failures are logged.
+/// Runs [`run_assistant`] for the server listening at `addr` while this replica leads: with several replicas
+/// on one PostgreSQL only one of them runs the assistant (two would both join every lecture), and the next
+/// leader starts its own (revoking the last one's token). Always this process on SQLite. Failures are
+/// logged and retried.
 fn spawn_assistant(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(err) = run_assistant(app, addr).await {
-            tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped");
+        let mut leading = app.replica().watch_leader();
+        loop {
+            tokio::select! {
+                became = leading.wait_for(|leads| *leads) => if became.is_err() { return },
+                _ = app.shutting_down() => return,
+            }
+            let mut followers = leading.clone();
+            let stopping = app.clone();
+            let stop = async move {
+                tokio::select! {
+                    _ = stopping.shutting_down() => {}
+                    _ = followers.wait_for(|leads| !*leads) => {}
+                }
+            };
+            match run_assistant(app.clone(), addr, stop).await {
+                Ok(()) => tracing::info!("the in-process AI assistant stopped (shutdown, or another replica leads now)"),
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped; retrying in 30 s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                        _ = app.shutting_down() => return,
+                    }
+                }
+            }
         }
     })
 }
 
 /// `confctl serve --with-agent`: the same worker inside the server, talking to it over loopback (HTTPS with the
 /// server's own name when TLS is on) with an agent token made for this process.
-async fn run_assistant(app: App, addr: SocketAddr) -> anyhow::Result<()> {
+async fn run_assistant(
+    app: App,
+    addr: SocketAddr,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let actor = crate::audit::Actor::system();
     for old in crate::accounts::agent_tokens::list(&app).await? {
         if old.name == IN_PROCESS_TOKEN && old.revoked_at.is_none() {
@@ -281,7 +310,6 @@ async fn run_assistant(app: App, addr: SocketAddr) -> anyhow::Result<()> {
     };
     let agent = crate::agent::Agent::new(&config.agent, api)?;
     tracing::info!(stt = agent.stt.provider(), "the AI assistant runs inside this server (--with-agent)");
-    let stopping = app.clone();
-    crate::agent::worker::run(std::sync::Arc::new(agent), async move { stopping.shutting_down().await }).await;
+    crate::agent::worker::run(std::sync::Arc::new(agent), stop).await;
     Ok(())
 }

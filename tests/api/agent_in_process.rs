@@ -11,11 +11,15 @@ use serde_json::json;
 
 use crate::support;
 
-async fn serve_with_agent(
-    lk: &LiveKitDouble,
-    data_dir: &std::path::Path,
-) -> (String, confctl::app::App, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let env: Vec<(String, String)> = [
+type Running = (String, confctl::app::App, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+async fn serve_with_agent(lk: &LiveKitDouble, data_dir: &std::path::Path) -> Running {
+    serve_with_agent_on(lk, data_dir, None).await
+}
+
+/// `database_url`: PostgreSQL shared with other replicas; `None`: SQLite in `data_dir`.
+async fn serve_with_agent_on(lk: &LiveKitDouble, data_dir: &std::path::Path, database_url: Option<&str>) -> Running {
+    let mut env: Vec<(String, String)> = [
         ("CONFCTL_DATA_DIR", data_dir.display().to_string()),
         ("CONFCTL_LISTEN", "127.0.0.1:0".to_owned()),
         ("CONFCTL_LIVEKIT__URL", lk.url()),
@@ -26,6 +30,9 @@ async fn serve_with_agent(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    if let Some(url) = database_url {
+        env.push(("CONFCTL_DATABASE_URL".to_owned(), url.to_owned()));
+    }
     let config = config::load(&Sources { env, ..Sources::default() }).unwrap();
     let server = Server::bind(config, &ServeOptions { with_agent: true, ..ServeOptions::default() }).await.unwrap();
     let base = format!("http://{}", server.local_addr().unwrap());
@@ -83,4 +90,43 @@ async fn serve_with_agent_joins_rooms_with_its_own_token() {
     }
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_replicas_one_runs_the_assistant_and_another_takes_over() {
+    if !support::require(&[support::Service::Postgres]) {
+        return;
+    }
+    let lk =
+        LiveKitDouble::start(LiveKitDoubleConfig::new("APItestkey", "test-secret-that-is-long-enough")).await.unwrap();
+    let url = support::fresh_postgres_url().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = serve_with_agent_on(&lk, dir_a.path(), Some(&url)).await;
+    let b = serve_with_agent_on(&lk, dir_b.path(), Some(&url)).await;
+    let streams = |r: &Running| r.1.hub().agent_streams();
+
+    // One assistant between the two replicas, on the leader, and it stays one.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while streams(&a) + streams(&b) == 0 {
+        assert!(Instant::now() < deadline, "no in-process assistant connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!((streams(&a), streams(&b)), (usize::from(a.1.replica().is_leader()), usize::from(b.1.replica().is_leader())));
+    assert_eq!(streams(&a) + streams(&b), 1, "one assistant for two replicas");
+
+    // The leader stops: the other replica leads and runs the assistant, with a token of its own.
+    let (leader, follower) = if a.1.replica().is_leader() { (a, b) } else { (b, a) };
+    let _ = leader.2.send(());
+    tokio::time::timeout(Duration::from_secs(30), leader.3).await.unwrap().unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while streams(&follower) != 1 {
+        assert!(Instant::now() < deadline, "the other replica's assistant never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tokens = confctl::accounts::agent_tokens::list(&follower.1).await.unwrap();
+    let live: Vec<_> = tokens.iter().filter(|t| t.name == "serve --with-agent" && t.revoked_at.is_none()).collect();
+    assert_eq!(live.len(), 1, "{tokens:?}");
+    let _ = follower.2.send(());
+    tokio::time::timeout(Duration::from_secs(30), follower.3).await.unwrap().unwrap().unwrap();
 }

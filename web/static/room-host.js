@@ -56,6 +56,9 @@ export class HostControls {
     source.addEventListener("open", () => {
       this.retry = 0;
       showError($("lobby-error"), "");
+      // A browser's own reconnect sends Last-Event-ID: the server then replays what was missed instead
+      // of a "lobby" snapshot, so the "reconnecting" line is cleared here.
+      this.renderLobby();
     });
     on("lobby", (d) => {
       this.entries.clear();
