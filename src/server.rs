@@ -263,7 +263,9 @@ fn spawn_assistant(app: App, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
                 }
             };
             match run_assistant(app.clone(), addr, stop).await {
-                Ok(()) => tracing::info!("the in-process AI assistant stopped (shutdown, or another replica leads now)"),
+                Ok(()) => {
+                    tracing::info!("the in-process AI assistant stopped (shutdown, or another replica leads now)")
+                }
                 Err(err) => {
                     tracing::error!(error = %format!("{err:#}"), "the in-process AI assistant stopped; retrying in 30 s");
                     tokio::select! {

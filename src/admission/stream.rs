@@ -93,7 +93,10 @@ async fn reread_status(app: &App, room_id: &str, participant: &ParticipantRecord
 pub enum HostStreamItem {
     /// The whole lobby as of the event `last_id`: sent first (unless the stream resumed), and again
     /// whenever the stream fell behind.
-    Snapshot { entries: Vec<LobbyEntry>, last_id: u64 },
+    Snapshot {
+        entries: Vec<LobbyEntry>,
+        last_id: u64,
+    },
     Event(Arc<Numbered>),
 }
 

@@ -261,7 +261,9 @@ pub async fn missed(app: &App, room_id: &str, last: u64, upto: u64) -> Option<Mi
         .filter(|row| id(row.id) <= upto)
         .filter_map(|row| match decode(row)? {
             Event::Hosts { event } => Some(super::Numbered { id: id(row.id), event }),
-            Event::Decided { entries } => Some(super::Numbered { id: id(row.id), event: super::lobby_decided(&entries) }),
+            Event::Decided { entries } => {
+                Some(super::Numbered { id: id(row.id), event: super::lobby_decided(&entries) })
+            }
             Event::Agents { .. } | Event::Admin { .. } => None,
         })
         .collect();

@@ -20,8 +20,8 @@ mod lecture_state;
 mod lectures;
 pub mod migrations;
 mod moderation;
-mod participants;
 mod outbox;
+mod participants;
 mod replicas;
 mod rooms;
 mod sessions;
@@ -38,8 +38,8 @@ pub use files::FileRecord;
 pub use lecture_state::{EndedLecture, WebhookChange, WebhookOutcome};
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
-pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
 pub use outbox::{EVENTS_CHANNEL, NewEvent, OutboxRow};
+pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
 pub use replicas::{Attempt, LeaderSeat, Listener, ReplicaRecord};
 pub use rooms::{RoomRecord, RoomStatus};
 pub use sessions::SessionRecord;
@@ -478,7 +478,14 @@ fn db_error(what: &'static str, err: sqlx::Error) -> Error {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Error::conflict("conflict", format!("{what} refers to something that does not exist"))
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Error::unavailable("database_unavailable", "the database is not answering"),
+        // PostgreSQL going away under an open connection: shutting down or restarting (class 57P, "operator
+        // intervention") or the connection itself failing (class 08).
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
             Error::unavailable("database_unavailable", "the database is not answering")
         }
         _ => Error::Internal(anyhow::Error::new(err).context(format!("database error on {what}"))),

@@ -53,14 +53,19 @@ impl Store {
         let origin = origin.to_owned();
         self.write_atomic(move |conn| {
             Box::pin(async move {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await.db("events")?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(APPEND_LOCK)
+                    .execute(&mut *conn)
+                    .await
+                    .db("events")?;
                 for chunk in events.chunks(ROWS_PER_INSERT) {
                     // `QueryBuilder` would write `?` placeholders (the Any driver's), which PostgreSQL refuses;
                     // the statement is built from numbered placeholders only, the values all bound.
                     let placeholders: Vec<String> = (0..chunk.len())
                         .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
                         .collect();
-                    let sql = format!("INSERT INTO events (at, origin, room_id, payload) VALUES {}", placeholders.join(", "));
+                    let sql =
+                        format!("INSERT INTO events (at, origin, room_id, payload) VALUES {}", placeholders.join(", "));
                     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for event in chunk {
                         insert = insert
@@ -119,10 +124,8 @@ impl Store {
     /// The ids of the oldest and newest events still kept, `None` when there are none.
     pub async fn event_id_range(&self) -> Result<Option<(i64, i64)>> {
         self.require_postgres()?;
-        let (oldest, newest): (Option<i64>, Option<i64>) = sqlx::query_as("SELECT MIN(id), MAX(id) FROM events")
-            .fetch_one(self.reader())
-            .await
-            .db("events")?;
+        let (oldest, newest): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(id), MAX(id) FROM events").fetch_one(self.reader()).await.db("events")?;
         Ok(oldest.zip(newest))
     }
 

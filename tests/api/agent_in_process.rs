@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::support;
 
-type Running = (String, confctl::app::App, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+type Running =
+    (String, confctl::app::App, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
 
 async fn serve_with_agent(lk: &LiveKitDouble, data_dir: &std::path::Path) -> Running {
     serve_with_agent_on(lk, data_dir, None).await
@@ -112,7 +113,10 @@ async fn with_several_replicas_one_runs_the_assistant_and_another_takes_over() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!((streams(&a), streams(&b)), (usize::from(a.1.replica().is_leader()), usize::from(b.1.replica().is_leader())));
+    assert_eq!(
+        (streams(&a), streams(&b)),
+        (usize::from(a.1.replica().is_leader()), usize::from(b.1.replica().is_leader()))
+    );
     assert_eq!(streams(&a) + streams(&b), 1, "one assistant for two replicas");
 
     // The leader stops: the other replica leads and runs the assistant, with a token of its own.

@@ -455,7 +455,8 @@ async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
     let (s, joined) = guest.post(&format!("/api/rooms/{id}/join"), body).await;
     assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
     let session = joined["sessionId"].as_str().unwrap().to_owned();
-    let mut grace = Sse::open(&guest.http, &format!("{}/api/rooms/{id}/lobby/stream?sessionId={session}", b.base)).await;
+    let mut grace =
+        Sse::open(&guest.http, &format!("{}/api/rooms/{id}/lobby/stream?sessionId={session}", b.base)).await;
     assert_eq!(grace.next().await.unwrap().1["status"], "PENDING");
     let (name, waiting, waiting_id) = host_on_a.next_with_id().await.unwrap();
     assert_eq!(name, "guest_waiting", "{waiting}");
@@ -473,7 +474,10 @@ async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
     // The page comes back on the other replica with the id of its last event: the missed events, in order,
     // and no snapshot.
     let resume = |last: u64| {
-        ada.http.get(host_events(&b.base)).header("last-event-id", last.to_string()).header("accept", "text/event-stream")
+        ada.http
+            .get(host_events(&b.base))
+            .header("last-event-id", last.to_string())
+            .header("accept", "text/event-stream")
     };
     let response = resume(waiting_id).send().await.unwrap();
     assert_eq!(response.status(), 200);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use confctl_doubles::services::{Service, fresh_postgres_url, require};
 use serde_json::{Value, json};
 
-use crate::support::Served;
+use crate::support::{Served, identity_of};
 
 /// Workers joining at once, each one guest after another, so joins are in flight when the server dies.
 const WORKERS: usize = 16;
@@ -49,32 +49,6 @@ async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
 
 fn join_body(invite: &str, name: &str, fingerprint: &str) -> Value {
     json!({"inviteCode": invite, "displayName": name, "sessionFingerprint": fingerprint})
-}
-
-/// The LiveKit identity inside a guest token (its JWT's `sub`).
-fn identity_of(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&base64url(payload)).unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
-}
-
-fn base64url(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => panic!("not base64url: {c}"),
-    };
-    let bits: Vec<u8> = text.bytes().filter(|c| *c != b'=').map(value).collect();
-    bits.chunks(4)
-        .flat_map(|chunk| {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, v)| n | (u32::from(*v) << (18 - 6 * i)));
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            bytes.into_iter().take(chunk.len().saturating_sub(1))
-        })
-        .collect()
 }
 
 async fn storm_killed_and_restarted(database_url: Option<String>) {

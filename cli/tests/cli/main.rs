@@ -11,5 +11,6 @@ mod docs;
 mod export;
 mod export_drive;
 mod monitor_tmux;
-mod replicas_kill;
+mod own_postgres;
+mod replicas_faults;
 mod serve_systemd;

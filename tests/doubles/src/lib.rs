@@ -3,7 +3,7 @@
 //! assistant's other doubles ([`DeepgramDouble`], [`LlmDouble`]; see each module), and [`GoogleDouble`]
 //! (Google's OAuth endpoints and Drive v3) for Drive export. It also holds the rule for tests whose real
 //! service is missing ([`services::require`]), shared by both packages' test binaries, and the one way to start
-//! the real livekit-server ([`livekit_server`]).
+//! the real livekit-server ([`livekit_server`]), and a reader of confctl's event streams ([`sse`]).
 //!
 //! The double speaks Twirp `livekit.RoomService` (protobuf and JSON), authenticates every call
 //! with the configured API key/secret and checks grants exactly as livekit-server does, keeps
@@ -22,6 +22,7 @@ pub mod media;
 mod recording;
 mod rtc;
 pub mod services;
+pub mod sse;
 mod state;
 mod twirp;
 pub mod webhook;
