@@ -7,6 +7,7 @@ use super::lobby_entry;
 use crate::app::App;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
+use crate::events;
 use crate::events::{Decision, Decisions, LobbyEntry};
 use crate::rooms;
 use crate::store::{Admission, RoomRecord, RoomStatus};
@@ -26,34 +27,42 @@ pub async fn approve(app: &App, room: &RoomRecord, entry_id: &str, actor: &Actor
             return Err(Error::conflict("room_full", "the room is at its participant limit"));
         }
     }
-    let entry = match app
-        .store()
-        .decide_entry(&room.lecture_id, entry_id, Admission::Approved, None, &actor.label)
-        .await
-    {
-        Ok(entry) => entry,
+    let approved = events::atomically(app, async {
+        let entry =
+            app.store().decide_entry(&room.lecture_id, entry_id, Admission::Approved, None, &actor.label).await?;
+        publish(app, room, [(entry.id.clone(), Decision { status: Admission::Approved, reason: None })]);
+        audit::record(
+            app,
+            actor,
+            "lobby.approve",
+            Some(("participant", &entry.id)),
+            Some(&room.id),
+            serde_json::json!({ "displayName": entry.display_name }),
+        )
+        .await;
+        Ok(entry)
+    })
+    .await;
+    match approved {
+        Ok(entry) => Ok(lobby_entry(&entry)),
         Err(err @ Error::Conflict { code: "guest_banned", .. }) => {
             // A ban that raced this guest's join: turn the entry away instead of leaving it waiting.
-            if let Ok(e) =
-                app.store().decide_entry(&room.lecture_id, entry_id, Admission::Rejected, Some("banned"), "ban").await
-            {
+            let turned_away = events::atomically(app, async {
+                let e = app
+                    .store()
+                    .decide_entry(&room.lecture_id, entry_id, Admission::Rejected, Some("banned"), "ban")
+                    .await?;
                 publish(app, room, [(e.id, Decision { status: Admission::Rejected, reason: Some("banned".into()) })]);
+                Ok(())
+            })
+            .await;
+            if let Err(other) = turned_away {
+                tracing::debug!(error = %other, "could not turn away a banned guest's waiting entry");
             }
-            return Err(err);
+            Err(err)
         }
-        Err(other) => return Err(other),
-    };
-    publish(app, room, [(entry.id.clone(), Decision { status: Admission::Approved, reason: None })]);
-    audit::record(
-        app,
-        actor,
-        "lobby.approve",
-        Some(("participant", &entry.id)),
-        Some(&room.id),
-        serde_json::json!({ "displayName": entry.display_name }),
-    )
-    .await;
-    Ok(lobby_entry(&entry))
+        Err(other) => Err(other),
+    }
 }
 
 /// Turns one waiting guest away.
@@ -65,20 +74,24 @@ pub async fn reject(
     actor: &Actor,
 ) -> Result<LobbyEntry> {
     let reason = reason.map(|r| r.trim().chars().take(300).collect::<String>()).filter(|r| !r.is_empty());
-    let entry = app
-        .store()
-        .decide_entry(&room.lecture_id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label)
-        .await?;
-    publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
-    audit::record(
-        app,
-        actor,
-        "lobby.reject",
-        Some(("participant", &entry.id)),
-        Some(&room.id),
-        serde_json::json!({ "displayName": entry.display_name, "reason": reason }),
-    )
-    .await;
+    let entry = events::atomically(app, async {
+        let entry = app
+            .store()
+            .decide_entry(&room.lecture_id, entry_id, Admission::Rejected, reason.as_deref(), &actor.label)
+            .await?;
+        publish(app, room, [(entry.id.clone(), Decision { status: Admission::Rejected, reason: reason.clone() })]);
+        audit::record(
+            app,
+            actor,
+            "lobby.reject",
+            Some(("participant", &entry.id)),
+            Some(&room.id),
+            serde_json::json!({ "displayName": entry.display_name, "reason": reason }),
+        )
+        .await;
+        Ok(entry)
+    })
+    .await?;
     Ok(lobby_entry(&entry))
 }
 
@@ -92,20 +105,29 @@ pub async fn approve_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<
         Some(max) => Some((max - app.store().count_admitted(&room.lecture_id).await?).max(0)),
         None => None,
     };
-    let approved = app.store().approve_all(&room.lecture_id, limit, &actor.label).await?;
+    let count = events::atomically(app, async {
+        let approved = app.store().approve_all(&room.lecture_id, limit, &actor.label).await?;
+        let ids: Vec<&str> = approved.iter().map(|p| p.id.as_str()).collect();
+        audit::record(
+            app,
+            actor,
+            "lobby.approve_all",
+            Some(("room", &room.id)),
+            Some(&room.id),
+            serde_json::json!({ "count": ids.len(), "entries": ids }),
+        )
+        .await;
+        let count = approved.len();
+        publish(
+            app,
+            room,
+            approved.into_iter().map(|p| (p.id, Decision { status: Admission::Approved, reason: None })),
+        );
+        Ok(count)
+    })
+    .await?;
+    // Read once the approvals are committed (a change's own reads do not see its writes).
     let remaining = if limit.is_some() { app.store().pending_lobby(&room.lecture_id).await?.len() } else { 0 };
-    let ids: Vec<&str> = approved.iter().map(|p| p.id.as_str()).collect();
-    audit::record(
-        app,
-        actor,
-        "lobby.approve_all",
-        Some(("room", &room.id)),
-        Some(&room.id),
-        serde_json::json!({ "count": ids.len(), "entries": ids }),
-    )
-    .await;
-    let count = approved.len();
-    publish(app, room, approved.into_iter().map(|p| (p.id, Decision { status: Admission::Approved, reason: None })));
     Ok((count, remaining))
 }
 

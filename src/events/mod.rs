@@ -14,6 +14,8 @@
 
 pub mod outbox;
 
+pub use outbox::atomically;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +24,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::admin::feed::AdminFeed;
 use crate::artifacts::health::Heard;
-use crate::store::Admission;
+use crate::store::{Admission, NewEvent};
 
 /// A lobby entry as the host sees it (never the guest's session id or fingerprint).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,7 +151,7 @@ pub struct Hub {
     /// The assistants' captions and reports, by room (the monitor's assistant state).
     assistants: Heard,
     /// Where events go first when replicas share PostgreSQL (see [`outbox`]); unset: delivered here at once.
-    outbox: std::sync::OnceLock<mpsc::UnboundedSender<(Option<String>, Event)>>,
+    outbox: std::sync::OnceLock<mpsc::UnboundedSender<NewEvent>>,
     /// The id of the last event delivered here; delivering happens under this lock, so every stream sees
     /// events in id order.
     last_id: Mutex<u64>,
@@ -336,15 +338,27 @@ impl Hub {
 
     /// From now on, hands every event to the returned channel instead of delivering it (for the outbox;
     /// see [`outbox`]). Once per hub: a second call gets `None`.
-    pub fn send_to_outbox(&self) -> Option<mpsc::UnboundedReceiver<(Option<String>, Event)>> {
+    pub fn send_to_outbox(&self) -> Option<mpsc::UnboundedReceiver<NewEvent>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.outbox.set(tx).ok().map(|()| rx)
     }
 
+    /// Delivers `event` here, or — with an outbox — appends it: with the change under way on this task
+    /// (see [`atomically`]), or else as soon as the outbox writer can.
     fn publish(&self, room_id: Option<&str>, event: Event) {
         match self.outbox.get() {
             Some(outbox) => {
-                let _ = outbox.send((room_id.map(str::to_owned), event));
+                let payload = match serde_json::to_string(&event) {
+                    Ok(payload) => payload,
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot encode an event for the outbox");
+                        return;
+                    }
+                };
+                let event = NewEvent { room_id: room_id.map(str::to_owned), payload };
+                if let Err(event) = crate::store::publish_with_change(event) {
+                    let _ = outbox.send(event);
+                }
             }
             None => {
                 let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
@@ -439,5 +453,55 @@ impl Hub {
 fn lobby_decided(entries: &HashMap<String, Decision>) -> HostEvent {
     HostEvent::LobbyDecided {
         entries: entries.iter().map(|(id, d)| DecidedEntry { id: id.clone(), status: d.status }).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_name_on_the_stream_is_its_json_type() {
+        let entry = LobbyEntry {
+            id: "e".into(),
+            display_name: "G".into(),
+            status: Admission::Pending,
+            waiting_since: chrono::Utc::now(),
+            waiting_seconds: 0,
+        };
+        let all = [
+            HostEvent::GuestWaiting { entry },
+            HostEvent::GuestLeft { entry_id: "e".into() },
+            HostEvent::LobbyDecided { entries: vec![] },
+            HostEvent::RoomStatus { status: crate::store::RoomStatus::Live },
+            HostEvent::LectureEnded { lecture_id: "l".into() },
+            HostEvent::RoomUpdated { locked: true, guests_muted: false },
+            HostEvent::Hands { hands: vec![] },
+            HostEvent::RemovalConfirmed { identity: "i".into(), disconnected: true },
+            HostEvent::RemovalFailed { identity: "i".into() },
+        ];
+        for event in all {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["type"], event.name(), "{json}");
+            // And it travels between replicas unchanged.
+            let back: HostEvent = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        }
+    }
+
+    #[test]
+    fn events_are_numbered_in_order_and_an_old_id_is_not_delivered_twice() {
+        let hub = Hub::default();
+        let (mut host, start) = hub.subscribe_host("r");
+        hub.to_hosts("r", HostEvent::GuestLeft { entry_id: "a".into() });
+        hub.to_hosts("r", HostEvent::GuestLeft { entry_id: "b".into() });
+        let (first, second) = (host.try_recv().unwrap(), host.try_recv().unwrap());
+        assert_eq!((first.id, second.id), (start + 1, start + 2));
+        assert_eq!(hub.admin().last_id(), start + 2);
+        // Delivering from an outbox: an id at or below the last one delivered was delivered already.
+        hub.deliver(start + 2, Some("r"), Event::Hosts { event: HostEvent::GuestLeft { entry_id: "c".into() } });
+        assert!(host.try_recv().is_err());
+        hub.deliver(start + 9, Some("r"), Event::Hosts { event: HostEvent::GuestLeft { entry_id: "d".into() } });
+        assert_eq!(host.try_recv().unwrap().id, start + 9);
     }
 }

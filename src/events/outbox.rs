@@ -5,11 +5,12 @@
 //! listening connection broke catches up from the table (it also looks every [`POLL`] without being woken);
 //! the leader prunes rows older than [`KEEP`].
 //!
-//! What the outbox does not guarantee: an event published while the database is away waits in memory and is
-//! appended once it is back (up to [`BACKLOG`] events); one published by a replica killed before its writer
-//! appended it is lost. No state is: decisions and room changes are in their own tables first, and streams
-//! start from the stored state (a guest's status, the host's lobby), so a lost event costs a stream a reload,
-//! never a decision.
+//! Events that record a change (a decision, a lock, a lecture going live or ending) are appended in the
+//! change's own transaction ([`atomically`]): they commit together or not at all. Events that record no
+//! change of their own (a guest's stream opening or closing, an audit line written after the fact) go
+//! through the writer task: one published while the database is away waits in memory and is appended once
+//! it is back (up to [`BACKLOG`] events); one published by a replica killed before its writer appended it is
+//! lost — which costs a stream a reload at most, since streams start from the stored state.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::Event;
 use crate::app::App;
+use crate::error::Result;
 use crate::store::{Dialect, NewEvent, OutboxRow};
 
 /// How often a reader looks at the table without being woken (a notification lost while its connection
@@ -39,6 +41,15 @@ const READ: i64 = 1000;
 
 /// How many recent events a starting replica reads into its admin feed's replay buffer.
 const HISTORY: i64 = crate::admin::feed::REPLAY as i64;
+
+/// Runs `change` — a domain operation's writes and the events it publishes — so that they commit together:
+/// on PostgreSQL one transaction holds the writes and the events' rows (a replica killed half-way leaves
+/// neither); on SQLite the change runs as it is and its events are delivered in memory. Keep reads that
+/// must see the change's own writes out of it (they read committed data), and keep calls to other services
+/// (LiveKit) out of it (its rows stay locked until it commits).
+pub async fn atomically<R>(app: &App, change: impl std::future::Future<Output = Result<R>>) -> Result<R> {
+    app.store().atomically(app.replica().id(), app.clock().now_ms(), change).await
+}
 
 /// On PostgreSQL, routes this replica's events through the outbox: starts the writer and the reader. Nothing
 /// on SQLite (the hub delivers in process).
@@ -87,7 +98,7 @@ fn decode(row: &OutboxRow) -> Option<Event> {
 
 /// Appends what this replica publishes, in batches, until shutdown; keeps what the database did not take and
 /// tries again with a growing pause.
-async fn write(app: App, mut outgoing: mpsc::UnboundedReceiver<(Option<String>, Event)>) {
+async fn write(app: App, mut outgoing: mpsc::UnboundedReceiver<NewEvent>) {
     let mut pending: VecDeque<NewEvent> = VecDeque::new();
     let mut dropped = 0usize;
     let mut pause = Duration::from_millis(100);
@@ -95,14 +106,14 @@ async fn write(app: App, mut outgoing: mpsc::UnboundedReceiver<(Option<String>, 
         if pending.is_empty() {
             tokio::select! {
                 next = outgoing.recv() => match next {
-                    Some(event) => pending.extend(encode(event)),
+                    Some(event) => pending.push_back(event),
                     None => return,
                 },
                 _ = app.shutting_down() => return,
             }
         }
         while let Ok(event) = outgoing.try_recv() {
-            pending.extend(encode(event));
+            pending.push_back(event);
         }
         if pending.len() > BACKLOG {
             let over = pending.len() - BACKLOG;
@@ -130,16 +141,6 @@ async fn write(app: App, mut outgoing: mpsc::UnboundedReceiver<(Option<String>, 
                 }
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
-        }
-    }
-}
-
-fn encode((room_id, event): (Option<String>, Event)) -> Option<NewEvent> {
-    match serde_json::to_string(&event) {
-        Ok(payload) => Some(NewEvent { room_id, payload }),
-        Err(err) => {
-            tracing::error!(error = %err, "cannot encode an event for the outbox");
-            None
         }
     }
 }
@@ -212,7 +213,7 @@ async fn catch_up(app: &App, after: Option<i64>) -> Option<i64> {
 }
 
 /// The leader's pruning of events older than [`KEEP`]; returns how many went.
-pub async fn prune(app: &App) -> crate::error::Result<u64> {
+pub async fn prune(app: &App) -> Result<u64> {
     if app.store().dialect() != Dialect::Postgres {
         return Ok(0);
     }

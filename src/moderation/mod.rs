@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::audit::{self, Actor};
 use crate::error::{Error, Result};
 pub use crate::events::Hand;
-use crate::events::{Decision, Decisions, HostEvent};
+use crate::events::{self, Decision, Decisions, HostEvent};
 use crate::ids;
 use crate::livekit::{self, ParticipantRole};
 use crate::store::{Admission, BanRecord, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus};
@@ -84,16 +84,20 @@ async fn guest_by_identity(app: &App, room: &RoomRecord, identity: &str) -> Resu
 pub async fn kick(app: &App, room: &RoomRecord, identity: &str, actor: &Actor) -> Result<Removal> {
     let participant = guest_by_identity(app, room, identity).await?;
     // confctl refuses them first: their session no longer opens the room and a waiting entry is turned away.
-    app.store().mark_removed(&room.id, &participant.id, "kicked").await?;
-    if participant.admission == Admission::Pending
-        && app
-            .store()
-            .decide_entry(&room.lecture_id, &participant.id, Admission::Rejected, Some("kicked"), "moderation")
-            .await
-            .is_ok()
-    {
-        notify_rejected(app, room, [participant.id.clone()], "kicked");
-    }
+    events::atomically(app, async {
+        app.store().mark_removed(&room.id, &participant.id, "kicked").await?;
+        if participant.admission == Admission::Pending
+            && app
+                .store()
+                .decide_entry(&room.lecture_id, &participant.id, Admission::Rejected, Some("kicked"), "moderation")
+                .await
+                .is_ok()
+        {
+            notify_rejected(app, &room.id, [participant.id.clone()], "kicked");
+        }
+        Ok(())
+    })
+    .await?;
     if participant.hand_raised_at.is_some() {
         publish_hands(app, room).await;
     }
@@ -162,12 +166,12 @@ async fn retry_disconnect(app: App, room_id: String, livekit_room: String, ident
     app.hub().to_hosts(&room_id, HostEvent::RemovalFailed { identity });
 }
 
-fn notify_rejected(app: &App, room: &RoomRecord, ids: impl IntoIterator<Item = String>, reason: &str) {
+fn notify_rejected(app: &App, room_id: &str, ids: impl IntoIterator<Item = String>, reason: &str) {
     let entries = ids
         .into_iter()
         .map(|id| (id, Decision { status: Admission::Rejected, reason: Some(reason.to_owned()) }))
         .collect();
-    app.hub().decided(&room.id, Decisions { entries });
+    app.hub().decided(room_id, Decisions { entries });
 }
 
 /// Bans a participant's browser (fingerprint; the session as a second key) from this room or all of the
@@ -191,14 +195,14 @@ pub async fn ban(app: &App, room: &RoomRecord, identity: &str, request: BanReque
         created_by: Some(actor.label.clone()),
         created_at: app.clock().now_ms(),
     };
-    let changed = app.store().insert_ban_and_refuse(&record).await?;
-    for row in changed.rejected_entries {
-        if row.room_id == room.id {
-            notify_rejected(app, room, [row.key], "banned");
-        } else if let Ok(other) = app.store().room_by_id(&row.room_id).await {
-            notify_rejected(app, &other, [row.key], "banned");
+    let changed = events::atomically(app, async {
+        let changed = app.store().insert_ban_and_refuse(&record).await?;
+        for row in &changed.rejected_entries {
+            notify_rejected(app, &row.room_id, [row.key.clone()], "banned");
         }
-    }
+        Ok(changed)
+    })
+    .await?;
     if participant.hand_raised_at.is_some() {
         publish_hands(app, room).await;
     }
@@ -256,10 +260,12 @@ async fn set_guest_publishing(app: &App, room: &RoomRecord, restore: bool, actor
     if room.status == RoomStatus::Archived {
         return Err(crate::rooms::archived());
     }
-    app.store().set_guests_muted(room, !restore).await?;
-    let mut updated = room.clone();
-    updated.guests_muted = !restore;
-    app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked: updated.locked, guests_muted: updated.guests_muted });
+    events::atomically(app, async {
+        app.store().set_guests_muted(room, !restore).await?;
+        app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked: room.locked, guests_muted: !restore });
+        Ok(())
+    })
+    .await?;
     let can_publish = restore && !room.webinar_mode;
     let livekit_room = livekit::room_name(&room.lecture_id);
     let connected = app.livekit().list_participants(&livekit_room).await?;
@@ -309,11 +315,14 @@ pub async fn set_locked(app: &App, room: &RoomRecord, locked: bool, actor: &Acto
     if room.status == RoomStatus::Archived {
         return Err(crate::rooms::archived());
     }
-    app.store().set_room_locked(&room.id, locked).await?;
-    app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked, guests_muted: room.guests_muted });
-    let action = if locked { "moderation.lock" } else { "moderation.unlock" };
-    audit::record(app, actor, action, Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
-    Ok(())
+    events::atomically(app, async {
+        app.store().set_room_locked(&room.id, locked).await?;
+        app.hub().to_hosts(&room.id, HostEvent::RoomUpdated { locked, guests_muted: room.guests_muted });
+        let action = if locked { "moderation.lock" } else { "moderation.unlock" };
+        audit::record(app, actor, action, Some(("room", &room.id)), Some(&room.id), serde_json::json!({})).await;
+        Ok(())
+    })
+    .await
 }
 
 /// A guest raises or lowers their hand; hosts see the queue, and the room hears it on topic `hand-raise`.

@@ -9,7 +9,7 @@ use livekit_protocol as proto;
 use crate::app::App;
 use crate::audit::{self, Actor};
 use crate::error::Result;
-use crate::events::{AgentEvent, Decision, Decisions, HostEvent};
+use crate::events::{self, AgentEvent, Decision, Decisions, HostEvent};
 use crate::livekit;
 use crate::store::{Admission, EndedLecture, LectureStatus, RoomRecord, RoomStatus, WebhookChange, WebhookOutcome};
 
@@ -25,17 +25,21 @@ pub async fn end(app: &App, room: &RoomRecord, actor: &Actor) -> Result<bool> {
             false
         }
     };
-    let ended = app.store().end_lecture(&room.lecture_id, app.clock().now_ms()).await?;
-    announce_end(app, room, &ended).await;
-    audit::record(
-        app,
-        actor,
-        "lecture.end",
-        Some(("lecture", &room.lecture_id)),
-        Some(&room.id),
-        serde_json::json!({ "livekitClosed": closed, "rejectedWaiting": ended.rejected_entries.len() }),
-    )
-    .await;
+    events::atomically(app, async {
+        let ended = app.store().end_lecture(&room.lecture_id, app.clock().now_ms()).await?;
+        announce_end(app, room, &ended).await;
+        audit::record(
+            app,
+            actor,
+            "lecture.end",
+            Some(("lecture", &room.lecture_id)),
+            Some(&room.id),
+            serde_json::json!({ "livekitClosed": closed, "rejectedWaiting": ended.rejected_entries.len() }),
+        )
+        .await;
+        Ok(())
+    })
+    .await?;
     Ok(closed)
 }
 
@@ -115,47 +119,52 @@ async fn apply_webhook(app: &App, event: &proto::WebhookEvent) -> Result<()> {
     };
     let room_id = lecture.room_id.as_str();
     let arrived = matches!(change, WebhookChange::ParticipantJoined { .. });
-    // The event id is recorded (a unique key) in the same transaction as the change: of two replicas that
-    // receive the same delivery (LiveKit retries land anywhere), exactly one inserts it and acts on the event
-    // — changes, announcements and calls to LiveKit alike; the other waits for that transaction and hears
-    // "duplicate".
-    let outcome = app.store().apply_webhook(&event_id, &event.event, change).await?;
-    if arrived && outcome.is_some() {
+    // The event id is recorded (a unique key) in the same transaction as the change and its announcements:
+    // of two replicas that receive the same delivery (LiveKit retries land anywhere), exactly one inserts it
+    // and acts on the event — changes, announcements and calls to LiveKit alike; the other waits for that
+    // transaction and hears "duplicate".
+    let applied = events::atomically(app, async {
+        let outcome = app.store().apply_webhook(&event_id, &event.event, change).await?;
+        match &outcome {
+            None => tracing::debug!(event_id, "duplicate webhook ignored"),
+            Some(WebhookOutcome::LectureStarted(true)) => announce_live(app, room_id).await,
+            Some(WebhookOutcome::LectureFinished(ended)) => {
+                let mut room = app.store().room_by_id(room_id).await?;
+                room.lecture_id = lecture.id.clone();
+                announce_end(app, &room, ended).await;
+                if ended.newly_ended {
+                    audit::record(
+                        app,
+                        &Actor::system(),
+                        "lecture.finished",
+                        Some(("lecture", lecture_id)),
+                        Some(room_id),
+                        serde_json::json!({ "source": "livekit" }),
+                    )
+                    .await;
+                }
+            }
+            Some(_) => {
+                let kind = event.event.as_str();
+                if matches!(kind, "participant_joined" | "participant_left") && !identity.is_empty() {
+                    app.hub().to_admins(
+                        kind,
+                        Some(room_id),
+                        serde_json::json!({
+                            "identity": identity,
+                            "name": info.map(|p| p.name.as_str()).unwrap_or_default(),
+                            "role": info.and_then(livekit::role_of),
+                        }),
+                    );
+                }
+            }
+        }
+        Ok(outcome.is_some())
+    })
+    .await?;
+    // LiveKit is called once the change is committed (its rows stay locked until then).
+    if arrived && applied {
         remove_if_removed(app, room_id, lecture_id, identity).await;
-    }
-    match outcome {
-        None => tracing::debug!(event_id, "duplicate webhook ignored"),
-        Some(WebhookOutcome::LectureStarted(true)) => announce_live(app, room_id).await,
-        Some(WebhookOutcome::LectureFinished(ended)) => {
-            let mut room = app.store().room_by_id(room_id).await?;
-            room.lecture_id = lecture.id.clone();
-            announce_end(app, &room, &ended).await;
-            if ended.newly_ended {
-                audit::record(
-                    app,
-                    &Actor::system(),
-                    "lecture.finished",
-                    Some(("lecture", lecture_id)),
-                    Some(room_id),
-                    serde_json::json!({ "source": "livekit" }),
-                )
-                .await;
-            }
-        }
-        Some(_) => {
-            let kind = event.event.as_str();
-            if matches!(kind, "participant_joined" | "participant_left") && !identity.is_empty() {
-                app.hub().to_admins(
-                    kind,
-                    Some(room_id),
-                    serde_json::json!({
-                        "identity": identity,
-                        "name": info.map(|p| p.name.as_str()).unwrap_or_default(),
-                        "role": info.and_then(livekit::role_of),
-                    }),
-                );
-            }
-        }
     }
     Ok(())
 }
@@ -224,10 +233,18 @@ async fn reconcile_lectures(
     let mut done = Reconciled::default();
 
     for room in app.store().rooms_by_lecture_state(false).await? {
-        if live_ids.contains(room.lecture_id.as_str()) && app.store().mark_lecture_live(&room.lecture_id, now).await? {
-            announce_live(app, &room.id).await;
-            done.activated += 1;
+        if !live_ids.contains(room.lecture_id.as_str()) {
+            continue;
         }
+        let activated = events::atomically(app, async {
+            let activated = app.store().mark_lecture_live(&room.lecture_id, now).await?;
+            if activated {
+                announce_live(app, &room.id).await;
+            }
+            Ok(activated)
+        })
+        .await?;
+        done.activated += usize::from(activated);
     }
     let active = app.store().rooms_by_lecture_state(true).await?;
     absent_since.retain(|id, _| active.iter().any(|r| &r.lecture_id == id) && !live_ids.contains(id.as_str()));
@@ -239,17 +256,21 @@ async fn reconcile_lectures(
         let since = *absent_since.entry(room.lecture_id.clone()).or_insert(now);
         if now - since > grace {
             absent_since.remove(&room.lecture_id);
-            let result = app.store().end_lecture(&room.lecture_id, now).await?;
-            announce_end(app, &room, &result).await;
-            audit::record(
-                app,
-                &Actor::system(),
-                "lecture.finished",
-                Some(("lecture", &room.lecture_id)),
-                Some(&room.id),
-                serde_json::json!({ "source": "reconciliation" }),
-            )
-            .await;
+            events::atomically(app, async {
+                let result = app.store().end_lecture(&room.lecture_id, now).await?;
+                announce_end(app, &room, &result).await;
+                audit::record(
+                    app,
+                    &Actor::system(),
+                    "lecture.finished",
+                    Some(("lecture", &room.lecture_id)),
+                    Some(&room.id),
+                    serde_json::json!({ "source": "reconciliation" }),
+                )
+                .await;
+                Ok(())
+            })
+            .await?;
             done.ended += 1;
         }
     }

@@ -354,24 +354,28 @@ pub async fn update(app: &App, mut room: RoomRecord, patch: RoomPatch, actor: &A
             changed.push(name);
         }
     }
-    app.store().update_room_settings(&room).await?;
-    if room.status == RoomStatus::Live && assistant_was_on != room.ai_assistant {
-        use crate::events::AgentEvent;
-        app.hub().to_agents(if room.ai_assistant {
-            AgentEvent::LectureLive { room_id: room.id.clone() }
-        } else {
-            AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() }
-        });
-    }
-    audit::record(
-        app,
-        actor,
-        "room.update",
-        Some(("room", &room.id)),
-        Some(&room.id),
-        serde_json::json!({ "changed": changed }),
-    )
-    .await;
+    crate::events::atomically(app, async {
+        app.store().update_room_settings(&room).await?;
+        if room.status == RoomStatus::Live && assistant_was_on != room.ai_assistant {
+            use crate::events::AgentEvent;
+            app.hub().to_agents(if room.ai_assistant {
+                AgentEvent::LectureLive { room_id: room.id.clone() }
+            } else {
+                AgentEvent::LectureEnded { lecture_id: room.lecture_id.clone() }
+            });
+        }
+        audit::record(
+            app,
+            actor,
+            "room.update",
+            Some(("room", &room.id)),
+            Some(&room.id),
+            serde_json::json!({ "changed": changed }),
+        )
+        .await;
+        Ok(())
+    })
+    .await?;
     Ok(room)
 }
 

@@ -38,7 +38,7 @@ pub use files::FileRecord;
 pub use lecture_state::{EndedLecture, WebhookChange, WebhookOutcome};
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
-pub use outbox::{EVENTS_CHANNEL, NewEvent, OutboxRow};
+pub use outbox::{EVENTS_CHANNEL, NewEvent, OutboxRow, publish_with_change};
 pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
 pub use replicas::{Attempt, LeaderSeat, Listener, ReplicaRecord};
 pub use rooms::{RoomRecord, RoomStatus};
@@ -98,12 +98,16 @@ pub struct Store {
     rooms: std::sync::Arc<rooms::RoomCache>,
     /// PostgreSQL's URL, for the connection that listens to other replicas' notifications.
     listen_url: Option<Secret>,
+    /// PostgreSQL: the connections of changes committed with their events (see [`outbox`]).
+    changes: Option<AnyPool>,
 }
 
 /// SQLite connections that only read, beside the writer.
 const SQLITE_READERS: u32 = 8;
 /// PostgreSQL connections per process.
 const POSTGRES_CONNECTIONS: u32 = 16;
+/// Changes committed with their events at once (each holds one connection for its transaction).
+const POSTGRES_CHANGES: u32 = 8;
 /// A pooled connection idle longer than this is pinged before use; fresher ones are trusted (a ping per query
 /// would be a round trip per query).
 const PING_IF_IDLE: Duration = Duration::from_secs(30);
@@ -184,6 +188,7 @@ impl Store {
                 };
                 let writer = Some(writer::Writer::start(write_pool.clone()));
                 Self {
+                    changes: None,
                     reader,
                     write_pool,
                     writer,
@@ -195,8 +200,13 @@ impl Store {
             }
             Dialect::Postgres => {
                 let options = AnyConnectOptions::from_str(text).map_err(invalid)?;
-                let pool = pool_options(POSTGRES_CONNECTIONS).connect_with(options).await.map_err(open_error)?;
+                let pool =
+                    pool_options(POSTGRES_CONNECTIONS).connect_with(options.clone()).await.map_err(open_error)?;
+                // Changes made with their events (`Store::atomically`) hold a connection of this pool for
+                // their transaction and read through the main one, so they never wait for each other's pool.
+                let changes = pool_options(POSTGRES_CHANGES).connect_lazy_with(options);
                 Self {
+                    changes: Some(changes),
                     reader: pool.clone(),
                     write_pool: pool,
                     writer: None,
@@ -226,6 +236,9 @@ impl Store {
 
     /// Applies one statement; returns once it is durable.
     pub(crate) async fn write(&self, statement: Statement) -> std::result::Result<AnyQueryResult, sqlx::Error> {
+        if let Some(change) = outbox::current_change() {
+            return change.execute(statement).await;
+        }
         match &self.writer {
             Some(writer) => writer.execute(statement).await,
             None => statement.execute(&self.write_pool).await,
@@ -237,9 +250,10 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, AnyRow>,
     {
-        let rows = match &self.writer {
-            Some(writer) => writer.fetch_all(statement).await?,
-            None => statement.fetch_all(&self.write_pool).await?,
+        let rows = match (outbox::current_change(), &self.writer) {
+            (Some(change), _) => change.fetch_all(statement).await?,
+            (None, Some(writer)) => writer.fetch_all(statement).await?,
+            (None, None) => statement.fetch_all(&self.write_pool).await?,
         };
         rows.iter().map(T::from_row).collect()
     }
@@ -252,6 +266,9 @@ impl Store {
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<R>> + Send + 'static,
     {
+        if let Some(change) = outbox::current_change() {
+            return change.atomic(job).await;
+        }
         match &self.writer {
             Some(writer) => writer.atomic(job).await,
             None => {

@@ -1,7 +1,16 @@
 //! The events outbox on PostgreSQL: what the live streams deliver, appended by the replica where it
-//! happened and read, in id order, by every replica (see `crate::bus`).
+//! happened and read, in id order, by every replica (see `crate::events::outbox`) — and changes committed
+//! with their events: [`Store::atomically`] runs a change's writes in one transaction, and the events
+//! published meanwhile are appended in that same transaction, so the change and its events commit (or
+//! vanish) together.
 
-use super::{DbResult, Dialect, Store};
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlx::any::{AnyQueryResult, AnyRow};
+use sqlx::{Any, AnyConnection, Connection};
+
+use super::{BoxFuture, DbResult, Dialect, Statement, Store};
 use crate::error::{Error, Result};
 
 /// The advisory lock appends take for their transaction (`confctl3` in ASCII): ids are handed out when a
@@ -51,36 +60,40 @@ impl Store {
             return Ok(());
         }
         let origin = origin.to_owned();
-        self.write_atomic(move |conn| {
-            Box::pin(async move {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(APPEND_LOCK)
-                    .execute(&mut *conn)
-                    .await
-                    .db("events")?;
-                for chunk in events.chunks(ROWS_PER_INSERT) {
-                    // `QueryBuilder` would write `?` placeholders (the Any driver's), which PostgreSQL refuses;
-                    // the statement is built from numbered placeholders only, the values all bound.
-                    let placeholders: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-                        .collect();
-                    let sql =
-                        format!("INSERT INTO events (at, origin, room_id, payload) VALUES {}", placeholders.join(", "));
-                    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for event in chunk {
-                        insert = insert
-                            .bind(at)
-                            .bind(origin.clone())
-                            .bind(event.room_id.clone())
-                            .bind(event.payload.clone());
-                    }
-                    insert.execute(&mut *conn).await.db("events")?;
-                }
-                sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&mut *conn).await.db("events")?;
-                Ok(())
-            })
-        })
-        .await
+        self.write_atomic(move |conn| Box::pin(async move { append(conn, &origin, at, &events).await })).await
+    }
+
+    /// Runs `change` — a domain operation's writes and the events it publishes — as one unit on PostgreSQL:
+    /// every write it makes through this store goes into one transaction, the events it publishes are
+    /// appended in that transaction, and all of it commits when `change` succeeds (nothing does when it
+    /// fails). Reads inside `change` do not see its own writes (they go through the main pool). On SQLite
+    /// (one process, whose hub delivers events in memory) `change` just runs.
+    pub async fn atomically<R>(&self, origin: &str, at: i64, change: impl Future<Output = Result<R>>) -> Result<R> {
+        let Some(pool) = self.changes.as_ref().filter(|_| self.dialect() == Dialect::Postgres) else {
+            return change.await;
+        };
+        if current_change().is_some() {
+            // Already inside one: the outer change commits this one too.
+            return change.await;
+        }
+        let tx = pool.begin().await.db("transaction")?;
+        let scope = Arc::new(Change { tx: tokio::sync::Mutex::new(Some(tx)), events: std::sync::Mutex::default() });
+        let result = CHANGE.scope(scope.clone(), change).await;
+        let Some(mut tx) = scope.tx.lock().await.take() else {
+            return Err(Error::internal("the change's transaction is gone"));
+        };
+        match result {
+            Ok(value) => {
+                let events = std::mem::take(&mut *scope.events.lock().unwrap_or_else(|p| p.into_inner()));
+                append(&mut tx, origin, at, &events).await?;
+                tx.commit().await.db("transaction")?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err)
+            }
+        }
     }
 
     /// Up to `limit` events after the id `after`, oldest first.
@@ -134,5 +147,105 @@ impl Store {
         self.require_postgres()?;
         let done = self.write(sqlx::query("DELETE FROM events WHERE at < $1").bind(before)).await.db("events")?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Appends `events` on `conn` (inside a transaction): under the append lock, so ids become visible in
+/// order; with a notification that wakes the readers when the transaction commits.
+async fn append(conn: &mut AnyConnection, origin: &str, at: i64, events: &[NewEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await.db("events")?;
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        // `QueryBuilder` would write `?` placeholders (the Any driver's), which PostgreSQL refuses; the
+        // statement is built from numbered placeholders only, the values all bound.
+        let placeholders: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+            .collect();
+        let sql = format!("INSERT INTO events (at, origin, room_id, payload) VALUES {}", placeholders.join(", "));
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            insert = insert.bind(at).bind(origin.to_owned()).bind(event.room_id.clone()).bind(event.payload.clone());
+        }
+        insert.execute(&mut *conn).await.db("events")?;
+    }
+    sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&mut *conn).await.db("events")?;
+    Ok(())
+}
+
+tokio::task_local! {
+    /// The change [`Store::atomically`] is running on this task, if any.
+    static CHANGE: Arc<Change>;
+}
+
+/// A change under way: its transaction, and the events published during it.
+pub(crate) struct Change {
+    tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, Any>>>,
+    events: std::sync::Mutex<Vec<NewEvent>>,
+}
+
+/// The change under way on this task, if any.
+pub(crate) fn current_change() -> Option<Arc<Change>> {
+    CHANGE.try_with(Arc::clone).ok()
+}
+
+/// Holds `event` back for the change under way on this task, to be appended when it commits; gives it
+/// back when there is none.
+pub fn publish_with_change(event: NewEvent) -> std::result::Result<(), NewEvent> {
+    match current_change() {
+        Some(change) => {
+            change.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+            Ok(())
+        }
+        None => Err(event),
+    }
+}
+
+impl Change {
+    async fn connection(&self) -> std::result::Result<tokio::sync::MappedMutexGuard<'_, AnyConnection>, sqlx::Error> {
+        let guard = self.tx.lock().await;
+        tokio::sync::MutexGuard::try_map(guard, |tx| tx.as_mut().map(|tx| &mut **tx))
+            .map_err(|_| sqlx::Error::PoolClosed)
+    }
+
+    /// One statement of the change, in a savepoint: a statement that fails is undone alone and leaves the
+    /// transaction usable (as outside a change, where each statement is its own), so a caller that goes on
+    /// after an error (an audit line that could not be written) still commits the rest.
+    pub(crate) async fn execute(&self, statement: Statement) -> std::result::Result<AnyQueryResult, sqlx::Error> {
+        let mut conn = self.connection().await?;
+        let mut savepoint = conn.begin().await?;
+        let done = statement.execute(&mut *savepoint).await?;
+        savepoint.commit().await?;
+        Ok(done)
+    }
+
+    /// Like [`Change::execute`], for a statement that returns rows.
+    pub(crate) async fn fetch_all(&self, statement: Statement) -> std::result::Result<Vec<AnyRow>, sqlx::Error> {
+        let mut conn = self.connection().await?;
+        let mut savepoint = conn.begin().await?;
+        let rows = statement.fetch_all(&mut *savepoint).await?;
+        savepoint.commit().await?;
+        Ok(rows)
+    }
+
+    /// `job` in a savepoint of the change's transaction: all of its statements or none of them, while the
+    /// change goes on either way.
+    pub(crate) async fn atomic<R, F>(&self, job: F) -> Result<R>
+    where
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<R>>,
+    {
+        let mut conn = self.connection().await.db("transaction")?;
+        let mut savepoint = conn.begin().await.db("transaction")?;
+        match job(&mut savepoint).await {
+            Ok(value) => {
+                savepoint.commit().await.db("transaction")?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = savepoint.rollback().await;
+                Err(err)
+            }
+        }
     }
 }

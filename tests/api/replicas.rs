@@ -510,3 +510,58 @@ async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
     assert!(seen[0].iter().any(|(_, name)| name == "audit"), "{:?}", seen[0]);
     b.stop().await;
 }
+
+/// Locks `room` with its event, in one change that fails after both when `fail`.
+async fn lock_as_one_change(app: &confctl::app::App, room: &str, fail: bool) -> confctl::Result<()> {
+    use confctl::events::{HostEvent, atomically};
+    let store = app.store();
+    atomically(app, async {
+        store.set_room_locked(room, true).await?;
+        app.hub().to_hosts(room, HostEvent::RoomUpdated { locked: true, guests_muted: false });
+        // Nothing of the change is visible outside it before it commits: neither the lock nor its event.
+        assert!(!store.room_by_id(room).await?.locked);
+        assert!(store.room_events_after(room, 0, 100).await?.iter().all(|e| !e.payload.contains("room_updated")));
+        if fail {
+            return Err(confctl::Error::conflict("test", "fails after the write and the event"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_and_its_events_commit_together_or_not_at_all() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    let t = TestApp::spawn(Db::Postgres, &[]).await;
+    let ada = t.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (_, room) = ada.post("/api/rooms", json!({"name": "Atomic"})).await;
+    let id = room["id"].as_str().unwrap().to_owned();
+    let (app, store) = (&t.app, t.app.store());
+    let locks = || async {
+        store
+            .room_events_after(&id, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.payload.contains("room_updated"))
+            .collect::<Vec<_>>()
+    };
+
+    // A change that fails after its write and its event: neither stays.
+    assert!(lock_as_one_change(app, &id, true).await.is_err());
+    assert!(!store.room_by_id(&id).await.unwrap().locked);
+    assert!(locks().await.is_empty(), "an event of a change that was undone");
+
+    // The same change succeeding: both, and the event is delivered here under its outbox id.
+    let (mut host_events, _) = app.hub().subscribe_host(&id);
+    lock_as_one_change(app, &id, false).await.unwrap();
+    assert!(store.room_by_id(&id).await.unwrap().locked);
+    let stored = locks().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let delivered = tokio::time::timeout(Duration::from_secs(5), host_events.recv()).await.unwrap().unwrap();
+    assert_eq!(delivered.id, u64::try_from(stored[0].id).unwrap());
+    assert_eq!(delivered.event.name(), "room_updated");
+}
