@@ -1,8 +1,10 @@
 //! What confctl hears from the assistant in each lecture — captions, and the status reports it sends while it
 //! is in one (joined and working, or what fails: joining the media room, speech to text) — and the state the
-//! monitor shows for a room from its current lecture's: `off`, `on` (not live), `joining`, `captioning` or `failing`. Kept in memory
-//! and per process, like the event hub: a restarted server knows again at the assistant's next report. Times
-//! are the application clock's (callers pass `App::clock`'s now), like the room times they are compared with.
+//! monitor shows for a room from its current lecture's: `off`, `on` (not live), `joining`, `captioning` or `failing`. Kept in memory,
+//! like the event hub: a restarted server knows again at the assistant's next report. With several replicas
+//! the one the assistant talks to tells the others (an event: every report, a caption at most every
+//! [`TELL_CAPTIONS_EVERY`] unless the state changed), so every replica's monitor shows the same. Times are the
+//! application clock's (callers pass `App::clock`'s now), like the room times they are compared with.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +21,8 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(30);
 const SILENT_AFTER_MS: i64 = 90_000;
 /// How long a lecture may run before an assistant that has not been heard from counts as failing.
 const JOIN_GRACE_MS: i64 = 60_000;
+/// How often other replicas hear that captions still flow in a lecture (well inside [`SILENT_AFTER_MS`]).
+pub const TELL_CAPTIONS_EVERY: Duration = Duration::from_secs(10);
 /// Lectures are forgotten an hour after the last word from their assistant.
 const FORGET_AFTER_MS: i64 = 3_600_000;
 
@@ -64,6 +68,18 @@ struct LectureHeard {
     last_caption_ms: Option<i64>,
     /// The last report's problem; a caption clears it (speech to text works).
     problem: Option<String>,
+    /// When other replicas were last told of a caption.
+    told_ms: Option<i64>,
+}
+
+/// What was heard from the assistant in a lecture, as replicas tell each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "heard", rename_all = "snake_case")]
+pub enum News {
+    /// A caption (speech to text works).
+    Caption,
+    /// A status report.
+    Report { problem: Option<String> },
 }
 
 /// Everything heard, by lecture id; lives in the hub.
@@ -94,6 +110,27 @@ impl Heard {
         self.hear(lecture_id, now, |r| r.problem = report.problem.map(|p| p.chars().take(300).collect()))
     }
 
+    /// Records what another replica heard (or this one, again): true when the state changed.
+    pub fn news(&self, lecture_id: &str, news: News, at: i64) -> bool {
+        match news {
+            News::Caption => self.captioned(lecture_id, at),
+            News::Report { problem } => self.reported(lecture_id, Report { problem }, at),
+        }
+    }
+
+    /// Whether other replicas should hear of a caption at `now` (the state `changed`, or they were last told
+    /// [`TELL_CAPTIONS_EVERY`] ago); if so, notes that they were.
+    pub fn tell_caption(&self, lecture_id: &str, changed: bool, now: i64) -> bool {
+        let mut lectures = self.lectures.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(heard) = lectures.get_mut(lecture_id) else { return false };
+        let every = i64::try_from(TELL_CAPTIONS_EVERY.as_millis()).unwrap_or(i64::MAX);
+        let due = changed || heard.told_ms.is_none_or(|told| now - told >= every);
+        if due {
+            heard.told_ms = Some(now);
+        }
+        due
+    }
+
     fn hear(&self, lecture_id: &str, now: i64, change: impl FnOnce(&mut LectureHeard)) -> bool {
         let mut lectures = self.lectures.lock().unwrap_or_else(|p| p.into_inner());
         if lectures.len() > 256 {
@@ -101,6 +138,10 @@ impl Heard {
         }
         let known = lectures.contains_key(lecture_id);
         let heard = lectures.entry(lecture_id.to_owned()).or_default();
+        if known && now < heard.last_ms {
+            // Older than what is known (another replica's news, arriving late).
+            return false;
+        }
         let silent = now - heard.last_ms >= SILENT_AFTER_MS;
         let before = heard.problem.clone();
         change(heard);
@@ -214,5 +255,26 @@ mod tests {
         let late = heard.status(&room(true, RoomStatus::Live, 600_000), 1, NOW + JOIN_GRACE_MS);
         assert_eq!(late.state, AssistantState::Failing);
         assert!(late.assistant_problem.unwrap().contains("has not reported"));
+    }
+
+    #[test]
+    fn replicas_hear_captions_every_so_often_and_late_news_changes_nothing() {
+        let heard = Heard::default();
+        let every = i64::try_from(TELL_CAPTIONS_EVERY.as_millis()).unwrap();
+        assert!(!heard.tell_caption("l", false, NOW), "nothing heard yet");
+        let changed = heard.captioned("l", NOW);
+        assert!(heard.tell_caption("l", changed, NOW), "the first caption is news");
+        assert!(!heard.captioned("l", NOW + 1_000));
+        assert!(!heard.tell_caption("l", false, NOW + 1_000), "captions still flowing: not yet");
+        assert!(heard.tell_caption("l", false, NOW + every), "but every so often");
+        assert!(heard.tell_caption("l", true, NOW + every + 1), "and at once when the state changed");
+
+        // News from another replica that is older than what is known changes nothing.
+        assert!(!heard.news("l", News::Report { problem: Some("stt: 503".into()) }, NOW + 500));
+        let late = room(true, RoomStatus::Live, 120_000);
+        heard.listen(NOW - 600_000);
+        assert_eq!(heard.status(&late, 1, NOW + 2_000).state, AssistantState::Captioning);
+        assert!(heard.news("l", News::Report { problem: Some("stt: 503".into()) }, NOW + 20_000));
+        assert_eq!(heard.status(&late, 1, NOW + 20_000).state, AssistantState::Failing);
     }
 }

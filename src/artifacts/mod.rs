@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::livekit::{self, Grant, ParticipantRole};
 use crate::store::{ArtifactRecord, ArtifactState, LectureRecord, LectureStatus, RoomRecord, SegmentRecord};
-use health::{AssistantStatus, Report};
+use health::{AssistantStatus, News, Report};
 
 /// LiveKit data topic for captions.
 pub const TOPIC: &str = "transcription";
@@ -157,8 +157,13 @@ pub async fn caption(app: &App, lecture_id: &str, caption: Caption) -> Result<Ca
     if !crate::config::is_language_code(&caption.language) {
         return Err(bad("language must be a code such as en or ru"));
     }
-    if app.hub().assistants().captioned(&lecture.id, app.clock().now_ms()) {
+    let now = app.clock().now_ms();
+    let changed = app.hub().assistants().captioned(&lecture.id, now);
+    if changed {
         announce_assistant(app, &room);
+    }
+    if app.hub().assistants().tell_caption(&lecture.id, changed, now) {
+        app.hub().tell_replicas(&lecture.id, News::Caption, now);
     }
     let stored = if caption.is_final && !caption.text.trim().is_empty() {
         app.store()
@@ -206,9 +211,12 @@ fn announce_assistant(app: &App, room: &RoomRecord) {
 /// fails).
 pub async fn report(app: &App, lecture_id: &str, report: Report) -> Result<AssistantStatus> {
     let (lecture, room) = assistant_lecture_record(app, lecture_id).await?;
-    if app.hub().assistants().reported(&lecture.id, report, app.clock().now_ms()) {
+    let now = app.clock().now_ms();
+    let news = News::Report { problem: report.problem.clone() };
+    if app.hub().assistants().reported(&lecture.id, report, now) {
         announce_assistant(app, &room);
     }
+    app.hub().tell_replicas(&lecture.id, news, now);
     Ok(assistant_status(app, &room))
 }
 

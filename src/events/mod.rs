@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::admin::feed::AdminFeed;
-use crate::artifacts::health::Heard;
+use crate::artifacts::health::{Heard, News};
 use crate::store::{Admission, NewEvent};
 
 /// A lobby entry as the host sees it (never the guest's session id or fingerprint).
@@ -137,6 +137,8 @@ pub enum Event {
     Agents { event: AgentEvent },
     /// For the admin feed only.
     Admin { kind: String, data: serde_json::Value },
+    /// What the assistant said in a lecture, heard by the replica it talks to.
+    Assistant { lecture_id: String, at: i64, news: News },
 }
 
 /// Room id → channels, plus the instance-wide channel for assistants and the register of waiting guests'
@@ -287,6 +289,14 @@ impl Hub {
         self.publish(room_id, Event::Admin { kind: kind.to_owned(), data });
     }
 
+    /// Tells the other replicas what the assistant said in a lecture (nothing to do without replicas: this
+    /// process heard it itself).
+    pub fn tell_replicas(&self, lecture_id: &str, news: News, at: i64) {
+        if self.outbox.get().is_some() {
+            self.publish(None, Event::Assistant { lecture_id: lecture_id.to_owned(), at, news });
+        }
+    }
+
     /// Tells the room's waiting guests and hosts about decisions.
     pub fn decided(&self, room_id: &str, decisions: Decisions) {
         if !decisions.entries.is_empty() {
@@ -401,7 +411,7 @@ impl Hub {
                     }
                 }
                 Event::Admin { kind, data } => self.admin.publish(id, &kind, room_id.as_deref(), data),
-                Event::Agents { .. } => {}
+                Event::Agents { .. } | Event::Assistant { .. } => {}
             }
         }
     }
@@ -437,6 +447,10 @@ impl Hub {
                 let _ = self.agents.send(event);
             }
             Event::Admin { kind, data } => self.admin.publish(id, &kind, room_id, data),
+            // The replica that heard it recorded it already; recording it again changes nothing there.
+            Event::Assistant { lecture_id, at, news } => {
+                self.assistants.news(&lecture_id, news, at);
+            }
         }
     }
 

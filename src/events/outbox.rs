@@ -265,7 +265,7 @@ pub async fn missed(app: &App, room_id: &str, last: u64, upto: u64) -> Option<Mi
             Event::Decided { entries } => {
                 Some(super::Numbered { id: id(row.id), event: super::lobby_decided(&entries) })
             }
-            Event::Agents { .. } | Event::Admin { .. } => None,
+            Event::Agents { .. } | Event::Admin { .. } | Event::Assistant { .. } => None,
         })
         .collect();
     Some(Missed { events, through: upto })

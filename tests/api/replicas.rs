@@ -565,3 +565,62 @@ async fn a_change_and_its_events_commit_together_or_not_at_all() {
     assert_eq!(delivered.id, u64::try_from(stored[0].id).unwrap());
     assert_eq!(delivered.event.name(), "room_updated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_assistant_tells_one_replica_every_replicas_monitor_shows() {
+    if !require(&[Service::Postgres]) {
+        return;
+    }
+    use confctl::audit::Actor;
+    use confctl::store::ApiTokenScope;
+    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let a = &w.t;
+    let b = second_replica(a).await;
+    let host = a.client();
+    host.register("ada@uni.edu", "Ada").await;
+    let (_, read) =
+        confctl::admin::tokens::create(&a.app, &Actor::cli(), "watch", ApiTokenScope::Read, None).await.unwrap();
+    let (_, agent) = confctl::accounts::agent_tokens::create(&a.app, &Actor::cli(), "gpu").await.unwrap();
+    let (_, room) = host.post("/api/rooms", json!({"name": "Optics", "lobbyEnabled": false})).await;
+    let (id, lecture) = (room["id"].as_str().unwrap().to_owned(), room["lectureId"].as_str().unwrap().to_owned());
+    let lk_room = w.lk.add_room(room["livekitRoomName"].as_str().unwrap());
+    w.lk.send_webhook(&w.webhook_url(), events::room_started(&lk_room)).await.unwrap();
+    let on_b = |field: &'static str| {
+        let (base, read, id) = (b.base.clone(), read.clone(), id.clone());
+        async move {
+            let (_, snap) = support::with_token(&base, &read, "GET", "/api/admin/rooms", None).await;
+            let row = snap["rooms"].as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap().clone();
+            row[field].clone()
+        }
+    };
+    let eventually = |field: &'static str, want: serde_json::Value| {
+        let on_b = &on_b;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let got = on_b(field).await;
+                if got == want {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{field} on replica B: {got}, not {want}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // The assistant talks to A only; B's monitor shows what it said.
+    let problem = "speech to text fails: connection refused";
+    let status = format!("/api/agent/lectures/{lecture}/status");
+    let (s, _) = support::with_token(&a.base, &agent, "POST", &status, Some(json!({ "problem": problem }))).await;
+    assert_eq!(s, 200);
+    eventually("assistant", json!("failing")).await;
+    eventually("assistantProblem", json!(problem)).await;
+    let caption = json!({"segmentId": "s1", "speakerIdentity": "h_ada", "speakerName": "Ada", "text": "Light bends.",
+        "final": true, "startMs": 0, "endMs": 900, "language": "en", "provider": "whisper"});
+    let captions = format!("/api/agent/lectures/{lecture}/captions");
+    let (s, _) = support::with_token(&a.base, &agent, "POST", &captions, Some(caption)).await;
+    assert_eq!(s, 202);
+    eventually("assistant", json!("captioning")).await;
+    assert!(on_b("lastCaptionAt").await.is_string());
+    b.stop().await;
+}
