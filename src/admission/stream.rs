@@ -1,16 +1,17 @@
-//! The live streams of the lobby: a waiting guest's own status, and the host's view of the whole lobby.
-//! Each stream is a task writing into a channel; the HTTP layer turns the channel into Server-Sent Events.
+//! The live streams of the lobby: a waiting guest's own status, and the host's view of the whole lobby. The
+//! HTTP layer turns them into Server-Sent Events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{GuestStatus, current_status, lobby_entry};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::events::{HostEvent, LobbyEntry, Numbered, outbox};
+use crate::events::{Decisions, GuestStreamGuard, HostEvent, LobbyEntry, Numbered, outbox};
 use crate::store::{Admission, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
@@ -19,67 +20,128 @@ const RECHECK: Duration = Duration::from_secs(30);
 
 /// A guest's status updates: the current state first (with a token if already admitted), then the decision;
 /// the stream ends once the guest is approved or rejected, or when a newer stream of the same guest takes
-/// over. Hosts hear of a waiting guest once, however many streams it opens.
+/// over. Hosts hear of a waiting guest once, however many streams it opens, and hear it left when its
+/// stream goes away undecided.
 ///
 /// A decision on the hub only wakes the stream: the guest's row is read again before a token is minted, so
 /// a ban or removal that raced the approval still wins.
+///
+/// Thousands of guests wait at once at the start of a lecture, so a waiting guest costs a stream's state
+/// and nothing more (no task, no channel): the stream runs when the server polls it for its next event.
 pub async fn guest(
     app: &App,
     room: RoomRecord,
     participant: ParticipantRecord,
     client_ip: &str,
-) -> Result<ReceiverStream<GuestStatus>> {
+) -> Result<impl Stream<Item = GuestStatus> + Send + use<>> {
     let per_ip = usize::try_from(app.live().rate_limits.lobby_streams_per_ip).unwrap_or(usize::MAX);
-    let Some(mut registration) = app.hub().open_guest_stream(&participant.id, client_ip, per_ip) else {
+    let Some(registration) = app.hub().open_guest_stream(&participant.id, client_ip, per_ip) else {
         return Err(Error::RateLimited { retry_after: Duration::from_secs(10) });
     };
     // Subscribe before reading the stored state, so a decision made in between is not missed.
-    let mut decisions = app.hub().subscribe_guest(&room.id);
+    let decisions = app.hub().subscribe_guest(&room.id);
     let first = current_status(app, &room, &participant).await?;
-    let (tx, rx) = mpsc::channel(4);
-    let app = app.clone();
-    tokio::spawn(async move {
-        let waiting = first.status == Admission::Pending;
-        if tx.send(first).await.is_err() || !waiting {
-            if registration.close() && waiting {
-                app.hub().to_hosts(&room.id, HostEvent::GuestLeft { entry_id: participant.id.clone() });
+    let wait = GuestWait {
+        waiting: first.status == Admission::Pending,
+        first: Some(first),
+        app: app.clone(),
+        room_id: room.id,
+        participant,
+        registration: Some(registration),
+        decisions,
+        recheck: None,
+        decided: false,
+    };
+    Ok(futures::stream::unfold(wait, |mut wait| async move { wait.next().await.map(|status| (status, wait)) }))
+}
+
+/// One waiting guest's stream (see [`guest`]).
+struct GuestWait {
+    app: App,
+    room_id: String,
+    participant: ParticipantRecord,
+    /// The stored state, to send first.
+    first: Option<GuestStatus>,
+    /// Whether the guest was waiting when the stream opened.
+    waiting: bool,
+    /// `None` once the stream is over (decided, replaced or never waiting).
+    registration: Option<GuestStreamGuard>,
+    decisions: broadcast::Receiver<Arc<Decisions>>,
+    recheck: Option<tokio::time::Interval>,
+    decided: bool,
+}
+
+impl GuestWait {
+    async fn next(&mut self) -> Option<GuestStatus> {
+        if let Some(first) = self.first.take() {
+            if !self.waiting {
+                // Already decided: this is all there is to say.
+                self.registration.take().map(GuestStreamGuard::close);
+            } else if self.registration.as_ref().is_some_and(|r| r.announce) {
+                let entry = lobby_entry(&self.participant);
+                self.app.hub().to_hosts(&self.room_id, HostEvent::GuestWaiting { entry });
             }
-            return;
+            return Some(first);
         }
-        if registration.announce {
-            app.hub().to_hosts(&room.id, HostEvent::GuestWaiting { entry: lobby_entry(&participant) });
-        }
-        let mut recheck = tokio::time::interval(RECHECK);
-        recheck.tick().await;
-        let decided = loop {
-            let reread = tokio::select! {
-                _ = tx.closed() => break false,
-                _ = app.shutting_down() => break false,
-                // A newer stream of this guest took over: this one ends quietly.
-                _ = registration.replaced.changed() => return,
-                _ = recheck.tick() => true,
-                msg = decisions.recv() => match msg {
-                    Ok(batch) => batch.entries.contains_key(&participant.id),
-                    Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => break false,
+        loop {
+            let registration = self.registration.as_mut()?;
+            let recheck = self
+                .recheck
+                .get_or_insert_with(|| tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK));
+            let woken = tokio::select! {
+                _ = self.app.shutting_down() => Woken::End,
+                _ = registration.replaced.changed() => Woken::Replaced,
+                _ = recheck.tick() => Woken::Reread,
+                msg = self.decisions.recv() => match msg {
+                    Ok(batch) if batch.entries.contains_key(&self.participant.id) => Woken::Reread,
+                    Ok(_) => Woken::Other,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread,
+                    Err(broadcast::error::RecvError::Closed) => Woken::End,
                 },
             };
-            if reread {
-                match reread_status(&app, &room.id, &participant).await {
+            match woken {
+                Woken::End => return None,
+                // A newer stream of this guest took over: this one ends quietly.
+                Woken::Replaced => {
+                    self.registration = None;
+                    return None;
+                }
+                Woken::Other => {}
+                Woken::Reread => match reread_status(&self.app, &self.room_id, &self.participant).await {
                     Ok(status) if status.status != Admission::Pending => {
-                        let _ = tx.send(status).await;
-                        break true;
+                        self.decided = true;
+                        self.registration.take().map(GuestStreamGuard::close);
+                        return Some(status);
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "cannot re-read a waiting guest's status"),
-                }
+                },
             }
-        };
-        if registration.close() && !decided {
-            app.hub().to_hosts(&room.id, HostEvent::GuestLeft { entry_id: participant.id.clone() });
         }
-    });
-    Ok(ReceiverStream::new(rx))
+    }
+}
+
+/// What woke a waiting guest's stream.
+enum Woken {
+    /// Time to look at the stored state (a decision about this guest, the periodic re-read, a missed event).
+    Reread,
+    /// A decision about others.
+    Other,
+    Replaced,
+    End,
+}
+
+impl Drop for GuestWait {
+    /// The stream went away (the guest's page closed, or the server stops) while the guest still waited:
+    /// hosts hear the guest left, unless a newer stream of the same guest took over.
+    fn drop(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            if registration.close() && self.waiting && !self.decided {
+                let entry_id = self.participant.id.clone();
+                self.app.hub().to_hosts(&self.room_id, HostEvent::GuestLeft { entry_id });
+            }
+        }
+    }
 }
 
 async fn reread_status(app: &App, room_id: &str, participant: &ParticipantRecord) -> Result<GuestStatus> {
