@@ -274,16 +274,7 @@ impl Store {
             None => {
                 let mut tx = self.write_pool.begin().await.db("transaction")?;
                 let result = job(&mut tx).await;
-                match result {
-                    Ok(value) => {
-                        tx.commit().await.db("transaction")?;
-                        Ok(value)
-                    }
-                    Err(err) => {
-                        let _ = tx.rollback().await;
-                        Err(err)
-                    }
-                }
+                settle(tx, result).await
             }
         }
     }
@@ -485,6 +476,21 @@ impl<T> DbResult<T> for std::result::Result<T, sqlx::Error> {
 /// Maps sqlx failures onto domain errors: a missing row is "not found", a unique or foreign-key violation a
 /// conflict (with its own code for the unique keys in [`UNIQUE_KEYS`]), and anything else an internal error
 /// (logged, not shown).
+/// Ends `tx` as `result` says: commits it after a success (the value is returned once committed), rolls it
+/// back after a failure.
+async fn settle<R>(tx: sqlx::Transaction<'_, sqlx::Any>, result: Result<R>) -> Result<R> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.db("transaction")?;
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
 fn db_error(what: &'static str, err: sqlx::Error) -> Error {
     match &err {
         sqlx::Error::RowNotFound => Error::not_found("not_found", format!("{what} not found")),

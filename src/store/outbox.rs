@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sqlx::any::{AnyQueryResult, AnyRow};
 use sqlx::{Any, AnyConnection, Connection};
 
-use super::{BoxFuture, DbResult, Dialect, Statement, Store};
+use super::{BoxFuture, DbResult, Dialect, Statement, Store, settle};
 use crate::error::{Error, Result};
 
 /// The advisory lock appends take for their transaction (`confctl3` in ASCII): ids are handed out when a
@@ -82,18 +82,14 @@ impl Store {
         let Some(mut tx) = scope.tx.lock().await.take() else {
             return Err(Error::internal("the change's transaction is gone"));
         };
-        match result {
+        let result = match result {
             Ok(value) => {
                 let events = std::mem::take(&mut *scope.events.lock().unwrap_or_else(|p| p.into_inner()));
-                append(&mut tx, origin, at, &events).await?;
-                tx.commit().await.db("transaction")?;
-                Ok(value)
+                append(&mut tx, origin, at, &events).await.map(|()| value)
             }
-            Err(err) => {
-                let _ = tx.rollback().await;
-                Err(err)
-            }
-        }
+            Err(err) => Err(err),
+        };
+        settle(tx, result).await
     }
 
     /// Up to `limit` events after the id `after`, oldest first.
@@ -237,15 +233,7 @@ impl Change {
     {
         let mut conn = self.connection().await.db("transaction")?;
         let mut savepoint = conn.begin().await.db("transaction")?;
-        match job(&mut savepoint).await {
-            Ok(value) => {
-                savepoint.commit().await.db("transaction")?;
-                Ok(value)
-            }
-            Err(err) => {
-                let _ = savepoint.rollback().await;
-                Err(err)
-            }
-        }
+        let result = job(&mut savepoint).await;
+        settle(savepoint, result).await
     }
 }

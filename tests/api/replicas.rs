@@ -355,21 +355,28 @@ async fn replicas_starting_together_take_turns_migrating() {
     b.close().await;
 }
 
+/// Two replicas on one fresh database (the first with its LiveKit double), and a host who registered and made
+/// a room through the first: the host there, the same host (same cookies) acting through the second, and the
+/// room's id.
+async fn host_with_a_room_on_two_replicas() -> (WithLiveKit, TestApp, support::Browser, support::Browser, String) {
+    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let b = second_replica(&w.t).await;
+    let ada = w.t.client();
+    ada.register("ada@uni.edu", "Ada").await;
+    let (s, room) = ada.post("/api/rooms", json!({"name": "Two doors"})).await;
+    assert_eq!(s, 201, "{room}");
+    let id = room["id"].as_str().unwrap().to_owned();
+    let ada_on_b = support::Browser { http: ada.http.clone(), base: b.base.clone(), app: b.app.clone() };
+    (w, b, ada, ada_on_b, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lobby_decision_on_one_replica_reaches_streams_on_the_other_at_once() {
     if !require(&[Service::Postgres]) {
         return;
     }
-    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let (w, b, ada, ada_on_b, id) = host_with_a_room_on_two_replicas().await;
     let a = &w.t;
-    let b = second_replica(a).await;
-    let ada = a.client();
-    ada.register("ada@uni.edu", "Ada").await;
-    let (s, room) = ada.post("/api/rooms", json!({"name": "Two doors"})).await;
-    assert_eq!(s, 201, "{room}");
-    let id = room["id"].as_str().unwrap().to_owned();
-    // The same host (same cookies) acting through the other replica.
-    let ada_on_b = crate::support::Browser { http: ada.http.clone(), base: b.base.clone(), app: b.app.clone() };
     let mut host_on_a = Sse::open(&ada.http, &format!("{}/api/rooms/{id}/events", a.base)).await;
     assert_eq!(host_on_a.next().await.unwrap().0, "lobby");
 
@@ -424,15 +431,8 @@ async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
     if !require(&[Service::Postgres]) {
         return;
     }
-    let w = WithLiveKit::spawn(Db::Postgres, &[]).await;
+    let (w, b, ada, ada_on_b, id) = host_with_a_room_on_two_replicas().await;
     let a = &w.t;
-    let b = second_replica(a).await;
-    let ada = a.client();
-    ada.register("ada@uni.edu", "Ada").await;
-    let (s, room) = ada.post("/api/rooms", json!({"name": "Two doors"})).await;
-    assert_eq!(s, 201, "{room}");
-    let id = room["id"].as_str().unwrap().to_owned();
-    let ada_on_b = crate::support::Browser { http: ada.http.clone(), base: b.base.clone(), app: b.app.clone() };
     let host_events = |base: &str| format!("{base}/api/rooms/{id}/events");
 
     let mut host_on_a = Sse::open(&ada.http, &host_events(&a.base)).await;
