@@ -508,7 +508,28 @@ async fn host_and_admin_events_cross_replicas_and_resume_on_either() {
     }
     assert_eq!(seen[0], seen[1], "both replicas' admin feeds");
     assert!(seen[0].iter().any(|(_, name)| name == "audit"), "{:?}", seen[0]);
+
+    // Chat posted through B goes to the room through LiveKit (whichever replica the room's people came
+    // through) and is in the history A serves.
+    let lk_room = w.lk.add_room(room_name(&a.app, &id).await.as_str());
+    let (s, posted) = ada_on_b.post(&format!("/api/rooms/{id}/chat"), json!({"text": "Hello from B"})).await;
+    assert_eq!((s, posted["delivered"].as_bool()), (201, Some(true)), "{posted}");
+    let sent: Vec<serde_json::Value> =
+        w.lk.sent_data(&lk_room.name)
+            .iter()
+            .filter(|d| d.topic.as_deref() == Some("chat"))
+            .map(|d| serde_json::from_slice(&d.data).unwrap())
+            .collect();
+    assert_eq!(sent, vec![posted["message"].clone()]);
+    let (s, history) = ada.get(&format!("/api/rooms/{id}/chat")).await;
+    assert_eq!(s, 200);
+    assert_eq!(history["messages"].as_array().unwrap().last(), Some(&posted["message"]));
     b.stop().await;
+}
+
+/// The LiveKit room of `room_id`'s current lecture.
+async fn room_name(app: &confctl::app::App, room_id: &str) -> String {
+    confctl::livekit::room_name(&app.store().room_by_id(room_id).await.unwrap().lecture_id)
 }
 
 /// Locks `room` with its event, in one change that fails after both when `fail`.
