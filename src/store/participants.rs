@@ -155,6 +155,23 @@ macro_rules! admissible {
     };
 }
 
+/// A guest's row as `insert_guest` stores it, shared by the guests joining at the same moment (SQLite): the
+/// participant's 22 columns, then the room's `version`, its host, the hash of the session the browser showed
+/// and the room's capacity, checked as in the one-row statement.
+static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
+    head: concat!(
+        "INSERT INTO participants (",
+        participant_columns!(),
+        ") SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column17, v.column18, v.column19, v.column20, v.column21, v.column22 FROM"
+    ),
+    width: 26,
+    tail: ") AS v WHERE EXISTS (SELECT 1 FROM rooms WHERE id = v.column2 AND version = v.column23) \
+           AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = v.column2 OR (room_id IS NULL AND host_id = v.column24)) \
+           AND (fingerprint = v.column8 OR (v.column25 IS NOT NULL AND session_hash = v.column25))) \
+           AND (v.column26 IS NULL OR (SELECT COUNT(*) FROM participants \
+           WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < v.column26) RETURNING id",
+};
+
 /// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
 fn bind_participant(query: Statement, p: &ParticipantRecord) -> Statement {
     query
@@ -207,22 +224,38 @@ impl Store {
         p: &ParticipantRecord,
         previous_session: Option<&str>,
     ) -> Result<JoinOutcome> {
-        let insert = sqlx::query(concat!(
-            "INSERT INTO participants (",
-            participant_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22 \
-             WHERE EXISTS (SELECT 1 FROM rooms WHERE id = $2 AND version = $23) \
-             AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = $2 OR (room_id IS NULL AND host_id = $24)) \
-             AND (fingerprint = $8 OR (CAST($25 AS TEXT) IS NOT NULL AND session_hash = $25))) \
-             AND (CAST($26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
-             WHERE lecture_id = $3 AND admission = 'APPROVED' AND left_at IS NULL) < $26)"
-        ));
-        let insert = bind_participant(insert, p)
-            .bind(room.version)
-            .bind(&room.host_id)
-            .bind(previous_session)
-            .bind(room.max_participants);
-        if self.write(insert).await.db("participant")?.rows_affected() == 1 {
+        let bind = {
+            let (p, version, host_id) = (p.clone(), room.version, room.host_id.clone());
+            let (previous_session, max) = (previous_session.map(str::to_owned), room.max_participants);
+            move |statement: Statement| {
+                bind_participant(statement, &p)
+                    .bind(version)
+                    .bind(host_id.clone())
+                    .bind(previous_session.clone())
+                    .bind(max)
+            }
+        };
+        // Guests who wait in the lobby do not count towards the capacity, so their rows can share one
+        // statement (the count it checks is taken before any of them); one let in at once is stored alone.
+        let shared = self.row_writer().filter(|_| p.admission == Admission::Pending || room.max_participants.is_none());
+        let stored = match shared {
+            Some(writer) => writer.insert_row(&GUEST_ROWS, p.id.clone(), bind).await.db("participant")?,
+            None => {
+                let insert = sqlx::query(concat!(
+                    "INSERT INTO participants (",
+                    participant_columns!(),
+                    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                     $21, $22 \
+                     WHERE EXISTS (SELECT 1 FROM rooms WHERE id = $2 AND version = $23) \
+                     AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = $2 OR (room_id IS NULL AND host_id = $24)) \
+                     AND (fingerprint = $8 OR (CAST($25 AS TEXT) IS NOT NULL AND session_hash = $25))) \
+                     AND (CAST($26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
+                     WHERE lecture_id = $3 AND admission = 'APPROVED' AND left_at IS NULL) < $26)"
+                ));
+                self.write(bind(insert)).await.db("participant")?.rows_affected() == 1
+            }
+        };
+        if stored {
             return Ok(JoinOutcome::Joined);
         }
         // Nothing stored: find out why (rare, so the extra reads do not matter).

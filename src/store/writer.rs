@@ -14,6 +14,11 @@
 //! the batch commits. An error that ends SQLite's transaction itself (disk full, I/O error) fails every
 //! item of the batch that already ran, none of which is committed; the items not yet run wait for the next
 //! batch.
+//!
+//! Rows that many callers write alike (guests joining a lecture) can also go in as [`SharedInsert`] rows:
+//! the rows of one kind that queued one after another run as one multi-row statement instead of one
+//! statement each. Every statement is a command handed to sqlx's SQLite worker thread and answered back, so
+//! under a lecture-start storm those hand-overs, not SQLite, were what a batch spent its time on.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -59,8 +64,42 @@ pub struct Writer {
 }
 
 enum Message {
-    Work(Run),
+    Work(Item),
     Close(oneshot::Sender<()>),
+}
+
+/// What waits in the writer's queue.
+enum Item {
+    Run(Run),
+    Row(Row),
+}
+
+/// An `INSERT … SELECT … FROM (VALUES …) AS v WHERE … RETURNING key` that many callers' rows share: the rows
+/// are named `v.column1` … `v.column{width}` in `select_and_tail`, and the statement returns the key of
+/// each row it stored (a row its conditions turn away is not stored, and its caller hears so).
+#[derive(Debug)]
+pub struct SharedInsert {
+    /// `INSERT INTO table (columns) SELECT v.column1, … FROM`; the rows' `(VALUES …` follow.
+    pub head: &'static str,
+    /// How many values one row binds.
+    pub width: usize,
+    /// From `) AS v` to the end: the conditions and `RETURNING` the key column.
+    pub tail: &'static str,
+}
+
+/// How many rows one shared statement takes at most; a group is cut into statements of these sizes, so a
+/// handful of statement texts (each prepared once and cached) serve any number of rows.
+const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// Binds one row's `width` values, in order, onto a statement.
+type Bind = Box<dyn Fn(Statement) -> Statement + Send + Sync>;
+
+/// One caller's row for a [`SharedInsert`].
+struct Row {
+    insert: &'static SharedInsert,
+    key: String,
+    bind: Bind,
+    answer: oneshot::Sender<std::result::Result<bool, sqlx::Error>>,
 }
 
 impl Writer {
@@ -73,7 +112,22 @@ impl Writer {
     }
 
     async fn submit(&self, run: Run) -> Result<()> {
-        self.tx.send(Message::Work(run)).await.map_err(|_| closed())
+        self.tx.send(Message::Work(Item::Run(run))).await.map_err(|_| closed())
+    }
+
+    /// Stores one row through `insert`, perhaps in one statement with other callers' rows of the same kind;
+    /// answers, once committed, whether the statement's conditions let the row (known by `key`, the value
+    /// `RETURNING` gives back) in. `bind` binds the row's values, in order.
+    pub async fn insert_row(
+        &self,
+        insert: &'static SharedInsert,
+        key: String,
+        bind: impl Fn(Statement) -> Statement + Send + Sync + 'static,
+    ) -> std::result::Result<bool, sqlx::Error> {
+        let (answer, rx) = oneshot::channel();
+        let row = Row { insert, key, bind: Box::new(bind), answer };
+        self.tx.send(Message::Work(Item::Row(row))).await.map_err(|_| writer_gone())?;
+        rx.await.unwrap_or_else(|_| Err(writer_gone()))
     }
 
     /// Runs one statement; answers once it is committed.
@@ -159,7 +213,7 @@ fn statement_ran<T: Send + 'static>(
     let completion: Completion = Box::new(move |failed| {
         let _ = tx.send(match failed {
             None => result,
-            Some(reason) => Err(sqlx::Error::Io(std::io::Error::other(format!("write not committed: {reason}")))),
+            Some(reason) => Err(not_committed(reason)),
         });
     });
     Ran { completion, fatal }
@@ -194,6 +248,10 @@ fn closed() -> Error {
     Error::unavailable("database_unavailable", "the database is closed")
 }
 
+fn not_committed(reason: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(format!("write not committed: {reason}")))
+}
+
 fn writer_gone() -> sqlx::Error {
     sqlx::Error::PoolClosed
 }
@@ -204,12 +262,12 @@ fn batch_failed(reason: &str) -> Error {
 }
 
 async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Message>) {
-    let mut queue: VecDeque<Run> = VecDeque::new();
+    let mut queue: VecDeque<Item> = VecDeque::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     loop {
         if queue.is_empty() && closing.is_none() {
             match rx.recv().await {
-                Some(Message::Work(run)) => queue.push_back(run),
+                Some(Message::Work(item)) => queue.push_back(item),
                 Some(Message::Close(done)) => closing = Some(done),
                 None => break,
             }
@@ -217,7 +275,7 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Message>) {
         // Everything that queued up while the last batch committed joins this one.
         while queue.len() < MAX_BATCH && closing.is_none() {
             match rx.try_recv() {
-                Ok(Message::Work(run)) => queue.push_back(run),
+                Ok(Message::Work(item)) => queue.push_back(item),
                 Ok(Message::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
@@ -229,8 +287,8 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Message>) {
             rx.close();
             // Items sent before the close still run; later ones find the channel closed.
             while let Some(message) = rx.recv().await {
-                if let Message::Work(run) = message {
-                    queue.push_back(run);
+                if let Message::Work(item) = message {
+                    queue.push_back(item);
                 }
             }
             while !queue.is_empty() {
@@ -247,13 +305,13 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Message>) {
 
 /// Runs up to `MAX_BATCH` items of `queue` in one transaction and answers them. Items left in `queue` (after
 /// a failure ended the transaction) run in the next batch.
-async fn batch(pool: &AnyPool, queue: &mut VecDeque<Run>) {
+async fn batch(pool: &AnyPool, queue: &mut VecDeque<Item>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(queue.len().min(MAX_BATCH));
     let outcome: std::result::Result<(), String> = async {
         let mut conn = pool.acquire().await.map_err(|e| format!("no write connection: {e}"))?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| format!("cannot begin: {e}"))?;
         while completions.len() < MAX_BATCH {
-            let Some(run) = queue.pop_front() else { break };
+            let Some(run) = next_run(queue) else { break };
             let ran = AssertUnwindSafe(run(&mut tx)).catch_unwind().await;
             match ran {
                 Ok(Ran { completion, fatal: None }) => completions.push(completion),
@@ -275,8 +333,8 @@ async fn batch(pool: &AnyPool, queue: &mut VecDeque<Run>) {
     if let Err(reason) = &outcome {
         // With nothing run, the first item is failed rather than retried forever (no connection, no lock).
         if completions.is_empty() {
-            if let Some(run) = queue.pop_front() {
-                drop(run);
+            if let Some(item) = queue.pop_front() {
+                drop(item);
             }
         }
         tracing::error!(reason = %reason, items = completions.len(), "database write batch failed");
@@ -284,5 +342,139 @@ async fn batch(pool: &AnyPool, queue: &mut VecDeque<Run>) {
     let failed = outcome.err();
     for completion in completions {
         completion(failed.as_deref());
+    }
+}
+
+/// The next unit of work in `queue`: an item run alone, or the shared rows of one kind queued one after
+/// another (up to `MAX_BATCH` of them), as one item. Rows never overtake other items: a ban queued before a
+/// guest's join is stored before the join's statement checks for bans.
+fn next_run(queue: &mut VecDeque<Item>) -> Option<Run> {
+    let first = match queue.pop_front()? {
+        Item::Run(run) => return Some(run),
+        Item::Row(row) => row,
+    };
+    let insert = first.insert;
+    let mut rows = vec![first];
+    while rows.len() < MAX_BATCH {
+        match queue.front() {
+            Some(Item::Row(next)) if std::ptr::eq(next.insert, insert) => {}
+            _ => break,
+        }
+        if let Some(Item::Row(row)) = queue.pop_front() {
+            rows.push(row);
+        }
+    }
+    Some(Box::new(move |conn| Box::pin(insert_rows(conn, insert, rows))))
+}
+
+/// Runs `rows` as few multi-row statements; a statement that fails without ending the transaction (a
+/// constraint one row breaks) is run again row by row, so only the row at fault fails.
+async fn insert_rows(conn: &mut AnyConnection, insert: &'static SharedInsert, rows: Vec<Row>) -> Ran {
+    let mut results: Vec<std::result::Result<bool, sqlx::Error>> = Vec::with_capacity(rows.len());
+    let mut fatal = None;
+    let mut start = 0;
+    while start < rows.len() && fatal.is_none() {
+        let left = rows.len() - start;
+        let size = ROW_CHUNKS.into_iter().find(|&n| n <= left).unwrap_or(1);
+        let chunk = &rows[start..start + size];
+        match shared_statement(insert, chunk).fetch_all(&mut *conn).await {
+            Ok(stored) => {
+                let keys: std::collections::HashSet<String> =
+                    stored.iter().filter_map(|row| sqlx::Row::try_get::<String, _>(row, 0).ok()).collect();
+                results.extend(chunk.iter().map(|row| Ok(keys.contains(&row.key))));
+            }
+            Err(err) if ends_transaction(&err) => fatal = Some(err.to_string()),
+            Err(_) if size > 1 => {
+                for row in chunk {
+                    match shared_statement(insert, std::slice::from_ref(row)).fetch_all(&mut *conn).await {
+                        Ok(stored) => results.push(Ok(!stored.is_empty())),
+                        Err(err) if ends_transaction(&err) => {
+                            fatal = Some(err.to_string());
+                            break;
+                        }
+                        Err(err) => results.push(Err(err)),
+                    }
+                }
+            }
+            Err(err) => results.push(Err(err)),
+        }
+        start += size;
+    }
+    let completion: Completion = Box::new(move |failed| {
+        let mut results = results.into_iter();
+        for row in rows {
+            let result = match (failed, results.next()) {
+                (None, Some(result)) => result,
+                // The transaction ended before or while this row ran: nothing of it is stored.
+                (failed, _) => Err(not_committed(failed.unwrap_or("the write did not run"))),
+            };
+            let _ = row.answer.send(result);
+        }
+    });
+    Ran { completion, fatal }
+}
+
+/// `insert` for `rows`, their values bound in order.
+fn shared_statement(insert: &SharedInsert, rows: &[Row]) -> Statement {
+    let mut sql = String::with_capacity(insert.head.len() + insert.tail.len() + rows.len() * insert.width * 5);
+    sql.push_str(insert.head);
+    sql.push_str(" (VALUES ");
+    for r in 0..rows.len() {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        // Anonymous `?` parameters: SQLite looks a numbered one up by a scan of the statement's parameter
+        // names, which made binding a 64-row statement cost as much as running it.
+        for c in 0..insert.width {
+            sql.push_str(if c == 0 { "?" } else { ", ?" });
+        }
+        sql.push(')');
+    }
+    sql.push_str(insert.tail);
+    rows.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |statement, row| (row.bind)(statement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ROWS: SharedInsert = SharedInsert {
+        head: "INSERT INTO t (id, n) SELECT v.column1, v.column2 FROM",
+        width: 2,
+        tail: ") AS v WHERE v.column2 >= 0 RETURNING id",
+    };
+
+    /// Rows sent together: each caller hears its own outcome — stored, turned away by the conditions, or
+    /// failed alone (a key stored already) without failing the rows it shared a statement with.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shared_rows_each_get_their_own_answer() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::pool::PoolOptions::<Any>::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)").execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES ('taken', 0)").execute(&pool).await.unwrap();
+        let writer = Writer::start(pool.clone());
+        let answers = futures::future::join_all((0..300i64).map(|i| {
+            let writer = writer.clone();
+            async move {
+                let (id, n) = match i % 50 {
+                    7 => ("taken".to_owned(), i),
+                    9 => (format!("r{i}"), -i),
+                    _ => (format!("r{i}"), i),
+                };
+                let bound = (id.clone(), n);
+                let answer =
+                    writer.insert_row(&ROWS, id, move |s: Statement| s.bind(bound.0.clone()).bind(bound.1)).await;
+                (i, answer)
+            }
+        }))
+        .await;
+        for (i, answer) in &answers {
+            match i % 50 {
+                7 => assert!(answer.is_err(), "row {i}: {answer:?}"),
+                9 => assert!(matches!(answer, Ok(false)), "row {i}: {answer:?}"),
+                _ => assert!(matches!(answer, Ok(true)), "row {i}: {answer:?}"),
+            }
+        }
+        writer.close().await;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&pool).await.unwrap();
+        assert_eq!(count, 1 + 300 - 6 - 6);
     }
 }

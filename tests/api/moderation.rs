@@ -10,6 +10,7 @@ on_both_databases!(
     ban_refuses_the_browser_everywhere_it_applies,
     bans_and_kicks_hold_in_confctl_when_livekit_fails,
     approvals_recheck_bans_that_raced_the_join,
+    guests_arriving_together_are_each_checked,
     panic_mute_sends_whole_permission_objects,
     lock_keeps_people_inside_and_newcomers_out,
     hands_queue_and_speaking_rights,
@@ -27,7 +28,11 @@ struct Room {
 
 impl Room {
     async fn new(db: Db, settings: Value) -> Self {
-        let w = WithLiveKit::spawn(db, &[("rate_limits.chat_messages_per_minute", "5")]).await;
+        Self::configured(db, settings, &[("rate_limits.chat_messages_per_minute", "5")]).await
+    }
+
+    async fn configured(db: Db, settings: Value, config: &[(&str, &str)]) -> Self {
+        let w = WithLiveKit::spawn(db, config).await;
         let host = w.t.client();
         host.register("ada@uni.edu", "Ada").await;
         let (s, room) = host.post("/api/rooms", settings).await;
@@ -353,6 +358,40 @@ async fn approvals_recheck_bans_that_raced_the_join(db: Db) {
         assert_ne!(p.admission, confctl::store::Admission::Approved);
     }
     assert!(r.w.lk.calls().iter().all(|c| c.method != "UpdateParticipant"));
+}
+
+/// Guests arriving at the same moment (on SQLite their rows share statements) are each checked on their
+/// own: the banned browser among them is refused every time, and everyone else waits in the lobby once.
+async fn guests_arriving_together_are_each_checked(db: Db) {
+    let r = Room::configured(db, json!({"name": "Crowd"}), &[("rate_limits.joins_per_ip_per_minute", "1000")]).await;
+    let troll = r.guest("troll", true).await;
+    let (s, _) = r.host.post(&format!("/api/rooms/{}/participants/{}/ban", r.id, troll.identity), json!({})).await;
+    assert_eq!(s, 201);
+    let code = r.w.t.invite_code(&r.id).await;
+    let crowd = futures::future::join_all((0..150).map(|i| {
+        let fingerprint =
+            if i % 10 == 3 { troll.fingerprint.clone() } else { format!("fp-crowd-{i:04}-0123456789abcdef") };
+        let request = troll.browser.http.post(format!("{}/api/rooms/{}/join", r.w.t.base, r.id)).json(
+            &json!({"displayName": format!("Student {i}"), "sessionFingerprint": fingerprint, "inviteCode": code}),
+        );
+        async move { (i, support::read(request.send().await.unwrap()).await) }
+    }))
+    .await;
+    let mut waiting = std::collections::BTreeSet::new();
+    for (i, (s, body)) in crowd {
+        if i % 10 == 3 {
+            assert_eq!((s, error_code(&body)), (403, "banned"), "{i}: {body}");
+        } else {
+            assert_eq!((s, body["status"].as_str()), (201, Some("PENDING")), "{i}: {body}");
+            waiting.insert(format!("Student {i}"));
+        }
+    }
+    let (s, lobby) = r.host.get(&format!("/api/rooms/{}/lobby", r.id)).await;
+    assert_eq!(s, 200);
+    let listed: Vec<String> =
+        lobby["entries"].as_array().unwrap().iter().map(|e| e["displayName"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(listed.len(), 135, "each waiting guest once");
+    assert_eq!(listed.into_iter().collect::<std::collections::BTreeSet<_>>(), waiting);
 }
 
 async fn panic_mute_sends_whole_permission_objects(db: Db) {
