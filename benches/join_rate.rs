@@ -76,7 +76,7 @@ async fn main() {
     let rounds: usize = common::arg("--rounds").unwrap_or(3);
     let seconds: u32 = common::arg("--seconds").unwrap_or(4);
     let db = common::Database::from_args();
-    let served = common::serve(&db, &[("CONFCTL_RATE_LIMITS__JOINS_PER_IP_PER_MINUTE", "10000000")]).await;
+    let served = common::serve(&db, &[("CONFCTL_RATE_LIMITS__JOINS_PER_IP_PER_MINUTE", "1000000")]).await;
     let host = common::Host::with_room(&served.base, json!({"lobbyEnabled": true})).await;
     let script = served.dir.path().join("join.lua");
     std::fs::write(&script, include_str!("join.lua")).unwrap();

@@ -218,7 +218,7 @@ pub const KEYS: &[Key] = &[
         Some("600"),
         "a number",
         1,
-        100000,
+        1000000,
         "Guest join attempts per client IP per minute: stops one machine from flooding a lobby, while a\n\
          lecture hall of students behind one NAT address still gets in.",
     ),

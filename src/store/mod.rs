@@ -92,6 +92,9 @@ pub struct Store {
     write_pool: AnyPool,
     /// SQLite's group-committing writer.
     writer: Option<writer::Writer>,
+    /// Where rows many callers write alike go (guests joining): SQLite's writer, or on PostgreSQL a writer
+    /// of its own that commits the rows queued together in one transaction.
+    rows: writer::Writer,
     /// An in-memory SQLite database: `reader` is the writer's own pool.
     writer_reads: bool,
     dialect: Dialect,
@@ -193,12 +196,13 @@ impl Store {
                         .await
                         .map_err(open_error)?
                 };
-                let writer = Some(writer::Writer::start(write_pool.clone()));
+                let writer = writer::Writer::start(write_pool.clone(), dialect);
                 Self {
                     changes: None,
                     reader,
                     write_pool,
-                    writer,
+                    rows: writer.clone(),
+                    writer: Some(writer),
                     writer_reads: in_memory,
                     dialect,
                     rooms: std::sync::Arc::default(),
@@ -215,6 +219,7 @@ impl Store {
                 Self {
                     changes: Some(changes),
                     reader: pool.clone(),
+                    rows: writer::Writer::start(pool.clone(), dialect),
                     write_pool: pool,
                     writer: None,
                     writer_reads: false,
@@ -252,10 +257,10 @@ impl Store {
         }
     }
 
-    /// The writer that may store a row in one statement with other callers' rows of its kind: SQLite's,
-    /// outside a change (a change runs its own statements in its own transaction).
+    /// The writer that may store a row in one statement with other callers' rows of its kind, outside a
+    /// change (a change runs its own statements in its own transaction).
     fn row_writer(&self) -> Option<&writer::Writer> {
-        self.writer.as_ref().filter(|_| outbox::current_change().is_none())
+        Some(&self.rows).filter(|_| outbox::current_change().is_none())
     }
 
     /// Applies one statement that returns rows (`RETURNING`); returns them, read as `T`, once it is durable.
@@ -336,9 +341,7 @@ impl Store {
 
     /// Commits what is queued and closes every connection (at shutdown; SQLite checkpoints its WAL).
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
+        self.rows.close().await;
         self.reader.close().await;
         self.write_pool.close().await;
     }

@@ -155,7 +155,7 @@ macro_rules! admissible {
     };
 }
 
-/// A guest's row as `insert_guest` stores it, shared by the guests joining at the same moment (SQLite): the
+/// A guest's row as `insert_guest` stores it, shared by the guests joining at the same moment: the
 /// participant's 22 columns, then the room's `version`, its host, the hash of the session the browser showed
 /// and the room's capacity, checked as in the one-row statement.
 static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
@@ -167,9 +167,9 @@ static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
     width: 26,
     tail: ") AS v WHERE EXISTS (SELECT 1 FROM rooms WHERE id = v.column2 AND version = v.column23) \
            AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = v.column2 OR (room_id IS NULL AND host_id = v.column24)) \
-           AND (fingerprint = v.column8 OR (v.column25 IS NOT NULL AND session_hash = v.column25))) \
-           AND (v.column26 IS NULL OR (SELECT COUNT(*) FROM participants \
-           WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < v.column26) RETURNING id",
+           AND (fingerprint = v.column8 OR (CAST(v.column25 AS TEXT) IS NOT NULL AND session_hash = v.column25))) \
+           AND (CAST(v.column26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
+           WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < CAST(v.column26 AS BIGINT)) RETURNING id",
 };
 
 /// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
