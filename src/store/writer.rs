@@ -76,8 +76,8 @@ enum Item {
     Row(Row),
 }
 
-/// An `INSERT … SELECT … FROM (VALUES …) AS v WHERE … RETURNING key` that many callers' rows share: the rows
-/// are named `v.column1` … `v.column{width}` in `select_and_tail`, and the statement returns the key of
+/// An `INSERT … SELECT … FROM (VALUES …) AS v WHERE … RETURNING key` that many callers' rows share: a row's
+/// values are `v.column1` … `v.column{width}` in `head` and `tail`, and the statement returns the key of
 /// each row it stored (a row its conditions turn away is not stored, and its caller hears so).
 #[derive(Debug)]
 pub struct SharedInsert {
