@@ -90,11 +90,9 @@ pub struct Store {
     /// Where writes go: on SQLite the pool of the one write connection (driven by `writer`), on PostgreSQL
     /// the same pool as `reader`.
     write_pool: AnyPool,
-    /// SQLite's group-committing writer.
-    writer: Option<writer::Writer>,
-    /// Where rows many callers write alike go (guests joining): SQLite's writer, or on PostgreSQL a writer
-    /// of its own that commits the rows queued together in one transaction.
-    rows: writer::Writer,
+    /// The group-committing writer: on SQLite every write goes through it; on PostgreSQL only the rows many
+    /// callers write alike (guests joining), committed together, while other writes run on their own.
+    writer: writer::Writer,
     /// An in-memory SQLite database: `reader` is the writer's own pool.
     writer_reads: bool,
     dialect: Dialect,
@@ -201,8 +199,7 @@ impl Store {
                     changes: None,
                     reader,
                     write_pool,
-                    rows: writer.clone(),
-                    writer: Some(writer),
+                    writer,
                     writer_reads: in_memory,
                     dialect,
                     rooms: std::sync::Arc::default(),
@@ -219,9 +216,8 @@ impl Store {
                 Self {
                     changes: Some(changes),
                     reader: pool.clone(),
-                    rows: writer::Writer::start(pool.clone(), dialect),
+                    writer: writer::Writer::start(pool.clone(), dialect),
                     write_pool: pool,
-                    writer: None,
                     writer_reads: false,
                     dialect,
                     rooms: std::sync::Arc::default(),
@@ -251,7 +247,7 @@ impl Store {
         if let Some(change) = outbox::current_change() {
             return change.execute(statement).await;
         }
-        match &self.writer {
+        match self.sqlite_writer() {
             Some(writer) => writer.execute(statement).await,
             None => statement.execute(&self.write_pool).await,
         }
@@ -260,7 +256,12 @@ impl Store {
     /// The writer that may store a row in one statement with other callers' rows of its kind, outside a
     /// change (a change runs its own statements in its own transaction).
     fn row_writer(&self) -> Option<&writer::Writer> {
-        Some(&self.rows).filter(|_| outbox::current_change().is_none())
+        Some(&self.writer).filter(|_| outbox::current_change().is_none())
+    }
+
+    /// The writer every write goes through: SQLite's.
+    fn sqlite_writer(&self) -> Option<&writer::Writer> {
+        Some(&self.writer).filter(|_| self.dialect == Dialect::Sqlite)
     }
 
     /// Applies one statement that returns rows (`RETURNING`); returns them, read as `T`, once it is durable.
@@ -268,7 +269,7 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, AnyRow>,
     {
-        let rows = match (outbox::current_change(), &self.writer) {
+        let rows = match (outbox::current_change(), self.sqlite_writer()) {
             (Some(change), _) => change.fetch_all(statement).await?,
             (None, Some(writer)) => writer.fetch_all(statement).await?,
             (None, None) => statement.fetch_all(&self.write_pool).await?,
@@ -287,7 +288,7 @@ impl Store {
         if let Some(change) = outbox::current_change() {
             return change.atomic(job).await;
         }
-        match &self.writer {
+        match self.sqlite_writer() {
             Some(writer) => writer.atomic(job).await,
             None => {
                 let mut tx = self.write_pool.begin().await.db("transaction")?;
@@ -341,7 +342,7 @@ impl Store {
 
     /// Commits what is queued and closes every connection (at shutdown; SQLite checkpoints its WAL).
     pub async fn close(&self) {
-        self.rows.close().await;
+        self.writer.close().await;
         self.reader.close().await;
         self.write_pool.close().await;
     }

@@ -155,9 +155,10 @@ macro_rules! admissible {
     };
 }
 
-/// A guest's row as `insert_guest` stores it, shared by the guests joining at the same moment: the
+/// A guest's row as `insert_guest` stores it (shared by the guests joining at the same moment): the
 /// participant's 22 columns, then the room's `version`, its host, the hash of the session the browser showed
-/// and the room's capacity, checked as in the one-row statement.
+/// and the room's capacity. A row is stored only while the room is at that version, no ban covers the
+/// fingerprint or that session, and the lecture has room for one more.
 static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
     head: concat!(
         "INSERT INTO participants (",
@@ -172,7 +173,7 @@ static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
            WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < CAST(v.column26 AS BIGINT)) RETURNING id",
 };
 
-/// Binds `p`'s columns in `participant_columns!()` order as $1 to $22.
+/// Binds `p`'s columns in `participant_columns!()` order: the statement's first 22 values.
 fn bind_participant(query: Statement, p: &ParticipantRecord) -> Statement {
     query
         .bind(&p.id)
@@ -237,22 +238,12 @@ impl Store {
         };
         // Guests who wait in the lobby do not count towards the capacity, so their rows can share one
         // statement (the count it checks is taken before any of them); one let in at once is stored alone.
-        let shared = self.row_writer().filter(|_| p.admission == Admission::Pending || room.max_participants.is_none());
-        let stored = match shared {
-            Some(writer) => writer.insert_row(&GUEST_ROWS, p.id.clone(), bind).await.db("participant")?,
+        let shareable = p.admission == Admission::Pending || room.max_participants.is_none();
+        let stored = match self.row_writer() {
+            Some(writer) => writer.insert_row(&GUEST_ROWS, p.id.clone(), shareable, bind).await.db("participant")?,
             None => {
-                let insert = sqlx::query(concat!(
-                    "INSERT INTO participants (",
-                    participant_columns!(),
-                    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                     $21, $22 \
-                     WHERE EXISTS (SELECT 1 FROM rooms WHERE id = $2 AND version = $23) \
-                     AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = $2 OR (room_id IS NULL AND host_id = $24)) \
-                     AND (fingerprint = $8 OR (CAST($25 AS TEXT) IS NOT NULL AND session_hash = $25))) \
-                     AND (CAST($26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
-                     WHERE lecture_id = $3 AND admission = 'APPROVED' AND left_at IS NULL) < $26)"
-                ));
-                self.write(bind(insert)).await.db("participant")?.rows_affected() == 1
+                let insert = super::writer::one_row(&GUEST_ROWS, self.dialect(), bind);
+                self.write(insert).await.db("participant")?.rows_affected() == 1
             }
         };
         if stored {

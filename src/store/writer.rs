@@ -99,6 +99,8 @@ type Bind = Box<dyn Fn(Statement) -> Statement + Send + Sync>;
 /// One caller's row for a [`SharedInsert`].
 struct Row {
     insert: &'static SharedInsert,
+    /// Whether the row may share a statement: not when its conditions count rows the others would add.
+    shareable: bool,
     key: String,
     bind: Bind,
     answer: oneshot::Sender<std::result::Result<bool, sqlx::Error>>,
@@ -118,17 +120,18 @@ impl Writer {
         self.tx.send(Message::Work(Item::Run(run))).await.map_err(|_| closed())
     }
 
-    /// Stores one row through `insert`, perhaps in one statement with other callers' rows of the same kind;
-    /// answers, once committed, whether the statement's conditions let the row (known by `key`, the value
-    /// `RETURNING` gives back) in. `bind` binds the row's values, in order.
+    /// Stores one row through `insert`, in one statement with other callers' rows of the same kind when
+    /// `shareable`; answers, once committed, whether the statement's conditions let the row (known by
+    /// `key`, the value `RETURNING` gives back) in. `bind` binds the row's values, in order.
     pub async fn insert_row(
         &self,
         insert: &'static SharedInsert,
         key: String,
+        shareable: bool,
         bind: impl Fn(Statement) -> Statement + Send + Sync + 'static,
     ) -> std::result::Result<bool, sqlx::Error> {
         let (answer, rx) = oneshot::channel();
-        let row = Row { insert, key, bind: Box::new(bind), answer };
+        let row = Row { insert, shareable, key, bind: Box::new(bind), answer };
         self.tx.send(Message::Work(Item::Row(row))).await.map_err(|_| writer_gone())?;
         rx.await.unwrap_or_else(|_| Err(writer_gone()))
     }
@@ -307,7 +310,8 @@ async fn run(pool: AnyPool, dialect: Dialect, mut rx: mpsc::Receiver<Message>) {
 }
 
 /// Runs up to `MAX_BATCH` items of `queue` in one transaction and answers them. Items left in `queue` (after
-/// a failure ended the transaction) run in the next batch.
+/// a failure ended the transaction) run in the next batch; when the batch could not start at all, every
+/// queued item fails with it.
 async fn batch(pool: &AnyPool, dialect: Dialect, queue: &mut VecDeque<Item>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(queue.len().min(MAX_BATCH));
     let outcome: std::result::Result<(), String> = async {
@@ -361,10 +365,11 @@ fn next_run(queue: &mut VecDeque<Item>, dialect: Dialect) -> Option<Run> {
         Item::Row(row) => row,
     };
     let insert = first.insert;
+    let shareable = first.shareable;
     let mut rows = vec![first];
-    while rows.len() < MAX_BATCH {
+    while shareable && rows.len() < MAX_BATCH {
         match queue.front() {
-            Some(Item::Row(next)) if std::ptr::eq(next.insert, insert) => {}
+            Some(Item::Row(next)) if next.shareable && std::ptr::eq(next.insert, insert) => {}
             _ => break,
         }
         if let Some(Item::Row(row)) = queue.pop_front() {
@@ -459,10 +464,21 @@ async fn guarded(conn: &mut AnyConnection, dialect: Dialect, statement: Statemen
 
 /// `insert` for `rows`, their values bound in order.
 fn shared_statement(insert: &SharedInsert, rows: &[Row], dialect: Dialect) -> Statement {
-    let mut sql = String::with_capacity(insert.head.len() + insert.tail.len() + rows.len() * insert.width * 5);
+    let sql = shared_sql(insert, rows.len(), dialect);
+    rows.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |statement, row| (row.bind)(statement))
+}
+
+/// `insert` for one row, to run where the writer does not (a change's own transaction).
+pub fn one_row(insert: &SharedInsert, dialect: Dialect, bind: impl Fn(Statement) -> Statement) -> Statement {
+    bind(sqlx::query(sqlx::AssertSqlSafe(shared_sql(insert, 1, dialect))))
+}
+
+/// The text of `insert` for `rows` rows, in `dialect`'s placeholders.
+fn shared_sql(insert: &SharedInsert, rows: usize, dialect: Dialect) -> String {
+    let mut sql = String::with_capacity(insert.head.len() + insert.tail.len() + rows * insert.width * 5);
     sql.push_str(insert.head);
     sql.push_str(" (VALUES ");
-    for r in 0..rows.len() {
+    for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..insert.width {
             if c > 0 {
@@ -481,7 +497,7 @@ fn shared_statement(insert: &SharedInsert, rows: &[Row], dialect: Dialect) -> St
         sql.push(')');
     }
     sql.push_str(insert.tail);
-    rows.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |statement, row| (row.bind)(statement))
+    sql
 }
 
 #[cfg(test)]
@@ -513,7 +529,7 @@ mod tests {
                 };
                 let bound = (id.clone(), n);
                 let answer =
-                    writer.insert_row(&ROWS, id, move |s: Statement| s.bind(bound.0.clone()).bind(bound.1)).await;
+                    writer.insert_row(&ROWS, id, true, move |s: Statement| s.bind(bound.0.clone()).bind(bound.1)).await;
                 (i, answer)
             }
         }))
