@@ -49,10 +49,16 @@ enum Command {
     Doctor(commands::doctor::Args),
     /// Write man pages or shell completion scripts (for packaging).
     Generate(commands::generate::Args),
+    /// Typeset lectures sent by `confctl export` on standard input (started by it, not by people).
+    #[command(hide = true)]
+    RenderWorker,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::RenderWorker = cli.command {
+        return commands::render_worker::run();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -19,6 +19,7 @@ mod markdown;
 mod pdf;
 pub mod synthetic;
 pub mod transcript;
+pub mod worker;
 
 use std::fmt;
 use std::io::{Read, Seek, Write};

@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -25,13 +26,14 @@ use super::access::open_as_operator;
 use crate::app::App;
 use crate::audit::Actor;
 use crate::error::{Error, Result};
-use crate::export::LectureDoc;
+use crate::export::{Format, LectureDoc};
 use crate::gdrive::{DriveError, ExportedFile};
 use crate::ids::hex;
 use crate::store::{LectureRecord, LectureStatus};
 
 pub use super::parts::Item;
 use super::parts::{self, Part, PartKind};
+use super::workers::RenderWorkers;
 
 /// Which lectures: the explicitly named ones, those of these rooms, those of these hosts, started within
 /// `[since, until)`. Kinds combine with "and", values of one kind with "or"; `all` selects every lecture.
@@ -90,6 +92,8 @@ pub struct Options {
     pub force: bool,
     /// Say what would be written, write nothing.
     pub dry_run: bool,
+    /// Where a folder export's PDFs are typeset (as many workers as jobs); shut down when a run ends.
+    pub workers: Arc<RenderWorkers>,
 }
 
 /// A lecture chosen for export, with where it goes.
@@ -277,6 +281,7 @@ pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: 
         .buffer_unordered(options.jobs.max(1))
         .collect()
         .await;
+    options.workers.shut_down().await;
     let mut report = Report::default();
     for outcome in outcomes {
         match &outcome {
@@ -376,7 +381,12 @@ async fn write_lecture(
     for part in &parts {
         let written = match &part.kind {
             PartKind::Rendered(format) => {
-                let bytes = parts::render(&doc, *format).await?;
+                // The PDF is the work (hundreds of milliseconds); the other formats take a millisecond or two,
+                // less than handing the lecture to a worker.
+                let bytes = match format {
+                    Format::Pdf => options.workers.render(&doc, *format).await?,
+                    _ => parts::render(&doc, *format).await?,
+                };
                 write_atomically(&p.dir, &part.name, &bytes).await?
             }
             PartKind::Shared { file_id, .. } => write_shared_file(app, file_id, &p.dir, part).await?,

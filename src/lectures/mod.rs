@@ -12,6 +12,7 @@ pub mod drive;
 pub mod parts;
 pub mod shares;
 mod summary;
+pub mod workers;
 
 use serde::Serialize;
 

@@ -4,10 +4,12 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use confctl::gdrive::DriveError;
 use confctl::lectures::batch::{self, Item, Options, Outcome, Progress, Selection, Target};
+use confctl::lectures::workers::RenderWorkers;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CmdResult, Failure, Global, print_json};
@@ -64,7 +66,8 @@ pub struct Args {
     /// With --to gdrive: the host account (e-mail) whose connected Drive receives its own lectures.
     #[arg(long = "as", value_name = "HOST_EMAIL", requires = "to")]
     as_host: Option<String>,
-    /// Lectures exported at once; more is faster and loads the server more.
+    /// Lectures exported at once, each typeset in its own worker process; more is faster (up to the number of
+    /// cores) and loads the server more.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
     /// Rewrite lectures whose last export is still current.
@@ -135,7 +138,15 @@ pub async fn run(global: &Global, args: Args) -> CmdResult {
             return Err(err.into());
         }
     };
-    let options = Options { target, items, jobs: usize::from(args.jobs), force: args.force, dry_run: args.dry_run };
+    let jobs = usize::from(args.jobs);
+    let workers = match RenderWorkers::of_this_binary(jobs) {
+        Ok(workers) => Arc::new(workers),
+        Err(err) => {
+            app.store().close().await;
+            return Err(err.into());
+        }
+    };
+    let options = Options { target, items, jobs, force: args.force, dry_run: args.dry_run, workers };
     let started = std::time::Instant::now();
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| Bar::new(planned.len()));
     let report = match &bar {

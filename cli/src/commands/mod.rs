@@ -8,6 +8,7 @@ pub mod export;
 pub mod generate;
 pub mod migrate;
 pub mod monitor;
+pub mod render_worker;
 pub mod serve;
 pub mod settings;
 
@@ -111,5 +112,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Migrate(args) => migrate::run(&global, args).await,
         Command::Doctor(args) => doctor::run(&global, args).await,
         Command::Generate(args) => generate::run(args),
+        // Dispatched in `main` before the async runtime starts.
+        Command::RenderWorker => Ok(()),
     }
 }
