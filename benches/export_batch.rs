@@ -2,22 +2,25 @@
 //! transcript segments, 300 chat lines and a summary) exported to a folder as PDF + JSON + VTT with the
 //! default two jobs. Target: ≤ 2 minutes on the 2-core machine, memory bounded.
 //!
-//! Run: `cargo bench --bench export_batch` (optionally `-- 200` for fewer lectures, `-- 1000 4` for four
+//! Run: `cargo build --release --bin confctl && cargo bench --bench export_batch` (optionally `-- 200` for fewer lectures, `-- 1000 4` for four
 //! jobs). The lectures are written into a fresh SQLite database first (untimed; one transaction), then the
 //! export runs in a child process (this program again) through the same library calls `confctl export`
 //! makes, so its peak RSS is the export's alone. A load script, not a test: it prints what it measured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 #[path = "common/lectures.rs"]
 mod lectures;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confctl::app::App;
 use confctl::config::{self, Config, Sources};
 use confctl::export::{Format, synthetic};
 use confctl::lectures::batch::{self, Item, Options, Quiet, Selection, Target};
+use confctl::lectures::workers::RenderWorkers;
 
 /// Set in the child: the data directory to export from.
 const CHILD: &str = "CONFCTL_BENCH_EXPORT_DATA";
@@ -109,7 +112,16 @@ async fn export(data: &Path, jobs: usize) {
     let app = App::new(config, store).unwrap();
     let out = data.join("export");
     let items = vec![Item::Format(Format::Pdf), Item::Format(Format::Json), Item::Format(Format::Vtt)];
-    let options = Options { target: Target::Folder(out.clone()), items, jobs, force: false, dry_run: false };
+    // The PDFs are typeset by worker processes of the release binary, as `confctl export` does with itself.
+    let workers = Arc::new(RenderWorkers::new(common::binary(), vec!["render-worker".into()], jobs));
+    let options = Options {
+        target: Target::Folder(out.clone()),
+        items,
+        jobs,
+        force: false,
+        dry_run: false,
+        workers: workers.clone(),
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &options.target).await.unwrap();
@@ -131,7 +143,11 @@ async fn export(data: &Path, jobs: usize) {
         if took <= Duration::from_secs(120) * lectures as u32 / 1000 { "within" } else { "OVER" },
     );
     println!("second run (nothing changed): {} skipped in {:.1} s", rerun.skipped.len(), rerun_took.as_secs_f64());
-    println!("peak RSS of the export process: {}", status_field("VmHWM"));
+    println!(
+        "peak RSS of the export process: {}; of each of its {jobs} render workers: {} kB at most",
+        status_field("VmHWM"),
+        workers.peak_rss_kb().map_or("unknown".to_owned(), |kb| kb.to_string())
+    );
 }
 
 /// A field of `/proc/self/status` (Linux), e.g. `VmHWM`, the peak resident set.

@@ -1,6 +1,7 @@
 //! Time to render a two-hour lecture's PDF (issue: lectures that leave something behind): target ≤ 1 s on one
 //! core for ≈ 20,000 words of transcript (1,200 segments) and 300 chat lines. Also times the other formats
-//! and the ZIP, and prints the peak memory.
+//! and the ZIP, and prints the peak memory. On two or more cores it also renders lectures on two threads at
+//! once, which shows why `confctl export` typesets in worker processes instead (docs/performance.md).
 //!
 //! Run on one core: `taskset -c 0 cargo bench --bench lecture_pdf` (optionally `-- 20` for the number of
 //! timed renders; typst's worker threads follow the CPU affinity). The first render is reported apart: it
@@ -57,6 +58,29 @@ fn main() {
         let (time, bytes) = timed(|| export::render(&doc, format).unwrap());
         println!("{format}: {} KB in {}", bytes.len() / 1000, ms(time));
     }
+    // `confctl export` renders two lectures at a time in one process (`--jobs 2`): the same renders, two
+    // threads at once. Near half the single render's time each when the renders do not get in each other's way.
+    if cores >= 2 {
+        let lectures: Vec<Vec<_>> = (0..2u64)
+            .map(|thread| {
+                (0..runs as u64)
+                    .map(|seed| synthetic::lecture(120, 1_200, 300, 1_000 + thread * 1_000 + seed))
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for lectures in &lectures {
+                scope.spawn(move || {
+                    for lecture in lectures {
+                        export::render(lecture, Format::Pdf).unwrap();
+                    }
+                });
+            }
+        });
+        println!("  two threads, {runs} lectures each: {} a lecture", ms(started.elapsed() / (2 * runs as u32)));
+    }
+
     let file = vec![7u8; 2_000_000];
     let (time, zip) = timed(|| {
         export::write_zip(&doc, |_| Ok(Cursor::new(file.as_slice())), Cursor::new(Vec::new())).unwrap().into_inner()
