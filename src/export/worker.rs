@@ -9,6 +9,7 @@
 //! Frames, little-endian: a request is `u32 length` + JSON `{"format": "pdf", "doc": LectureDoc}`; a reply is
 //! `u8 status` (0 rendered, 1 failed) + `u32 length` + the bytes, or the error message in UTF-8.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
@@ -18,18 +19,18 @@ use super::{Format, LectureDoc};
 /// The largest request a worker reads: a lecture's document is a few megabytes at most.
 const MAX_REQUEST: u32 = 512 << 20;
 
-/// What the exporting process sends.
+/// What the exporting process sends: borrowed when it is written, owned when the worker reads it.
 #[derive(Serialize, Deserialize)]
-pub struct Request<'a> {
+struct Request<'a> {
     /// The format's name (`Format::as_str`).
-    pub format: &'a str,
-    pub doc: std::borrow::Cow<'a, LectureDoc>,
+    format: &'a str,
+    doc: Cow<'a, LectureDoc>,
 }
 
 /// The request frame for `doc` in `format`.
 pub fn request(doc: &LectureDoc, format: Format) -> serde_json::Result<Vec<u8>> {
     let mut frame = vec![0; 4];
-    serde_json::to_writer(&mut frame, &Request { format: format.as_str(), doc: std::borrow::Cow::Borrowed(doc) })?;
+    serde_json::to_writer(&mut frame, &Request { format: format.as_str(), doc: Cow::Borrowed(doc) })?;
     let length = (frame.len() - 4) as u32;
     frame[..4].copy_from_slice(&length.to_le_bytes());
     Ok(frame)
