@@ -123,9 +123,9 @@ pub async fn join(
     .await?;
     let display_name = validate_display_name(&request.display_name)?;
     validate_fingerprint(&request.session_fingerprint)?;
-    let previous_hash = previous_session.map(ids::secret_hash);
-    let session_id = ids::new_secret();
-    let session_hash = ids::secret_hash(&session_id);
+    let previous_hash = previous_session.map(ids::session_hash);
+    let session_id = ids::new_session();
+    let session_hash = ids::session_hash(&session_id);
 
     let mut room = app.store().cached_room(room_id).await?;
     let mut fresh = false;
@@ -164,7 +164,7 @@ pub async fn join(
             session_hash: Some(session_hash.clone()),
             ..arriving(
                 &room,
-                format!("g_{}", ids::new_id()),
+                format!("g_{}", ids::new_ordered_id()),
                 ParticipantKind::Guest,
                 display_name.clone(),
                 client,
@@ -241,7 +241,7 @@ fn arriving(
         decided_at: admitted_by.map(|_| now),
         decided_by: admitted_by.map(str::to_owned),
         ..ParticipantRecord::arriving(
-            ids::new_id(),
+            ids::new_ordered_id(),
             room.id.clone(),
             room.lecture_id.clone(),
             identity,
@@ -344,7 +344,7 @@ pub async fn guest_session(app: &App, room_id: &str, session_id: &str) -> Result
         return Err(not_found());
     }
     app.store()
-        .participant_by_session(&ids::secret_hash(session_id))
+        .participant_by_session(&ids::session_hash(session_id))
         .await?
         .filter(|p| p.room_id == room_id)
         .ok_or_else(not_found)

@@ -147,7 +147,7 @@ async fn reader(
     }
     if let Some(session) = credentials.guest_session.filter(|s| !s.is_empty() && s.len() <= 100) {
         if room.lectures_for_participants {
-            if let Some(p) = app.store().participant_by_session(&ids::secret_hash(session)).await? {
+            if let Some(p) = app.store().participant_by_session(&ids::session_hash(session)).await? {
                 if admitted_to(app, &p, lecture, room).await? {
                     return Ok(Some(Reader::Participant(Box::new(p))));
                 }

@@ -219,7 +219,7 @@ async fn bans_are_listed_and_lifted(db: Db) {
     let http = bearer(&full, None);
     let joined = guest_joins(t, &room_id, "Mallory").await;
     let session = joined["sessionId"].as_str().unwrap();
-    let record = t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+    let record = t.app.store().participant_by_session(&confctl::ids::session_hash(session)).await.unwrap().unwrap();
     let base = format!("{}/api/admin/rooms/{room_id}", t.base);
     let (s, _) = call(&http, reqwest::Method::POST, format!("{base}/lobby/{}/approve", record.id)).await;
     assert_eq!(s, 200);

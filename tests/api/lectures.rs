@@ -138,7 +138,7 @@ async fn held(db: Db) -> Held {
     let (_, lobby) = h.ada.get(&format!("/api/rooms/{}/lobby", h.room_id())).await;
     let entry = lobby["entries"][0]["id"].as_str().unwrap();
     h.ada.post(&format!("/api/rooms/{}/lobby/{entry}/approve", h.room_id()), json!({})).await;
-    let ann = h.w.t.app.store().participant_by_session(&confctl::ids::secret_hash(&h.ann_session)).await.unwrap();
+    let ann = h.w.t.app.store().participant_by_session(&confctl::ids::session_hash(&h.ann_session)).await.unwrap();
     h.ann_identity = ann.unwrap().identity;
 
     // The host from the start; Ann 10 minutes, a reload, then 5 more.

@@ -60,7 +60,7 @@ impl Room {
         assert_eq!(s, 201, "{joined}");
         let session = joined["sessionId"].as_str().unwrap().to_owned();
         let record =
-            self.w.t.app.store().participant_by_session(&confctl::ids::secret_hash(&session)).await.unwrap().unwrap();
+            self.w.t.app.store().participant_by_session(&confctl::ids::session_hash(&session)).await.unwrap().unwrap();
         if admit && joined["status"] == "PENDING" {
             let (s, _) =
                 self.host.post(&format!("/api/rooms/{}/lobby/{}/approve", self.id, record.id), json!({})).await;
@@ -354,7 +354,7 @@ async fn approvals_recheck_bans_that_raced_the_join(db: Db) {
     let (s, all) = r.host.post(&format!("/api/rooms/{}/lobby/approve-all", r.id), json!({})).await;
     assert_eq!((s, all["approved"].as_u64()), (200, Some(0)));
     for session in &sessions {
-        let p = r.w.t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+        let p = r.w.t.app.store().participant_by_session(&confctl::ids::session_hash(session)).await.unwrap().unwrap();
         assert_ne!(p.admission, confctl::store::Admission::Approved);
     }
     assert!(r.w.lk.calls().iter().all(|c| c.method != "UpdateParticipant"));
@@ -712,7 +712,7 @@ impl Room {
             .t
             .app
             .store()
-            .participant_by_session(&confctl::ids::secret_hash(joined["sessionId"].as_str().unwrap()))
+            .participant_by_session(&confctl::ids::session_hash(joined["sessionId"].as_str().unwrap()))
             .await
             .unwrap()
             .unwrap();

@@ -306,7 +306,7 @@ async fn a_webhook_delivered_to_two_replicas_is_processed_once() {
     assert_eq!(s, 201, "{joined}");
     let session = joined["sessionId"].as_str().unwrap();
     let ann_record =
-        w.t.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+        w.t.app.store().participant_by_session(&confctl::ids::session_hash(session)).await.unwrap().unwrap();
     if joined["status"] == "PENDING" {
         let (s, _) = ada.post(&format!("/api/rooms/{id}/lobby/{}/approve", ann_record.id), json!({})).await;
         assert_eq!(s, 200);
@@ -388,7 +388,7 @@ async fn a_lobby_decision_on_one_replica_reaches_streams_on_the_other_at_once() 
         let (s, joined) = guest.post(&format!("/api/rooms/{id}/join"), body).await;
         assert_eq!((s, joined["status"].as_str()), (201, Some("PENDING")), "{joined}");
         let session = joined["sessionId"].as_str().unwrap();
-        let record = b.app.store().participant_by_session(&confctl::ids::secret_hash(session)).await.unwrap().unwrap();
+        let record = b.app.store().participant_by_session(&confctl::ids::session_hash(session)).await.unwrap().unwrap();
         let url = format!("{}/api/rooms/{id}/lobby/stream?sessionId={session}", a.base);
         let mut stream = Sse::open(&guest.http, &url).await;
         assert_eq!(stream.next().await.unwrap().1["status"], "PENDING");

@@ -448,7 +448,7 @@ async fn join_checks_run_in_order_with_clear_errors(db: Db) {
     sqlx::query("INSERT INTO bans (id, room_id, host_id, fingerprint, session_hash, created_at) VALUES ('b1', $1, $2, 'fp-troll-000000000000', $3, 0)")
         .bind(bid)
         .bind(host_id)
-        .bind(confctl::ids::secret_hash(j["sessionId"].as_str().unwrap()))
+        .bind(confctl::ids::session_hash(j["sessionId"].as_str().unwrap()))
         .execute(t.app.store().raw_pool_for_tests())
         .await
         .unwrap();
@@ -660,7 +660,7 @@ async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
     let identity = t
         .app
         .store()
-        .participant_by_session(&confctl::ids::secret_hash(j["sessionId"].as_str().unwrap()))
+        .participant_by_session(&confctl::ids::session_hash(j["sessionId"].as_str().unwrap()))
         .await
         .unwrap()
         .unwrap()
