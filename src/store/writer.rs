@@ -28,6 +28,7 @@ use std::pin::Pin;
 
 use futures::FutureExt;
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -110,9 +111,21 @@ impl Writer {
     /// Starts the writer task on `pool`: on SQLite a pool of exactly one connection (migrations and tests
     /// borrow the same connection between batches); on PostgreSQL the writer only takes shared rows, a
     /// connection of the pool for each batch.
+    ///
+    /// The task runs on a thread of its own: every statement of a batch is a hand-over to SQLite's connection
+    /// thread and back, and on the server's runtime each "back" would wait behind whatever request tasks are
+    /// queued there, which during a join storm is most of the time the batch takes.
     pub fn start(pool: AnyPool, dialect: Dialect) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, dialect, rx));
+        let spawned = std::thread::Builder::new().name("confctl-writer".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(run(pool, dialect, rx)),
+                Err(err) => tracing::error!(%err, "cannot start the database writer"),
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::error!(%err, "cannot start the database writer thread");
+        }
         Self { tx }
     }
 
@@ -314,34 +327,17 @@ async fn run(pool: AnyPool, dialect: Dialect, mut rx: mpsc::Receiver<Message>) {
 /// queued item fails with it.
 async fn batch(pool: &AnyPool, dialect: Dialect, queue: &mut VecDeque<Item>) {
     let mut completions: Vec<Completion> = Vec::with_capacity(queue.len().min(MAX_BATCH));
-    let outcome: std::result::Result<(), String> = async {
-        let mut conn = pool.acquire().await.map_err(|e| format!("no write connection: {e}"))?;
-        // IMMEDIATE: SQLite takes the write lock at once, not at the first write (which could then fail).
-        let begin = match dialect {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        };
-        let mut tx = conn.begin_with(begin).await.map_err(|e| format!("cannot begin: {e}"))?;
-        while completions.len() < MAX_BATCH {
-            let Some(run) = next_run(queue, dialect) else { break };
-            let ran = AssertUnwindSafe(run(&mut tx)).catch_unwind().await;
-            match ran {
-                Ok(Ran { completion, fatal: None }) => completions.push(completion),
-                Ok(Ran { completion, fatal: Some(reason) }) => {
-                    completions.push(completion);
-                    let _ = tx.rollback().await;
-                    return Err(reason);
-                }
-                // The item's caller hears that the writer dropped its answer; the batch is rolled back.
-                Err(_) => {
-                    let _ = tx.rollback().await;
-                    return Err("a write panicked".to_owned());
-                }
-            }
+    let outcome = match pool.acquire().await {
+        Ok(mut conn) => {
+            let outcome = transaction(&mut conn, dialect, queue, &mut completions).await;
+            // Handed back here rather than by the connection's drop, which leaves it to a task of this thread's
+            // runtime: when the writer stops, that runtime ends before such a task could run, and the
+            // connection (an in-memory database with it) would be closed instead of returned.
+            conn.return_to_pool().await;
+            outcome
         }
-        tx.commit().await.map_err(|e| format!("cannot commit: {e}"))
-    }
-    .await;
+        Err(err) => Err(format!("no write connection: {err}")),
+    };
     if let Err(reason) = &outcome {
         // With nothing run (no connection, no lock, after waiting for one) everything queued fails now
         // rather than each item waiting as long again in turn.
@@ -354,6 +350,41 @@ async fn batch(pool: &AnyPool, dialect: Dialect, queue: &mut VecDeque<Item>) {
     for completion in completions {
         completion(failed.as_deref());
     }
+}
+
+/// The transaction of one batch: runs items of `queue` on `conn` until `MAX_BATCH` of them ran or the queue is
+/// empty, each item's completion pushed to `completions`, and commits; `Err` with the reason when the
+/// transaction ended without a commit.
+async fn transaction(
+    conn: &mut PoolConnection<Any>,
+    dialect: Dialect,
+    queue: &mut VecDeque<Item>,
+    completions: &mut Vec<Completion>,
+) -> std::result::Result<(), String> {
+    // IMMEDIATE: SQLite takes the write lock at once, not at the first write (which could then fail).
+    let begin = match dialect {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    let mut tx = conn.begin_with(begin).await.map_err(|e| format!("cannot begin: {e}"))?;
+    while completions.len() < MAX_BATCH {
+        let Some(run) = next_run(queue, dialect) else { break };
+        let ran = AssertUnwindSafe(run(&mut tx)).catch_unwind().await;
+        match ran {
+            Ok(Ran { completion, fatal: None }) => completions.push(completion),
+            Ok(Ran { completion, fatal: Some(reason) }) => {
+                completions.push(completion);
+                let _ = tx.rollback().await;
+                return Err(reason);
+            }
+            // The item's caller hears that the writer dropped its answer; the batch is rolled back.
+            Err(_) => {
+                let _ = tx.rollback().await;
+                return Err("a write panicked".to_owned());
+            }
+        }
+    }
+    tx.commit().await.map_err(|e| format!("cannot commit: {e}"))
 }
 
 /// The next unit of work in `queue`: an item run alone, or the shared rows of one kind queued one after
