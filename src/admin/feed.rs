@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -24,7 +24,36 @@ pub struct AdminEvent {
     #[serde(rename = "type")]
     pub kind: String,
     pub room_id: Option<String>,
-    pub data: serde_json::Value,
+    pub data: EventData,
+}
+
+/// An event's fields as JSON, made when the event is first read (sent to a monitor, shown in a snapshot),
+/// not when it is published: a lecture-start storm publishes an event per joining guest, and usually no
+/// administrator is watching.
+#[derive(Debug, Clone)]
+pub struct EventData(Arc<LazyLock<serde_json::Value, Box<dyn FnOnce() -> serde_json::Value + Send>>>);
+
+impl EventData {
+    /// Fields made by `make` when first read.
+    pub fn later(make: impl FnOnce() -> serde_json::Value + Send + 'static) -> Self {
+        Self(Arc::new(LazyLock::new(Box::new(make))))
+    }
+
+    pub fn value(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+impl From<serde_json::Value> for EventData {
+    fn from(value: serde_json::Value) -> Self {
+        Self::later(move || value)
+    }
+}
+
+impl Serialize for EventData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
 }
 
 #[derive(Debug)]
@@ -94,14 +123,14 @@ impl AdminFeed {
 
     /// Records an event under `id` (the hub's; increasing from call to call) and sends it to every
     /// subscriber.
-    pub fn publish(&self, id: u64, kind: &str, room_id: Option<&str>, data: serde_json::Value) {
+    pub fn publish(&self, id: u64, kind: &str, room_id: Option<&str>, data: impl Into<EventData>) {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let event = Arc::new(AdminEvent {
             id,
             at: chrono::Utc::now(),
             kind: kind.to_owned(),
             room_id: room_id.map(str::to_owned),
-            data,
+            data: data.into(),
         });
         if ring.events.len() == REPLAY {
             if let Some(dropped) = ring.events.pop_front() {

@@ -402,12 +402,12 @@ impl Hub {
             match event {
                 Event::Hosts { event } => {
                     if let Some(room_id) = room_id.as_deref() {
-                        self.to_admin_feed(id, room_id, &event);
+                        self.to_admin_feed(id, room_id, &Arc::new(Numbered { id, event }));
                     }
                 }
                 Event::Decided { entries } => {
                     if let Some(room_id) = room_id.as_deref() {
-                        self.to_admin_feed(id, room_id, &lobby_decided(&entries));
+                        self.to_admin_feed(id, room_id, &Arc::new(Numbered { id, event: lobby_decided(&entries) }));
                     }
                 }
                 Event::Admin { kind, data } => self.admin.publish(id, &kind, room_id.as_deref(), data),
@@ -425,8 +425,9 @@ impl Hub {
         match event {
             Event::Hosts { event } => {
                 if let Some(room_id) = room_id {
+                    let event = Arc::new(Numbered { id, event });
                     self.to_admin_feed(id, room_id, &event);
-                    let _ = self.channels(room_id).host.send(Arc::new(Numbered { id, event }));
+                    let _ = self.channels(room_id).host.send(event);
                 }
             }
             Event::Decided { entries } => {
@@ -438,9 +439,9 @@ impl Hub {
                     }
                 }
                 let channels = self.channels(room_id);
-                let event = lobby_decided(&entries);
+                let event = Arc::new(Numbered { id, event: lobby_decided(&entries) });
                 self.to_admin_feed(id, room_id, &event);
-                let _ = channels.host.send(Arc::new(Numbered { id, event }));
+                let _ = channels.host.send(event);
                 let _ = channels.guests.send(Arc::new(Decisions { entries }));
             }
             Event::Agents { event } => {
@@ -454,12 +455,16 @@ impl Hub {
         }
     }
 
-    fn to_admin_feed(&self, id: u64, room_id: &str, event: &HostEvent) {
-        let mut data = serde_json::to_value(event).unwrap_or_default();
-        if let Some(fields) = data.as_object_mut() {
-            fields.remove("type");
-        }
-        self.admin.publish(id, event.name(), Some(room_id), data);
+    fn to_admin_feed(&self, id: u64, room_id: &str, event: &Arc<Numbered>) {
+        let numbered = event.clone();
+        let data = crate::admin::feed::EventData::later(move || {
+            let mut data = serde_json::to_value(&numbered.event).unwrap_or_default();
+            if let Some(fields) = data.as_object_mut() {
+                fields.remove("type");
+            }
+            data
+        });
+        self.admin.publish(id, event.event.name(), Some(room_id), data);
     }
 }
 
