@@ -4,6 +4,8 @@
 //! lifecycle and attendance; reconciliation after webhooks that never arrived; moderation as the SFU
 //! carries it out. LiveKit's own server API client is the judge of what the server holds.
 
+use std::time::Duration;
+
 use livekit_protocol::TrackType;
 use serde_json::{Value, json};
 
@@ -121,8 +123,10 @@ async fn reconciliation_repairs_a_webhook_lost_while_confctl_was_down(db: Db) {
     let (lk, data_dir, config) = l.w.stop_confctl().await;
     host.leave().await;
     lk.rooms().delete_room(&confctl::livekit::room_name(&lecture_id)).await.unwrap();
-    // LiveKit retries a failed delivery for a while (~15 s), then gives up: only then is it lost.
-    lk.wait_log(&["failed to send webhook", "room_finished"]).await;
+    // LiveKit retries a failed delivery for a while (~15 s), then gives up: only then is it lost. It delivers
+    // a room's webhooks one after another, so every event still queued for the stopped confctl (a track
+    // published just before the stop, its unpublishing, the host leaving) costs its own ~15 s first.
+    lk.wait_log(&["failed to send webhook", "room_finished"], Duration::from_secs(150)).await;
     let w = WithRealLiveKit::resume(lk, data_dir, config).await;
     let host_browser = Browser { base: w.t.base.clone(), ..host_browser };
     let l = Lecture { w, host: host_browser, id, lecture_id, invite_code };

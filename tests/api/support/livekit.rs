@@ -132,10 +132,11 @@ impl RealLiveKit {
         std::fs::read_to_string(self.dir.path().join("livekit.log")).unwrap_or_default()
     }
 
-    /// Waits until a line of the server's log contains every one of `parts` (LiveKit says what it did with
-    /// each webhook: "sent webhook", "failed to send webhook" once its retries are spent, "dropped webhook").
-    pub async fn wait_log(&self, parts: &[&str]) -> String {
-        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    /// Waits up to `patience` until a line of the server's log contains every one of `parts` (LiveKit says
+    /// what it did with each webhook: "sent webhook", "failed to send webhook" once its retries are spent,
+    /// "dropped webhook").
+    pub async fn wait_log(&self, parts: &[&str], patience: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + patience;
         while tokio::time::Instant::now() < deadline {
             if let Some(line) = self.log().lines().find(|l| parts.iter().all(|p| l.contains(p))) {
                 return line.to_owned();
