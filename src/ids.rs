@@ -1,5 +1,6 @@
-//! Random identifiers and secrets: every id and token comes from the operating system's CSPRNG; and the
-//! lowercase hex in which digests and MACs are written out.
+//! Identifiers and secrets: their random parts come from the operating system's CSPRNG (ordered ids and
+//! guest sessions also carry their creation time in front, for the indexes they go into); and the lowercase
+//! hex in which digests and MACs are written out.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
