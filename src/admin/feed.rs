@@ -38,10 +38,6 @@ impl EventData {
     pub fn later(make: impl FnOnce() -> serde_json::Value + Send + 'static) -> Self {
         Self(Arc::new(LazyLock::new(Box::new(make))))
     }
-
-    pub fn value(&self) -> &serde_json::Value {
-        &self.0
-    }
 }
 
 impl From<serde_json::Value> for EventData {
@@ -52,7 +48,7 @@ impl From<serde_json::Value> for EventData {
 
 impl Serialize for EventData {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value().serialize(serializer)
+        serde_json::Value::serialize(&self.0, serializer)
     }
 }
 

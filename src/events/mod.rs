@@ -402,12 +402,12 @@ impl Hub {
             match event {
                 Event::Hosts { event } => {
                     if let Some(room_id) = room_id.as_deref() {
-                        self.to_admin_feed(id, room_id, &Arc::new(Numbered { id, event }));
+                        self.to_admin_feed(room_id, &Arc::new(Numbered { id, event }));
                     }
                 }
                 Event::Decided { entries } => {
                     if let Some(room_id) = room_id.as_deref() {
-                        self.to_admin_feed(id, room_id, &Arc::new(Numbered { id, event: lobby_decided(&entries) }));
+                        self.to_admin_feed(room_id, &Arc::new(Numbered { id, event: lobby_decided(&entries) }));
                     }
                 }
                 Event::Admin { kind, data } => self.admin.publish(id, &kind, room_id.as_deref(), data),
@@ -426,7 +426,7 @@ impl Hub {
             Event::Hosts { event } => {
                 if let Some(room_id) = room_id {
                     let event = Arc::new(Numbered { id, event });
-                    self.to_admin_feed(id, room_id, &event);
+                    self.to_admin_feed(room_id, &event);
                     let _ = self.channels(room_id).host.send(event);
                 }
             }
@@ -440,7 +440,7 @@ impl Hub {
                 }
                 let channels = self.channels(room_id);
                 let event = Arc::new(Numbered { id, event: lobby_decided(&entries) });
-                self.to_admin_feed(id, room_id, &event);
+                self.to_admin_feed(room_id, &event);
                 let _ = channels.host.send(event);
                 let _ = channels.guests.send(Arc::new(Decisions { entries }));
             }
@@ -455,7 +455,8 @@ impl Hub {
         }
     }
 
-    fn to_admin_feed(&self, id: u64, room_id: &str, event: &Arc<Numbered>) {
+    /// Records a host event in the admin feed under its own id.
+    fn to_admin_feed(&self, room_id: &str, event: &Arc<Numbered>) {
         let numbered = event.clone();
         let data = crate::admin::feed::EventData::later(move || {
             let mut data = serde_json::to_value(&numbered.event).unwrap_or_default();
@@ -464,7 +465,7 @@ impl Hub {
             }
             data
         });
-        self.admin.publish(id, event.event.name(), Some(room_id), data);
+        self.admin.publish(event.id, event.event.name(), Some(room_id), data);
     }
 }
 
