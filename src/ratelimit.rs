@@ -7,11 +7,13 @@
 //! PIN, so a lecture hall behind one NAT is not locked out), the caller hands the slot back with
 //! [`RateLimiter::release`] once the attempt turned out fine — while the attempt runs, it counts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::{Attempt, Dialect, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Counted, Dialect, Store};
 
 /// A slot taken by [`RateLimiter::acquire`]: kept, it counts; released, it does not.
 #[derive(Debug)]
@@ -37,7 +39,7 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// in memory on SQLite (one process).
 pub fn for_store(store: &Store) -> Arc<dyn RateLimiter> {
     match store.dialect() {
-        Dialect::Postgres => Arc::new(SharedRateLimiter { store: store.clone() }),
+        Dialect::Postgres => Arc::new(SharedRateLimiter::new(store.clone())),
         Dialect::Sqlite => Arc::new(InMemoryRateLimiter::default()),
     }
 }
@@ -111,12 +113,53 @@ impl RateLimiter for InMemoryRateLimiter {
     }
 }
 
-/// The limiter of replicas sharing a PostgreSQL database: every slot is one atomic upsert on the key's row
-/// (see `Store::take_attempt`), timed by the database's clock, so parallel attempts spread over any number
-/// of replicas meet one limit exactly. A round trip per attempt is the price.
+/// The limiter of replicas sharing a PostgreSQL database: slots are counted by atomic upserts on the keys'
+/// rows (see `Store::take_attempts`), timed by the database's clock, so parallel attempts spread over any
+/// number of replicas meet one limit exactly.
+///
+/// The attempts are counted by one task: it takes every attempt that queued up while its last statement
+/// ran and counts them all in one statement, so a lecture hall joining at once costs a round trip and a row
+/// update per batch rather than per guest, and the guests of one address no longer queue one by one on
+/// their key's row lock. An idle server still counts a lone attempt at once.
 #[derive(Debug)]
 pub struct SharedRateLimiter {
     store: Store,
+    /// The counting task's queue, started on first use (in the runtime of the caller).
+    queue: Mutex<Option<mpsc::UnboundedSender<Wanted>>>,
+}
+
+/// One attempt waiting to be counted.
+struct Wanted {
+    key: String,
+    limit: u32,
+    window_ms: i64,
+    answer: oneshot::Sender<crate::Result<Slot>>,
+}
+
+/// Attempts counted in one round at most.
+const ROUND: usize = 4096;
+
+impl SharedRateLimiter {
+    fn new(store: Store) -> Self {
+        Self { store, queue: Mutex::new(None) }
+    }
+
+    /// Hands `wanted` to the counting task, starting one when there is none (or its runtime has ended).
+    fn enqueue(&self, wanted: Wanted) {
+        let mut queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let wanted = match queue.as_ref() {
+            Some(tx) => match tx.send(wanted) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(wanted)) => wanted,
+            },
+            None => wanted,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(count(self.store.clone(), rx));
+        // A fresh channel whose receiver was just handed to the task: the send cannot fail.
+        let _ = tx.send(wanted);
+        *queue = Some(tx);
+    }
 }
 
 #[async_trait::async_trait]
@@ -126,12 +169,11 @@ impl RateLimiter for SharedRateLimiter {
         if limit == 0 {
             return Err(refused(window));
         }
-        match self.store.take_attempt(key, limit, window_ms).await? {
-            Attempt::Taken { window } => Ok(Slot { key: key.to_owned(), window }),
-            Attempt::Refused { retry_after_ms } => {
-                Err(refused(Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0))))
-            }
-        }
+        let (answer, answered) = oneshot::channel();
+        self.enqueue(Wanted { key: key.to_owned(), limit, window_ms, answer });
+        answered.await.unwrap_or_else(|_| {
+            Err(crate::Error::unavailable("database_unavailable", "the attempt limit could not be counted"))
+        })
     }
 
     async fn release(&self, slot: Slot) {
@@ -139,6 +181,81 @@ impl RateLimiter for SharedRateLimiter {
         if let Err(err) = self.store.give_back_attempt(&slot.key, slot.window).await {
             tracing::warn!(error = %err, "could not hand an attempt back to the shared limit");
         }
+    }
+}
+
+/// The counting task: each round takes what has queued (up to [`ROUND`]), counts the attempts of each limit
+/// in one statement and answers them; ends when the limiter is dropped.
+async fn count(store: Store, mut queue: mpsc::UnboundedReceiver<Wanted>) {
+    while let Some(first) = queue.recv().await {
+        let mut round = vec![first];
+        while round.len() < ROUND {
+            match queue.try_recv() {
+                Ok(wanted) => round.push(wanted),
+                Err(_) => break,
+            }
+        }
+        // Attempts under one limit and window share a statement; within it, a key's attempts are counted
+        // together and the first ones asked get the slots.
+        let mut by_limit: BTreeMap<(u32, i64), BTreeMap<String, Vec<oneshot::Sender<crate::Result<Slot>>>>> =
+            BTreeMap::new();
+        for Wanted { key, limit, window_ms, answer } in round {
+            by_limit.entry((limit, window_ms)).or_default().entry(key).or_default().push(answer);
+        }
+        for ((limit, window_ms), keys) in by_limit {
+            let wants: Vec<(&str, u32)> = keys
+                .iter()
+                .map(|(key, answers)| (key.as_str(), u32::try_from(answers.len()).unwrap_or(u32::MAX)))
+                .collect();
+            let counted = store.take_attempts(&wants, limit, window_ms).await;
+            answer_round(counted, keys, window_ms);
+        }
+    }
+}
+
+/// Answers the attempts of one statement: the first `granted` of each key get a slot, the others a 429 with
+/// the time left in the window; when the statement failed, everyone hears the failure.
+fn answer_round(
+    counted: crate::Result<Vec<Counted>>,
+    mut keys: BTreeMap<String, Vec<oneshot::Sender<crate::Result<Slot>>>>,
+    window_ms: i64,
+) {
+    let counted = match counted {
+        Ok(counted) => counted,
+        Err(err) => {
+            if !matches!(err, crate::Error::Unavailable { .. }) {
+                tracing::error!(error = %err, "cannot count attempts against the shared limit");
+            }
+            for answer in keys.into_values().flatten() {
+                let _ = answer.send(Err(same_failure(&err)));
+            }
+            return;
+        }
+    };
+    for Counted { key, granted, window, left_ms } in counted {
+        let Some(answers) = keys.remove(&key) else { continue };
+        let granted = usize::try_from(granted).unwrap_or(usize::MAX);
+        for (i, answer) in answers.into_iter().enumerate() {
+            let result = if i < granted {
+                Ok(Slot { key: key.clone(), window })
+            } else {
+                Err(refused(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))))
+            };
+            let _ = answer.send(result);
+        }
+    }
+    // A key the statement did not return (it returns every key it was given): nothing was counted for it.
+    for answer in keys.into_values().flatten() {
+        let _ = answer.send(Err(refused(Duration::from_millis(u64::try_from(window_ms).unwrap_or(0)))));
+    }
+}
+
+/// The failure of a shared count, for each attempt it was counting: "unavailable" stays itself (a 503 the
+/// client may retry); anything else, logged once above, becomes an internal error without details.
+fn same_failure(err: &crate::Error) -> crate::Error {
+    match err {
+        crate::Error::Unavailable { code, message } => crate::Error::unavailable(code, message),
+        _ => crate::Error::internal("the shared attempt limit could not be counted"),
     }
 }
 

@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_replicas"),
     migration!(10, "0010_rate_limit_windows"),
     migration!(11, "0011_events"),
+    migration!(12, "0012_rate_limit_granted"),
 ];
 
 /// The newest schema version this binary knows.

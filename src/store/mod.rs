@@ -40,7 +40,7 @@ pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
 pub use outbox::{EVENTS_CHANNEL, NewEvent, OutboxRow, publish_with_change};
 pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
-pub use replicas::{Attempt, LeaderSeat, Listener, ReplicaRecord};
+pub use replicas::{Counted, LeaderSeat, Listener, ReplicaRecord};
 pub use rooms::{RoomRecord, RoomStatus};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Role, UserRecord};

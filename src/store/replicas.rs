@@ -195,57 +195,74 @@ macro_rules! db_now_ms {
     };
 }
 
-/// The answer to [`Store::take_attempt`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// Counted, in the window that started at `window` (ms, database clock).
-    Taken { window: i64 },
-    /// The window is full; it ends in `retry_after_ms`.
-    Refused { retry_after_ms: i64 },
+/// What [`Store::take_attempts`] counted for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub key: String,
+    /// How many of the attempts asked for were counted (the first ones asked; the rest are refused).
+    pub granted: u32,
+    /// The start of the key's current window (ms, database clock): a slot's window for a give-back.
+    pub window: i64,
+    /// How long the window has still to run (ms): a refused attempt's wait.
+    pub left_ms: i64,
 }
 
 impl Store {
-    /// Counts one attempt under `key` unless `limit` attempts are already counted in its current window
-    /// (`window_ms` long, starting with the first attempt after the last window ended). One statement: the
-    /// row is locked by the upsert, so attempts racing on several replicas are counted exactly, and a
-    /// refused attempt counts nothing. PostgreSQL only (a single SQLite process counts in memory).
-    pub async fn take_attempt(&self, key: &str, limit: u32, window_ms: i64) -> Result<Attempt> {
+    /// Counts attempts under several keys in one statement: for each `(key, wanted)`, up to `wanted` attempts,
+    /// as many as the key's current window (`window_ms` long, starting with the first attempt after the last
+    /// window ended) has room for under `limit`. Each key's row is locked by the upsert, so attempts racing on
+    /// several replicas are counted exactly and a refused attempt counts nothing; the keys are locked in
+    /// sorted order, so two replicas counting the same keys cannot deadlock. PostgreSQL only (a single SQLite
+    /// process counts in memory).
+    pub async fn take_attempts(&self, wants: &[(&str, u32)], limit: u32, window_ms: i64) -> Result<Vec<Counted>> {
         if self.dialect() != Dialect::Postgres {
             return Err(Error::internal("shared attempt limits exist on PostgreSQL only"));
         }
+        // `excluded.taken` is what a fresh window takes: min(wanted, limit). On a window with room, the same
+        // bounded by the room left; `granted` keeps the number, since RETURNING shows only the new row.
         const TAKE: &str = concat!(
-            "INSERT INTO rate_limit_windows AS w (key, window_start, window_ms, taken) VALUES ($1, ",
+            "INSERT INTO rate_limit_windows AS w (key, window_start, window_ms, taken, granted) \
+             SELECT r.key, ",
             db_now_ms!(),
-            ", $2, 1) \
+            ", $2, LEAST(r.wanted, $3), LEAST(r.wanted, $3) \
+             FROM json_to_recordset($1::json) AS r(key TEXT, wanted BIGINT) \
              ON CONFLICT (key) DO UPDATE SET \
              window_start = CASE WHEN w.window_start + w.window_ms <= excluded.window_start \
                  THEN excluded.window_start ELSE w.window_start END, \
              window_ms = CASE WHEN w.window_start + w.window_ms <= excluded.window_start \
                  THEN excluded.window_ms ELSE w.window_ms END, \
-             taken = CASE WHEN w.window_start + w.window_ms <= excluded.window_start THEN 1 ELSE w.taken + 1 END \
-             WHERE w.window_start + w.window_ms <= excluded.window_start OR w.taken < $3 \
-             RETURNING w.window_start"
+             taken = CASE WHEN w.window_start + w.window_ms <= excluded.window_start THEN excluded.taken \
+                 ELSE w.taken + LEAST(excluded.taken, GREATEST($3 - w.taken, 0)) END, \
+             granted = CASE WHEN w.window_start + w.window_ms <= excluded.window_start THEN excluded.taken \
+                 ELSE LEAST(excluded.taken, GREATEST($3 - w.taken, 0)) END \
+             RETURNING w.key, w.window_start, w.granted, w.window_start + w.window_ms - ",
+            db_now_ms!()
         );
-        let taken: Vec<(i64,)> = self
-            .write_returning(sqlx::query(TAKE).bind(key.to_owned()).bind(window_ms).bind(i64::from(limit)))
+        let mut sorted: Vec<(&str, u32)> = wants.to_vec();
+        sorted.sort_unstable();
+        let asked: Vec<serde_json::Value> =
+            sorted.iter().map(|(key, wanted)| serde_json::json!({"key": key, "wanted": wanted})).collect();
+        let rows: Vec<(String, i64, i64, i64)> = self
+            .write_returning(
+                sqlx::query(TAKE)
+                    .bind(serde_json::Value::Array(asked).to_string())
+                    .bind(window_ms)
+                    .bind(i64::from(limit)),
+            )
             .await
             .db("attempt limit")?;
-        if let Some(&(window,)) = taken.first() {
-            return Ok(Attempt::Taken { window });
-        }
-        let left: Option<i64> = sqlx::query_scalar(concat!(
-            "SELECT window_start + window_ms - ",
-            db_now_ms!(),
-            " AS left_ms FROM rate_limit_windows WHERE key = $1"
-        ))
-        .bind(key.to_owned())
-        .fetch_optional(self.reader())
-        .await
-        .db("attempt limit")?;
-        Ok(Attempt::Refused { retry_after_ms: left.unwrap_or(window_ms).clamp(0, window_ms) })
+        Ok(rows
+            .into_iter()
+            .map(|(key, window, granted, left_ms)| Counted {
+                key,
+                granted: u32::try_from(granted).unwrap_or(0),
+                window,
+                left_ms: left_ms.clamp(0, window_ms),
+            })
+            .collect())
     }
 
-    /// Hands back an attempt counted by [`Store::take_attempt`] in the window starting at `window`; nothing
+    /// Hands back an attempt counted by [`Store::take_attempts`] in the window starting at `window`; nothing
     /// when that window has ended since (a late give-back never refunds a newer window).
     pub async fn give_back_attempt(&self, key: &str, window: i64) -> Result<()> {
         self.write(

@@ -259,6 +259,18 @@ async fn the_shared_limiter_counts_exactly_across_connections() {
         let Err(confctl::Error::RateLimited { retry_after }) = &err else { panic!("not a rate limit: {err:?}") };
         assert!(*retry_after > Duration::from_secs(50) && *retry_after <= minute, "{retry_after:?}");
     }
+    // Keys under different limits, asked at once and in any order, each meet their own limit.
+    let mixed = [("mixed-a", 5u32), ("mixed-b", 7), ("mixed-c", 3)];
+    let tries = futures::future::join_all((0..90).map(|i| {
+        let (key, limit) = mixed[(i * 7) % 3];
+        let limiter = &limiters[i % 2];
+        async move { (key, limiter.acquire(key, limit, minute).await.is_ok()) }
+    }))
+    .await;
+    for (key, limit) in mixed {
+        let taken = tries.iter().filter(|(k, ok)| *k == key && *ok).count();
+        assert_eq!(taken, limit as usize, "{key}");
+    }
     // A slot handed back on one replica frees a place for the other.
     let slot = taken.into_iter().next().unwrap().unwrap();
     limiters[0].release(slot).await;
