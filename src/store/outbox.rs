@@ -152,7 +152,13 @@ async fn append(conn: &mut AnyConnection, origin: &str, at: i64, events: &[NewEv
     if events.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut *conn).await.db("events")?;
+    // One round trip for both: a notification is sent when the transaction commits, wherever it was made.
+    sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
+        .bind(APPEND_LOCK)
+        .bind(EVENTS_CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .db("events")?;
     for chunk in events.chunks(ROWS_PER_INSERT) {
         // `QueryBuilder` would write `?` placeholders (the Any driver's), which PostgreSQL refuses; the
         // statement is built from numbered placeholders only, the values all bound.
@@ -166,7 +172,6 @@ async fn append(conn: &mut AnyConnection, origin: &str, at: i64, events: &[NewEv
         }
         insert.execute(&mut *conn).await.db("events")?;
     }
-    sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&mut *conn).await.db("events")?;
     Ok(())
 }
 
