@@ -133,5 +133,5 @@ pub async fn approve_all(app: &App, room: &RoomRecord, actor: &Actor) -> Result<
 
 fn publish(app: &App, room: &RoomRecord, entries: impl IntoIterator<Item = (String, Decision)>) {
     let entries: HashMap<String, Decision> = entries.into_iter().collect();
-    app.hub().decided(&room.id, Decisions { entries });
+    app.hub().decided(&room.id, Decisions::new(entries));
 }

@@ -352,6 +352,16 @@ pub async fn guest_session(app: &App, room_id: &str, session_id: &str) -> Result
 
 /// The stored state of a guest, with a fresh token when admitted and still allowed in.
 pub async fn current_status(app: &App, room: &RoomRecord, participant: &ParticipantRecord) -> Result<GuestStatus> {
+    let banned = match &participant.fingerprint {
+        Some(fp) => app.store().is_banned(&room.id, &room.host_id, fp, participant.session_hash.as_deref()).await?,
+        None => false,
+    };
+    status_given(app, room, participant, banned)
+}
+
+/// A guest's status from the stored room and participant, `banned` telling whether a ban of the room (or of
+/// its host's rooms) covers the guest's fingerprint or session.
+fn status_given(app: &App, room: &RoomRecord, participant: &ParticipantRecord, banned: bool) -> Result<GuestStatus> {
     if session_over(room, participant) {
         return Ok(GuestStatus {
             status: Admission::Rejected,
@@ -360,15 +370,13 @@ pub async fn current_status(app: &App, room: &RoomRecord, participant: &Particip
             reason: Some("the lecture has ended".into()),
         });
     }
-    if let Some(fp) = &participant.fingerprint {
-        if app.store().is_banned(&room.id, &room.host_id, fp, participant.session_hash.as_deref()).await? {
-            return Ok(GuestStatus {
-                status: Admission::Rejected,
-                token: None,
-                livekit_url: None,
-                reason: Some("banned".into()),
-            });
-        }
+    if banned {
+        return Ok(GuestStatus {
+            status: Admission::Rejected,
+            token: None,
+            livekit_url: None,
+            reason: Some("banned".into()),
+        });
     }
     if participant.removed_at.is_some() {
         return Ok(GuestStatus {

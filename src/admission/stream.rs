@@ -1,6 +1,7 @@
 //! The live streams of the lobby: a waiting guest's own status, and the host's view of the whole lobby. The
 //! HTTP layer turns them into Server-Sent Events.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +9,11 @@ use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{GuestStatus, current_status, lobby_entry};
+use super::{GuestStatus, current_status, lobby_entry, status_given};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::{Decisions, GuestStreamGuard, HostEvent, LobbyEntry, Numbered, outbox};
-use crate::store::{Admission, ParticipantRecord, RoomRecord};
+use crate::store::{Admission, BanRecord, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
 /// replica (or an event lost to lag) reaches the guest anyway.
@@ -72,6 +73,22 @@ struct GuestWait {
 }
 
 impl GuestWait {
+    /// The status to send when the stored state says the guest is no longer waiting; the stream is over then.
+    fn settle(&mut self, status: Result<GuestStatus>) -> Option<GuestStatus> {
+        match status {
+            Ok(status) if status.status != Admission::Pending => {
+                self.decided = true;
+                self.registration.take().map(GuestStreamGuard::close);
+                Some(status)
+            }
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot re-read a waiting guest's status");
+                None
+            }
+        }
+    }
+
     async fn next(&mut self) -> Option<GuestStatus> {
         if let Some(first) = self.first.take() {
             if !self.waiting {
@@ -91,11 +108,11 @@ impl GuestWait {
             let woken = tokio::select! {
                 _ = self.app.shutting_down() => Woken::End,
                 _ = registration.replaced.changed() => Woken::Replaced,
-                _ = recheck.tick() => Woken::Reread,
+                _ = recheck.tick() => Woken::Reread(None),
                 msg = self.decisions.recv() => match msg {
-                    Ok(batch) if batch.entries.contains_key(&self.participant.id) => Woken::Reread,
+                    Ok(batch) if batch.entries.contains_key(&self.participant.id) => Woken::Decided(batch),
                     Ok(_) => Woken::Other,
-                    Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread(None),
                     Err(broadcast::error::RecvError::Closed) => Woken::End,
                 },
             };
@@ -107,15 +124,18 @@ impl GuestWait {
                     return None;
                 }
                 Woken::Other => {}
-                Woken::Reread => match reread_status(&self.app, &self.room_id, &self.participant).await {
-                    Ok(status) if status.status != Admission::Pending => {
-                        self.decided = true;
-                        self.registration.take().map(GuestStreamGuard::close);
+                Woken::Decided(batch) | Woken::Reread(Some(batch)) => {
+                    let status = decided_status(&self.app, &self.room_id, &self.participant, &batch).await;
+                    if let Some(status) = self.settle(status) {
                         return Some(status);
                     }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "cannot re-read a waiting guest's status"),
-                },
+                }
+                Woken::Reread(None) => {
+                    let status = reread_status(&self.app, &self.room_id, &self.participant).await;
+                    if let Some(status) = self.settle(status) {
+                        return Some(status);
+                    }
+                }
             }
         }
     }
@@ -123,8 +143,10 @@ impl GuestWait {
 
 /// What woke a waiting guest's stream.
 enum Woken {
-    /// Time to look at the stored state (a decision about this guest, the periodic re-read, a missed event).
-    Reread,
+    /// Decisions that include this guest: their stored state is read for the whole batch at once.
+    Decided(Arc<Decisions>),
+    /// Time to look at this guest's stored state (the periodic re-read, a missed event).
+    Reread(Option<Arc<Decisions>>),
     /// A decision about others.
     Other,
     Replaced,
@@ -140,6 +162,63 @@ impl Drop for GuestWait {
                 let entry_id = self.participant.id.clone();
                 self.app.hub().to_hosts(&self.room_id, HostEvent::GuestLeft { entry_id });
             }
+        }
+    }
+}
+
+/// The stored state after a batch of decisions, for the guests it decided: the room, the guests, and the
+/// bans that apply to the room.
+#[derive(Debug)]
+pub struct Decided {
+    room: RoomRecord,
+    participants: HashMap<String, ParticipantRecord>,
+    bans: Vec<BanRecord>,
+}
+
+impl Decided {
+    /// Whether a ban covers `p`: the same test as `Store::is_banned`, on the bans read with the batch.
+    fn banned(&self, p: &ParticipantRecord) -> bool {
+        let Some(fingerprint) = &p.fingerprint else { return false };
+        self.bans.iter().any(|ban| {
+            ban.fingerprint == *fingerprint || (p.session_hash.is_some() && ban.session_hash == p.session_hash)
+        })
+    }
+}
+
+/// This guest's status after `batch` decided it: from the state read once for the whole batch (by whichever
+/// of its streams got there first), or read alone when that read failed or did not find the guest.
+async fn decided_status(
+    app: &App,
+    room_id: &str,
+    participant: &ParticipantRecord,
+    batch: &Decisions,
+) -> Result<GuestStatus> {
+    let decided = batch.stored.get_or_init(|| read_decided(app, room_id, batch)).await;
+    let stored = decided.as_ref().and_then(|d| {
+        d.participants.get(&participant.id).filter(|p| p.lecture_id == participant.lecture_id).map(|p| (d, p))
+    });
+    match stored {
+        Some((decided, p)) => status_given(app, &decided.room, p, decided.banned(p)),
+        None => reread_status(app, room_id, participant).await,
+    }
+}
+
+/// Reads the stored state of everyone `batch` decided; `None` (each stream then reads its own) when the
+/// database did not answer.
+async fn read_decided(app: &App, room_id: &str, batch: &Decisions) -> Option<Arc<Decided>> {
+    let read = async {
+        let room = app.store().room_by_id(room_id).await?;
+        let ids: Vec<&str> = batch.entries.keys().map(String::as_str).collect();
+        let participants = app.store().participants_by_ids(&ids).await?;
+        let bans = app.store().bans_for_room(&room.id, &room.host_id).await?;
+        let participants = participants.into_iter().map(|p| (p.id.clone(), p)).collect();
+        Ok::<_, Error>(Decided { room, participants, bans })
+    };
+    match read.await {
+        Ok(decided) => Some(Arc::new(decided)),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the decided guests together; each reads its own");
+            None
         }
     }
 }

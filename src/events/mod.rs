@@ -54,9 +54,19 @@ pub struct Decision {
 }
 
 /// Decisions made together (one approval, "approve all", or the room ending), by lobby entry id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decisions {
     pub entries: HashMap<String, Decision>,
+    /// What the decided guests' streams on this replica read back once the decisions are stored: read by the
+    /// first stream that wakes and shared with the others (`admission::stream`), so "approve all" for 5,000
+    /// costs a few statements instead of three for each guest.
+    pub stored: tokio::sync::OnceCell<Option<Arc<crate::admission::stream::Decided>>>,
+}
+
+impl Decisions {
+    pub fn new(entries: HashMap<String, Decision>) -> Self {
+        Self { entries, stored: tokio::sync::OnceCell::new() }
+    }
 }
 
 /// What the host's event stream carries.
@@ -442,7 +452,7 @@ impl Hub {
                 let event = Arc::new(Numbered { id, event: lobby_decided(&entries) });
                 self.to_admin_feed(room_id, &event);
                 let _ = channels.host.send(event);
-                let _ = channels.guests.send(Arc::new(Decisions { entries }));
+                let _ = channels.guests.send(Arc::new(Decisions::new(entries)));
             }
             Event::Agents { event } => {
                 let _ = self.agents.send(event);

@@ -171,7 +171,7 @@ fn notify_rejected(app: &App, room_id: &str, ids: impl IntoIterator<Item = Strin
         .into_iter()
         .map(|id| (id, Decision { status: Admission::Rejected, reason: Some(reason.to_owned()) }))
         .collect();
-    app.hub().decided(room_id, Decisions { entries });
+    app.hub().decided(room_id, Decisions::new(entries));
 }
 
 /// Bans a participant's browser (fingerprint; the session as a second key) from this room or all of the

@@ -73,7 +73,7 @@ async fn announce_end(app: &App, room: &RoomRecord, ended: &EndedLecture) {
         .iter()
         .map(|id| (id.clone(), Decision { status: Admission::Rejected, reason: Some(reason.clone()) }))
         .collect();
-    app.hub().decided(&room.id, Decisions { entries });
+    app.hub().decided(&room.id, Decisions::new(entries));
 }
 
 fn event_time_ms(event: &proto::WebhookEvent) -> i64 {

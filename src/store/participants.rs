@@ -315,6 +315,24 @@ impl Store {
         .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))
     }
 
+    /// The participants with these ids (those that exist), in no particular order: a few statements for a
+    /// batch of thousands.
+    pub async fn participants_by_ids(&self, ids: &[&str]) -> Result<Vec<ParticipantRecord>> {
+        /// Ids per statement: well under SQLite's limit on bound values.
+        const CHUNK: usize = 500;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                concat!("SELECT ", participant_columns!(), " FROM participants WHERE id IN ({})"),
+                placeholders.join(", ")
+            );
+            let query = chunk.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
+            found.extend(query.fetch_all(self.reader()).await.db("participant")?);
+        }
+        Ok(found)
+    }
+
     /// Everyone who came to a lecture (waiting, admitted or turned away), in arrival order.
     pub async fn participants_of_lecture(&self, lecture_id: &str) -> Result<Vec<ParticipantRecord>> {
         sqlx::query_as(concat!(

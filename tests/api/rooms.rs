@@ -17,6 +17,7 @@ on_both_databases!(
     no_lobby_webinar_and_screen_share_shape_the_token,
     the_lobby_leaks_nothing_before_approval,
     host_sees_the_lobby_live_and_approve_all_respects_the_cap,
+    approve_all_hands_every_waiting_stream_its_own_token,
     webhooks_are_verified_idempotent_and_drive_the_lifecycle,
     ending_a_lecture_closes_it_everywhere,
     reconciliation_repairs_lost_webhooks,
@@ -617,6 +618,46 @@ async fn host_sees_the_lobby_live_and_approve_all_respects_the_cap(db: Db) {
     cy.next().await.unwrap();
     let (event, _) = events.next().await.unwrap();
     assert_eq!(event, "guest_waiting", "a reconnecting guest is announced again");
+}
+
+/// The streams of one "approve all" read the stored state together (one read for the batch, shared by every
+/// stream): each still hears its own status and its own token, and a guest banned just before hears that.
+async fn approve_all_hands_every_waiting_stream_its_own_token(db: Db) {
+    let w = WithLiveKit::spawn(db, &[("rate_limits.lobby_streams_per_ip", "50")]).await;
+    let t = &w.t;
+    let ada = host(t, "ada@uni.edu").await;
+    let room = create_room(&ada, json!({"name": "Many at once"})).await;
+    let id = room["id"].as_str().unwrap();
+    let mut guests = Vec::new();
+    for i in 0..8 {
+        let name = format!("Guest {i}");
+        let (s, j) = join(&t.client(), id, &name, &format!("fp-many-{i}-000000000000"), None).await;
+        assert_eq!((s / 100, j["status"].as_str()), (2, Some("PENDING")), "{s} {j}");
+        let session = j["sessionId"].as_str().unwrap().to_owned();
+        let mut stream = Sse::open(&t.client().http, &guest_stream_url(t, id, &session)).await;
+        assert_eq!(stream.next().await.unwrap().1["status"], "PENDING");
+        guests.push((name, session, stream));
+    }
+    // The last guest is banned while waiting: turned away with the reason, not let in by "approve all".
+    let (_, session, mut banned) = guests.pop().unwrap();
+    let record = t.app.store().participant_by_session(&confctl::ids::session_hash(&session)).await.unwrap().unwrap();
+    let (s, body) = ada.post(&format!("/api/rooms/{id}/participants/{}/ban", record.identity), json!({})).await;
+    assert_eq!(s, 201, "{body}");
+    let (_, status) = banned.next().await.unwrap();
+    assert_eq!((status["status"].as_str(), status["reason"].as_str()), (Some("REJECTED"), Some("banned")), "{status}");
+
+    let (s, result) = ada.post(&format!("/api/rooms/{id}/lobby/approve-all"), json!({})).await;
+    assert_eq!((s, result["approved"].as_u64()), (200, Some(7)), "{result}");
+    let mut identities = std::collections::HashSet::new();
+    for (name, _, stream) in &mut guests {
+        let (_, status) = stream.next().await.unwrap();
+        assert_eq!(status["status"], "APPROVED", "{name}: {status}");
+        let claims = jwt_claims(status["token"].as_str().unwrap());
+        assert_eq!(claims["name"], name.as_str(), "{claims}");
+        identities.insert(claims["sub"].as_str().unwrap().to_owned());
+        assert!(stream.next().await.is_none(), "the stream ends once decided");
+    }
+    assert_eq!(identities.len(), 7, "a token of its own for every guest");
 }
 
 async fn webhooks_are_verified_idempotent_and_drive_the_lifecycle(db: Db) {
