@@ -170,7 +170,8 @@ static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
            AND NOT EXISTS (SELECT 1 FROM bans WHERE (room_id = v.column2 OR (room_id IS NULL AND host_id = v.column24)) \
            AND (fingerprint = v.column8 OR (CAST(v.column25 AS TEXT) IS NOT NULL AND session_hash = v.column25))) \
            AND (CAST(v.column26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
-           WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < CAST(v.column26 AS BIGINT)) RETURNING id",
+           WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < CAST(v.column26 AS BIGINT))",
+    stored: "SELECT id FROM participants WHERE id IN",
 };
 
 /// Binds `p`'s columns in `participant_columns!()` order: the statement's first 22 values.

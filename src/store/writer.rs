@@ -79,17 +79,22 @@ enum Item {
     Row(Row),
 }
 
-/// An `INSERT … SELECT … FROM (VALUES …) AS v WHERE … RETURNING key` that many callers' rows share: a row's
-/// values are `v.column1` … `v.column{width}` in `head` and `tail`, and the statement returns the key of
-/// each row it stored (a row its conditions turn away is not stored, and its caller hears so).
+/// An `INSERT … SELECT … FROM (VALUES …) AS v WHERE …` that many callers' rows share: a row's values are
+/// `v.column1` … `v.column{width}` in `head` and `tail`; a row its conditions turn away is not stored, and
+/// its caller hears so. Each row brings a new key of the table (its primary key), by which the rows stored
+/// are told apart from those turned away.
 #[derive(Debug)]
 pub struct SharedInsert {
     /// `INSERT INTO table (columns) SELECT v.column1, … FROM`; the rows' `(VALUES …` follow.
     pub head: &'static str,
     /// How many values one row binds.
     pub width: usize,
-    /// From `) AS v` to the end: the conditions and `RETURNING` the key column.
+    /// From `) AS v` to the end: the conditions a row must meet to be stored.
     pub tail: &'static str,
+    /// `SELECT key FROM table WHERE key IN`: which of a statement's keys it stored, asked only when it stored
+    /// fewer rows than it was given. (Not `RETURNING`: SQLite collects returned rows in a table of their own
+    /// and sqlx hands them over one by one from its connection thread, a wake-up each.)
+    pub stored: &'static str,
 }
 
 /// How many rows one shared statement takes at most; a group is cut into statements of these sizes, so a
@@ -137,7 +142,7 @@ impl Writer {
 
     /// Stores one row through `insert`, in one statement with other callers' rows of the same kind when
     /// `shareable`; answers, once committed, whether the statement's conditions let the row (known by
-    /// `key`, the value `RETURNING` gives back) in. `bind` binds the row's values, in order.
+    /// its new primary `key`) in. `bind` binds the row's values, in order.
     pub async fn insert_row(
         &self,
         insert: &'static SharedInsert,
@@ -448,16 +453,18 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
         let size = ROW_CHUNKS.into_iter().find(|&n| n <= left).unwrap_or(1);
         let chunk = &rows[start..start + size];
         match guarded(conn, dialect, shared_statement(insert, chunk, dialect)).await {
-            Guarded::Ran(stored) => {
-                let keys: std::collections::HashSet<String> =
-                    stored.iter().filter_map(|row| sqlx::Row::try_get::<String, _>(row, 0).ok()).collect();
-                results.extend(chunk.iter().map(|row| Ok(keys.contains(&row.key))));
-            }
+            Guarded::Ran(stored) if stored == chunk.len() as u64 => results.extend(chunk.iter().map(|_| Ok(true))),
+            Guarded::Ran(_) => match stored_keys(conn, dialect, insert, chunk).await {
+                Ok(keys) => results.extend(chunk.iter().map(|row| Ok(keys.contains(&row.key)))),
+                Err(err) if ends_batch(&err, dialect) => fatal = Some(err.to_string()),
+                // The rows are stored or not; which, this chunk's callers cannot be told.
+                Err(err) => results.extend(chunk.iter().map(|_| Err(not_committed(&err.to_string())))),
+            },
             Guarded::Fatal(reason) => fatal = Some(reason),
             Guarded::Failed(_) if size > 1 => {
                 for row in chunk {
                     match guarded(conn, dialect, shared_statement(insert, std::slice::from_ref(row), dialect)).await {
-                        Guarded::Ran(stored) => results.push(Ok(!stored.is_empty())),
+                        Guarded::Ran(stored) => results.push(Ok(stored == 1)),
                         Guarded::Failed(err) => results.push(Err(err)),
                         Guarded::Fatal(reason) => {
                             fatal = Some(reason);
@@ -486,7 +493,8 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
 
 /// What a statement of shared rows came to.
 enum Guarded {
-    Ran(Vec<AnyRow>),
+    /// It ran, storing this many rows.
+    Ran(u64),
     /// It failed and was undone; the transaction goes on.
     Failed(sqlx::Error),
     /// The transaction itself is gone (its connection, or an error SQLite rolls everything back for).
@@ -496,8 +504,8 @@ enum Guarded {
 /// Runs `statement`, whose failure undoes only itself: SQLite does that for every statement in a
 /// transaction, and on PostgreSQL the writer's statements commit one by one ([`one_by_one`]).
 async fn guarded(conn: &mut AnyConnection, dialect: Dialect, statement: Statement) -> Guarded {
-    match statement.fetch_all(&mut *conn).await {
-        Ok(rows) => Guarded::Ran(rows),
+    match statement.execute(&mut *conn).await {
+        Ok(done) => Guarded::Ran(done.rows_affected()),
         Err(err) if ends_batch(&err, dialect) => Guarded::Fatal(err.to_string()),
         Err(err) => Guarded::Failed(err),
     }
@@ -514,6 +522,28 @@ fn ends_batch(err: &sqlx::Error, dialect: Dialect) -> bool {
         }
         (Dialect::Postgres, _) => true,
     }
+}
+
+/// Which of `rows`' keys `insert` stored.
+async fn stored_keys(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    insert: &SharedInsert,
+    rows: &[Row],
+) -> std::result::Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut sql = format!("{} (", insert.stored);
+    for i in 1..=rows.len() {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        match dialect {
+            Dialect::Sqlite => sql.push('?'),
+            Dialect::Postgres => sql.push_str(&format!("${i}")),
+        }
+    }
+    sql.push(')');
+    let query = rows.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, row| q.bind(row.key.clone()));
+    Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
 }
 
 /// `insert` for `rows`, their values bound in order.
@@ -561,7 +591,8 @@ mod tests {
     static ROWS: SharedInsert = SharedInsert {
         head: "INSERT INTO t (id, n) SELECT v.column1, v.column2 FROM",
         width: 2,
-        tail: ") AS v WHERE v.column2 >= 0 RETURNING id",
+        tail: ") AS v WHERE v.column2 >= 0",
+        stored: "SELECT id FROM t WHERE id IN",
     };
 
     /// Rows sent together: each caller hears its own outcome — stored, turned away by the conditions, or
