@@ -98,8 +98,9 @@ pub struct SharedInsert {
 }
 
 /// How many rows one shared statement takes at most; a group is cut into statements of these sizes, so a
-/// handful of statement texts (each prepared once and cached) serve any number of rows.
-const ROW_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// handful of statement texts (each prepared once and cached) serve any number of rows, in as many
+/// statements as the count has bits set below 64 (each statement is a hand-over to SQLite's thread and back).
+const ROW_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// Binds one row's `width` values, in order, onto a statement.
 type Bind = Box<dyn Fn(Statement) -> Statement + Send + Sync>;
