@@ -136,6 +136,9 @@ struct Wanted {
     answer: oneshot::Sender<crate::Result<Slot>>,
 }
 
+/// The attempts of one limit waiting for their answers, by key, in the order they were asked.
+type Waiting = BTreeMap<String, Vec<oneshot::Sender<crate::Result<Slot>>>>;
+
 /// Attempts counted in one round at most.
 const ROUND: usize = 4096;
 
@@ -197,8 +200,7 @@ async fn count(store: Store, mut queue: mpsc::UnboundedReceiver<Wanted>) {
         }
         // Attempts under one limit and window share a statement; within it, a key's attempts are counted
         // together and the first ones asked get the slots.
-        let mut by_limit: BTreeMap<(u32, i64), BTreeMap<String, Vec<oneshot::Sender<crate::Result<Slot>>>>> =
-            BTreeMap::new();
+        let mut by_limit: BTreeMap<(u32, i64), Waiting> = BTreeMap::new();
         for Wanted { key, limit, window_ms, answer } in round {
             by_limit.entry((limit, window_ms)).or_default().entry(key).or_default().push(answer);
         }
@@ -215,11 +217,7 @@ async fn count(store: Store, mut queue: mpsc::UnboundedReceiver<Wanted>) {
 
 /// Answers the attempts of one statement: the first `granted` of each key get a slot, the others a 429 with
 /// the time left in the window; when the statement failed, everyone hears the failure.
-fn answer_round(
-    counted: crate::Result<Vec<Counted>>,
-    mut keys: BTreeMap<String, Vec<oneshot::Sender<crate::Result<Slot>>>>,
-    window_ms: i64,
-) {
+fn answer_round(counted: crate::Result<Vec<Counted>>, mut keys: Waiting, window_ms: i64) {
     let counted = match counted {
         Ok(counted) => counted,
         Err(err) => {
