@@ -108,11 +108,11 @@ impl GuestWait {
             let woken = tokio::select! {
                 _ = self.app.shutting_down() => Woken::End,
                 _ = registration.replaced.changed() => Woken::Replaced,
-                _ = recheck.tick() => Woken::Reread(None),
+                _ = recheck.tick() => Woken::Reread,
                 msg = self.decisions.recv() => match msg {
                     Ok(batch) if batch.entries.contains_key(&self.participant.id) => Woken::Decided(batch),
                     Ok(_) => Woken::Other,
-                    Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread(None),
+                    Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread,
                     Err(broadcast::error::RecvError::Closed) => Woken::End,
                 },
             };
@@ -124,13 +124,13 @@ impl GuestWait {
                     return None;
                 }
                 Woken::Other => {}
-                Woken::Decided(batch) | Woken::Reread(Some(batch)) => {
+                Woken::Decided(batch) => {
                     let status = decided_status(&self.app, &self.room_id, &self.participant, &batch).await;
                     if let Some(status) = self.settle(status) {
                         return Some(status);
                     }
                 }
-                Woken::Reread(None) => {
+                Woken::Reread => {
                     let status = reread_status(&self.app, &self.room_id, &self.participant).await;
                     if let Some(status) = self.settle(status) {
                         return Some(status);
@@ -146,7 +146,7 @@ enum Woken {
     /// Decisions that include this guest: their stored state is read for the whole batch at once.
     Decided(Arc<Decisions>),
     /// Time to look at this guest's stored state (the periodic re-read, a missed event).
-    Reread(Option<Arc<Decisions>>),
+    Reread,
     /// A decision about others.
     Other,
     Replaced,
