@@ -508,6 +508,12 @@ async fn settle<R>(tx: sqlx::Transaction<'_, sqlx::Any>, result: Result<R>) -> R
     }
 }
 
+/// PostgreSQL going away under an open connection: shutting down or restarting (SQLSTATE class 57P,
+/// "operator intervention") or the connection itself failing (class 08).
+fn server_going_away(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+}
+
 fn db_error(what: &'static str, err: sqlx::Error) -> Error {
     match &err {
         sqlx::Error::RowNotFound => Error::not_found("not_found", format!("{what} not found")),
@@ -523,9 +529,7 @@ fn db_error(what: &'static str, err: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => Error::unavailable("database_unavailable", "the database is not answering"),
-        // PostgreSQL going away under an open connection: shutting down or restarting (class 57P, "operator
-        // intervention") or the connection itself failing (class 08).
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
+        sqlx::Error::Database(db) if server_going_away(db.as_ref()) => {
             Error::unavailable("database_unavailable", "the database is not answering")
         }
         _ => Error::Internal(anyhow::Error::new(err).context(format!("database error on {what}"))),

@@ -513,14 +513,12 @@ async fn guarded(conn: &mut AnyConnection, dialect: Dialect, statement: Statemen
 }
 
 /// Whether a failed statement ends its batch: SQLite's transaction gone ([`ends_transaction`]), or
-/// PostgreSQL's connection (anything but an error the server answered with, or one that says it is shutting
-/// down or the connection failed: SQLSTATE classes 57P and 08).
+/// PostgreSQL's connection (anything but an error the server answered with, or an answer that it is going
+/// away).
 fn ends_batch(err: &sqlx::Error, dialect: Dialect) -> bool {
     match (dialect, err) {
         (Dialect::Sqlite, err) => ends_transaction(err),
-        (Dialect::Postgres, sqlx::Error::Database(db)) => {
-            db.code().is_none_or(|c| c.starts_with("57P") || c.starts_with("08"))
-        }
+        (Dialect::Postgres, sqlx::Error::Database(db)) => db.code().is_none() || super::server_going_away(db.as_ref()),
         (Dialect::Postgres, _) => true,
     }
 }
@@ -537,10 +535,7 @@ async fn stored_keys(
         if i > 1 {
             sql.push_str(", ");
         }
-        match dialect {
-            Dialect::Sqlite => sql.push('?'),
-            Dialect::Postgres => sql.push_str(&format!("${i}")),
-        }
+        push_placeholder(&mut sql, dialect, i);
     }
     sql.push(')');
     let query = rows.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, row| q.bind(row.key.clone()));
@@ -558,6 +553,18 @@ pub fn one_row(insert: &SharedInsert, dialect: Dialect, bind: impl Fn(Statement)
     bind(sqlx::query(sqlx::AssertSqlSafe(shared_sql(insert, 1, dialect))))
 }
 
+/// Appends the placeholder of the `n`th value (from 1). Anonymous on SQLite: SQLite finds a numbered one by
+/// scanning the statement's parameter names, which made binding a 64-row statement cost as much as running it.
+fn push_placeholder(sql: &mut String, dialect: Dialect, n: usize) {
+    match dialect {
+        Dialect::Sqlite => sql.push('?'),
+        Dialect::Postgres => {
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+    }
+}
+
 /// The text of `insert` for `rows` rows, in `dialect`'s placeholders.
 fn shared_sql(insert: &SharedInsert, rows: usize, dialect: Dialect) -> String {
     let mut sql = String::with_capacity(insert.head.len() + insert.tail.len() + rows * insert.width * 5);
@@ -569,15 +576,7 @@ fn shared_sql(insert: &SharedInsert, rows: usize, dialect: Dialect) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            match dialect {
-                // Anonymous parameters: SQLite finds a numbered one by scanning the statement's parameter
-                // names, which made binding a 64-row statement cost as much as running it.
-                Dialect::Sqlite => sql.push('?'),
-                Dialect::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(r * insert.width + c + 1).to_string());
-                }
-            }
+            push_placeholder(&mut sql, dialect, r * insert.width + c + 1);
         }
         sql.push(')');
     }
