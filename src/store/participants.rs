@@ -172,6 +172,7 @@ static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
            AND (CAST(v.column26 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM participants \
            WHERE lecture_id = v.column3 AND admission = 'APPROVED' AND left_at IS NULL) < CAST(v.column26 AS BIGINT))",
     stored: "SELECT id FROM participants WHERE id IN",
+    texts: super::writer::StatementTexts::new(),
 };
 
 /// Binds `p`'s columns in `participant_columns!()` order: the statement's first 22 values.

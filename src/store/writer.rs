@@ -27,11 +27,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::OnceLock;
 
 use futures::FutureExt;
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Execute};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Dialect;
@@ -95,6 +96,30 @@ pub struct SharedInsert {
     /// fewer rows than it was given. (Not `RETURNING`: SQLite collects returned rows in a table of their own
     /// and sqlx hands them over one by one from its connection thread, a wake-up each.)
     pub stored: &'static str,
+    /// The statement's texts, `StatementTexts::new()`.
+    pub texts: StatementTexts,
+}
+
+/// The texts of a [`SharedInsert`]'s statements, one for each size in [`ROW_CHUNKS`] and dialect, each written
+/// the first time it is needed (64 rows are 1,664 placeholders) rather than for every statement.
+#[derive(Debug)]
+pub struct StatementTexts([OnceLock<Box<str>>; 2 * ROW_CHUNKS.len()]);
+
+impl StatementTexts {
+    pub const fn new() -> Self {
+        Self([const { OnceLock::new() }; 2 * ROW_CHUNKS.len()])
+    }
+}
+
+impl SharedInsert {
+    /// The statement for `ROW_CHUNKS[chunk]` rows in `dialect`.
+    fn text(&'static self, chunk: usize, dialect: Dialect) -> &'static str {
+        let slot = match dialect {
+            Dialect::Sqlite => chunk,
+            Dialect::Postgres => ROW_CHUNKS.len() + chunk,
+        };
+        self.texts.0[slot].get_or_init(|| shared_sql(self, ROW_CHUNKS[chunk], dialect).into_boxed_str())
+    }
 }
 
 /// How many rows one shared statement takes at most; a group is cut into statements of these sizes, so a
@@ -102,8 +127,8 @@ pub struct SharedInsert {
 /// statements as the count has bits set below 64 (each statement is a hand-over to SQLite's thread and back).
 const ROW_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
-/// Binds one row's `width` values, in order, onto a statement.
-type Bind = Box<dyn Fn(Statement) -> Statement + Send + Sync>;
+/// Where one row is in [`ROW_CHUNKS`].
+const ONE_ROW: usize = ROW_CHUNKS.len() - 1;
 
 /// One caller's row for a [`SharedInsert`].
 struct Row {
@@ -111,8 +136,11 @@ struct Row {
     /// Whether the row may share a statement: not when its conditions count rows the others would add.
     shareable: bool,
     key: String,
-    bind: Bind,
-    answer: oneshot::Sender<std::result::Result<bool, sqlx::Error>>,
+    /// The row's `width` values, encoded by its caller: the writer's thread is the one serial path of every
+    /// write, so there it only takes a reference to each.
+    values: AnyArguments,
+    /// The outcome, and the values back: their text is freed by the caller's thread, which allocated it.
+    answer: oneshot::Sender<(std::result::Result<bool, sqlx::Error>, AnyArguments)>,
 }
 
 impl Writer {
@@ -122,11 +150,19 @@ impl Writer {
     ///
     /// The task runs on a thread of its own: every statement of a batch is a hand-over to SQLite's connection
     /// thread and back, and on the server's runtime each "back" would wait behind whatever request tasks are
-    /// queued there, which during a join storm is most of the time the batch takes.
+    /// queued there, which during a join storm is most of the time the batch takes. On SQLite that runtime
+    /// has no I/O driver: the thread then sleeps on a futex rather than in `epoll`, and SQLite's thread wakes
+    /// it without a write to an `eventfd` — half of the cost of each hand-over. (PostgreSQL's connections
+    /// are sockets, which need the driver.)
     pub fn start(pool: AnyPool, dialect: Dialect) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let spawned = std::thread::Builder::new().name("confctl-writer".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let mut runtime = tokio::runtime::Builder::new_current_thread();
+            match dialect {
+                Dialect::Sqlite => runtime.enable_time(),
+                Dialect::Postgres => runtime.enable_all(),
+            };
+            match runtime.build() {
                 Ok(rt) => rt.block_on(run(pool, dialect, rx)),
                 Err(err) => tracing::error!(%err, "cannot start the database writer"),
             }
@@ -149,12 +185,20 @@ impl Writer {
         insert: &'static SharedInsert,
         key: String,
         shareable: bool,
-        bind: impl Fn(Statement) -> Statement + Send + Sync + 'static,
+        bind: impl FnOnce(Statement) -> Statement,
     ) -> std::result::Result<bool, sqlx::Error> {
+        let values = match bind(sqlx::query("")).take_arguments() {
+            Ok(arguments) => arguments.unwrap_or_default(),
+            Err(err) => return Err(sqlx::Error::Encode(err)),
+        };
+        if values.values.0.len() != insert.width {
+            let given = values.values.0.len();
+            return Err(sqlx::Error::Protocol(format!("a row of {given} values for {} columns", insert.width)));
+        }
         let (answer, rx) = oneshot::channel();
-        let row = Row { insert, shareable, key, bind: Box::new(bind), answer };
+        let row = Row { insert, shareable, key, values, answer };
         self.tx.send(Message::Work(Item::Row(row))).await.map_err(|_| writer_gone())?;
-        rx.await.unwrap_or_else(|_| Err(writer_gone()))
+        rx.await.map(|(result, _values)| result).unwrap_or_else(|_| Err(writer_gone()))
     }
 
     /// Runs one statement; answers once it is committed.
@@ -451,9 +495,10 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
     let mut start = 0;
     while start < rows.len() && fatal.is_none() {
         let left = rows.len() - start;
-        let size = ROW_CHUNKS.into_iter().find(|&n| n <= left).unwrap_or(1);
+        let size_at = ROW_CHUNKS.iter().position(|&n| n <= left).unwrap_or(ONE_ROW);
+        let size = ROW_CHUNKS[size_at];
         let chunk = &rows[start..start + size];
-        match guarded(conn, dialect, shared_statement(insert, chunk, dialect)).await {
+        match guarded(conn, dialect, shared_statement(insert, size_at, chunk, dialect)).await {
             Guarded::Ran(stored) if stored == chunk.len() as u64 => results.extend(chunk.iter().map(|_| Ok(true))),
             Guarded::Ran(_) => match stored_keys(conn, dialect, insert, chunk).await {
                 Ok(keys) => results.extend(chunk.iter().map(|row| Ok(keys.contains(&row.key)))),
@@ -464,7 +509,9 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
             Guarded::Fatal(reason) => fatal = Some(reason),
             Guarded::Failed(_) if size > 1 => {
                 for row in chunk {
-                    match guarded(conn, dialect, shared_statement(insert, std::slice::from_ref(row), dialect)).await {
+                    match guarded(conn, dialect, shared_statement(insert, ONE_ROW, std::slice::from_ref(row), dialect))
+                        .await
+                    {
                         Guarded::Ran(stored) => results.push(Ok(stored == 1)),
                         Guarded::Failed(err) => results.push(Err(err)),
                         Guarded::Fatal(reason) => {
@@ -486,7 +533,7 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
                 // The transaction ended before or while this row ran: nothing of it is stored.
                 (failed, _) => Err(not_committed(failed.unwrap_or("the write did not run"))),
             };
-            let _ = row.answer.send(result);
+            let _ = row.answer.send((result, row.values));
         }
     });
     Ran { completion, fatal }
@@ -542,10 +589,16 @@ async fn stored_keys(
     Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
 }
 
-/// `insert` for `rows`, their values bound in order.
-fn shared_statement(insert: &SharedInsert, rows: &[Row], dialect: Dialect) -> Statement {
-    let sql = shared_sql(insert, rows.len(), dialect);
-    rows.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |statement, row| (row.bind)(statement))
+/// `insert` for `rows` (`ROW_CHUNKS[chunk]` of them), their values bound in order.
+fn shared_statement(insert: &'static SharedInsert, chunk: usize, rows: &[Row], dialect: Dialect) -> Statement {
+    debug_assert_eq!(rows.len(), ROW_CHUNKS[chunk]);
+    let sql = insert.text(chunk, dialect);
+    let mut arguments = AnyArguments::default();
+    arguments.values.0.reserve_exact(rows.len() * insert.width);
+    for row in rows {
+        arguments.values.0.extend_from_slice(&row.values.values.0);
+    }
+    sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
 }
 
 /// `insert` for one row, to run where the writer does not (a change's own transaction).
@@ -593,6 +646,7 @@ mod tests {
         width: 2,
         tail: ") AS v WHERE v.column2 >= 0",
         stored: "SELECT id FROM t WHERE id IN",
+        texts: StatementTexts::new(),
     };
 
     /// Rows sent together: each caller hears its own outcome — stored, turned away by the conditions, or
