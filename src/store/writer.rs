@@ -692,6 +692,23 @@ mod tests {
         shared_rows_each_get_their_own_answer("sqlite::memory:", Dialect::Sqlite).await;
     }
 
+    /// A row bound with fewer values than its statement's columns is refused before it reaches the writer: in
+    /// a shared statement it would shift every later row's values by one.
+    #[tokio::test]
+    async fn a_row_with_the_wrong_number_of_values_is_refused() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::pool::PoolOptions::<Any>::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TEMPORARY TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)").execute(&pool).await.unwrap();
+        let writer = Writer::start(pool.clone(), Dialect::Sqlite);
+        let short = writer.insert_row(&ROWS, "a".to_owned(), true, |s: Statement| s.bind("a")).await;
+        assert!(matches!(&short, Err(sqlx::Error::Protocol(m)) if m.contains("1 values for 2 columns")), "{short:?}");
+        let right = writer.insert_row(&ROWS, "b".to_owned(), true, |s: Statement| s.bind("b").bind(1i64)).await;
+        assert!(matches!(right, Ok(true)), "{right:?}");
+        writer.close().await;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&pool).await.unwrap();
+        assert_eq!(count, 1);
+    }
+
     /// On PostgreSQL (when the suite's server is there), where the statements commit one by one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shared_rows_on_postgres() {
