@@ -152,8 +152,8 @@ impl Writer {
     /// thread and back, and on the server's runtime each "back" would wait behind whatever request tasks are
     /// queued there, which during a join storm is most of the time the batch takes. On SQLite that runtime
     /// has no I/O driver: the thread then sleeps on a futex rather than in `epoll`, and SQLite's thread wakes
-    /// it without a write to an `eventfd` — half of the cost of each hand-over. (PostgreSQL's connections
-    /// are sockets, which need the driver.)
+    /// it without a write to an `eventfd`, which a profile showed in every hand-over. (PostgreSQL's
+    /// connections are sockets, which need the driver.)
     pub fn start(pool: AnyPool, dialect: Dialect) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let spawned = std::thread::Builder::new().name("confctl-writer".into()).spawn(move || {
@@ -593,6 +593,8 @@ async fn stored_keys(
 fn shared_statement(insert: &'static SharedInsert, chunk: usize, rows: &[Row], dialect: Dialect) -> Statement {
     debug_assert_eq!(rows.len(), ROW_CHUNKS[chunk]);
     let sql = insert.text(chunk, dialect);
+    // `AnyArguments::values` is sqlx's argument buffer, public though not documented (its drivers read it the
+    // same way): the rows' values are appended as they are, a reference count each.
     let mut arguments = AnyArguments::default();
     arguments.values.0.reserve_exact(rows.len() * insert.width);
     for row in rows {
