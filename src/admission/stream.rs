@@ -13,7 +13,7 @@ use super::{GuestStatus, current_status, lobby_entry, status_given};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::{Decisions, GuestStreamGuard, HostEvent, LobbyEntry, Numbered, outbox};
-use crate::store::{Admission, BanRecord, ParticipantRecord, RoomRecord};
+use crate::store::{Admission, ParticipantRecord, RoomRecord};
 
 /// How often a waiting guest's stream re-reads its state from the database, so a decision taken on another
 /// replica (or an event lost to lag) reaches the guest anyway.
@@ -166,23 +166,12 @@ impl Drop for GuestWait {
     }
 }
 
-/// The stored state after a batch of decisions, for the guests it decided: the room, the guests, and the
-/// bans that apply to the room.
+/// The stored state after a batch of decisions, for the guests it decided: the room, and each guest with
+/// whether a ban covers it.
 #[derive(Debug)]
 pub struct Decided {
     room: RoomRecord,
-    participants: HashMap<String, ParticipantRecord>,
-    bans: Vec<BanRecord>,
-}
-
-impl Decided {
-    /// Whether a ban covers `p`: the same test as `Store::is_banned`, on the bans read with the batch.
-    fn banned(&self, p: &ParticipantRecord) -> bool {
-        let Some(fingerprint) = &p.fingerprint else { return false };
-        self.bans.iter().any(|ban| {
-            ban.fingerprint == *fingerprint || (p.session_hash.is_some() && ban.session_hash == p.session_hash)
-        })
-    }
+    participants: HashMap<String, (ParticipantRecord, bool)>,
 }
 
 /// This guest's status after `batch` decided it: from the state read once for the whole batch (by whichever
@@ -195,10 +184,10 @@ async fn decided_status(
 ) -> Result<GuestStatus> {
     let decided = batch.stored.get_or_init(|| read_decided(app, room_id, batch)).await;
     let stored = decided.as_ref().and_then(|d| {
-        d.participants.get(&participant.id).filter(|p| p.lecture_id == participant.lecture_id).map(|p| (d, p))
+        d.participants.get(&participant.id).filter(|(p, _)| p.lecture_id == participant.lecture_id).map(|p| (d, p))
     });
     match stored {
-        Some((decided, p)) => status_given(app, &decided.room, p, decided.banned(p)),
+        Some((decided, (p, banned))) => status_given(app, &decided.room, p, *banned),
         None => reread_status(app, room_id, participant).await,
     }
 }
@@ -210,9 +199,8 @@ async fn read_decided(app: &App, room_id: &str, batch: &Decisions) -> Option<Arc
         let room = app.store().room_by_id(room_id).await?;
         let ids: Vec<&str> = batch.entries.keys().map(String::as_str).collect();
         let participants = app.store().participants_by_ids(&ids).await?;
-        let bans = app.store().bans_for_room(&room.id, &room.host_id).await?;
-        let participants = participants.into_iter().map(|p| (p.id.clone(), p)).collect();
-        Ok::<_, Error>(Decided { room, participants, bans })
+        let participants = participants.into_iter().map(|(p, banned)| (p.id.clone(), (p, banned))).collect();
+        Ok::<_, Error>(Decided { room, participants })
     };
     match read.await {
         Ok(decided) => Some(Arc::new(decided)),

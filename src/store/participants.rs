@@ -145,13 +145,20 @@ macro_rules! participant_columns {
     };
 }
 
-/// A participant row no ban covers (by browser fingerprint or session, in its room or across its host's
-/// rooms) and the host has not removed: approvals re-check this in the same statement that admits.
-macro_rules! admissible {
+/// A ban covers the participant row: by browser fingerprint or session, in its room or across its host's rooms.
+macro_rules! ban_covers {
     () => {
-        "removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM bans b, rooms r WHERE r.id = participants.room_id \
+        "EXISTS (SELECT 1 FROM bans b, rooms r WHERE r.id = participants.room_id \
          AND (b.room_id = r.id OR (b.room_id IS NULL AND b.host_id = r.host_id)) \
          AND (b.fingerprint = participants.fingerprint OR b.session_hash = participants.session_hash))"
+    };
+}
+
+/// A participant row no ban covers and the host has not removed: approvals re-check this in the same
+/// statement that admits.
+macro_rules! admissible {
+    () => {
+        concat!("removed_at IS NULL AND NOT ", ban_covers!())
     };
 }
 
@@ -317,20 +324,26 @@ impl Store {
         .ok_or_else(|| Error::not_found("entry_not_found", "no such lobby entry"))
     }
 
-    /// The participants with these ids (those that exist), in no particular order: a few statements for a
-    /// batch of thousands.
-    pub async fn participants_by_ids(&self, ids: &[&str]) -> Result<Vec<ParticipantRecord>> {
+    /// The participants with these ids (those that exist), in no particular order, each with whether a ban
+    /// covers it (the rule approvals check, `ban_covers!`): a few statements for a batch of thousands.
+    pub async fn participants_by_ids(&self, ids: &[&str]) -> Result<Vec<(ParticipantRecord, bool)>> {
         /// Ids per statement: well under SQLite's limit on bound values.
         const CHUNK: usize = 500;
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                concat!("SELECT ", participant_columns!(), " FROM participants WHERE id IN ({})"),
-                placeholders.join(", ")
-            );
-            let query = chunk.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
-            found.extend(query.fetch_all(self.reader()).await.db("participant")?);
+            let list = placeholders.join(", ");
+            let rows = format!(concat!("SELECT ", participant_columns!(), " FROM participants WHERE id IN ({})"), list);
+            let rows = chunk.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(rows)), |q, id| q.bind(*id));
+            let rows: Vec<ParticipantRecord> = rows.fetch_all(self.reader()).await.db("participant")?;
+            let banned = format!(concat!("SELECT id FROM participants WHERE id IN ({}) AND ", ban_covers!()), list);
+            let banned = chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(banned)), |q, id| q.bind(*id));
+            let banned: std::collections::HashSet<String> =
+                banned.fetch_all(self.reader()).await.db("participant")?.into_iter().collect();
+            found.extend(rows.into_iter().map(|p| {
+                let covered = banned.contains(&p.id);
+                (p, covered)
+            }));
         }
         Ok(found)
     }
