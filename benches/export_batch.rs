@@ -124,10 +124,13 @@ async fn export(data: &Path, jobs: usize) {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
+    let cpu_before = common::own_and_children_cpu();
     let planned = batch::plan(&app, &Selection { all: true, ..Selection::default() }, &options.target).await.unwrap();
     let lectures = planned.len();
     let report = batch::run(&app, planned, &options, &Quiet).await;
     let took = started.elapsed();
+    // `run` shuts the workers down and waits for them, so their CPU is counted as this process's children's.
+    let cpu_after = common::own_and_children_cpu();
     assert!(report.failed.is_empty(), "failed: {:?}", report.failed);
     assert_eq!(report.exported.len(), lectures);
     let again = Instant::now();
@@ -141,6 +144,12 @@ async fn export(data: &Path, jobs: usize) {
         took.as_secs_f64(),
         took.as_secs_f64() * 1000.0 / lectures.max(1) as f64,
         if took <= Duration::from_secs(120) * lectures as u32 / 1000 { "within" } else { "OVER" },
+    );
+    let per_lecture = |d: Duration| d.as_secs_f64() * 1000.0 / lectures.max(1) as f64;
+    println!(
+        "CPU a lecture: {:.1} ms in the export process, {:.1} ms in the render workers",
+        per_lecture(cpu_after.0 - cpu_before.0),
+        per_lecture(cpu_after.1 - cpu_before.1),
     );
     println!("second run (nothing changed): {} skipped in {:.1} s", rerun.skipped.len(), rerun_took.as_secs_f64());
     println!(

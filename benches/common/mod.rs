@@ -157,11 +157,8 @@ impl Served {
 
     /// CPU time used so far (user + system), in clock ticks (1/100 s on Linux).
     pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        // The fields after the command name, which is in parentheses and may hold spaces.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        let [user, system, ..] = cpu_fields(&self.pid().to_string());
+        user + system
     }
 
     /// Stops the server (SIGKILL: nothing of its shutdown is measured) and drops its PostgreSQL database.
@@ -180,6 +177,23 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `utime`, `stime`, `cutime`, `cstime` of `/proc/<pid>/stat` (`pid` may be `self`), in clock ticks (1/100 s
+/// on Linux): the process's own CPU, then that of its children it has waited for.
+fn cpu_fields(pid: &str) -> [u64; 4] {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    [11, 12, 13, 14].map(|i| fields[i].parse::<u64>().unwrap())
+}
+
+/// CPU time of this process so far (user + system, all threads) and of the child processes it has waited
+/// for (render workers once shut down).
+pub fn own_and_children_cpu() -> (Duration, Duration) {
+    let [user, system, child_user, child_system] = cpu_fields("self");
+    (Duration::from_millis((user + system) * 10), Duration::from_millis((child_user + child_system) * 10))
 }
 
 fn status_field(pid: u32, field: &str) -> u64 {
