@@ -265,7 +265,10 @@ pub async fn plan(app: &App, selection: &Selection, target: &Target) -> Result<V
     Ok(planned)
 }
 
-/// Exports the planned lectures, `options.jobs` at a time; one lecture's failure does not stop the others.
+/// Exports the planned lectures; one lecture's failure does not stop the others. `options.jobs` PDFs are
+/// typeset at once, and one lecture more is in hand: it is read from the database, and its other formats
+/// written, while the workers typeset, so a worker that finishes finds its next lecture ready instead of
+/// waiting for a read and a few file syncs.
 pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: &dyn Progress) -> Report {
     progress.planned(planned.len());
     let actor = Actor { label: format!("{}:export", Actor::cli().label), ..Actor::cli() };
@@ -278,7 +281,7 @@ pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: 
                 outcome
             }
         })
-        .buffer_unordered(options.jobs.max(1))
+        .buffer_unordered(options.jobs.max(1) + 1)
         .collect()
         .await;
     options.workers.shut_down().await;
@@ -387,7 +390,7 @@ async fn write_lecture(
                     Format::Pdf => options.workers.render(&doc, *format).await?,
                     _ => parts::render(&doc, *format).await?,
                 };
-                write_atomically(&p.dir, &part.name, &bytes).await?
+                write_atomically(&p.dir, &part.name, bytes).await?
             }
             PartKind::Shared { file_id, .. } => write_shared_file(app, file_id, &p.dir, part).await?,
         };
@@ -408,7 +411,7 @@ async fn write_lecture(
         files: files.clone(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::internal(format!("manifest: {e}")))?;
-    write_atomically(&p.dir, MANIFEST, &json).await?;
+    write_atomically(&p.dir, MANIFEST, json).await?;
     opened.audit_read(app, "export:folder").await;
     let bytes = files.iter().map(|f| f.size).sum();
     Ok(Written::Done { files, bytes })
@@ -456,17 +459,23 @@ fn partial_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}{PARTIAL}{}", crate::ids::random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 8)))
 }
 
-/// Writes `bytes` under a temporary name, flushes it to disk, then renames it to `name`.
-async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<ManifestFile> {
-    use tokio::io::AsyncWriteExt;
-    let temp = partial_path(dir, name);
-    let failed = |e: std::io::Error| Error::internal(format!("writing {}: {e}", dir.join(name).display()));
-    let mut file = tokio::fs::File::create(&temp).await.map_err(failed)?;
-    file.write_all(bytes).await.map_err(failed)?;
-    file.sync_all().await.map_err(failed)?;
-    drop(file);
-    tokio::fs::rename(&temp, dir.join(name)).await.map_err(failed)?;
-    Ok(ManifestFile { path: name.to_owned(), size: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) })
+/// Writes `bytes` under a temporary name, flushes it to disk, then renames it to `name`; hashed on the way.
+/// One blocking task does it all: a bulk export writes a few files a lecture, and a hop to the blocking
+/// pool for each step (create, write, sync, rename) is a thread woken and put to sleep again each time.
+async fn write_atomically(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<ManifestFile> {
+    let (temp, target, name) = (partial_path(dir, name), dir.join(name), name.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let failed = |e: std::io::Error| Error::internal(format!("writing {}: {e}", target.display()));
+        let mut file = std::fs::File::create(&temp).map_err(failed)?;
+        file.write_all(&bytes).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+        drop(file);
+        std::fs::rename(&temp, &target).map_err(failed)?;
+        Ok(ManifestFile { path: name, size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)) })
+    })
+    .await
+    .map_err(|e| Error::internal(format!("the writing task failed: {e}")))?
 }
 
 /// A shared file under `files/`, streamed from storage to a temporary name, hashed, then renamed.

@@ -1,17 +1,20 @@
 //! A lecture as the renderers take it (`export::LectureDoc`): the page's content for this reader, with the
 //! transcript's speakers named as people joined, and the states the export format knows.
 
+use std::sync::Arc;
+
 use super::{Content, Opened, SummaryState};
 use crate::app::App;
 use crate::error::Result;
 use crate::export::{self, LectureDoc, LectureInfo};
 
 /// The document of an opened lecture, exactly what this reader may see (attendance only for hosts, admins
-/// and the operator).
-pub async fn document(app: &App, opened: &Opened) -> Result<LectureDoc> {
+/// and the operator). Shared, so that the renderers (on blocking threads, or a render worker's request
+/// being written) take it without a copy of its transcript each.
+pub async fn document(app: &App, opened: &Opened) -> Result<Arc<LectureDoc>> {
     let content = Content::load(app, opened).await?;
     let names = super::speaker_names(app, &opened.lecture.id).await?;
-    Ok(build(content, &names, crate::time::to_datetime(app.clock().now_ms())))
+    Ok(Arc::new(build(content, &names, crate::time::to_datetime(app.clock().now_ms()))))
 }
 
 fn build(

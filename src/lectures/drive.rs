@@ -2,6 +2,8 @@
 //! gdrive`. The files are the folder export's (`parts`), rendered by the same renderers; `gdrive` uploads
 //! them into `confctl/<room name>/<date> Lecture <n>`, updating the files an earlier export made.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -33,7 +35,7 @@ pub fn folder_path(room_name: &str, label: &str) -> String {
 pub async fn upload(
     app: &App,
     user_id: &str,
-    doc: &LectureDoc,
+    doc: &Arc<LectureDoc>,
     parts: &[Part],
 ) -> std::result::Result<ExportedLecture, DriveError> {
     let scratch = tempfile::tempdir().map_err(|e| Error::internal(format!("scratch directory: {e}")))?;

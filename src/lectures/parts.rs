@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use tokio::sync::Semaphore;
 
@@ -136,8 +136,8 @@ pub async fn render_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
 }
 
 /// `doc` in `format`, rendered on a blocking thread.
-pub async fn render(doc: &LectureDoc, format: Format) -> Result<Vec<u8>> {
-    let doc = doc.clone();
+pub async fn render(doc: &Arc<LectureDoc>, format: Format) -> Result<Vec<u8>> {
+    let doc = Arc::clone(doc);
     tokio::task::spawn_blocking(move || export::render(&doc, format))
         .await
         .map_err(|e| Error::internal(format!("the render task failed: {e}")))?

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -59,9 +60,9 @@ impl RenderWorkers {
     }
 
     /// `doc` in `format`, rendered by a free worker (one is started when none is idle and a slot is free).
-    pub async fn render(&self, doc: &LectureDoc, format: Format) -> Result<Vec<u8>> {
+    pub async fn render(&self, doc: &Arc<LectureDoc>, format: Format) -> Result<Vec<u8>> {
         let _slot = self.slots.acquire().await.map_err(|_| Error::internal("the render workers were closed"))?;
-        let doc = doc.clone();
+        let doc = Arc::clone(doc);
         let request = tokio::task::spawn_blocking(move || worker::request(&doc, format))
             .await
             .map_err(|e| Error::internal(format!("the render request task failed: {e}")))?
@@ -89,6 +90,10 @@ impl RenderWorkers {
     fn start(&self) -> Result<Worker> {
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            // A worker typesets one PDF at a time, and there are as many workers as cores: typst's parallel
+            // steps gain nothing there, while a rayon pool per worker spends CPU on idle threads waking and
+            // yielding (about 6 % of a worker's CPU in a bulk export, docs/performance.md).
+            .env("RAYON_NUM_THREADS", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -150,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_worker_that_dies_fails_its_render_with_the_reason_and_is_not_reused() {
-        let doc = synthetic::lecture(1, 5, 2, 1);
+        let doc = Arc::new(synthetic::lecture(1, 5, 2, 1));
         // Exits without reading: the request meets a closed pipe, or the reply an early end.
         let dying = RenderWorkers::new("sh".into(), vec!["-c".into(), "exit 3".into()], 1);
         for _ in 0..2 {
