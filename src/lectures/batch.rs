@@ -265,12 +265,16 @@ pub async fn plan(app: &App, selection: &Selection, target: &Target) -> Result<V
     Ok(planned)
 }
 
-/// Exports the planned lectures; one lecture's failure does not stop the others. `options.jobs` PDFs are
-/// typeset at once, and one lecture more is in hand: it is read from the database, and its other formats
-/// written, while the workers typeset, so a worker that finishes finds its next lecture ready instead of
-/// waiting for a read and a few file syncs.
+/// Exports the planned lectures, `options.jobs` at a time; one lecture's failure does not stop the others.
+/// To a folder one lecture more is in hand: it is read from the database, and its other formats written,
+/// while the workers typeset, so a worker that finishes finds its next lecture ready instead of waiting for a
+/// read and a few file syncs. To Drive, `jobs` is the number of lectures uploading at once.
 pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: &dyn Progress) -> Report {
     progress.planned(planned.len());
+    let in_flight = match options.target {
+        Target::Folder(_) => options.jobs.max(1) + 1,
+        Target::Drive { .. } => options.jobs.max(1),
+    };
     let actor = Actor { label: format!("{}:export", Actor::cli().label), ..Actor::cli() };
     let outcomes: Vec<Outcome> = futures::stream::iter(planned)
         .map(|p| {
@@ -281,7 +285,7 @@ pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: 
                 outcome
             }
         })
-        .buffer_unordered(options.jobs.max(1) + 1)
+        .buffer_unordered(in_flight)
         .collect()
         .await;
     options.workers.shut_down().await;

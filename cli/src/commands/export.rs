@@ -66,8 +66,8 @@ pub struct Args {
     /// With --to gdrive: the host account (e-mail) whose connected Drive receives its own lectures.
     #[arg(long = "as", value_name = "HOST_EMAIL", requires = "to")]
     as_host: Option<String>,
-    /// Lectures exported at once, each typeset in its own worker process; more is faster (up to the number of
-    /// cores) and loads the server more.
+    /// Lectures typeset at once, each in its own worker process (one more is read ahead meanwhile), or with
+    /// --to gdrive uploaded at once; more is faster (up to the number of cores) and loads the server more.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
     /// Rewrite lectures whose last export is still current.
