@@ -60,13 +60,14 @@ impl RenderWorkers {
     }
 
     /// `doc` in `format`, rendered by a free worker (one is started when none is idle and a slot is free).
+    /// The request is written before a worker is waited for, so a lecture read ahead is ready to go.
     pub async fn render(&self, doc: &Arc<LectureDoc>, format: Format) -> Result<Vec<u8>> {
-        let _slot = self.slots.acquire().await.map_err(|_| Error::internal("the render workers were closed"))?;
         let doc = Arc::clone(doc);
         let request = tokio::task::spawn_blocking(move || worker::request(&doc, format))
             .await
             .map_err(|e| Error::internal(format!("the render request task failed: {e}")))?
             .map_err(|e| Error::internal(format!("the lecture could not be sent to a render worker: {e}")))?;
+        let _slot = self.slots.acquire().await.map_err(|_| Error::internal("the render workers were closed"))?;
         let popped = self.idle.lock().await.pop();
         let mut worker = match popped {
             Some(worker) => worker,
