@@ -265,8 +265,8 @@ pub async fn plan(app: &App, selection: &Selection, target: &Target) -> Result<V
     Ok(planned)
 }
 
-/// Exports the planned lectures, `options.jobs` at a time; one lecture's failure does not stop the others.
-/// To a folder one lecture more is in hand: it is read from the database, and its other formats written,
+/// Exports the planned lectures; one lecture's failure does not stop the others. To a folder, `options.jobs`
+/// PDFs are typeset at once and one lecture more is in hand: it is read from the database, and its other formats written,
 /// while the workers typeset, so a worker that finishes finds its next lecture ready instead of waiting for a
 /// read and a few file syncs. To Drive, `jobs` is the number of lectures uploading at once.
 pub async fn run(app: &App, planned: Vec<Planned>, options: &Options, progress: &dyn Progress) -> Report {
