@@ -221,10 +221,9 @@ impl Content {
             Err(err) => return Err(err),
         };
         let chat = store
-            .list_chat(&lecture.id, Some(0), i64::MAX)
+            .lecture_chat(&lecture.id)
             .await?
             .into_iter()
-            .filter(|m| m.deleted_at.is_none())
             .map(|m| ChatLine {
                 offset_ms: lecture.started_at.map(|s| m.created_at - s),
                 at: crate::time::to_datetime(m.created_at),

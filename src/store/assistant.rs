@@ -214,16 +214,18 @@ impl Store {
         }
     }
 
-    /// A lecture's final segments in spoken order.
+    /// A lecture's final segments in spoken order (read as one JSON array: a two-hour lecture has over a
+    /// thousand).
     pub async fn segments(&self, lecture_id: &str) -> Result<Vec<SegmentRecord>> {
-        sqlx::query_as(
-            "SELECT segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider \
-             FROM transcript_segments WHERE lecture_id = $1 ORDER BY start_ms, end_ms, segment_id",
+        self.read_rows_as_json(
+            "transcript segment",
+            // SegmentRecord's fields, in their order.
+            "segment_id, speaker_identity, speaker_name, text, start_ms, end_ms, language, provider",
+            "FROM transcript_segments WHERE lecture_id = $1",
+            "start_ms, end_ms, segment_id",
+            lecture_id,
         )
-        .bind(lecture_id)
-        .fetch_all(self.reader())
         .await
-        .db("transcript segment")
     }
 
     /// Saves the artifact of a lecture, replacing an earlier one.

@@ -4,7 +4,7 @@ use super::{DbResult, Store};
 use crate::error::{Error, Result};
 
 /// A chat message row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ChatRecord {
     pub seq: i64,
     pub id: String,
@@ -20,6 +20,7 @@ pub struct ChatRecord {
     pub deleted_by: Option<String>,
 }
 
+/// ChatRecord's fields, in their order.
 macro_rules! chat_columns {
     () => {
         "seq, id, room_id, lecture_id, participant_id, user_id, sender_name, sender_role, text, created_at, deleted_at, deleted_by"
@@ -76,6 +77,19 @@ impl Store {
             }
         }
         .db("chat message")
+    }
+
+    /// A lecture's messages not deleted, oldest first, all of them (read as one JSON array: a lecture's chat
+    /// runs to hundreds of messages).
+    pub async fn lecture_chat(&self, lecture_id: &str) -> Result<Vec<ChatRecord>> {
+        self.read_rows_as_json(
+            "chat message",
+            chat_columns!(),
+            "FROM chat_messages WHERE lecture_id = $1 AND deleted_at IS NULL",
+            "seq",
+            lecture_id,
+        )
+        .await
     }
 
     pub async fn chat_by_id(&self, lecture_id: &str, id: &str) -> Result<ChatRecord> {

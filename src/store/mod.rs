@@ -237,6 +237,32 @@ impl Store {
         &self.reader
     }
 
+    /// The rows of a long list read as one JSON array the database builds, each row an array of `columns` in
+    /// their order, deserialised as `T` (a struct deserialises from an array of its fields in declaration
+    /// order). `from` is the rest of the statement (`FROM … WHERE …`, `$1` bound to `key`), `order` the rows'
+    /// order. For lists of thousands of rows read whole: rows fetched one by one cost a hand-over between
+    /// threads each on SQLite (the driver's worker thread wakes the reading task per row), several times the
+    /// CPU of the read itself.
+    pub(crate) async fn read_rows_as_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        columns: &'static str,
+        from: &'static str,
+        order: &'static str,
+        key: &str,
+    ) -> Result<Vec<T>> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => format!("SELECT json_group_array(json_array({columns}) ORDER BY {order}) {from}"),
+            Dialect::Postgres => {
+                format!("SELECT COALESCE(json_agg(json_build_array({columns}) ORDER BY {order}), '[]')::text {from}")
+            }
+        };
+        // Statement text from this module's constants only; the one value is bound.
+        let (json,): (String,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(key).fetch_one(&self.reader).await.db(what)?;
+        serde_json::from_str(&json).map_err(|err| Error::internal(format_args!("reading the {what} rows: {err}")))
+    }
+
     /// The connection migrations run on (on SQLite the writer's, borrowed between batches).
     pub(crate) fn migration_pool(&self) -> &AnyPool {
         &self.write_pool

@@ -1,11 +1,12 @@
-//! The store on both databases: migrations (including refusing a newer schema), error mapping, and the two
-//! dialects' schemas staying identical.
+//! The store on both databases: migrations (including refusing a newer schema), error mapping, long lists
+//! read whole, and the two dialects' schemas staying identical.
 
 use std::collections::BTreeSet;
 
 use confctl::secret::Secret;
 use confctl::store::{
-    Admission, NewUser, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus, Store, migrations,
+    Admission, ChatRecord, NewUser, ParticipantKind, ParticipantRecord, RoomRecord, RoomStatus, SegmentRecord, Store,
+    migrations,
 };
 use sqlx::Row;
 
@@ -23,7 +24,8 @@ async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
 on_both_databases!(
     migrations_apply_once_and_refuse_a_newer_schema,
     store_errors_map_to_domain_errors,
-    unique_keys_have_their_own_conflict_codes
+    unique_keys_have_their_own_conflict_codes,
+    long_lists_read_whole_keep_their_order_and_text
 );
 
 async fn migrations_apply_once_and_refuse_a_newer_schema(db: Db) {
@@ -73,31 +75,7 @@ async fn unique_keys_have_their_own_conflict_codes(db: Db) {
         .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
         .await
         .unwrap();
-    let room = |id: &str, code: &str| RoomRecord {
-        id: id.into(),
-        name: "R".into(),
-        invite_code: code.into(),
-        host_id: host.id.clone(),
-        status: RoomStatus::Ready,
-        lobby_enabled: true,
-        pin_hash: None,
-        webinar_mode: false,
-        locked: false,
-        max_participants: None,
-        guest_screen_share: false,
-        ai_assistant: false,
-        guests_muted: false,
-        guest_uploads: false,
-        language: None,
-        lectures_for_participants: false,
-        created_at: 1,
-        archived_at: None,
-        lecture_id: format!("{id}-l1"),
-        lecture_number: 1,
-        started_at: None,
-        last_ended_at: None,
-        version: 0,
-    };
+    let room = |id: &str, code: &str| room_record(id, code, &host.id);
     store.insert_room(&room("r1", "code-1")).await.unwrap();
     let err = store.insert_room(&room("r2", "code-1")).await.unwrap_err();
     assert_eq!(err.code(), "invite_code_taken");
@@ -124,6 +102,63 @@ async fn unique_keys_have_their_own_conflict_codes(db: Db) {
     // A clash on a key that is not named (the primary key) stays the generic conflict.
     let err = store.insert_participant(&participant("p1", "h_other")).await.unwrap_err();
     assert_eq!(err.code(), "conflict");
+}
+
+/// A transcript and a chat are read whole as one JSON array the database builds (`Store::read_rows_as_json`):
+/// spoken order, not insertion order; deleted messages left out; text with quotes, backslashes, line breaks
+/// and non-Latin letters as written; an empty lecture is an empty list.
+async fn long_lists_read_whole_keep_their_order_and_text(db: Db) {
+    let (store, _dir) = fresh_store(db).await;
+    store.migrate().await.unwrap();
+    let host = store
+        .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
+        .await
+        .unwrap();
+    store.insert_room(&room_record("r1", "code-1", &host.id)).await.unwrap();
+    assert!(store.segments("r1-l1").await.unwrap().is_empty());
+    assert!(store.lecture_chat("r1-l1").await.unwrap().is_empty());
+
+    let tricky = "\"Quoted\", a back\\slash,\na new line, tab\t, Ωμέγα — Привет 👋 {\"json\": [1]}";
+    let segment = |id: &str, start_ms: i64, text: &str| SegmentRecord {
+        segment_id: id.into(),
+        speaker_identity: "h_h".into(),
+        speaker_name: "Анна".into(),
+        text: text.into(),
+        start_ms,
+        end_ms: start_ms + 900,
+        language: "ru".into(),
+        provider: "whisper".into(),
+    };
+    let written = [segment("s3", 3_000, "third"), segment("s1", 1_000, tricky), segment("s2", 2_000, "second")];
+    for s in &written {
+        assert!(store.insert_segment("r1-l1", s).await.unwrap());
+    }
+    let read = store.segments("r1-l1").await.unwrap();
+    assert_eq!(read, vec![written[1].clone(), written[2].clone(), written[0].clone()]);
+
+    let message = |id: &str, text: &str, at: i64| ChatRecord {
+        seq: 0,
+        id: id.into(),
+        room_id: "r1".into(),
+        lecture_id: "r1-l1".into(),
+        participant_id: None,
+        user_id: Some(host.id.clone()),
+        sender_name: "H".into(),
+        sender_role: "host".into(),
+        text: text.into(),
+        created_at: at,
+        deleted_at: None,
+        deleted_by: None,
+    };
+    for (id, text, at) in [("m1", tricky, 10), ("m2", "to be deleted", 20), ("m3", "last", 30)] {
+        store.insert_chat(&message(id, text, at)).await.unwrap();
+    }
+    store.delete_chat("r1-l1", "m2", &host.id).await.unwrap();
+    let chat = store.lecture_chat("r1-l1").await.unwrap();
+    let seen: Vec<(&str, &str, i64, Option<&str>)> =
+        chat.iter().map(|m| (m.id.as_str(), m.text.as_str(), m.created_at, m.user_id.as_deref())).collect();
+    assert_eq!(seen, vec![("m1", tricky, 10, Some("h")), ("m3", "last", 30, Some("h"))]);
+    assert!(chat[0].seq < chat[1].seq && chat.iter().all(|m| m.deleted_at.is_none() && m.participant_id.is_none()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,4 +211,33 @@ fn every_migration_exists_in_both_dialect_folders() {
     };
     assert_eq!(list("sqlite"), list("postgres"));
     assert_eq!(list("sqlite").len(), migrations::MIGRATIONS.len(), "every file is embedded in MIGRATIONS");
+}
+
+/// A ready room with lobby on and its first lecture, `{id}-l1`.
+fn room_record(id: &str, code: &str, host_id: &str) -> RoomRecord {
+    RoomRecord {
+        id: id.into(),
+        name: "R".into(),
+        invite_code: code.into(),
+        host_id: host_id.into(),
+        status: RoomStatus::Ready,
+        lobby_enabled: true,
+        pin_hash: None,
+        webinar_mode: false,
+        locked: false,
+        max_participants: None,
+        guest_screen_share: false,
+        ai_assistant: false,
+        guests_muted: false,
+        guest_uploads: false,
+        language: None,
+        lectures_for_participants: false,
+        created_at: 1,
+        archived_at: None,
+        lecture_id: format!("{id}-l1"),
+        lecture_number: 1,
+        started_at: None,
+        last_ended_at: None,
+        version: 0,
+    }
 }
