@@ -33,8 +33,8 @@ pub const KEEP: Duration = Duration::from_secs(3600);
 /// reload from the stored state when they notice the gap).
 const BACKLOG: usize = 100_000;
 
-/// Events appended in one transaction at most.
-const BATCH: usize = 2000;
+/// Events appended at once at most: one statement's worth, which commits by itself.
+const BATCH: usize = crate::store::EVENTS_PER_STATEMENT;
 
 /// Rows read at a time.
 const READ: i64 = 1000;

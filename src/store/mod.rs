@@ -38,7 +38,7 @@ pub use files::FileRecord;
 pub use lecture_state::{EndedLecture, WebhookChange, WebhookOutcome};
 pub use lectures::{LectureRecord, LectureStatus, SegmentHit, ShareRecord};
 pub use moderation::{BanRecord, BannedRow, BannedRows};
-pub use outbox::{EVENTS_CHANNEL, NewEvent, OutboxRow, publish_with_change};
+pub use outbox::{EVENTS_CHANNEL, EVENTS_PER_STATEMENT, NewEvent, OutboxRow, publish_with_change};
 pub use participants::{Admission, JoinOutcome, ParticipantKind, ParticipantRecord};
 pub use replicas::{Counted, LeaderSeat, Listener, ReplicaRecord};
 pub use rooms::{RoomRecord, RoomStatus};

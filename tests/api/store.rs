@@ -161,6 +161,48 @@ async fn long_lists_read_whole_keep_their_order_and_text(db: Db) {
     assert!(chat[0].seq < chat[1].seq && chat.iter().all(|m| m.deleted_at.is_none() && m.participant_id.is_none()));
 }
 
+/// Events appended by two replicas at once become visible in id order (the append lock, taken in the same
+/// statement before the rows get their ids): a reader that follows the outbox by "after the last id I
+/// delivered" must never see an id before the ones below it are visible, or it would skip them for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_appended_at_once_by_two_replicas_become_visible_in_id_order() {
+    if !support::require(&[Service::Postgres]) {
+        return;
+    }
+    let url = support::fresh_postgres_url().await;
+    let first = Store::connect(&Secret::new(url.clone())).await.unwrap();
+    first.migrate().await.unwrap();
+    let second = Store::connect(&Secret::new(url)).await.unwrap();
+    const APPENDERS: usize = 8;
+    const APPENDS: usize = 40;
+    let mut appenders = Vec::new();
+    for n in 0..APPENDERS {
+        let store = if n % 2 == 0 { first.clone() } else { second.clone() };
+        appenders.push(tokio::spawn(async move {
+            for i in 0..APPENDS {
+                let events = (0..1 + i % 3)
+                    .map(|k| confctl::store::NewEvent { room_id: None, payload: format!("{n}-{i}-{k}") })
+                    .collect();
+                store.append_events(&format!("replica-{}", n % 2), 0, events).await.unwrap();
+            }
+        }));
+    }
+    let total: usize = (0..APPENDS).map(|i| 1 + i % 3).sum::<usize>() * APPENDERS;
+    let mut last = 0i64;
+    let mut seen = 0usize;
+    while seen < total {
+        for row in first.events_after(last, 1000).await.unwrap() {
+            assert_eq!(row.id, last + 1, "an event became visible before the one below it");
+            last = row.id;
+            seen += 1;
+        }
+    }
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    assert_eq!(first.events_after(last, 1000).await.unwrap().len(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_dialects_define_the_same_tables_and_columns() {
     if !support::require(&[Service::Postgres]) {
