@@ -100,35 +100,44 @@ pub struct SharedInsert {
     pub texts: StatementTexts,
 }
 
-/// The texts of a [`SharedInsert`]'s statements, one for each size in [`ROW_CHUNKS`] and dialect, each written
-/// the first time it is needed (64 rows are 1,664 placeholders) rather than for every statement.
+/// The texts of a [`SharedInsert`]'s statements, one for each number of rows and dialect, each written the
+/// first time it is needed (64 rows are 1,664 placeholders) rather than for every statement.
 #[derive(Debug)]
-pub struct StatementTexts([OnceLock<Box<str>>; 2 * ROW_CHUNKS.len()]);
+pub struct StatementTexts([OnceLock<Box<str>>; 2 * MAX_ROWS]);
 
 impl StatementTexts {
     pub const fn new() -> Self {
-        Self([const { OnceLock::new() }; 2 * ROW_CHUNKS.len()])
+        Self([const { OnceLock::new() }; 2 * MAX_ROWS])
     }
 }
 
 impl SharedInsert {
-    /// The statement for `ROW_CHUNKS[chunk]` rows in `dialect`.
-    fn text(&'static self, chunk: usize, dialect: Dialect) -> &'static str {
+    /// The statement for `rows` rows (1 to [`MAX_ROWS`]) in `dialect`.
+    fn text(&'static self, rows: usize, dialect: Dialect) -> &'static str {
         let slot = match dialect {
-            Dialect::Sqlite => chunk,
-            Dialect::Postgres => ROW_CHUNKS.len() + chunk,
+            Dialect::Sqlite => rows - 1,
+            Dialect::Postgres => MAX_ROWS + rows - 1,
         };
-        self.texts.0[slot].get_or_init(|| shared_sql(self, ROW_CHUNKS[chunk], dialect).into_boxed_str())
+        self.texts.0[slot].get_or_init(|| shared_sql(self, rows, dialect).into_boxed_str())
     }
 }
 
-/// How many rows one shared statement takes at most; a group is cut into statements of these sizes, so a
-/// handful of statement texts (each prepared once and cached) serve any number of rows, in as many
-/// statements as the count has bits set below 64 (each statement is a hand-over to SQLite's thread and back).
-const ROW_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+/// How many rows one shared statement takes at most.
+const MAX_ROWS: usize = 64;
 
-/// Where one row is in [`ROW_CHUNKS`].
-const ONE_ROW: usize = ROW_CHUNKS.len() - 1;
+/// How many of `left` rows the next statement takes. On SQLite, a power of two: a group is cut into
+/// statements of a handful of sizes (each prepared once on the one write connection), as many as the count
+/// has bits set below 64, each a hand-over to SQLite's thread and back (a text for every count was measured
+/// no faster there). On PostgreSQL, all of them: each statement is a round trip to the server and a commit of
+/// its own, and the writer's batch waits for all of its statements, so one statement of the group's own size
+/// (each size prepared once on the writer's connection) is what keeps a batch short.
+fn rows_in_statement(left: usize, dialect: Dialect) -> usize {
+    let most = left.clamp(1, MAX_ROWS);
+    match dialect {
+        Dialect::Sqlite => 1 << most.ilog2(),
+        Dialect::Postgres => most,
+    }
+}
 
 /// One caller's row for a [`SharedInsert`].
 struct Row {
@@ -144,9 +153,9 @@ struct Row {
 }
 
 impl Writer {
-    /// Starts the writer task on `pool`: on SQLite a pool of exactly one connection (migrations and tests
-    /// borrow the same connection between batches); on PostgreSQL the writer only takes shared rows, a
-    /// connection of the pool for each batch.
+    /// Starts the writer task on `pool`, a pool of exactly one connection: on SQLite the write connection
+    /// (migrations and tests borrow it between batches); on PostgreSQL one of the writer's own, which only
+    /// takes shared rows.
     ///
     /// The task runs on a thread of its own: every statement of a batch is a hand-over to SQLite's connection
     /// thread and back, and on the server's runtime each "back" would wait behind whatever request tasks are
@@ -495,10 +504,9 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
     let mut start = 0;
     while start < rows.len() && fatal.is_none() {
         let left = rows.len() - start;
-        let size_at = ROW_CHUNKS.iter().position(|&n| n <= left).unwrap_or(ONE_ROW);
-        let size = ROW_CHUNKS[size_at];
+        let size = rows_in_statement(left, dialect);
         let chunk = &rows[start..start + size];
-        match guarded(conn, dialect, shared_statement(insert, size_at, chunk, dialect)).await {
+        match guarded(conn, dialect, shared_statement(insert, chunk, dialect)).await {
             Guarded::Ran(stored) if stored == chunk.len() as u64 => results.extend(chunk.iter().map(|_| Ok(true))),
             Guarded::Ran(_) => match stored_keys(conn, dialect, insert, chunk).await {
                 Ok(keys) => results.extend(chunk.iter().map(|row| Ok(keys.contains(&row.key)))),
@@ -509,9 +517,7 @@ async fn insert_rows(conn: &mut AnyConnection, dialect: Dialect, insert: &'stati
             Guarded::Fatal(reason) => fatal = Some(reason),
             Guarded::Failed(_) if size > 1 => {
                 for row in chunk {
-                    match guarded(conn, dialect, shared_statement(insert, ONE_ROW, std::slice::from_ref(row), dialect))
-                        .await
-                    {
+                    match guarded(conn, dialect, shared_statement(insert, std::slice::from_ref(row), dialect)).await {
                         Guarded::Ran(stored) => results.push(Ok(stored == 1)),
                         Guarded::Failed(err) => results.push(Err(err)),
                         Guarded::Fatal(reason) => {
@@ -589,10 +595,9 @@ async fn stored_keys(
     Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
 }
 
-/// `insert` for `rows` (`ROW_CHUNKS[chunk]` of them), their values bound in order.
-fn shared_statement(insert: &'static SharedInsert, chunk: usize, rows: &[Row], dialect: Dialect) -> Statement {
-    debug_assert_eq!(rows.len(), ROW_CHUNKS[chunk]);
-    let sql = insert.text(chunk, dialect);
+/// `insert` for `rows` (1 to [`MAX_ROWS`] of them), their values bound in order.
+fn shared_statement(insert: &'static SharedInsert, rows: &[Row], dialect: Dialect) -> Statement {
+    let sql = insert.text(rows.len(), dialect);
     // `AnyArguments::values` is sqlx's argument buffer, public though not documented (its drivers read it the
     // same way): the rows' values are appended as they are, a reference count each.
     let mut arguments = AnyArguments::default();
