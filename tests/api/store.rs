@@ -21,6 +21,17 @@ async fn fresh_store(db: Db) -> (Store, tempfile::TempDir) {
     (Store::connect(&Secret::new(url)).await.unwrap(), dir)
 }
 
+/// A migrated store with one account, the host `h`.
+async fn store_with_host(db: Db) -> (Store, tempfile::TempDir, confctl::store::UserRecord) {
+    let (store, dir) = fresh_store(db).await;
+    store.migrate().await.unwrap();
+    let host = store
+        .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
+        .await
+        .unwrap();
+    (store, dir, host)
+}
+
 on_both_databases!(
     migrations_apply_once_and_refuse_a_newer_schema,
     store_errors_map_to_domain_errors,
@@ -69,12 +80,7 @@ async fn store_errors_map_to_domain_errors(db: Db) {
 /// Each dialect names a violated unique key its own way (PostgreSQL the constraint, SQLite the columns): both
 /// must reach the key's code, or callers that retry or ignore that conflict would see a generic one.
 async fn unique_keys_have_their_own_conflict_codes(db: Db) {
-    let (store, _dir) = fresh_store(db).await;
-    store.migrate().await.unwrap();
-    let host = store
-        .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
-        .await
-        .unwrap();
+    let (store, _dir, host) = store_with_host(db).await;
     let room = |id: &str, code: &str| room_record(id, code, &host.id);
     store.insert_room(&room("r1", "code-1")).await.unwrap();
     let err = store.insert_room(&room("r2", "code-1")).await.unwrap_err();
@@ -108,12 +114,7 @@ async fn unique_keys_have_their_own_conflict_codes(db: Db) {
 /// spoken order, not insertion order; deleted messages left out; text with quotes, backslashes, line breaks
 /// and non-Latin letters as written; an empty lecture is an empty list.
 async fn long_lists_read_whole_keep_their_order_and_text(db: Db) {
-    let (store, _dir) = fresh_store(db).await;
-    store.migrate().await.unwrap();
-    let host = store
-        .create_user(NewUser { id: "h", email: "h@uni.edu", display_name: "H", password_hash: "x", role: None })
-        .await
-        .unwrap();
+    let (store, _dir, host) = store_with_host(db).await;
     store.insert_room(&room_record("r1", "code-1", &host.id)).await.unwrap();
     assert!(store.segments("r1-l1").await.unwrap().is_empty());
     assert!(store.lecture_chat("r1-l1").await.unwrap().is_empty());
