@@ -53,9 +53,9 @@ impl Store {
         }
     }
 
-    /// Appends `events`, in order, in one transaction, and wakes every replica's reader (this one's too)
-    /// when it commits. Up to [`EVENTS_PER_STATEMENT`] events are one statement, which is its own
-    /// transaction: one round trip where `BEGIN` … `COMMIT` around it made four, and the append lock held
+    /// Appends `events` (at most [`EVENTS_PER_STATEMENT`], the events writer's batch), in order, and wakes
+    /// every replica's reader (this one's too) when they are committed. They are one statement, which is its
+    /// own transaction: one round trip where `BEGIN` … `COMMIT` around it made four, and the append lock held
     /// while the statement runs and commits rather than across two round trips, so replicas appending at
     /// once wait less for each other.
     pub async fn append_events(&self, origin: &str, at: i64, events: Vec<NewEvent>) -> Result<()> {
@@ -63,12 +63,14 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        if events.len() <= EVENTS_PER_STATEMENT {
-            self.write(append_statement(origin, at, &events)).await.db("events")?;
-            return Ok(());
+        if events.len() > EVENTS_PER_STATEMENT {
+            return Err(Error::internal(format!(
+                "{} events to append at once; at most {EVENTS_PER_STATEMENT}",
+                events.len()
+            )));
         }
-        let origin = origin.to_owned();
-        self.write_atomic(move |conn| Box::pin(async move { append(conn, &origin, at, &events).await })).await
+        self.write(append_statement(origin, at, &events)).await.db("events")?;
+        Ok(())
     }
 
     /// Runs `change` — a domain operation's writes and the events it publishes — as one unit on PostgreSQL:
