@@ -192,7 +192,14 @@ async fn events_appended_at_once_by_two_replicas_become_visible_in_id_order() {
     let mut last = 0i64;
     let mut seen = 0usize;
     while seen < total {
-        for row in first.events_after(last, 1000).await.unwrap() {
+        // Checked before the read: once every appender has ended, a read that finds nothing new is final (an
+        // appender that failed ends the wait here, and its error is raised below instead of a hang).
+        let all_ended = appenders.iter().all(|a| a.is_finished());
+        let rows = first.events_after(last, 1000).await.unwrap();
+        if rows.is_empty() && all_ended {
+            break;
+        }
+        for row in rows {
             assert_eq!(row.id, last + 1, "an event became visible before the one below it");
             last = row.id;
             seen += 1;
@@ -201,6 +208,7 @@ async fn events_appended_at_once_by_two_replicas_become_visible_in_id_order() {
     for appender in appenders {
         appender.await.unwrap();
     }
+    assert_eq!(seen, total);
     assert_eq!(first.events_after(last, 1000).await.unwrap().len(), 0);
 }
 
