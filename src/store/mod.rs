@@ -160,7 +160,11 @@ impl Store {
                 // a 32 MB page cache keeps those pages from being read back from the file, and checkpointing
                 // every 8,000 WAL pages (32 MB; the file is cut back to 64 MB after) instead of SQLite's 1,000
                 // copies a page written by many batches into the database once instead of once per few
-                // batches.
+                // batches. A batch's multi-row `INSERT` keeps a statement journal (it may fail half way inside
+                // the batch's transaction); past 64 KB SQLite spills it to a temporary file that it names,
+                // creates and deletes for every such statement. In memory it costs the pages one statement
+                // touches (a few hundred KB at most) and nothing about durability: the journal is thrown away
+                // at the statement's end either way.
                 let write_pool = pool_options(1)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
@@ -168,7 +172,7 @@ impl Store {
                                 "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                                  PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
                                  PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8000; \
-                                 PRAGMA journal_size_limit = 67108864;",
+                                 PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;",
                             )
                             .await?;
                             Ok(())
