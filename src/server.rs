@@ -78,8 +78,8 @@ impl Server {
         &self.app
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish, ends event
-    /// streams and closes the database.
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (for up to
+    /// `http::plain::SHUTDOWN_GRACE`), ends event streams and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = self.app.clone();
         app.hub().assistants().listen(app.clock().now_ms());
@@ -106,10 +106,7 @@ impl Server {
         };
         match self.tls {
             Some(tls) => tls.serve(self.listener, router, graceful).await?,
-            None => axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(graceful)
-                .await
-                .map_err(|e| anyhow::anyhow!("the HTTP server failed: {e}"))?,
+            None => crate::http::plain::serve(self.listener, router, graceful).await,
         }
         sweeper.abort();
         reconciler.abort();

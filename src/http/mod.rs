@@ -15,6 +15,7 @@ mod lobby;
 mod middleware;
 mod moderation;
 mod pages;
+pub mod plain;
 mod rooms;
 mod routes;
 mod sse;

@@ -88,7 +88,7 @@ impl Tls {
 
     /// Serves `router` over HTTPS on `listener` (with HSTS), the redirect on its own listener, and keeps
     /// the certificate current, until `shutdown` resolves; then stops accepting and lets in-flight
-    /// requests finish, as plain HTTP does.
+    /// requests finish, as plain HTTP does (for up to the same grace).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -108,7 +108,7 @@ impl Tls {
             let handle = handle.clone();
             tokio::spawn(async move {
                 shutdown.await;
-                handle.graceful_shutdown(None);
+                handle.graceful_shutdown(Some(crate::http::plain::SHUTDOWN_GRACE));
                 let _ = stop_tx.send(true);
             })
         };
@@ -119,11 +119,10 @@ impl Tls {
             let app = redirect::router(&self.domains, https_addr.port());
             let mut stop = stop_rx;
             tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
+                crate::http::plain::serve(listener, app, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
             })
         });
 
@@ -149,10 +148,8 @@ impl Tls {
         };
         stopper.abort();
         if let Some(redirect) = redirect {
-            match redirect.await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::warn!(error = %err, "the HTTP redirect listener failed"),
-                Err(err) => tracing::warn!(error = %err, "the HTTP redirect listener stopped abnormally"),
+            if let Err(err) = redirect.await {
+                tracing::warn!(error = %err, "the HTTP redirect listener stopped abnormally");
             }
         }
         result.map_err(|e| anyhow::anyhow!("the HTTPS server failed: {e}"))

@@ -231,11 +231,22 @@ fn serve_runs_on_defaults_and_stops_cleanly_on_sigterm() {
     let request_line = wait_for_line(&mut err, "\"path\":\"/readyz\"");
     assert!(request_line.contains("\"status\":200") && request_line.contains("latency_ms"), "{request_line}");
 
+    // Connections a browser leaves behind do not hold the stop up: one kept alive after its answer, one
+    // that has sent half a request.
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    kept.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let mut answer = [0u8; 512];
+    let n = kept.read(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"), "kept alive after its answer");
+    let mut half = TcpStream::connect(&addr).unwrap();
+    half.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).unwrap();
+
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     wait_for_line(&mut err, "stopped");
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
+    assert_eq!(kept.read(&mut answer).unwrap(), 0, "the kept-alive connection was closed");
 }
 
 fn http_post_json(addr: &str, path: &str, body: &str) -> String {
