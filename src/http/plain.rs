@@ -15,18 +15,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Service;
 
-/// How long a client may take to send a request's headers: a slow sender keeps a connection and its buffers
-/// otherwise. Also how long an idle kept-alive connection stays open waiting for its next request.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How long a stopping server waits for requests in flight. A connection that has sent only part of a
-/// request counts as one in flight, so without a bound a single slow client would hold the stop up until its
-/// header timeout (and before there was one, for ever).
+/// request counts as one in flight, so without a bound a single slow client would hold the stop up for ever.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks every connection to
@@ -81,10 +76,7 @@ async fn connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().call(request)
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => return log_end(result),
