@@ -6,7 +6,8 @@
 //! speaks. Measured with hyper alone (an endless streaming response, 10,000 open connections, jemalloc):
 //! 160.6 MB resident through the auto connection, 120.3 MB through HTTP/1.1's own. A waiting room holds one
 //! connection per waiting guest for as long as they wait, and browsers do not speak HTTP/2 without TLS, so
-//! the cleartext port speaks HTTP/1.1 only (docs/performance.md, "Where a waiting guest's memory goes").
+//! the cleartext port speaks HTTP/1.1 only (docs/performance.md, "A waiting guest's memory measured again";
+//! `benches/connection_floor.rs` measures both).
 
 use std::future::Future;
 use std::net::SocketAddr;
