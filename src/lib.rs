@@ -46,7 +46,7 @@ pub use error::{Error, Result};
 /// jemalloc rather than glibc's allocator, for every process that links this library — the binary, its
 /// render workers, the tests and the benchmarks alike, so they measure what ships. Typesetting a lecture
 /// PDF takes about a tenth less CPU with it, and the server answers more requests a second at the same tail
-/// latency (docs/performance.md, "jemalloc as the allocator"); mimalloc, tried first, raised the join path's
+/// latency (docs/performance.md, "The allocator: jemalloc"); mimalloc, tried first, raised the join path's
 /// p99 from 10 to 60 ms.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -30,9 +30,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// they have or after [`SHUTDOWN_GRACE`]. Handlers see the peer's address as `ConnectInfo<SocketAddr>`, as
 /// with `axum::serve`.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
+    // Every connection task holds a receiver: `true` asks it to stop, and `closed()` resolves once the last
+    // one has ended.
     let (stop_tx, stop_rx) = watch::channel(false);
-    // Every connection task holds a receiver; `closed()` resolves once the last one is gone.
-    let (done_tx, done_rx) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -51,28 +51,22 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 continue;
             }
         };
-        tokio::spawn(connection(stream, peer, router.clone(), stop_rx.clone(), done_rx.clone()));
+        tokio::spawn(connection(stream, peer, router.clone(), stop_rx.clone()));
     }
     drop(listener);
+    drop(stop_rx);
     let _ = stop_tx.send(true);
-    drop(done_rx);
-    if tokio::time::timeout(SHUTDOWN_GRACE, done_tx.closed()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, stop_tx.closed()).await.is_err() {
         tracing::warn!(
-            connections = done_tx.receiver_count(),
-            "connections still busy after {}s; closing them",
+            connections = stop_tx.receiver_count(),
+            "connections still busy after {}s; no longer waiting for them",
             SHUTDOWN_GRACE.as_secs()
         );
     }
 }
 
 /// One connection, until it closes or the server stops.
-async fn connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    _done: watch::Receiver<()>,
-) {
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, router: Router, mut stop: watch::Receiver<bool>) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().call(request)
@@ -89,8 +83,7 @@ async fn connection(
 
 fn log_end(result: Result<(), hyper::Error>) {
     if let Err(err) = result {
-        // A client that went away mid-request, a malformed request, a header timeout: the connection's
-        // business only, so at debug level.
+        // A client that went away mid-request, a malformed request: the connection's business only.
         tracing::debug!(error = %err, "connection ended with an error");
     }
 }
