@@ -42,12 +42,15 @@ pub async fn guest(
     // Subscribe before reading the stored state, so a decision made in between is not missed.
     let decisions = app.hub().subscribe_guest(&room.id);
     let first = current_status(app, &room, &participant).await?;
+    let waiting = first.status == Admission::Pending;
+    let announce = (waiting && registration.announce).then(|| Box::new(lobby_entry(&participant)));
     let wait = GuestWait {
-        waiting: first.status == Admission::Pending,
+        waiting,
         first: Some(first),
+        announce,
         app: app.clone(),
         room_id: room.id,
-        participant,
+        guest: Guest { id: participant.id, lecture_id: participant.lecture_id },
         registration: Some(registration),
         decisions,
         recheck: None,
@@ -56,13 +59,22 @@ pub async fn guest(
     Ok(futures::stream::unfold(wait, |mut wait| async move { wait.next().await.map(|status| (status, wait)) }))
 }
 
+/// Which guest a stream is for: all a waiting stream keeps of the guest's row (ten thousand of them wait at
+/// the start of a large lecture).
+struct Guest {
+    id: String,
+    lecture_id: String,
+}
+
 /// One waiting guest's stream (see [`guest`]).
 struct GuestWait {
     app: App,
     room_id: String,
-    participant: ParticipantRecord,
+    guest: Guest,
     /// The stored state, to send first.
     first: Option<GuestStatus>,
+    /// What hosts are told with the first event: that this guest waits (once per guest, not per stream).
+    announce: Option<Box<LobbyEntry>>,
     /// Whether the guest was waiting when the stream opened.
     waiting: bool,
     /// `None` once the stream is over (decided, replaced or never waiting).
@@ -94,9 +106,8 @@ impl GuestWait {
             if !self.waiting {
                 // Already decided: this is all there is to say.
                 self.registration.take().map(GuestStreamGuard::close);
-            } else if self.registration.as_ref().is_some_and(|r| r.announce) {
-                let entry = lobby_entry(&self.participant);
-                self.app.hub().to_hosts(&self.room_id, HostEvent::GuestWaiting { entry });
+            } else if let Some(entry) = self.announce.take() {
+                self.app.hub().to_hosts(&self.room_id, HostEvent::GuestWaiting { entry: *entry });
             }
             return Some(first);
         }
@@ -110,7 +121,7 @@ impl GuestWait {
                 _ = registration.replaced.changed() => Woken::Replaced,
                 _ = recheck.tick() => Woken::Reread,
                 msg = self.decisions.recv() => match msg {
-                    Ok(batch) if batch.entries.contains_key(&self.participant.id) => Woken::Decided(batch),
+                    Ok(batch) if batch.entries.contains_key(&self.guest.id) => Woken::Decided(batch),
                     Ok(_) => Woken::Other,
                     Err(broadcast::error::RecvError::Lagged(_)) => Woken::Reread,
                     Err(broadcast::error::RecvError::Closed) => Woken::End,
@@ -124,14 +135,16 @@ impl GuestWait {
                     return None;
                 }
                 Woken::Other => {}
+                // The two reads are boxed: a stream spends its life in the `select!` above, and its state
+                // would otherwise be sized for these rarer futures (1,920 bytes a waiting guest, not 776).
                 Woken::Decided(batch) => {
-                    let status = decided_status(&self.app, &self.room_id, &self.participant, &batch).await;
+                    let status = Box::pin(decided_status(&self.app, &self.room_id, &self.guest, &batch)).await;
                     if let Some(status) = self.settle(status) {
                         return Some(status);
                     }
                 }
                 Woken::Reread => {
-                    let status = reread_status(&self.app, &self.room_id, &self.participant).await;
+                    let status = Box::pin(reread_status(&self.app, &self.room_id, &self.guest)).await;
                     if let Some(status) = self.settle(status) {
                         return Some(status);
                     }
@@ -159,7 +172,7 @@ impl Drop for GuestWait {
     fn drop(&mut self) {
         if let Some(registration) = self.registration.take() {
             if registration.close() && self.waiting && !self.decided {
-                let entry_id = self.participant.id.clone();
+                let entry_id = self.guest.id.clone();
                 self.app.hub().to_hosts(&self.room_id, HostEvent::GuestLeft { entry_id });
             }
         }
@@ -176,19 +189,14 @@ pub struct Decided {
 
 /// This guest's status after `batch` decided it: from the state read once for the whole batch (by whichever
 /// of its streams got there first), or read alone when that read failed or did not find the guest.
-async fn decided_status(
-    app: &App,
-    room_id: &str,
-    participant: &ParticipantRecord,
-    batch: &Decisions,
-) -> Result<GuestStatus> {
+async fn decided_status(app: &App, room_id: &str, guest: &Guest, batch: &Decisions) -> Result<GuestStatus> {
     let decided = batch.stored.get_or_init(|| read_decided(app, room_id, batch)).await;
-    let stored = decided.as_ref().and_then(|d| {
-        d.participants.get(&participant.id).filter(|(p, _)| p.lecture_id == participant.lecture_id).map(|p| (d, p))
-    });
+    let stored = decided
+        .as_ref()
+        .and_then(|d| d.participants.get(&guest.id).filter(|(p, _)| p.lecture_id == guest.lecture_id).map(|p| (d, p)));
     match stored {
         Some((decided, (p, banned))) => status_given(app, &decided.room, p, *banned),
-        None => reread_status(app, room_id, participant).await,
+        None => reread_status(app, room_id, guest).await,
     }
 }
 
@@ -211,9 +219,9 @@ async fn read_decided(app: &App, room_id: &str, batch: &Decisions) -> Option<Arc
     }
 }
 
-async fn reread_status(app: &App, room_id: &str, participant: &ParticipantRecord) -> Result<GuestStatus> {
+async fn reread_status(app: &App, room_id: &str, guest: &Guest) -> Result<GuestStatus> {
     let room = app.store().room_by_id(room_id).await?;
-    let participant = app.store().participant_by_id(&participant.lecture_id, &participant.id).await?;
+    let participant = app.store().participant_by_id(&guest.lecture_id, &guest.id).await?;
     current_status(app, &room, &participant).await
 }
 
