@@ -77,7 +77,7 @@ async fn main() {
     let seconds: u32 = common::arg("--seconds").unwrap_or(4);
     let db = common::Database::from_args();
     let served = common::serve(&db, &[("CONFCTL_RATE_LIMITS__JOINS_PER_IP_PER_MINUTE", "1000000")]).await;
-    let host = common::Host::with_room(&served.base, json!({"lobbyEnabled": true})).await;
+    let host = common::Host::with_room(&served, json!({"lobbyEnabled": true})).await;
     let script = served.dir.path().join("join.lua");
     std::fs::write(&script, include_str!("join.lua")).unwrap();
     let join_url = format!("{}/api/rooms/{}/join", served.base, host.room_id);

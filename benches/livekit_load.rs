@@ -403,7 +403,7 @@ async fn main() {
         LiveKit::start(&livekit_bin, work.path(), lk_port, &format!("{}/api/webhooks/livekit", served.base)).await;
 
     let host =
-        common::Host::with_room(&served.base, json!({"lobbyEnabled": false, "aiAssistant": captions.is_some()})).await;
+        common::Host::with_room(&served, json!({"lobbyEnabled": false, "aiAssistant": captions.is_some()})).await;
     let (_, room) = host.get(&format!("/api/rooms/{}", host.room_id)).await;
     let lecture_id = room["lectureId"].as_str().unwrap().to_owned();
     let lk_room = confctl::livekit::room_name(&lecture_id);

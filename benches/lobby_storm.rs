@@ -12,8 +12,11 @@
 //! fresh server — or pick: `-- storm 5000`, `-- waiting 10000`, `-- one-by-one 1000`; `--pin` gives the room a
 //! PIN, `--postgres` runs on PostgreSQL (`TEST_DATABASE_URL`), `--in-flight N` caps guests between their
 //! click and their first event (default 256: a burst, not 5,000 SYNs in the same millisecond). Rate limits
-//! stay at their defaults: the guests come from 20 addresses per 1,000 (127.0.1.1, 127.0.1.2, …). This is a
-//! load script, not a test: it prints measurements and whether the targets were met.
+//! stay at their defaults: the guests come from 20 addresses per 1,000 (127.0.1.1, 127.0.1.2, …).
+//! `--https` serves HTTPS as a deployment with TLS does, and every guest is a browser of its own: one
+//! connection (HTTP/2, as ALPN picks it) carries its join and its stream; in plain HTTP the guests of an
+//! address share their client's pool, and each stream holds an HTTP/1.1 connection. This is a load script,
+//! not a test: it prints measurements and whether the targets were met.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -32,13 +35,22 @@ struct Room {
     served: Served,
     host: Host,
     pin: bool,
+    https: bool,
 }
 
 async fn room(db: &Database, pin: bool) -> Room {
-    let served = common::serve(db, &[]).await;
+    let https = common::flag("--https");
+    let served = if https { common::serve_https(db, &[]).await } else { common::serve(db, &[]).await };
     let settings = if pin { json!({"lobbyEnabled": true, "pin": PIN}) } else { json!({"lobbyEnabled": true}) };
-    let host = Host::with_room(&served.base, settings).await;
-    Room { served, host, pin }
+    let host = Host::with_room(&served, settings).await;
+    Room { served, host, pin, https }
+}
+
+impl Room {
+    /// How the guests reach the server, for the headline of a scenario.
+    fn transport(&self) -> &'static str {
+        if self.https { "HTTPS, a connection per guest" } else { "plain HTTP" }
+    }
 }
 
 /// What a guest task reports.
@@ -52,7 +64,11 @@ enum Report {
 /// wait for the token. At most `in_flight` are between their join request and their first event at once.
 fn guests(room: &Room, n: usize, in_flight: usize) -> (mpsc::UnboundedReceiver<Report>, Instant) {
     let addresses = common::source_addresses(n.div_ceil(50).max(1));
-    let clients: Vec<reqwest::Client> = addresses.iter().map(|a| common::client_from(*a)).collect();
+    let clients: Vec<reqwest::Client> = if room.https {
+        (0..n).map(|i| room.served.client_from(addresses[i % addresses.len()])).collect()
+    } else {
+        addresses.iter().map(|a| room.served.client_from(*a)).collect()
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let gate = Arc::new(Semaphore::new(in_flight));
     let join_url = format!("{}/api/rooms/{}/join", room.served.base, room.host.room_id);
@@ -147,12 +163,14 @@ fn verdict(ok: bool) -> &'static str {
 async fn storm(db: &Database, n: usize, pin: bool, in_flight: usize) -> bool {
     let room = room(db, pin).await;
     println!(
-        "storm: {n} guests from {} addresses, {}, lobby on{}; load {}",
+        "storm: {n} guests from {} addresses, {}, {}, lobby on{}; load {}",
         n.div_ceil(50).max(1),
         db.label(),
+        room.transport(),
         if pin { " + PIN" } else { "" },
         common::load_average()
     );
+    let (server_ticks, (own_cpu, _)) = (room.served.cpu_ticks(), common::own_and_children_cpu());
     let (mut rx, start) = guests(&room, n, in_flight);
     all_waiting(&mut rx, n).await;
     let waiting = start.elapsed();
@@ -170,6 +188,12 @@ async fn storm(db: &Database, n: usize, pin: bool, in_flight: usize) -> bool {
     println!("  approve-all request:                       {:>6.0} ms", ms(call));
     println!("  tokens delivered: p50 {:.0} ms, last {:.0} ms after approve-all", ms(p50), ms(delivery));
     println!("  whole storm, first join → last token:      {:>6.0} ms", ms(total));
+    // The guests' side runs on the same cores (their TLS handshakes too, with --https): what each side used.
+    println!(
+        "  CPU used over the storm: server {:.2} s, the guests (this process) {:.2} s",
+        (room.served.cpu_ticks() - server_ticks) as f64 / 100.0,
+        (common::own_and_children_cpu().0 - own_cpu).as_secs_f64()
+    );
     let storm_target = if n <= 1000 { Duration::from_millis(1500) } else { Duration::from_secs(3) };
     let ok_total = n > 5000 || total <= storm_target;
     let ok_delivery = delivery <= Duration::from_millis(1500);
@@ -184,7 +208,12 @@ async fn storm(db: &Database, n: usize, pin: bool, in_flight: usize) -> bool {
 /// `n` guests wait on their streams: the server's memory and CPU while they wait, then approve-all.
 async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
     let room = room(db, false).await;
-    println!("waiting: {n} guests on their streams, {}, lobby on; load {}", db.label(), common::load_average());
+    println!(
+        "waiting: {n} guests on their streams, {}, {}, lobby on; load {}",
+        db.label(),
+        room.transport(),
+        common::load_average()
+    );
     let idle_rss = room.served.rss_kib();
     let (mut rx, start) = guests(&room, n, in_flight);
     all_waiting(&mut rx, n).await;
@@ -196,13 +225,18 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
     let watch = Duration::from_secs(20);
     tokio::time::sleep(watch).await;
     let cpu = (room.served.cpu_ticks() - ticks) as f64 / 100.0 / watch.as_secs_f64();
-    let rss_after = room.served.rss_kib().max(rss);
+    let rss_later = room.served.rss_kib();
+    let rss_after = rss_later.max(rss);
     let per_stream = (rss_after.saturating_sub(idle_rss)) as f64 * 1024.0 / n as f64;
     println!(
-        "  server RSS: {:.1} MB idle, {:.1} MB with {n} waiting ({:.1} KB per waiting guest, joins included)",
+        "  server RSS: {:.1} MB idle, {:.1} MB with {n} waiting ({:.1} KB per waiting guest, joins included; \
+         the larger of {:.1} MB 2 s after the last join and {:.1} MB {} s later)",
         idle_rss as f64 / 1024.0,
         rss_after as f64 / 1024.0,
-        per_stream / 1000.0
+        per_stream / 1000.0,
+        rss as f64 / 1024.0,
+        rss_later as f64 / 1024.0,
+        watch.as_secs()
     );
     println!("  server CPU while they wait: {:.1} % of one core over {} s", cpu * 100.0, watch.as_secs());
     let approve = Instant::now();
@@ -224,8 +258,9 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
 async fn one_by_one(db: &Database, n: usize, approvals: usize, in_flight: usize) -> bool {
     let room = room(db, false).await;
     println!(
-        "one by one: {approvals} single approvals while {n} wait, {}; load {}",
+        "one by one: {approvals} single approvals while {n} wait, {}, {}; load {}",
         db.label(),
+        room.transport(),
         common::load_average()
     );
     let (mut rx, _) = guests(&room, n, in_flight);

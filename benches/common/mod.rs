@@ -1,7 +1,8 @@
 //! What the load scripts share: the release `confctl` binary started as an operator starts it (its own data
 //! directory, SQLite or a fresh PostgreSQL database), a host account and room, HTTP clients bound to chosen
 //! loopback addresses (so a storm comes from many students, not one), the waiting room's event stream, and
-//! the server process's memory and CPU as the kernel counts them.
+//! the server process's memory and CPU as the kernel counts them. [`serve_https`] starts it as deployed with
+//! TLS on (a certificate of a CA made for the run): browsers then speak HTTP/2 to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -70,10 +71,15 @@ pub struct Served {
     child: Child,
     /// The PostgreSQL server and the database made for this server.
     postgres: Option<(String, String)>,
+    /// With TLS on: what a client needs to trust the run's CA (and to offer HTTP/2, as browsers do).
+    tls: Option<rustls::ClientConfig>,
     pub addr: SocketAddr,
     pub base: String,
     pub dir: tempfile::TempDir,
 }
+
+/// The name the HTTPS server's certificate is for; clients resolve it to the server's loopback address.
+pub const TLS_NAME: &str = "storm.confctl.test";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -87,6 +93,37 @@ pub async fn serve(db: &Database, env: &[(&str, &str)]) -> Served {
 
 /// As [`serve`], with more arguments to `confctl serve` (e.g. `--with-agent`).
 pub async fn serve_with_args(db: &Database, env: &[(&str, &str)], args: &[&str]) -> Served {
+    start(db, env, args, false).await
+}
+
+/// As [`serve`], with HTTPS on the port instead of plain HTTP: certificate files signed by a CA made for
+/// this run (only [`Served::client_builder`]'s clients trust it), ALPN offering HTTP/2 first, no redirect
+/// listener.
+pub async fn serve_https(db: &Database, env: &[(&str, &str)]) -> Served {
+    start(db, env, &[], true).await
+}
+
+/// A CA made for one run and a certificate for [`TLS_NAME`] it signed, written as `cert.pem` and `key.pem`
+/// into `dir`; returns the client configuration that trusts the CA (and offers HTTP/2, then HTTP/1.1).
+pub fn certificate_files(dir: &std::path::Path) -> rustls::ClientConfig {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "confctl bench CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec![TLS_NAME.to_owned()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
+}
+
+async fn start(db: &Database, env: &[(&str, &str)], args: &[&str], https: bool) -> Served {
     confctl::tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("empty.toml");
@@ -115,13 +152,24 @@ pub async fn serve_with_args(db: &Database, env: &[(&str, &str)], args: &[&str])
         cmd.env("CONFCTL_DATABASE_URL", format!("{prefix}/{name}"));
         postgres_db = Some((admin_url.clone(), name));
     }
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (tls, base) = if https {
+        let config = certificate_files(dir.path());
+        cmd.env("CONFCTL_TLS__CERT_FILE", dir.path().join("cert.pem"))
+            .env("CONFCTL_TLS__KEY_FILE", dir.path().join("key.pem"))
+            .env("CONFCTL_TLS__LISTEN", addr.to_string())
+            // No `domains`: the first account then needs no setup code from the log.
+            .env("CONFCTL_TLS__REDIRECT_LISTEN", "off");
+        (Some(config), format!("https://{TLS_NAME}:{port}"))
+    } else {
+        (None, format!("http://{addr}"))
+    };
     for (key, value) in env {
         cmd.env(key, value);
     }
     let child = cmd.spawn().unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let served = Served { child, postgres: postgres_db, addr, base: format!("http://{addr}"), dir };
-    let http = reqwest::Client::new();
+    let served = Served { child, postgres: postgres_db, tls, addr, base, dir };
+    let http = served.client_builder().build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http.get(format!("{}/readyz", served.base)).send().await {
@@ -137,6 +185,26 @@ pub async fn serve_with_args(db: &Database, env: &[(&str, &str)], args: &[&str])
 impl Served {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A client builder for this server: with TLS on, trusting the run's CA only and resolving
+    /// [`TLS_NAME`] to the server.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder();
+        match &self.tls {
+            Some(config) => builder.tls_backend_preconfigured(config.clone()).resolve(TLS_NAME, self.addr),
+            None => builder,
+        }
+    }
+
+    /// A client whose connections leave from `from`.
+    pub fn client_from(&self, from: IpAddr) -> reqwest::Client {
+        self.client_builder()
+            .local_address(from)
+            .pool_max_idle_per_host(64)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap()
     }
 
     /// The PostgreSQL database made for this server, when it runs on PostgreSQL.
@@ -227,8 +295,9 @@ pub struct Host {
 impl Host {
     /// Registers the first account (the administrator) and creates a room with `settings` (lobby on unless
     /// they say otherwise).
-    pub async fn with_room(base: &str, settings: Value) -> Self {
-        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    pub async fn with_room(served: &Served, settings: Value) -> Self {
+        let base = &served.base;
+        let http = served.client_builder().cookie_store(true).build().unwrap();
         let r = http
             .post(format!("{base}/api/auth/register"))
             .json(&json!({"email": "host@uni.edu", "password": "correct horse battery", "name": "Host"}))
@@ -268,16 +337,6 @@ impl Host {
 /// local machine on Linux, and any of it can be bound).
 pub fn source_addresses(n: usize) -> Vec<IpAddr> {
     (0..n).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8))).collect()
-}
-
-/// An HTTP client whose connections leave from `from`.
-pub fn client_from(from: IpAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(from)
-        .pool_max_idle_per_host(64)
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
 }
 
 /// A waiting room's event stream, read event by event.

@@ -4,9 +4,9 @@
 //! Why not `axum::serve`: it serves every connection through hyper-util's "auto" connection, which can also
 //! turn into HTTP/2 over cleartext, and a connection's task is sized for the larger of the two whichever it
 //! speaks. Measured with hyper alone (an endless streaming response, 10,000 open connections, jemalloc):
-//! 160.6 MB resident through the auto connection, 120.3 MB through HTTP/1.1's own. A waiting room holds one
+//! 163.9 MB resident through the auto connection, 75.5 MB through HTTP/1.1's own. A waiting room holds one
 //! connection per waiting guest for as long as they wait, and browsers do not speak HTTP/2 without TLS, so
-//! the cleartext port speaks HTTP/1.1 only (docs/performance.md, "A waiting guest's memory measured again";
+//! the cleartext port speaks HTTP/1.1 only (docs/performance.md, "What a connection costs, measured right";
 //! `benches/connection_floor.rs` measures both).
 
 use std::future::Future;
