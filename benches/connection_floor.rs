@@ -175,6 +175,8 @@ async fn serve(kind: &str, certificates: Option<&Path>) {
     let tls = certificates.map(server_tls);
     loop {
         let (stream, _) = listener.accept().await.unwrap();
+        // As confctl's listeners do (`src/http/plain.rs`, `src/tls`).
+        stream.set_nodelay(true).unwrap();
         // Each kind its own task: one future for all three would be sized for the largest of them.
         match (&tls, kind) {
             (Some(tls), _) => drop(tokio::spawn(https(tls.clone(), stream))),
