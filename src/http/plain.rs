@@ -51,11 +51,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 continue;
             }
         };
-        // Events that follow each other on a stream would otherwise wait for the client's delayed ACK of
-        // the one before (Nagle's algorithm): up to 40 ms on Linux, 200 ms on Windows.
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
-        }
+        no_delay(&stream);
         tokio::spawn(connection(stream, peer, router.clone(), stop_rx.clone()));
     }
     drop(listener);
@@ -67,6 +63,16 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             "connections still busy after {}s; no longer waiting for them",
             SHUTDOWN_GRACE.as_secs()
         );
+    }
+}
+
+/// Sets `TCP_NODELAY` on an accepted connection (both listeners: here and `crate::tls`, before the handshake).
+/// Without it the kernel holds a small write back while an earlier one is unacknowledged, and clients
+/// acknowledge late on purpose (delayed ACK: 40 ms on Linux, up to 200 ms on Windows): a TLS handshake's and
+/// HTTP/2's opening writes, and events that follow each other on a stream, waited for it.
+pub(crate) fn no_delay(stream: &tokio::net::TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 

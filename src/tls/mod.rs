@@ -186,10 +186,7 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Sets `TCP_NODELAY` on every accepted connection before the TLS handshake. Without it the kernel holds a
-/// small write back while an earlier one is unacknowledged, and the client acknowledges late on purpose
-/// (delayed ACK: 40 ms on Linux, up to 200 ms on Windows): a handshake's and HTTP/2's opening writes, and
-/// events that follow each other on a stream, waited for it (`plain::serve` sets it for plain HTTP).
+/// Sets `TCP_NODELAY` on every accepted connection before the TLS handshake (why: `http::plain::no_delay`).
 #[derive(Clone)]
 struct NoDelay<A>(A);
 
@@ -202,9 +199,7 @@ where
     type Future = A::Future;
 
     fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
-        }
+        crate::http::plain::no_delay(&stream);
         self.0.accept(stream, service)
     }
 }
