@@ -215,6 +215,7 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
         common::load_average()
     );
     let idle_rss = room.served.rss_kib();
+    let idle_split = room.served.rss_split_kib();
     let (mut rx, start) = guests(&room, n, in_flight);
     all_waiting(&mut rx, n).await;
     println!("  all waiting after {:.0} ms", ms(start.elapsed()));
@@ -226,6 +227,7 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
     tokio::time::sleep(watch).await;
     let cpu = (room.served.cpu_ticks() - ticks) as f64 / 100.0 / watch.as_secs_f64();
     let rss_later = room.served.rss_kib();
+    let split = room.served.rss_split_kib();
     let rss_after = rss_later.max(rss);
     let per_stream = (rss_after.saturating_sub(idle_rss)) as f64 * 1024.0 / n as f64;
     println!(
@@ -237,6 +239,17 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
         rss as f64 / 1024.0,
         rss_later as f64 / 1024.0,
         watch.as_secs()
+    );
+    // The file-backed part is the binary's own pages (code faulted in at start-up, in the kernel's read-around
+    // chunks): what the server holds for its guests is in the anonymous part.
+    let mb = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "  of which anonymous (heap, stacks): {:.1} MB idle, {:.1} MB waiting; file-backed (the binary's pages): \
+         {:.1} MB idle, {:.1} MB waiting",
+        mb(idle_split.0),
+        mb(split.0),
+        mb(idle_split.1),
+        mb(split.1)
     );
     println!("  server CPU while they wait: {:.1} % of one core over {} s", cpu * 100.0, watch.as_secs());
     let approve = Instant::now();

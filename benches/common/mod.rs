@@ -223,6 +223,12 @@ impl Served {
         status_field(self.pid(), "VmRSS:")
     }
 
+    /// Of the resident memory now, in KiB: the anonymous part (heap, stacks) and the file-backed part (the
+    /// binary's code and read-only data, mapped from disk: clean pages the kernel can drop and read again).
+    pub fn rss_split_kib(&self) -> (u64, u64) {
+        (status_field(self.pid(), "RssAnon:"), status_field(self.pid(), "RssFile:"))
+    }
+
     /// CPU time used so far (user + system), in clock ticks (1/100 s on Linux).
     pub fn cpu_ticks(&self) -> u64 {
         let [user, system, ..] = cpu_fields(&self.pid().to_string());
