@@ -230,22 +230,22 @@ async fn waiting(db: &Database, n: usize, in_flight: usize) -> bool {
     let split = room.served.rss_split_kib();
     let rss_after = rss_later.max(rss);
     let per_stream = (rss_after.saturating_sub(idle_rss)) as f64 * 1024.0 / n as f64;
+    let mb = |kib: u64| kib as f64 / 1024.0;
     println!(
         "  server RSS: {:.1} MB idle, {:.1} MB with {n} waiting ({:.1} KB per waiting guest, joins included; \
          the larger of {:.1} MB 2 s after the last join and {:.1} MB {} s later)",
-        idle_rss as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
+        mb(idle_rss),
+        mb(rss_after),
         per_stream / 1000.0,
-        rss as f64 / 1024.0,
-        rss_later as f64 / 1024.0,
+        mb(rss),
+        mb(rss_later),
         watch.as_secs()
     );
     // The file-backed part is the binary's own pages (code faulted in at start-up, in the kernel's read-around
     // chunks): what the server holds for its guests is in the anonymous part.
-    let mb = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "  of which anonymous (heap, stacks): {:.1} MB idle, {:.1} MB waiting; file-backed (the binary's pages): \
-         {:.1} MB idle, {:.1} MB waiting",
+        "  anonymous (heap, stacks): {:.1} MB idle, {:.1} MB at the later reading; file-backed (the binary's \
+         pages): {:.1} MB idle, {:.1} MB at the later reading",
         mb(idle_split.0),
         mb(split.0),
         mb(idle_split.1),
