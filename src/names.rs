@@ -8,9 +8,10 @@
 //! show beside names ("Ann (Host)", "Борис ведущий", "Eve (you)"): that is how one guest impersonates the host.
 //! The labels are read from the pages' own catalogues (`web/i18n/*.txt`), so a new translation is covered too.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick, is_nfkc_quick};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::error::{Error, Result};
@@ -56,7 +57,9 @@ pub enum Labels {
 pub fn normalize(input: &str, max_chars: usize, code: &'static str, labels: Labels) -> Result<String> {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
-    for c in input.trim().nfc() {
+    // Whether anything but a joiner (the only invisible characters kept) went in.
+    let mut visible = false;
+    for c in nfc(input.trim()).chars() {
         // A tab is only a wide space; a line break or any other control character has no place in a name.
         if c.is_control() && c != '\t' {
             return Err(Error::invalid(code, "the name may not contain control characters"));
@@ -75,11 +78,12 @@ pub fn normalize(input: &str, max_chars: usize, code: &'static str, labels: Labe
         if pending_space {
             out.push(' ');
             pending_space = false;
+            visible = true;
         }
+        visible |= !is_joiner(c);
         out.push(c);
     }
     let n = out.chars().count();
-    let visible = out.chars().any(|c| c.general_category() != GeneralCategory::Format);
     if !visible || n > max_chars {
         return Err(Error::invalid(code, format!("the name must have 1 to {max_chars} visible characters")));
     }
@@ -137,11 +141,30 @@ fn words(text: &str) -> Vec<String> {
 /// NFKC (full-width and styled letters become plain ones), lower case, then look-alikes mapped to Latin. Both
 /// sides of a comparison go through this, so mapping a letter whose capital only looks Latin (в, н, т) is safe.
 fn skeleton(text: &str) -> String {
-    text.nfkc()
+    nfkc(text)
+        .chars()
         .filter(|c| c.general_category() != GeneralCategory::Format)
         .flat_map(char::to_lowercase)
         .map(latin_look_alike)
         .collect()
+}
+
+/// `text` in NFC. Names typed on a keyboard almost always are already, and Unicode's quick check says so for
+/// a fraction of what composing them again costs (a join's display name goes through here and [`nfkc`]);
+/// only a name it cannot vouch for is normalised in full.
+fn nfc(text: &str) -> Cow<'_, str> {
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(text),
+        IsNormalized::No | IsNormalized::Maybe => Cow::Owned(text.nfc().collect()),
+    }
+}
+
+/// `text` in NFKC, by the same quick check as [`nfc`].
+fn nfkc(text: &str) -> Cow<'_, str> {
+    match is_nfkc_quick(text.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(text),
+        IsNormalized::No | IsNormalized::Maybe => Cow::Owned(text.nfkc().collect()),
+    }
 }
 
 fn latin_look_alike(c: char) -> char {
@@ -195,6 +218,26 @@ mod tests {
         assert!(refused("\u{200D}\u{200C}").contains("visible"), "joiners alone are not a name");
         assert_eq!(ok("Елена 👩\u{200D}🏫"), "Елена 👩\u{200D}🏫", "emoji sequences keep their joiner");
         assert!(refused(&"a".repeat(65)).contains("1 to 64"));
+    }
+
+    #[test]
+    fn the_quick_checks_give_what_full_normalisation_gives() {
+        for text in [
+            "Ann Lee",
+            "Борис Ёлкин",
+            "Ame\u{0301}lie",
+            "Ame\u{0301}\u{0323}lie",
+            "한국어",
+            "\u{1100}\u{1161}\u{11A8}",
+            "Ｈｏｓｔ ﬁne ½",
+            "\u{212B} \u{2126} \u{212A}",
+            "Ελένη",
+            "👩\u{200D}🏫",
+        ] {
+            assert_eq!(nfc(text), text.nfc().collect::<String>(), "{text:?}");
+            assert_eq!(nfkc(text), text.nfkc().collect::<String>(), "{text:?}");
+        }
+        assert!(matches!(nfc("Борис"), Cow::Borrowed(_)), "an NFC name is not copied");
     }
 
     #[test]

@@ -182,32 +182,33 @@ static GUEST_ROWS: super::writer::SharedInsert = super::writer::SharedInsert {
     texts: super::writer::StatementTexts::new(),
 };
 
-/// Binds `p`'s columns in `participant_columns!()` order: the statement's first 22 values.
-fn bind_participant(query: Statement, p: &ParticipantRecord) -> Statement {
+/// Binds `p`'s columns in `participant_columns!()` order: the statement's first 22 values. Takes the record
+/// by value: sqlx's `Any` values own their text, so a borrowed string would be copied once more.
+fn bind_participant(query: Statement, p: ParticipantRecord) -> Statement {
     query
-        .bind(&p.id)
-        .bind(&p.room_id)
-        .bind(&p.lecture_id)
-        .bind(&p.identity)
+        .bind(p.id)
+        .bind(p.room_id)
+        .bind(p.lecture_id)
+        .bind(p.identity)
         .bind(match p.kind {
             ParticipantKind::Guest => "GUEST",
             ParticipantKind::Host => "HOST",
         })
-        .bind(p.user_id.as_deref())
-        .bind(&p.display_name)
-        .bind(p.fingerprint.as_deref())
-        .bind(p.session_hash.as_deref())
-        .bind(p.ip.as_deref())
-        .bind(p.user_agent.as_deref())
+        .bind(p.user_id)
+        .bind(p.display_name)
+        .bind(p.fingerprint)
+        .bind(p.session_hash)
+        .bind(p.ip)
+        .bind(p.user_agent)
         .bind(p.admission.as_str())
-        .bind(p.reason.as_deref())
+        .bind(p.reason)
         .bind(p.decided_at)
-        .bind(p.decided_by.as_deref())
+        .bind(p.decided_by)
         .bind(p.created_at)
         .bind(p.joined_at)
         .bind(p.left_at)
         .bind(p.removed_at)
-        .bind(p.removed_reason.as_deref())
+        .bind(p.removed_reason)
         .bind(p.hand_raised_at)
         .bind(p.publish_granted.map(i32::from))
 }
@@ -219,7 +220,7 @@ impl Store {
             participant_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ));
-        self.write(bind_participant(insert, p)).await.db("participant")?;
+        self.write(bind_participant(insert, p.clone())).await.db("participant")?;
         Ok(())
     }
 
@@ -238,11 +239,7 @@ impl Store {
             let (p, version, host_id) = (p.clone(), room.version, room.host_id.clone());
             let (previous_session, max) = (previous_session.map(str::to_owned), room.max_participants);
             move |statement: Statement| {
-                bind_participant(statement, &p)
-                    .bind(version)
-                    .bind(host_id.clone())
-                    .bind(previous_session.clone())
-                    .bind(max)
+                bind_participant(statement, p).bind(version).bind(host_id).bind(previous_session).bind(max)
             }
         };
         // Guests who wait in the lobby do not count towards the capacity, so their rows can share one

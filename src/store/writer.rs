@@ -611,7 +611,7 @@ fn shared_statement(insert: &'static SharedInsert, rows: &[Row], dialect: Dialec
 }
 
 /// `insert` for one row, to run where the writer does not (a change's own transaction).
-pub fn one_row(insert: &SharedInsert, dialect: Dialect, bind: impl Fn(Statement) -> Statement) -> Statement {
+pub fn one_row(insert: &SharedInsert, dialect: Dialect, bind: impl FnOnce(Statement) -> Statement) -> Statement {
     bind(sqlx::query(sqlx::AssertSqlSafe(shared_sql(insert, 1, dialect))))
 }
 
