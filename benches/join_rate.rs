@@ -1,7 +1,9 @@
 //! The join path against the machine's own limit: `wrk -t2 -c64` on `POST /api/rooms/{id}/join` (a room with
 //! its lobby on, every request a new guest with its own fingerprint, `benches/join.lua`) and, in the same run,
 //! on `/healthz` — the cheapest request the server answers, so the ratio says how far the join path is from
-//! what this machine can do at all. Targets (issue 16): joins at ≥ 25 % of `/healthz` with p99 ≤ 50 ms on
+//! what this machine can do at all. Each round also prints the server's own CPU time a request (user and
+//! system, from `/proc`): on a saturated machine the ratio is the ratio of those two costs, and the CPU figure
+//! is the steadier of the two where other guests of a shared host take CPU time unevenly. Targets (issue 16): joins at ≥ 25 % of `/healthz` with p99 ≤ 50 ms on
 //! SQLite, ≥ 10 % on PostgreSQL.
 //!
 //! Run: `cargo build --release --bin confctl && cargo bench --bench join_rate [-- --postgres] [--rounds N]
@@ -20,6 +22,10 @@ use serde_json::json;
 #[derive(Debug, Default, Clone, Copy)]
 struct Run {
     per_second: f64,
+    /// Requests completed (wrk's "N requests in …").
+    requests: u64,
+    /// The server's CPU time (user + system) a request, in microseconds.
+    server_cpu_us: f64,
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
@@ -35,6 +41,15 @@ fn parse_ms(value: &str) -> f64 {
         "m" => n * 60_000.0,
         _ => f64::NAN,
     }
+}
+
+/// Runs wrk against `url`, counting what the server spent on it.
+fn measured(served: &common::Served, url: &str, seconds: u32, script: Option<(&std::path::Path, &[&str])>) -> Run {
+    let ticks = served.cpu_ticks();
+    let mut run = wrk(url, seconds, script);
+    // Clock ticks are 1/100 s; a round of a few seconds at a core or more is hundreds of them.
+    run.server_cpu_us = (served.cpu_ticks() - ticks) as f64 * 10_000.0 / run.requests.max(1) as f64;
+    run
 }
 
 fn wrk(url: &str, seconds: u32, script: Option<(&std::path::Path, &[&str])>) -> Run {
@@ -57,6 +72,7 @@ fn wrk(url: &str, seconds: u32, script: Option<(&std::path::Path, &[&str])>) -> 
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["Requests/sec:", n] => run.per_second = n.parse().unwrap_or(0.0),
+            [n, "requests", "in", ..] => run.requests = n.parse().unwrap_or(0),
             ["50%", v] => run.p50_ms = parse_ms(v),
             ["99%", v] => run.p99_ms = parse_ms(v),
             ["Non-2xx", "or", "3xx", "responses:", n] => run.errors += n.parse::<u64>().unwrap_or(0),
@@ -90,22 +106,26 @@ async fn main() {
     );
     let mut ratios = Vec::new();
     let mut joins = Vec::new();
+    let mut cpu = Vec::new();
     for round in 1..=rounds {
-        let health = wrk(&health_url, seconds, None);
+        let health = measured(&served, &health_url, seconds, None);
         let tag = format!("r{round}p{}", std::process::id());
-        let join = wrk(&join_url, seconds, Some((&script, &[&host.invite_code, &tag])));
+        let join = measured(&served, &join_url, seconds, Some((&script, &[&host.invite_code, &tag])));
         let ratio = join.per_second / health.per_second;
         println!(
             "  round {round}: /healthz {:>8.0}/s (p99 {:>6.1} ms) | join {:>7.0}/s (p50 {:>5.1} ms, p99 {:>6.1} ms, \
-             errors {}) | ratio {:>5.1} %",
+             errors {}) | ratio {:>5.1} % | server CPU a request: {:.1} / {:.1} µs",
             health.per_second,
             health.p99_ms,
             join.per_second,
             join.p50_ms,
             join.p99_ms,
             join.errors,
-            ratio * 100.0
+            ratio * 100.0,
+            health.server_cpu_us,
+            join.server_cpu_us,
         );
+        cpu.push((health.server_cpu_us, join.server_cpu_us));
         ratios.push(ratio);
         joins.push(join);
     }
@@ -113,10 +133,21 @@ async fn main() {
     let median = ratios[ratios.len() / 2];
     let worst_p99 = joins.iter().map(|j| j.p99_ms).fold(0.0, f64::max);
     let errors: u64 = joins.iter().map(|j| j.errors).sum();
+    // Each side's median over the rounds: a join's CPU against a /healthz's.
+    let median_of = |side: fn(&(f64, f64)) -> f64| {
+        let mut values: Vec<f64> = cpu.iter().map(side).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (health_cpu, join_cpu) = (median_of(|c| c.0), median_of(|c| c.1));
     println!(
         "  median ratio {:.1} %, worst join p99 {worst_p99:.1} ms, load after: {}",
         median * 100.0,
         common::load_average()
+    );
+    println!(
+        "  server CPU a request, medians: /healthz {health_cpu:.1} µs, join {join_cpu:.1} µs (a join costs {:.2} /healthz)",
+        join_cpu / health_cpu
     );
     let (target, p99_target) = match db {
         common::Database::Sqlite => (0.25, Some(50.0)),
