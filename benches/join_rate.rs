@@ -3,8 +3,8 @@
 //! on `/healthz` — the cheapest request the server answers, so the ratio says how far the join path is from
 //! what this machine can do at all. Each round also prints the server's own CPU time a request (user and
 //! system, from `/proc`): on a saturated machine the ratio is the ratio of those two costs, and the CPU figure
-//! is the steadier of the two where other guests of a shared host take CPU time unevenly. Targets (issue 16): joins at ≥ 25 % of `/healthz` with p99 ≤ 50 ms on
-//! SQLite, ≥ 10 % on PostgreSQL.
+//! is the steadier of the two where other guests of a shared host take CPU time unevenly. Targets (issue 16):
+//! joins at ≥ 25 % of `/healthz` with p99 ≤ 50 ms on SQLite, ≥ 10 % on PostgreSQL.
 //!
 //! Run: `cargo build --release --bin confctl && cargo bench --bench join_rate [-- --postgres] [--rounds N]
 //! [--seconds S]` (needs `wrk`: `apt-get install wrk`; `--postgres` needs `TEST_DATABASE_URL`). The server is
@@ -105,8 +105,8 @@ async fn main() {
         common::load_average()
     );
     let mut ratios = Vec::new();
+    let mut healths = Vec::new();
     let mut joins = Vec::new();
-    let mut cpu = Vec::new();
     for round in 1..=rounds {
         let health = measured(&served, &health_url, seconds, None);
         let tag = format!("r{round}p{}", std::process::id());
@@ -125,8 +125,8 @@ async fn main() {
             health.server_cpu_us,
             join.server_cpu_us,
         );
-        cpu.push((health.server_cpu_us, join.server_cpu_us));
         ratios.push(ratio);
+        healths.push(health);
         joins.push(join);
     }
     ratios.sort_by(f64::total_cmp);
@@ -134,12 +134,12 @@ async fn main() {
     let worst_p99 = joins.iter().map(|j| j.p99_ms).fold(0.0, f64::max);
     let errors: u64 = joins.iter().map(|j| j.errors).sum();
     // Each side's median over the rounds: a join's CPU against a /healthz's.
-    let median_of = |side: fn(&(f64, f64)) -> f64| {
-        let mut values: Vec<f64> = cpu.iter().map(side).collect();
+    let median_cpu = |runs: &[Run]| {
+        let mut values: Vec<f64> = runs.iter().map(|r| r.server_cpu_us).collect();
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let (health_cpu, join_cpu) = (median_of(|c| c.0), median_of(|c| c.1));
+    let (health_cpu, join_cpu) = (median_cpu(&healths), median_cpu(&joins));
     println!(
         "  median ratio {:.1} %, worst join p99 {worst_p99:.1} ms, load after: {}",
         median * 100.0,
